@@ -1,0 +1,32 @@
+# Quick start: `make demo` (a real sweep over examples/), `make test` (the whole suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PACKAGES := daemon config state
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint venv clean-demo bench
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: venv
+	@$(BIN)/python examples/make_workspace.py
+	PATH="$(CURDIR)/examples/bin:$$PATH" $(BIN)/agentd run --once --config examples/demo.toml; \
+	  status=$$?; echo "agentd exited with status $$status (1 = some task failed, as the demo intends)"
+
+lint: venv
+	$(BIN)/ruff check $(PACKAGES) tests bench examples
+	$(BIN)/ruff format --check $(PACKAGES) tests bench examples
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean-demo:
+	rm -rf examples/workspace

@@ -1,0 +1,14 @@
+"""The configuration file: schema, validation, lookup, and the starter file."""
+
+from config.errors import ConfigError, Problem
+from config.loader import default_config_path, load_config
+from config.resolved import Config, resolve_state_dir
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Problem",
+    "default_config_path",
+    "load_config",
+    "resolve_state_dir",
+]

@@ -1,0 +1,284 @@
+"""The schema of ``config.toml`` (SPEC section 2), as pydantic models.
+
+Every model forbids unknown keys, because pydantic ignores them by default and a typo such
+as ``max_paralel_projects`` would otherwise silently keep the default. Every model is strict:
+TOML has real types, so ``max_parallel_projects = "4"`` is a mistake worth reporting, not
+coercing. Environment overrides arrive as strings and are typed before validation (see
+``config.loader``).
+
+Checks that need the whole file (does a task exist, is there a cycle) live in
+``config.crossref``; this module checks what one table can know about itself.
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from config.cron import CronError, parse_cron
+from config.durations import format_duration, parse_duration
+
+PLACEHOLDERS = ("prompt", "project", "project_dir", "run_id", "date")
+PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
+SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def is_secret_key(key: str) -> bool:
+    """Env keys whose values are never printed: API_KEY, GH_TOKEN, DB_PASSWORD, ..."""
+    upper = key.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+def _duration(value: Any) -> float:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"expected a duration string such as '90s', '10m' or '1h30m', got {value!r}"
+        )
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f/\\]+$")
+
+
+def check_name(name: str, what: str) -> str:
+    """Project and task names become directory and file names under runs/<run_id>/."""
+    if not name.strip():
+        raise ValueError(f"{what} name must not be empty")
+    if name != name.strip():
+        raise ValueError(f"{what} name {name!r} has leading or trailing spaces")
+    if name in (".", "..") or name.startswith("."):
+        raise ValueError(f"{what} name {name!r} must not start with '.'")
+    if not _NAME_RE.match(name):
+        raise ValueError(f"{what} name {name!r} must not contain '/', '\\' or control characters")
+    if len(name) > 100:
+        raise ValueError(f"{what} name is longer than 100 characters")
+    return name
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ScheduleSection(Strict):
+    cron: str = "30 2 * * *"
+    timezone: str | None = None
+    catch_up: Annotated[Literal["once", "none"], BeforeValidator(_lower)] = "once"
+    catch_up_window: PositiveDuration = 12 * 3600.0
+    jitter: Annotated[Duration, Field(ge=0)] = 0.0
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        try:
+            parse_cron(value)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+            ) from None
+        return value
+
+
+class RunSection(Strict):
+    project_parallelism: bool = False
+    max_parallel_projects: Annotated[int, Field(ge=1)] = 4
+    max_projects: Annotated[int, Field(ge=0)] = 0
+    task_timeout: PositiveDuration = 30 * 60.0
+    kill_grace: Annotated[Duration, Field(ge=0)] = 10.0
+    on_task_failure: Annotated[Literal["continue", "stop"], BeforeValidator(_lower)] = "continue"
+    keep_runs: Annotated[int, Field(ge=1)] = 30
+
+    @property
+    def bound(self) -> int:
+        """How many projects may run at once: the toggle off means exactly one."""
+        return self.max_parallel_projects if self.project_parallelism else 1
+
+
+class PathsSection(Strict):
+    state_dir: str | None = None
+
+
+class LogSection(Strict):
+    level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = "info"
+    format: Annotated[Literal["auto", "json", "console"], BeforeValidator(_lower)] = "auto"
+
+
+class DefaultsSection(Strict):
+    tasks: list[str] = Field(default_factory=list)
+
+
+class AgentSpec(Strict):
+    command: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("command")
+    @classmethod
+    def _has_prompt(cls, value: list[str]) -> list[str]:
+        if not value[0]:
+            raise ValueError("the program (first element) must not be empty")
+        if not any("{prompt}" in part for part in value):
+            raise ValueError("an agent command must pass the prompt: put '{prompt}' in it")
+        return value
+
+
+class TaskSpec(Strict):
+    command: Annotated[list[str], Field(min_length=1)] | None = None
+    shell: Annotated[str, Field(min_length=1)] | None = None
+    agent: str | None = None
+    prompt: Annotated[str, Field(min_length=1)] | None = None
+    timeout: PositiveDuration | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _program(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value[0]:
+            raise ValueError("the program (first element) must not be empty")
+        return value
+
+    @field_validator("shell")
+    @classmethod
+    def _no_placeholders(cls, value: str | None) -> str | None:
+        # Substituting into a shell string would let a project name or prompt inject code.
+        if value is not None and (found := PLACEHOLDER_RE.search(value)):
+            name = found.group(1)
+            raise ValueError(
+                f"placeholders are not substituted in shell strings; "
+                f'use "$AGENTD_{name.upper()}" instead of {found.group(0)}'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TaskSpec:
+        kinds = [k for k in ("command", "shell", "agent") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            found = " and ".join(kinds) if kinds else "none"
+            raise ValueError(f"a task needs exactly one of command, shell or agent (found {found})")
+        if self.agent is not None and self.prompt is None:
+            raise ValueError("an agent task needs a prompt")
+        if self.agent is None and self.prompt is not None:
+            raise ValueError('prompt is only used by agent tasks; add agent = "..."')
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "command" if self.command else "shell" if self.shell else "agent"
+
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ProjectSpec(Strict):
+    name: str
+    path: Annotated[str, Field(min_length=1)]
+    tasks: list[str] | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    enabled: bool = True
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "project")
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if "\x00" in item:
+                raise ValueError(f"the value of {key} contains a NUL byte")
+        return value
+
+
+def _check_table_names(value: dict[str, Any], what: str) -> dict[str, Any]:
+    for key in value:
+        check_name(key, what)
+    return value
+
+
+# Keys and their scalar types that AGENTD_<SECTION>__<KEY> may override.
+SECTIONS: dict[str, type[Strict]] = {
+    "schedule": ScheduleSection,
+    "run": RunSection,
+    "paths": PathsSection,
+    "log": LogSection,
+}
+
+
+# The sources of the load under way (see config.loader); a context variable keeps loads in
+# different threads apart without building a settings class per file.
+SOURCES: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("agentd_sources")
+
+
+class Settings(BaseSettings):
+    """The whole file. Loaded through ``config.loader.load_config``, never built directly."""
+
+    model_config = SettingsConfigDict(extra="forbid", strict=True, frozen=True)
+
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+    run: RunSection = Field(default_factory=RunSection)
+    paths: PathsSection = Field(default_factory=PathsSection)
+    log: LogSection = Field(default_factory=LogSection)
+    defaults: DefaultsSection = Field(default_factory=DefaultsSection)
+    agents: dict[str, AgentSpec] = Field(default_factory=dict)
+    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+    projects: list[ProjectSpec] = Field(default_factory=list)
+
+    @field_validator("agents")
+    @classmethod
+    def _agent_names(cls, value: dict[str, AgentSpec]) -> dict[str, AgentSpec]:
+        return _check_table_names(value, "agent")
+
+    @field_validator("tasks")
+    @classmethod
+    def _task_names(cls, value: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
+        return _check_table_names(value, "task")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return SOURCES.get()

@@ -1,0 +1,28 @@
+"""``agentd config show``: the configuration as agentd resolved it, secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from config.model import is_secret_key
+from config.resolved import Config
+
+MASK = "********"
+
+
+def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:
+    data = config.settings.model_dump(mode="json", exclude_none=True)
+    data["schedule"]["timezone"] = str(config.zone)
+    data["paths"]["state_dir"] = str(state_dir)
+    for project in data["projects"]:
+        project["path"] = str(config.project_dir(config.project(project["name"])))
+        project["env"] = {k: MASK if is_secret_key(k) else v for k, v in project["env"].items()}
+    return data
+
+
+def render_toml(config: Config, state_dir: Path) -> str:
+    header = f"# resolved from {config.path}; defaults filled in, secrets masked\n"
+    return header + tomli_w.dumps(resolved_dict(config, state_dir))

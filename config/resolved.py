@@ -1,0 +1,104 @@
+"""A validated configuration with everything a sweep asks of it already resolved.
+
+Relative paths in the file are relative to the file's own directory, so a config that sits
+next to its projects works from wherever agentd is started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import tzinfo
+from functools import cached_property
+from pathlib import Path
+
+from config.cron import CronSpec, parse_cron
+from config.model import ProjectSpec, Settings, TaskSpec
+from config.presets import AGENT_PRESETS
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    path: Path
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @cached_property
+    def zone(self) -> tzinfo:
+        """The schedule's zone; it also defines which calendar day "today" is."""
+        from zoneinfo import ZoneInfo
+
+        name = self.settings.schedule.timezone
+        if name:
+            return ZoneInfo(name)
+        return local_zone()
+
+    @cached_property
+    def cron(self) -> CronSpec:
+        return parse_cron(self.settings.schedule.cron)
+
+    @property
+    def projects(self) -> list[ProjectSpec]:
+        return self.settings.projects
+
+    def project(self, name: str) -> ProjectSpec:
+        for spec in self.settings.projects:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def resolve_path(self, text: str) -> Path:
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.directory / path
+
+    def project_dir(self, spec: ProjectSpec) -> Path:
+        return self.resolve_path(spec.path)
+
+    def task_names(self, spec: ProjectSpec) -> list[str]:
+        return list(spec.tasks) if spec.tasks is not None else list(self.settings.defaults.tasks)
+
+    def task(self, name: str) -> TaskSpec:
+        return self.settings.tasks[name]
+
+    def task_timeout(self, name: str) -> float:
+        own = self.settings.tasks[name].timeout
+        return own if own is not None else self.settings.run.task_timeout
+
+    def agent_command(self, agent: str) -> list[str]:
+        custom = self.settings.agents.get(agent)
+        return list(custom.command) if custom else list(AGENT_PRESETS[agent])
+
+
+def resolve_state_dir(
+    config: Config | None, override: str | None, environ: Mapping[str, str]
+) -> Path:
+    """--state-dir, $AGENTD_STATE_DIR, [paths] state_dir, $STATE_DIRECTORY, then XDG.
+
+    ``config`` is None for commands that work without a valid file (``agentd report``).
+    """
+    if override:
+        return Path(override).expanduser().absolute()
+    if environ.get("AGENTD_STATE_DIR"):
+        return Path(environ["AGENTD_STATE_DIR"]).expanduser().absolute()
+    if config is not None and config.settings.paths.state_dir:
+        return config.resolve_path(config.settings.paths.state_dir).absolute()
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    base = environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return Path(base) / "agentd"
+
+
+def local_zone() -> tzinfo:
+    """The machine's zone; UTC when it cannot be determined (a container without tzdata)."""
+    try:
+        import tzlocal
+
+        zone: tzinfo = tzlocal.get_localzone()
+    except Exception:  # noqa: BLE001 - any failure here means "unknown", and UTC is safe
+        from datetime import UTC
+
+        return UTC
+    return zone

@@ -1,0 +1,60 @@
+"""``agentd config init``: a starter file that validates as written and explains itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+STARTER = """\
+# agentd configuration. Check it with `agentd config check`; every key is described
+# in the README ("Configuration reference").
+
+[schedule]
+cron = "30 2 * * *"          # crontab: minute hour day-of-month month day-of-week (0/7 = Sunday)
+# timezone = "Europe/Berlin" # default: this machine's zone; it also defines "today"
+catch_up = "once"            # after downtime, one sweep for missed fires ("none" to skip)
+catch_up_window = "12h"      # older missed fires are not caught up
+jitter = "0s"                # delay each fire by a random 0..jitter
+
+[run]
+project_parallelism = false  # true: run up to max_parallel_projects projects at once
+max_parallel_projects = 4
+max_projects = 0             # projects started per sweep; 0 = no cap
+task_timeout = "30m"
+kill_grace = "10s"           # SIGTERM, then this long, then SIGKILL
+on_task_failure = "continue" # or "stop": skip the rest of that project
+keep_runs = 30
+
+[log]
+level = "info"
+format = "auto"
+
+[defaults]
+tasks = ["lint"]             # tasks of a project that lists none
+
+[tasks.lint]
+command = ["git", "status", "--short"]   # argv, run directly in the project directory
+timeout = "5m"
+
+# [tasks.triage]
+# agent = "claude"           # built in: claude, codex, aider, gemini
+# prompt = "Find one flaky test in {project} and fix it on a new branch."
+
+# [tasks.notes]
+# shell = "git log --since=1.day > NIGHTLY.md"   # explicit opt-in to /bin/sh -c
+
+# [[projects]]
+# name = "api"
+# path = "~/src/api"
+# tasks = ["lint", "triage"]
+# depends_on = []
+# env = { RUFF_CACHE_DIR = "/tmp/ruff" }
+"""
+
+
+def write_starter(path: Path) -> None:
+    """Create ``path``; FileExistsError if anything is there already (never overwrite)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(STARTER)

@@ -1,0 +1,5 @@
+"""Allows ``python -m daemon`` where the console script is not on PATH."""
+
+from daemon.cli import main
+
+raise SystemExit(main())

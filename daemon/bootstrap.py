@@ -1,0 +1,52 @@
+"""From command-line arguments to a loaded configuration, logging, and the state store.
+
+Every failure here is a UsageError (exit status 2) that names the file involved, raised
+before anything has been run or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from config import Config, ConfigError, default_config_path, load_config, resolve_state_dir
+from daemon.cli import UsageError
+from daemon.logs import configure
+from state import JsonFileStore, Snapshot, StateError
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    if args.config:
+        return Path(args.config).expanduser()
+    return default_config_path(os.environ)
+
+
+def load(args: argparse.Namespace) -> Config:
+    try:
+        return load_config(config_path(args), os.environ)
+    except ConfigError as exc:
+        raise UsageError(exc.render()) from None
+
+
+def setup_logging(args: argparse.Namespace, config: Config | None) -> None:
+    settings = config.settings.log if config else None
+    level = args.log_level or (settings.level if settings else "info")
+    fmt = args.log_format or (settings.format if settings else "auto")
+    configure(level, fmt)
+
+
+def state_dir(args: argparse.Namespace, config: Config | None) -> Path:
+    return resolve_state_dir(config, args.state_dir, os.environ)
+
+
+def open_store(directory: Path) -> tuple[JsonFileStore, Snapshot]:
+    """The store and a first read of it: a corrupt state file stops us here, untouched."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"state directory {directory} is not a directory")
+    store = JsonFileStore(directory)
+    try:
+        snapshot = store.read()
+    except StateError as exc:
+        raise UsageError(str(exc)) from None
+    return store, snapshot

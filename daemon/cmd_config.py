@@ -1,0 +1,46 @@
+"""``agentd config check | show | init``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from daemon.bootstrap import config_path, load, state_dir
+from daemon.cli import EXIT_OK, UsageError
+
+
+def config_command(args: argparse.Namespace) -> int:
+    if args.config_command == "init":
+        return _init(args)
+    config = load(args)
+    if args.config_command == "show":
+        from config.render import render_toml
+
+        sys.stdout.write(render_toml(config, state_dir(args, config)))
+        return EXIT_OK
+    run = config.settings.run
+    enabled = sum(p.enabled for p in config.projects)
+    mode = f"parallel, at most {run.bound}" if run.project_parallelism else "serial"
+    print(f"{config.path}: ok")
+    tasks = len(config.settings.tasks)
+    print(f"  projects: {len(config.projects)} ({enabled} enabled), tasks: {tasks}")
+    print(f"  schedule: {config.settings.schedule.cron!r} in {config.zone}, mode: {mode}")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from config.starter import write_starter
+
+    path = Path(args.path).expanduser() if args.path else config_path(args)
+    try:
+        write_starter(path)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; not overwriting it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}")
+    hint = f" --config {path}" if args.path or os.environ.get("AGENTD_CONFIG") else ""
+    print(f"next: add your projects, then `agentd config check{hint}`")
+    return EXIT_OK

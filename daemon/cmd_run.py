@@ -1,0 +1,72 @@
+"""``agentd run``: one sweep now (``--once``), or the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from datetime import UTC, datetime
+
+from daemon.bootstrap import load, open_store, setup_logging, state_dir
+from daemon.cli import EXIT_FAILED, EXIT_OK, UsageError
+
+ONCE_ONLY = ("dry_run", "project", "force", "json")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    if not args.once:
+        given = [f"--{o.replace('_', '-')}" for o in ONCE_ONLY if getattr(args, o)]
+        if given:
+            raise UsageError(f"{', '.join(given)} only work with --once")
+        raise UsageError("the daemon is not built yet; use `agentd run --once`")
+    return run_once(args)
+
+
+def run_once(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.project:
+        known = {p.name for p in config.projects}
+        unknown = [name for name in args.project if name not in known]
+        if unknown:
+            raise UsageError(
+                f"unknown project{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                f"(configured: {', '.join(sorted(known)) or 'none'})"
+            )
+    directory = state_dir(args, config)
+    setup_logging(args, config)
+    store, _ = open_store(directory)
+
+    from daemon.sweep import SweepRequest, plan, run_sweep, sweep_date
+
+    request = SweepRequest("manual", args.project, args.force)
+    if args.dry_run:
+        from daemon.plan import plan_dict, render_plan
+
+        now = datetime.now(UTC)
+        selection = plan(config, store, request, now)
+        summary = plan_dict(config, selection, directory, sweep_date(config, now))
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            sys.stdout.write(render_plan(summary, str(config.zone)))
+        return EXIT_OK
+
+    from daemon.progress import LiveView, Observer, PlainSummary
+    from daemon.stop import StopToken, install_handlers
+
+    stop = StopToken()
+    install_handlers(stop, (signal.SIGINT, signal.SIGTERM))
+    observer: Observer
+    if args.json:
+        observer = Observer()
+    elif sys.stdout.isatty():
+        observer = LiveView(sys.stdout)
+    else:
+        observer = PlainSummary(sys.stdout)
+    report = run_sweep(config, store, directory, request, stop, observer)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    if stop.requested:
+        return stop.exit_status
+    return EXIT_FAILED if report["failures"] else EXIT_OK

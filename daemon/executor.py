@@ -1,0 +1,112 @@
+"""Running planned projects under a bound, each as soon as its dependencies allow.
+
+There are no levels or barriers: whenever a project ends, every project it unblocks becomes
+ready, and ready projects start in priority order while a slot is free. A dependency that
+did not end OK skips its dependants (and theirs) with the reason it gives.
+
+Each running project has a thread of its own; the coordinating loop runs on the caller's
+thread and only starts projects and collects their results.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+import structlog
+
+from daemon.results import ProjectResult
+from daemon.selection import Planned
+from daemon.stop import StopToken
+
+log = structlog.get_logger("agentd.executor")
+
+RunProject = Callable[[Planned], ProjectResult]
+
+
+def execute(
+    planned: list[Planned],
+    bound: int,
+    run_project: RunProject,
+    stop: StopToken,
+    settled: dict[str, ProjectResult] | None = None,
+) -> dict[str, ProjectResult]:
+    """Run ``planned`` (in priority order) with at most ``bound`` at once.
+
+    ``settled`` holds results known before anything runs (a project whose directory is
+    missing); their dependants are skipped like those of any failed project.
+    """
+    results: dict[str, ProjectResult] = dict(settled or {})
+    waiting = {p.name: {d for d in p.deps if d not in results} for p in planned}
+    dependants: dict[str, list[str]] = {}
+    for p in planned:
+        for dep in p.deps:
+            dependants.setdefault(dep, []).append(p.name)
+    pending = list(planned)
+    done: queue.SimpleQueue[ProjectResult] = queue.SimpleQueue()
+    running = 0
+
+    def skip_dependants(result: ProjectResult) -> None:
+        # Iterative: a long dependency chain would exceed the recursion limit.
+        blocked = [result]
+        while blocked:
+            current = blocked.pop()
+            if current.blocks is None:
+                continue
+            for name in dependants.get(current.name, []):
+                if name not in results:
+                    skipped = ProjectResult(
+                        name, "skipped", current.blocks, blocks=f"dependency skipped: {name}"
+                    )
+                    results[name] = skipped
+                    blocked.append(skipped)
+
+    def settle(result: ProjectResult) -> None:
+        results[result.name] = result
+        for name in dependants.get(result.name, []):
+            waiting.get(name, set()).discard(result.name)
+        skip_dependants(result)
+
+    for result in list(results.values()):
+        settle(result)
+
+    def worker(project: Planned) -> None:
+        try:
+            result = run_project(project)
+        except Exception as exc:
+            log.exception("project.crashed", project=project.name)
+            result = ProjectResult(
+                project.name,
+                "error",
+                f"internal error: {exc!r}",
+                blocks=f"dependency failed: {project.name}",
+            )
+        done.put(result)
+
+    while True:
+        pending = [p for p in pending if p.name not in results]
+        if stop.requested:
+            for p in pending:
+                results[p.name] = ProjectResult(
+                    p.name, "skipped", "sweep interrupted before it started"
+                )
+            pending = []
+        for p in list(pending):
+            if running >= bound:
+                break
+            if waiting[p.name]:
+                continue
+            pending.remove(p)
+            running += 1
+            threading.Thread(
+                target=worker, args=(p,), name=f"project:{p.name}", daemon=True
+            ).start()
+        if running == 0:
+            break
+        result = done.get()
+        running -= 1
+        settle(result)
+    for p in pending:  # unreachable with a validated (acyclic) configuration
+        results.setdefault(p.name, ProjectResult(p.name, "error", "unresolvable dependencies"))
+    return results

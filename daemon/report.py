@@ -1,0 +1,211 @@
+"""The sweep report (SPEC section 6): built, written, read back, and pruned.
+
+``report.json`` is the record; ``report.md`` is the same content for people. Both are
+written atomically, so ``agentd report`` never shows half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from daemon.results import PROJECT_FAILURES, TASK_FAILURES, ProjectResult
+from state.files import write_atomic
+
+UNFINISHED_KEPT = timedelta(hours=24)
+
+
+def counts(projects: Iterable[ProjectResult]) -> dict[str, int]:
+    out = dict.fromkeys(
+        (
+            "projects_ok",
+            "projects_failed",
+            "projects_interrupted",
+            "projects_skipped",
+            "tasks_ok",
+            "tasks_failed",
+            "tasks_interrupted",
+            "tasks_skipped",
+        ),
+        0,
+    )
+    for project in projects:
+        if project.status in PROJECT_FAILURES:
+            out["projects_failed"] += 1
+        elif project.status in ("ok", "interrupted", "skipped"):
+            out[f"projects_{project.status}"] += 1
+        for task in project.tasks:
+            if task.status == "interrupted":
+                out["tasks_interrupted"] += 1
+            elif task.status in TASK_FAILURES:
+                out["tasks_failed"] += 1
+            elif task.status in ("ok", "skipped"):
+                out[f"tasks_{task.status}"] += 1
+    return out
+
+
+def overall_status(interrupted: bool, failures: list[dict[str, Any]]) -> str:
+    if interrupted:
+        return "interrupted"
+    return "failed" if failures else "ok"
+
+
+def write_report(run_dir: Path, report: dict[str, Any]) -> None:
+    write_atomic(run_dir / "report.json", json.dumps(report, indent=2).encode() + b"\n")
+    write_atomic(run_dir / "report.md", render_markdown(report).encode())
+
+
+def summary_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The part of a report kept in the state store's run history."""
+    keys = ("run_id", "trigger", "date", "started_at", "finished_at", "status", "counts", "mode")
+    return {key: report.get(key) for key in keys}
+
+
+# -- reading back --------------------------------------------------------------------------
+
+
+class ReportNotFound(LookupError):
+    pass
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / "runs"
+
+
+def find_report(state_dir: Path, run_id: str | None) -> Path:
+    """The report of ``run_id`` (a unique prefix is enough), or the latest one."""
+    root = runs_dir(state_dir)
+    finished = sorted(p.parent.name for p in root.glob("*/report.json")) if root.is_dir() else []
+    if not finished:
+        raise ReportNotFound(f"no reports yet in {root}")
+    if run_id is None:
+        return root / finished[-1] / "report.json"
+    matches = [name for name in finished if name.startswith(run_id)]
+    if len(matches) == 1:
+        return root / matches[0] / "report.json"
+    if not matches:
+        if (root / run_id).is_dir():
+            raise ReportNotFound(f"run {run_id} has no report (it is running, or was killed)")
+        raise ReportNotFound(f"no run {run_id!r} in {root}")
+    raise ReportNotFound(f"{run_id!r} matches {len(matches)} runs: {', '.join(matches[:5])}")
+
+
+def prune_runs(state_dir: Path, keep: int, protected: set[str]) -> list[str]:
+    """Delete run directories beyond the newest ``keep``; returns the deleted run ids.
+
+    A run without a report may still be running in another process, so it is only deleted
+    once no claim names it and it is a day old (a sweep killed with SIGKILL leaves one).
+    """
+    root = runs_dir(state_dir)
+    if not root.is_dir():
+        return []
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    deleted = []
+    now = datetime.now(UTC)
+    for name in names[: max(0, len(names) - keep)]:
+        if name in protected:
+            continue
+        path = root / name
+        if not (path / "report.json").exists():
+            started = run_id_time(name)
+            if started is None or now - started < UNFINISHED_KEPT:
+                continue
+        shutil.rmtree(path, ignore_errors=True)
+        deleted.append(name)
+    return deleted
+
+
+def run_id_time(run_id: str) -> datetime | None:
+    try:
+        return datetime.strptime(run_id.split("-", maxsplit=1)[0], "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    c = report["counts"]
+    mode = report["mode"]
+    parallel = (
+        f"parallel, at most {mode['max_parallel_projects']} projects at once"
+        if mode["project_parallelism"]
+        else "serial, one project at a time"
+    )
+    lines = [
+        f"# agentd sweep {report['run_id']}",
+        "",
+        f"- status: **{report['status']}** (trigger: {report['trigger']}, date: {report['date']})",
+        f"- started {report['started_at']}, finished {report['finished_at']}"
+        f" ({report.get('duration_s', 0):.1f}s)",
+        f"- mode: {parallel}",
+        f"- projects: {c['projects_ok']} ok, {c['projects_failed']} failed,"
+        f" {c['projects_interrupted']} interrupted, {c['projects_skipped']} skipped",
+        f"- tasks: {c['tasks_ok']} ok, {c['tasks_failed']} failed,"
+        f" {c['tasks_interrupted']} interrupted, {c['tasks_skipped']} skipped",
+    ]
+    for error in report.get("config_errors", []):
+        lines.append(f"- configuration error: {error}")
+    failures = report["failures"]
+    lines += ["", f"## Failures ({len(failures)})", ""]
+    if not failures:
+        lines.append("None.")
+    tails = {
+        (p["name"], t["name"]): t.get("output_tail", "")
+        for p in report["projects"]
+        for t in p["tasks"]
+    }
+    for i, failure in enumerate(failures, 1):
+        where = " / ".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
+        lines.append(f"{i}. **{_md(where)}**: {failure['status']}: {_md(failure['message'])}")
+        tail = tails.get((failure["project"], failure["task"]), "")
+        if tail:
+            fence = "````" if "```" in tail else "```"
+            lines += [
+                "",
+                f"   {fence}",
+                *[f"   {line}" for line in tail.splitlines()],
+                f"   {fence}",
+            ]
+    lines += ["", "## Projects", "", "| project | status | tasks ok / failed / skipped | note |"]
+    lines.append("|---|---|---|---|")
+    for project in report["projects"]:
+        tasks = project["tasks"]
+        ok = sum(t["status"] == "ok" for t in tasks)
+        bad = sum(t["status"] in TASK_FAILURES for t in tasks)
+        skipped = sum(t["status"] == "skipped" for t in tasks)
+        lines.append(
+            f"| {_md(project['name'])} | {project['status']} | {ok} / {bad} / {skipped} "
+            f"| {_md(project.get('reason') or '')} |"
+        )
+    for project in report["projects"]:
+        if not project["tasks"]:
+            continue
+        lines += [
+            "",
+            f"### {_md(project['name'])}",
+            "",
+            "| task | status | exit | time | log / reason |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        for task in project["tasks"]:
+            took = f"{task['duration_s']:.1f}s" if task.get("duration_s") is not None else ""
+            code = "" if task.get("exit_code") is None else str(task["exit_code"])
+            note = task.get("reason") or ""
+            if task.get("log"):
+                note = f"`{task['log']}` {note}".strip()
+            lines.append(
+                f"| {_md(task['name'])} | {task['status']} | {code} | {took} | {_md(note)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -1,0 +1,57 @@
+"""Outcomes of tasks and projects, shared by the executor, the report and the terminal view.
+
+Statuses are those of SPEC section 5. A failure is anything the exit status and the
+report's ``failures`` list must surface; skipped work never is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TASK_FAILURES = frozenset({"failed", "timeout", "error", "interrupted"})
+PROJECT_FAILURES = frozenset({"failed", "error"})
+
+
+@dataclass
+class TaskResult:
+    name: str
+    status: str  # ok | failed | timeout | error | interrupted | skipped
+    exit_code: int | None = None
+    reason: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+    log: str | None = None  # relative to the run directory
+    output_tail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProjectResult:
+    name: str
+    status: str  # ok | failed | error | interrupted | skipped
+    reason: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    tasks: list[TaskResult] = field(default_factory=list)
+    # What this outcome means for projects that depend on it: None lets them run,
+    # otherwise the reason they are skipped.
+    blocks: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["blocks"]
+        return data
+
+
+def project_status(tasks: list[TaskResult]) -> str:
+    """A project is interrupted if any task was, else failed if any task failed, else ok."""
+    statuses = {t.status for t in tasks}
+    if "interrupted" in statuses:
+        return "interrupted"
+    if statuses & TASK_FAILURES:
+        return "failed"
+    return "ok"

@@ -1,0 +1,219 @@
+"""Running one task as a process group, with a deadline, and leaving nothing behind.
+
+The task gets its own session (so its own process group), stdin from /dev/null, and its
+stdout and stderr go straight into its log file: the kernel writes them there, so a task
+that prints gigabytes costs agentd no memory.
+
+We wait for the group leader through a pidfd, which becomes readable when the leader
+exits but before it is reaped. Until we reap it, its pid (which is the group id) cannot be
+reused, so the final SIGKILL to the group can never hit an unrelated process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from config.durations import format_duration
+from daemon.stop import StopToken
+from state.files import open_private
+
+TAIL_BYTES = 4096
+TAIL_LINES = 20
+TAIL_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+    log_path: Path
+    timeout: float
+    kill_grace: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # ok | failed | timeout | error | interrupted
+    exit_code: int | None
+    reason: str
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+    output_tail: str
+
+
+def run(command: Command, stop: StopToken, zone: tzinfo) -> Outcome:
+    """Run ``command`` to its end, its deadline, or a stop request; never raises for the task."""
+    started = datetime.now(zone)
+    t0 = time.monotonic()
+
+    def finish(status: str, exit_code: int | None, reason: str) -> Outcome:
+        duration = time.monotonic() - t0
+        return Outcome(
+            status,
+            exit_code,
+            reason,
+            started,
+            datetime.now(zone),
+            round(duration, 3),
+            read_tail(command.log_path),
+        )
+
+    try:
+        log_fd = open_private(command.log_path)
+    except OSError as exc:
+        return finish("error", None, f"cannot open log file {command.log_path}: {exc.strerror}")
+    try:
+        proc = subprocess.Popen(
+            command.argv,
+            cwd=command.cwd,
+            env=command.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError as exc:
+        reason = _start_failure(exc, command)
+        os.write(log_fd, f"agentd: {reason}\n".encode())
+        return finish("error", None, reason)
+    finally:
+        os.close(log_fd)
+
+    waiter = _ExitWaiter(proc.pid)
+    try:
+        status, reason = _supervise(proc, waiter, command, stop)
+    finally:
+        # Whatever is left of the group goes now, while the unreaped leader pins its id.
+        _kill_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+        waiter.close()
+    code = proc.returncode
+    if status is not None:
+        return finish(status, None, reason)
+    if code == 0:
+        return finish("ok", 0, "")
+    if code < 0:
+        name = _signal_name(-code)
+        return finish("failed", None, f"killed by {name}")
+    return finish("failed", code, f"exit status {code}")
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes], waiter: _ExitWaiter, command: Command, stop: StopToken
+) -> tuple[str | None, str]:
+    """Wait for the leader; on deadline or stop, SIGTERM the group, then SIGKILL after grace.
+
+    Returns (None, "") when the task ended by itself, else the status and reason to record.
+    """
+    deadline = time.monotonic() + command.timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
+        sel.register(stop.fileno(), selectors.EVENT_READ, "stop")
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                status = "timeout"
+                reason = f"timed out after {format_duration(command.timeout)}"
+                break
+            ready = {key.data for key, _ in sel.select(remaining)}
+            if "exit" in ready:
+                return None, ""
+            if "stop" in ready:
+                status, reason = "interrupted", "agentd was asked to stop"
+                break
+    _kill_group(proc.pid, signal.SIGTERM)
+    grace_end = time.monotonic() + command.kill_grace
+    with selectors.DefaultSelector() as sel:
+        sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
+        sel.register(stop.urgent_fileno(), selectors.EVENT_READ, "urgent")
+        while True:
+            remaining = grace_end - time.monotonic()
+            if remaining <= 0:
+                return status, reason + f"; SIGKILL after {format_duration(command.kill_grace)}"
+            ready = {key.data for key, _ in sel.select(remaining)}
+            if "exit" in ready:
+                return status, reason + "; stopped by SIGTERM"
+            if "urgent" in ready:
+                return status, reason + "; SIGKILL at a second stop request"
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    # ESRCH: the group is already empty.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _start_failure(exc: OSError, command: Command) -> str:
+    program = command.argv[0]
+    if isinstance(exc, FileNotFoundError):
+        if exc.filename is not None and os.fsdecode(exc.filename) == str(command.cwd):
+            return f"project directory {command.cwd} does not exist"
+        return f"command not found: {program}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: cannot execute {program}"
+    return f"cannot start {program}: {exc.strerror or exc}"
+
+
+def read_tail(path: Path) -> str:
+    """The last lines of a log, bounded in bytes, lines and characters whatever the log's size."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
+            data = handle.read(TAIL_BYTES)
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()[-TAIL_LINES:]
+    tail = "\n".join(lines)
+    return tail[-TAIL_CHARS:]
+
+
+class _ExitWaiter:
+    """A file descriptor that becomes readable when ``pid`` exits, without reaping it."""
+
+    def __init__(self, pid: int) -> None:
+        self._thread: threading.Thread | None = None
+        try:
+            self._fd = os.pidfd_open(pid)
+            self._pipe_w: int | None = None
+        except (AttributeError, OSError):
+            # No pidfd (old kernel, some sandboxes): a thread waits without reaping.
+            self._fd, self._pipe_w = os.pipe2(os.O_CLOEXEC)
+            self._thread = threading.Thread(target=self._wait, args=(pid,), daemon=True)
+            self._thread.start()
+
+    def _wait(self, pid: int) -> None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        assert self._pipe_w is not None
+        os.write(self._pipe_w, b"x")
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        for fd in (self._fd, self._pipe_w):
+            if fd is not None:
+                os.close(fd)

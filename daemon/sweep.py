@@ -1,0 +1,236 @@
+"""A whole sweep (SPEC section 4): select, run under the bound, report.
+
+``agentd run --once`` and the daemon's scheduled fires both call ``run_sweep``; they differ
+only in the trigger they name and in who owns the stop token.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from config import Config
+from daemon import __version__
+from daemon.executor import execute
+from daemon.progress import Observer
+from daemon.project import Failures, SweepContext, iso, run_project
+from daemon.report import counts, overall_status, prune_runs, runs_dir, summary_of, write_report
+from daemon.results import ProjectResult
+from daemon.selection import Selection, select
+from daemon.stop import StopToken
+from state import StateError, StateStore
+from state.claims import HEARTBEAT_EVERY
+from state.files import ensure_private_dir
+
+log = structlog.get_logger("agentd.sweep")
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    trigger: str = "manual"  # manual | schedule | catch-up
+    only: Collection[str] | None = None
+    force: bool = False
+
+
+def new_run_id(now: datetime) -> str:
+    """Sorts by start time; the random suffix separates sweeps started in the same second."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def sweep_date(config: Config, now: datetime) -> str:
+    """'Today' for the skip guard: the calendar date of ``now`` in the schedule's zone."""
+    return now.astimezone(config.zone).date().isoformat()
+
+
+def plan(config: Config, store: StateStore, request: SweepRequest, now: datetime) -> Selection:
+    return select(config, store.read(), sweep_date(config, now), request.only, request.force)
+
+
+def run_sweep(
+    config: Config,
+    store: StateStore,
+    state_dir: Path,
+    request: SweepRequest,
+    stop: StopToken,
+    observer: Observer,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run one sweep to its end (or until ``stop``) and return its report."""
+    now = datetime.now(UTC)
+    started = now.astimezone(config.zone)
+    date = sweep_date(config, now)
+    selection = plan(config, store, request, now)
+    run_id, run_dir = _make_run_dir(state_dir, now)
+    slog = log.bind(run_id=run_id)
+    run = config.settings.run
+    mode = {"project_parallelism": run.project_parallelism, "max_parallel_projects": run.bound}
+    slog.info(
+        "sweep.start",
+        trigger=request.trigger,
+        date=date,
+        mode="parallel" if run.project_parallelism else "serial",
+        bound=run.bound,
+        to_run=len(selection.run),
+        skipped=len(selection.skipped),
+        config=str(config.path),
+    )
+    observer.sweep_started(run_id, selection, run.bound)
+    failures = Failures()
+    settled: dict[str, ProjectResult] = {}
+    for name, reason in selection.failed.items():
+        slog.error("project.failed", project=name, reason=reason)
+        failures.add(name, None, "failed", reason)
+        settled[name] = ProjectResult(name, "failed", reason, blocks=f"dependency failed: {name}")
+    for name, reason in selection.skipped.items():
+        slog.info("project.skipped", project=name, reason=reason)
+
+    ctx = SweepContext(
+        config=config,
+        store=store,
+        run_id=run_id,
+        date=date,
+        run_dir=run_dir,
+        stop=stop,
+        force=request.force,
+        environ=os.environ if environ is None else environ,
+        observer=observer,
+        failures=failures,
+        log=slog,
+    )
+    with _Heartbeat(store, run_id, slog):
+        results = execute(selection.run, run.bound, partial(run_project, ctx), stop, settled)
+    for name, result in results.items():
+        if result.status == "skipped" and name not in selection.skipped:
+            slog.info("project.skipped", project=name, reason=result.reason)
+
+    finished = datetime.now(config.zone)
+    ordered = _in_config_order(config, results, selection.skipped)
+    report: dict[str, Any] = {
+        "run_id": run_id,
+        "trigger": request.trigger,
+        "date": date,
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_s": round((finished - started).total_seconds(), 3),
+        "status": overall_status(stop.requested, failures.items),
+        "mode": mode,
+        "projects": [p.to_dict() for p in ordered],
+        "failures": failures.items,
+        "counts": counts(ordered),
+        "selected": sorted(request.only) if request.only is not None else None,
+        "force": request.force,
+        "config": str(config.path),
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+        "agentd_version": __version__,
+    }
+    _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
+    observer.sweep_finished(report, run_dir)
+    return report
+
+
+def _finish(
+    store: StateStore,
+    state_dir: Path,
+    run_dir: Path,
+    report: dict[str, Any],
+    keep: int,
+    slog: Any,
+) -> None:
+    try:
+        write_report(run_dir, report)
+    except OSError as exc:
+        slog.error("report.write_failed", path=str(run_dir), error=str(exc))
+        report["failures"].append(
+            {
+                "project": None,
+                "task": None,
+                "status": "error",
+                "message": f"report not written: {exc}",
+            }
+        )
+        report["status"] = "interrupted" if report["status"] == "interrupted" else "failed"
+    try:
+        store.record_run(summary_of(report), keep)
+        live = {claim.run_id for claim in store.read().claims().values()}
+    except StateError as exc:
+        slog.error("state.write_failed", error=str(exc))
+        live = None
+    if live is not None:
+        deleted = prune_runs(state_dir, keep, live | {report["run_id"]})
+        if deleted:
+            slog.info("runs.pruned", deleted=deleted, keep=keep)
+    c = report["counts"]
+    emit = slog.info if report["status"] == "ok" else slog.warning
+    emit(
+        "sweep.finish",
+        status=report["status"],
+        duration_s=report["duration_s"],
+        **c,
+        failures=[_failure_line(f) for f in report["failures"]],
+        report=str(run_dir / "report.md"),
+    )
+
+
+def _failure_line(failure: dict[str, Any]) -> str:
+    where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
+    return f"{where}: {failure['status']}: {failure['message']}"
+
+
+def _make_run_dir(state_dir: Path, now: datetime) -> tuple[str, Path]:
+    ensure_private_dir(state_dir)
+    root = ensure_private_dir(runs_dir(state_dir))
+    while True:
+        run_id = new_run_id(now)
+        try:
+            (root / run_id).mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return run_id, root / run_id
+
+
+def _in_config_order(
+    config: Config, results: dict[str, ProjectResult], skipped: dict[str, str]
+) -> list[ProjectResult]:
+    out = []
+    for spec in config.projects:
+        if spec.name in results:
+            out.append(results[spec.name])
+        elif spec.name in skipped:
+            out.append(ProjectResult(spec.name, "skipped", skipped[spec.name]))
+    return out
+
+
+class _Heartbeat:
+    """Refreshes this sweep's claims so that other sweeps never take them over as stale."""
+
+    def __init__(self, store: StateStore, run_id: str, slog: Any) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.slog = slog
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        while not self.done.wait(HEARTBEAT_EVERY):
+            try:
+                self.store.heartbeat(self.run_id, datetime.now(UTC))
+            except StateError as exc:
+                self.slog.error("claims.heartbeat_failed", error=str(exc))

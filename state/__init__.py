@@ -1,0 +1,31 @@
+"""The state store: skip guard, claims, task outcomes and run history."""
+
+from state.base import (
+    AllDone,
+    Busy,
+    Claimed,
+    ClaimResult,
+    ProjectRecord,
+    Snapshot,
+    StateCorrupt,
+    StateError,
+    StateStore,
+    TaskRecord,
+)
+from state.claims import Holder
+from state.jsonfile import JsonFileStore
+
+__all__ = [
+    "AllDone",
+    "Busy",
+    "ClaimResult",
+    "Claimed",
+    "Holder",
+    "JsonFileStore",
+    "ProjectRecord",
+    "Snapshot",
+    "StateCorrupt",
+    "StateError",
+    "StateStore",
+    "TaskRecord",
+]

@@ -1,0 +1,146 @@
+"""The state store's contract: claim, release, record, read.
+
+A sweep reads a snapshot once to plan, but the snapshot ages while the sweep runs (another
+sweep may finish a project meanwhile). So ``claim`` re-reads the daily skip guard for the
+project in the same locked step that takes the claim, and answers what is left to do.
+
+The JSON file in the state directory is the embedded backend; a shared database can take
+its place for several hosts as long as each method stays one atomic step.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from state.claims import Holder
+
+STATE_VERSION = 1
+
+
+class StateError(Exception):
+    """The store cannot be used; the message names the file or resource."""
+
+
+class StateCorrupt(StateError):
+    """The stored state does not parse or has an unknown shape; it is left as it is."""
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """The outcome of one task run, as the skip guard and ``agentd status`` need it."""
+
+    status: str
+    date: str  # the sweep's calendar date in the schedule's zone
+    run_id: str
+    started_at: str | None
+    finished_at: str | None
+    duration_s: float | None
+    exit_code: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    status: str
+    date: str
+    run_id: str
+    started_at: str | None
+    finished_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    done: frozenset[str]  # tasks that already succeeded today: skip them
+    replaced: Holder | None = None  # a stale claim this one took over
+    replaced_why: str | None = None
+
+
+@dataclass(frozen=True)
+class Busy:
+    holder: Holder
+
+
+@dataclass(frozen=True)
+class AllDone:
+    """Every task of the project succeeded today, possibly in another sweep since planning."""
+
+
+ClaimResult = Claimed | Busy | AllDone
+
+
+class Snapshot:
+    """A read-only view of the state document at one moment."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def project(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.doc.get("projects", {}).get(name, {})
+        return found
+
+    def task(self, project: str, task: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.project(project).get("tasks", {}).get(task)
+        return found
+
+    def done_today(self, project: str, task: str, date: str) -> bool:
+        """The daily skip guard: the task's latest run succeeded in a sweep of ``date``."""
+        return is_done(self.task(project, task), date)
+
+    def last_finished(self, project: str) -> str:
+        """When the project last finished a run ('' if never): the max_projects order."""
+        last = self.project(project).get("last_run") or {}
+        return str(last.get("finished_at") or "")
+
+    def claims(self) -> dict[str, Holder]:
+        return {name: Holder.from_dict(c) for name, c in self.doc.get("claims", {}).items()}
+
+    def runs(self) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self.doc.get("runs", [])
+        return runs
+
+    @property
+    def last_fire(self) -> str | None:
+        fire = self.doc.get("last_fire")
+        return str(fire) if fire else None
+
+
+def is_done(task: dict[str, Any] | None, date: str) -> bool:
+    return task is not None and task.get("status") == "ok" and task.get("date") == date
+
+
+class StateStore(ABC):
+    """One state store; each method is a single atomic step against concurrent sweeps."""
+
+    @abstractmethod
+    def read(self) -> Snapshot:
+        """The current state, without taking the lock or writing anything."""
+
+    @abstractmethod
+    def claim(
+        self, project: str, holder: Holder, date: str, tasks: list[str], force: bool, now: datetime
+    ) -> ClaimResult:
+        """Claim ``project`` for ``holder`` unless a live claim or the skip guard forbids it."""
+
+    @abstractmethod
+    def heartbeat(self, run_id: str, now: datetime) -> None:
+        """Refresh the heartbeat of every claim held by ``run_id``."""
+
+    @abstractmethod
+    def record(self, project: str, task: str, record: TaskRecord) -> None:
+        """Store a task's outcome (the skip guard reads it back)."""
+
+    @abstractmethod
+    def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
+        """Drop ``run_id``'s claim on ``project``; store the project's outcome if given."""
+
+    @abstractmethod
+    def record_run(self, summary: dict[str, Any], keep: int) -> None:
+        """Append a finished sweep's summary to the history, keeping the newest ``keep``."""

@@ -1,0 +1,62 @@
+"""Private directories and durable, atomic file replacement.
+
+A reader must see the old file or the new one, never a torn one, whatever is killed when:
+so a new version is written to a temporary file in the same directory, flushed to disk,
+renamed over the old name, and the directory entry itself is flushed. The temporary file is
+created 0600 by mkstemp, so a permissive umask never exposes state or reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make ``path`` itself 0700, whatever the umask."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    if path.is_symlink():
+        # A symlinked state directory is the operator's choice; its target gets the mode.
+        path = path.resolve()
+    if (path.stat().st_mode & 0o777) != DIR_MODE:
+        with contextlib.suppress(PermissionError):
+            path.chmod(DIR_MODE)
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` durably; on any failure the old file is untouched."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable: the new directory entry itself reaches the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_private(path: Path) -> int:
+    """A new 0600 file for writing; refuses to follow a symlink planted at ``path``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return fd

@@ -1,0 +1,221 @@
+"""The embedded state store: ``state.json`` guarded by ``state.json.lock``.
+
+The lock is a separate file because the data file is replaced by rename on every write: a
+lock held on the old inode would not exclude a process that opened the new one. Readers
+take no lock; the rename makes every read see a whole file.
+
+A file that does not parse, or that a newer agentd wrote, is never overwritten: every
+method raises StateCorrupt naming it, so the operator decides what to do with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from state.base import (
+    STATE_VERSION,
+    AllDone,
+    Busy,
+    Claimed,
+    ClaimResult,
+    ProjectRecord,
+    Snapshot,
+    StateCorrupt,
+    StateError,
+    StateStore,
+    TaskRecord,
+    is_done,
+)
+from state.claims import Holder, this_host, why_stale
+from state.files import FILE_MODE, ensure_private_dir, write_atomic
+
+LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
+
+
+def empty_document() -> dict[str, Any]:
+    return {"version": STATE_VERSION, "projects": {}, "claims": {}, "runs": []}
+
+
+class JsonFileStore(StateStore):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "state.json"
+        self.lock_path = directory / "state.json.lock"
+        self._lock: FileLock | None = None
+        self._thread_lock = threading.Lock()
+        # The last document this process read or wrote, keyed by the file's identity: each
+        # write is a new inode, so an unchanged identity means nobody wrote since.
+        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self) -> Snapshot:
+        with self._thread_lock:
+            return Snapshot(self._load())
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            with open(self.path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+                if self._cache is not None and self._cache[0] == key:
+                    return self._cache[1]
+                raw = handle.read()
+        except FileNotFoundError:
+            return empty_document()
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror}") from None
+        doc = parse_document(raw, self.path)
+        self._cache = (key, doc)
+        return doc
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _update(self, change: Callable[[dict[str, Any]], Any]) -> Any:
+        """Apply ``change`` to the current document and write it, all under the lock."""
+        with self._thread_lock, self._locked():
+            doc = self._load()
+            result = change(doc)
+            data = json.dumps(doc, indent=1, sort_keys=True).encode()
+            try:
+                write_atomic(self.path, data)
+            except OSError as exc:
+                self._cache = None  # ``doc`` holds a change the file does not
+                raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            stat = os.stat(self.path)
+            self._cache = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), doc)
+            return result
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._lock is None:
+            try:
+                ensure_private_dir(self.directory)
+            except OSError as exc:
+                raise StateError(f"cannot create state directory {self.directory}: {exc}") from None
+            self._lock = FileLock(
+                self.lock_path, timeout=LOCK_TIMEOUT, mode=FILE_MODE, preserve_lock_file=True
+            )
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StateError(
+                f"{self.lock_path} has been locked for over {LOCK_TIMEOUT:.0f}s by another process"
+            ) from None
+        except OSError as exc:
+            raise StateError(f"cannot lock {self.lock_path}: {exc.strerror or exc}") from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def claim(
+        self, project: str, holder: Holder, date: str, tasks: list[str], force: bool, now: datetime
+    ) -> ClaimResult:
+        host = this_host()
+
+        def change(doc: dict[str, Any]) -> ClaimResult:
+            claims = doc.setdefault("claims", {})
+            replaced: Holder | None = None
+            why: str | None = None
+            if project in claims:
+                current = Holder.from_dict(claims[project])
+                why = why_stale(current, now, host)
+                if why is None:
+                    return Busy(current)
+                replaced = current
+            known = doc.get("projects", {}).get(project, {}).get("tasks", {})
+            done = (
+                frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))
+            )
+            if tasks and len(done) == len(tasks):
+                if replaced is not None:
+                    del claims[project]
+                return AllDone()
+            claims[project] = holder.to_dict()
+            return Claimed(done, replaced, why)
+
+        result: ClaimResult = self._update(change)
+        return result
+
+    def heartbeat(self, run_id: str, now: datetime) -> None:
+        stamp = now.isoformat(timespec="seconds")
+
+        def change(doc: dict[str, Any]) -> None:
+            for claim in doc.get("claims", {}).values():
+                if claim.get("run_id") == run_id:
+                    claim["heartbeat"] = stamp
+
+        self._update(change)
+
+    def record(self, project: str, task: str, record: TaskRecord) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            entry = doc.setdefault("projects", {}).setdefault(project, {})
+            entry.setdefault("tasks", {})[task] = record.to_dict()
+
+        self._update(change)
+
+    def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            claims = doc.setdefault("claims", {})
+            if claims.get(project, {}).get("run_id") == run_id:
+                del claims[project]
+            if record is not None:
+                entry = doc.setdefault("projects", {}).setdefault(project, {})
+                entry["last_run"] = record.to_dict()
+
+        self._update(change)
+
+    def record_run(self, summary: dict[str, Any], keep: int) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            runs = [r for r in doc.get("runs", []) if r.get("run_id") != summary.get("run_id")]
+            runs.append(summary)
+            runs.sort(key=lambda r: str(r.get("run_id", "")))
+            doc["runs"] = runs[-keep:]
+
+        self._update(change)
+
+
+def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
+    """Parse and check the shape of a state file; StateCorrupt names what is wrong."""
+    hint = "it is left untouched: move it aside to start with an empty state"
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        if not raw.strip():
+            raise StateCorrupt(f"{path} is empty; {hint}") from None
+        raise StateCorrupt(f"{path} is not valid JSON ({exc}); {hint}") from None
+    if not isinstance(doc, dict) or "version" not in doc:
+        raise StateCorrupt(f'{path} is not an agentd state file (no "version" key); {hint}')
+    version = doc["version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StateCorrupt(f"{path} has an unreadable version {version!r}; {hint}")
+    if version > STATE_VERSION:
+        raise StateCorrupt(
+            f"{path} was written by a newer agentd (state version {version}; "
+            f"this one reads up to {STATE_VERSION}); {hint}"
+        )
+    if version < 1:
+        raise StateCorrupt(f"{path} has an unknown state version {version}; {hint}")
+    for key, kind in (("projects", dict), ("claims", dict), ("runs", list)):
+        value = doc.setdefault(key, kind())
+        if not isinstance(value, kind):
+            raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {hint}")
+    for name, entry in doc["projects"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("tasks", {}), dict):
+            raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {hint}")
+    for name, claim in doc["claims"].items():
+        if not isinstance(claim, dict):
+            raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {hint}")
+    return doc
