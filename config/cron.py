@@ -67,6 +67,8 @@ class CronSpec:
     days: tuple[int, ...]
     months: tuple[int, ...]
     weekdays: tuple[int, ...]  # 0 = Sunday
+    # Whether each day field does not start with '*': only when both are restricted does
+    # crontab fire on days matching either field instead of both.
     day_restricted: bool
     weekday_restricted: bool
 
@@ -82,10 +84,10 @@ class CronSpec:
             "second": "0",
             "timezone": zone,
         }
-        days = _join(self.days) if self.day_restricted else "*"
-        weekdays = ",".join(_DAYS[d] for d in self.weekdays) if self.weekday_restricted else "*"
+        days = "*" if len(self.days) == 31 else _join(self.days)
+        weekdays = "*" if len(self.weekdays) == 7 else ",".join(_DAYS[d] for d in self.weekdays)
         if self.day_restricted and self.weekday_restricted:
-            # crontab: "either field matches" when both are restricted.
+            # crontab: "either field matches" when neither day field starts with '*'.
             return OrTrigger(
                 [
                     CronTrigger(day=days, day_of_week="*", **common),

@@ -33,6 +33,7 @@ from config.durations import format_duration, parse_duration
 PLACEHOLDERS = ("prompt", "project", "project_dir", "run_id", "date")
 PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+MASK = "********"
 
 
 def is_secret_key(key: str) -> bool:

@@ -7,10 +7,8 @@ from typing import Any
 
 import tomli_w
 
-from config.model import is_secret_key
+from config.model import MASK, is_secret_key
 from config.resolved import Config
-
-MASK = "********"
 
 
 def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:

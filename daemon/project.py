@@ -6,12 +6,14 @@ that dies halfway is resumed by the next one: the skip guard sees what already s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from config.durations import format_duration
+from config.model import MASK, is_secret_key
 from daemon import runner
 from daemon.results import TASK_FAILURES, ProjectResult, TaskResult, project_status
 from daemon.taskcmd import task_argv, task_env
@@ -20,8 +22,6 @@ from state.claims import me
 from state.files import ensure_private_dir
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from config import Config
     from daemon.progress import Observer
     from daemon.selection import Planned
@@ -53,6 +53,14 @@ class SweepContext:
     observer: Observer
     failures: Failures
     log: Any  # a structlog logger bound to run_id
+
+
+def mask_secrets(text: str, env: Mapping[str, str]) -> str:
+    """The report quotes task output; a task that echoes its token must not leak it there."""
+    for key, value in env.items():
+        if is_secret_key(key) and len(value) >= 4:
+            text = text.replace(value, MASK)
+    return text
 
 
 def iso(moment: datetime) -> str:
@@ -183,7 +191,7 @@ def _run_task(
         finished_at=iso(outcome.finished_at),
         duration_s=outcome.duration_s,
         log=log_rel,
-        output_tail=outcome.output_tail,
+        output_tail=mask_secrets(outcome.output_tail, spec.env),
     )
     if result.status in TASK_FAILURES:
         ctx.failures.add(planned.name, task, result.status, result.reason)

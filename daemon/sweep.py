@@ -7,7 +7,6 @@ only in the trigger they name and in who owns the stop token.
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -41,9 +40,12 @@ class SweepRequest:
     force: bool = False
 
 
-def new_run_id(now: datetime) -> str:
-    """Sorts by start time; the random suffix separates sweeps started in the same second."""
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+def new_run_id(now: datetime, bump: int = 0) -> str:
+    """``20261122T023000Z-3f9a``: the suffix is the fraction of the second in 1/65536ths,
+    so ids of sweeps started within one second still sort by start time."""
+    utc = now.astimezone(UTC)
+    fraction = utc.microsecond * 65536 // 1_000_000 + bump
+    return f"{utc:%Y%m%dT%H%M%SZ}-{fraction:04x}"
 
 
 def sweep_date(config: Config, now: datetime) -> str:
@@ -189,11 +191,13 @@ def _failure_line(failure: dict[str, Any]) -> str:
 def _make_run_dir(state_dir: Path, now: datetime) -> tuple[str, Path]:
     ensure_private_dir(state_dir)
     root = ensure_private_dir(runs_dir(state_dir))
+    bump = 0
     while True:
-        run_id = new_run_id(now)
+        run_id = new_run_id(now, bump)
         try:
             (root / run_id).mkdir(mode=0o700)
         except FileExistsError:
+            bump += 1  # another sweep started within the same 15 microseconds
             continue
         return run_id, root / run_id
 

@@ -1,0 +1,155 @@
+"""Selection is pure over a config and a snapshot: tables, no processes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import Config, load_config
+from daemon.plan import start_order
+from daemon.selection import select
+from state import Snapshot
+
+TODAY = "2026-11-22"
+
+
+def _config(tmp_path: Path, body: str) -> Config:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            [tasks.a]
+            command = ["true"]
+            [tasks.b]
+            command = ["true"]
+            """
+        )
+        + textwrap.dedent(body)
+    )
+    return load_config(path, {})
+
+
+def _snapshot(tasks: dict[str, dict[str, str]], finished: dict[str, str] | None = None) -> Snapshot:
+    projects: dict[str, Any] = {}
+    for project, states in tasks.items():
+        projects[project] = {
+            "tasks": {
+                t: {"status": s.split("@")[0], "date": s.split("@")[1]} for t, s in states.items()
+            }
+        }
+    for project, when in (finished or {}).items():
+        projects.setdefault(project, {})["last_run"] = {"finished_at": when}
+    return Snapshot({"version": 1, "projects": projects, "claims": {}, "runs": []})
+
+
+def _projects(*rows: str) -> str:
+    return "\n".join(f"[[projects]]\n{row}\n" for row in rows)
+
+
+def always_there(path: Path) -> None:
+    return None
+
+
+def test_disabled_missing_and_done_projects(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        _projects(
+            'name = "on"\npath = "on"\ntasks = ["a", "b"]',
+            'name = "off"\npath = "off"\ntasks = ["a"]\nenabled = false',
+            'name = "done"\npath = "done"\ntasks = ["a", "b"]',
+            'name = "half"\npath = "half"\ntasks = ["a", "b"]',
+            'name = "gone"\npath = "gone"\ntasks = ["a"]',
+        ),
+    )
+    snap = _snapshot(
+        {
+            "done": {"a": f"ok@{TODAY}", "b": f"ok@{TODAY}"},
+            "half": {"a": f"ok@{TODAY}", "b": f"failed@{TODAY}"},
+            "on": {"a": "ok@2026-11-21", "b": f"timeout@{TODAY}"},
+        }
+    )
+    out = select(
+        config, snap, TODAY, path_problem=lambda p: "missing" if p.name == "gone" else None
+    )
+    assert [p.name for p in out.run] == ["on", "half"]
+    assert out.planned("half").done == frozenset({"a"})
+    assert out.planned("on").done == frozenset()
+    assert out.skipped == {
+        "off": "disabled",
+        "done": "done today: all 2 tasks succeeded on 2026-11-22",
+    }
+    assert out.failed == {"gone": "missing"}
+    forced = select(config, snap, TODAY, force=True, path_problem=always_there)
+    assert [p.name for p in forced.run] == ["on", "done", "half", "gone"]
+    assert all(not p.done for p in forced.run)
+
+
+@pytest.mark.parametrize(
+    ("cap", "finished", "expected"),
+    [
+        (0, {}, ["p1", "p2", "p3", "p4"]),
+        (2, {}, ["p1", "p2"]),  # all equal: config order
+        (2, {"p1": "2026-11-21T03:00", "p2": "2026-11-20T03:00"}, ["p3", "p4"]),  # never ran first
+        (3, {"p1": "2026-11-21T03:00", "p2": "2026-11-20T03:00"}, ["p2", "p3", "p4"]),
+        (5, {}, ["p1", "p2", "p3", "p4"]),
+    ],
+)
+def test_max_projects_keeps_least_recently_completed(
+    tmp_path: Path, cap: int, finished: dict[str, str], expected: list[str]
+) -> None:
+    rows = [f'name = "p{i}"\npath = "p{i}"\ntasks = ["a"]' for i in range(1, 5)]
+    config = _config(tmp_path, f"[run]\nmax_projects = {cap}\n" + _projects(*rows))
+    out = select(config, _snapshot({}, finished), TODAY, path_problem=always_there)
+    assert sorted(p.name for p in out.run) == expected
+    assert set(out.skipped) == {f"p{i}" for i in range(1, 5)} - set(expected)
+
+
+def test_max_projects_counts_after_the_skip_guard(tmp_path: Path) -> None:
+    rows = [f'name = "p{i}"\npath = "p{i}"\ntasks = ["a"]' for i in range(1, 4)]
+    config = _config(tmp_path, "[run]\nmax_projects = 2\n" + _projects(*rows))
+    out = select(config, _snapshot({"p1": {"a": f"ok@{TODAY}"}}), TODAY, path_problem=always_there)
+    assert [p.name for p in out.run] == ["p2", "p3"]
+
+
+def test_dependencies_outside_the_sweep_are_dropped(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        _projects(
+            'name = "lib"\npath = "lib"\ntasks = ["a"]',
+            'name = "off"\npath = "off"\ntasks = ["a"]\nenabled = false',
+            'name = "gone"\npath = "gone"\ntasks = ["a"]',
+            'name = "app"\npath = "app"\ntasks = ["a"]\ndepends_on = ["lib", "off", "gone"]',
+        ),
+    )
+    out = select(
+        config, _snapshot({}), TODAY, path_problem=lambda p: "x" if p.name == "gone" else None
+    )
+    assert out.planned("app").deps == ("lib", "gone")  # a failed one stays: it skips app
+    only = select(config, _snapshot({}), TODAY, only={"app"}, path_problem=always_there)
+    assert [p.name for p in only.run] == ["app"]
+    assert only.planned("app").deps == ()
+
+
+def test_defaults_tasks_apply_to_projects_listing_none(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path, '[defaults]\ntasks = ["b", "a"]\n' + _projects('name = "p"\npath = "p"')
+    )
+    out = select(config, _snapshot({}), TODAY, path_problem=always_there)
+    assert out.planned("p").tasks == ("b", "a")
+
+
+def test_start_order_puts_dependencies_first_and_keeps_config_order(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        _projects(
+            'name = "c"\npath = "c"\ntasks = ["a"]\ndepends_on = ["b"]',
+            'name = "b"\npath = "b"\ntasks = ["a"]\ndepends_on = ["a"]',
+            'name = "x"\npath = "x"\ntasks = ["a"]',
+            'name = "a"\npath = "a"\ntasks = ["a"]',
+        ),
+    )
+    out = select(config, _snapshot({}), TODAY, path_problem=always_there)
+    assert [p.name for p in start_order(out.run)] == ["x", "a", "b", "c"]

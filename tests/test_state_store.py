@@ -1,0 +1,195 @@
+"""The JSON state store on real files, with real locks and concurrent processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from state import AllDone, Busy, Claimed, Holder, JsonFileStore, StateCorrupt, TaskRecord
+from state.base import ProjectRecord
+from state.claims import me
+
+NOW = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
+
+
+def _ok(date: str, run_id: str = "r1") -> TaskRecord:
+    return TaskRecord("ok", date, run_id, None, None, 1.0, 0)
+
+
+def test_claim_is_exclusive_while_the_holder_lives(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    first = store.claim("api", me("run-a", NOW), "2026-11-22", ["lint"], False, NOW)
+    assert first == Claimed(frozenset())
+    second = store.claim("api", me("run-b", NOW), "2026-11-22", ["lint"], False, NOW)
+    assert isinstance(second, Busy)
+    assert second.holder.run_id == "run-a"
+    store.release("api", "run-a", ProjectRecord("ok", "2026-11-22", "run-a", None, None))
+    third = store.claim("api", me("run-b", NOW), "2026-11-22", ["lint"], False, NOW)
+    assert isinstance(third, Claimed)
+
+
+def test_release_by_another_run_does_not_drop_the_claim(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    store.claim("api", me("run-a", NOW), "2026-11-22", ["lint"], False, NOW)
+    store.release("api", "run-b", None)
+    assert store.read().claims()["api"].run_id == "run-a"
+
+
+def test_claim_rereads_the_skip_guard(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    store.record("api", "lint", _ok("2026-11-22"))
+    result = store.claim("api", me("run-a", NOW), "2026-11-22", ["lint", "test"], False, NOW)
+    assert result == Claimed(frozenset({"lint"}))
+    store.release("api", "run-a", None)
+    store.record("api", "test", _ok("2026-11-22"))
+    assert (
+        store.claim("api", me("run-b", NOW), "2026-11-22", ["lint", "test"], False, NOW)
+        == AllDone()
+    )
+    assert "api" not in store.read().claims()
+    # --force ignores the guard but never the claims.
+    forced = store.claim("api", me("run-c", NOW), "2026-11-22", ["lint", "test"], True, NOW)
+    assert forced == Claimed(frozenset())
+    assert isinstance(store.claim("api", me("run-d", NOW), "2026-11-22", ["lint"], True, NOW), Busy)
+    # Yesterday's success does not count today; a failure after a success does not either.
+    store.release("api", "run-c", None)
+    store.record("api", "lint", TaskRecord("failed", "2026-11-22", "run-c", None, None, 1.0, 1))
+    assert store.claim(
+        "api", me("run-e", NOW), "2026-11-23", ["lint", "test"], False, NOW
+    ) == Claimed(frozenset())
+
+
+def test_stale_claims_are_taken_over_with_the_reason(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = Holder("run-dead", child.pid, me("x", NOW).host, NOW.isoformat(), NOW.isoformat())
+    store.claim("api", dead, "2026-11-22", ["lint"], False, NOW)
+    taken = store.claim("api", me("run-new", NOW), "2026-11-22", ["lint"], False, NOW)
+    assert isinstance(taken, Claimed)
+    assert taken.replaced == dead
+    assert taken.replaced_why == f"process {child.pid} is gone"
+
+    old = NOW - timedelta(minutes=6)
+    remote = Holder("run-far", 4242, "elsewhere", old.isoformat(), old.isoformat())
+    store.claim("web", remote, "2026-11-22", ["lint"], False, old)
+    taken = store.claim("web", me("run-new", NOW), "2026-11-22", ["lint"], False, NOW)
+    assert isinstance(taken, Claimed)
+    assert taken.replaced_why == "no heartbeat for 360s"
+
+
+def test_a_recycled_pid_is_not_mistaken_for_the_claimant(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    mine = me("run-a", NOW)
+    # Same pid as this (live) process, but another process start time: the pid was reused.
+    impostor = Holder(
+        "run-a", mine.pid, mine.host, mine.started_at, mine.heartbeat, (mine.pid_start or 0) + 1
+    )
+    store.claim("api", impostor, "2026-11-22", ["lint"], False, NOW)
+    taken = store.claim("api", me("run-b", NOW), "2026-11-22", ["lint"], False, NOW)
+    assert isinstance(taken, Claimed)
+    assert "another process" in (taken.replaced_why or "")
+
+
+def test_heartbeat_refreshes_only_our_claims(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    store.claim("a", me("run-a", NOW), "d", ["t"], False, NOW)
+    store.claim("b", me("run-b", NOW), "d", ["t"], False, NOW)
+    later = NOW + timedelta(minutes=3)
+    store.heartbeat("run-a", later)
+    claims = store.read().claims()
+    assert claims["a"].heartbeat == later.isoformat(timespec="seconds")
+    assert claims["b"].heartbeat == NOW.isoformat(timespec="seconds")
+
+
+def test_run_history_keeps_the_newest(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    for i in range(5):
+        store.record_run({"run_id": f"2026112{i}T000000Z-aaaa", "status": "ok"}, keep=3)
+    assert [r["run_id"][:9] for r in store.read().runs()] == ["20261122T", "20261123T", "20261124T"]
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from state import JsonFileStore, TaskRecord
+    store = JsonFileStore(Path(sys.argv[1]))
+    who, count = sys.argv[2], int(sys.argv[3])
+    for i in range(count):
+        store.record(who, f"t{i}", TaskRecord("ok", "2026-11-22", who, None, None, 0.1, 0))
+    """
+)
+
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    path = Path(sys.argv[1]) / "state.json"
+    deadline = time.monotonic() + float(sys.argv[2])
+    reads = 0
+    while time.monotonic() < deadline:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        json.loads(raw)  # raises on a torn file
+        reads += 1
+    print(reads)
+    """
+)
+
+
+def test_concurrent_writers_lose_nothing_and_readers_never_see_a_torn_file(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(tmp_path), "4"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), f"w{n}", "40"], env=env)
+        for n in range(4)
+    ]
+    for writer in writers:
+        assert writer.wait(timeout=120) == 0
+    out, _ = reader.communicate(timeout=120)
+    assert reader.returncode == 0, "a reader saw a torn or invalid state.json"
+    assert int(out) > 0
+    doc = json.loads((tmp_path / "state.json").read_text())
+    for n in range(4):
+        assert sorted(doc["projects"][f"w{n}"]["tasks"]) == sorted(f"t{i}" for i in range(40))
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "is empty"),
+        (b"{", "not valid JSON"),
+        (b"[]", 'no "version" key'),
+        (b'{"version": "1"}', "unreadable version"),
+        (b'{"version": 2}', "newer agentd"),
+        (b'{"version": 1, "projects": []}', "'projects' should be a dict"),
+        (b'{"version": 1, "projects": {"a": 3}}', "wrong shape"),
+    ],
+)
+def test_bad_state_files_are_refused_and_left_alone(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    (tmp_path / "state.json").write_bytes(content)
+    store = JsonFileStore(tmp_path)
+    with pytest.raises(StateCorrupt, match=words):
+        store.read()
+    with pytest.raises(StateCorrupt):
+        store.record("a", "t", _ok("2026-11-22"))
+    assert (tmp_path / "state.json").read_bytes() == content

@@ -1,0 +1,210 @@
+"""The bound, serial tasks, and dependencies, measured from what real task processes record."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tests.conftest import Workspace, max_overlap
+
+
+def _projects(names: list[str], extra: str = "") -> str:
+    out = []
+    for name in names:
+        out.append(
+            f"""
+            [[projects]]
+            name = "{name}"
+            path = "{name}"
+            tasks = ["work"]
+            {extra}
+            """
+        )
+    return "\n".join(out)
+
+
+def _config(ws: Workspace, parallel: bool, bound: int, names: list[str], seconds: float) -> None:
+    ws.project_dirs(*names)
+    ws.write_config(
+        f"""
+        [run]
+        project_parallelism = {str(parallel).lower()}
+        max_parallel_projects = {bound}
+        [tasks.work]
+        command = ["record", "{{project}}", "{seconds}"]
+        """
+        + _projects(names)
+    )
+
+
+@pytest.mark.parametrize("bound", [2, 3])
+def test_never_more_than_the_bound_and_the_bound_is_reached(ws: Workspace, bound: int) -> None:
+    names = [f"p{i}" for i in range(bound * 2 + 1)]
+    _config(ws, True, bound, names, 1.5)
+    code, report = ws.once_json()
+    assert code == 0, report["failures"]
+    spans = ws.intervals()
+    assert sorted(spans) == names  # every project ran
+    assert max_overlap(list(spans.values())) == bound
+    assert report["mode"] == {"project_parallelism": True, "max_parallel_projects": bound}
+
+
+def test_toggle_off_runs_exactly_one_project_at_a_time(ws: Workspace) -> None:
+    names = ["a", "b", "c", "d"]
+    _config(ws, False, 4, names, 0.4)
+    code, report = ws.once_json()
+    assert code == 0
+    spans = ws.intervals()
+    assert sorted(spans) == names
+    assert max_overlap(list(spans.values())) == 1
+    assert report["mode"] == {"project_parallelism": False, "max_parallel_projects": 1}
+
+
+def test_tasks_of_a_project_run_one_at_a_time_in_order(ws: Workspace) -> None:
+    ws.project_dirs("solo", "other")
+    ws.write_config(
+        """
+        [run]
+        project_parallelism = true
+        max_parallel_projects = 4
+        [tasks.t1]
+        command = ["record", "{project}-t1", "0.5"]
+        [tasks.t2]
+        command = ["record", "{project}-t2", "0.1"]
+        [tasks.t3]
+        command = ["record", "{project}-t3", "0.3"]
+        [[projects]]
+        name = "solo"
+        path = "solo"
+        tasks = ["t3", "t1", "t2"]
+        [[projects]]
+        name = "other"
+        path = "other"
+        tasks = ["t1", "t2", "t3"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0
+    spans = ws.intervals()
+    for project, order in (("solo", ["t3", "t1", "t2"]), ("other", ["t1", "t2", "t3"])):
+        mine = [spans[f"{project}-{t}"] for t in order]
+        for (_, end), (start, _) in itertools.pairwise(mine):
+            assert end <= start, f"{project}: tasks overlapped or ran out of order"
+        listed = next(p for p in report["projects"] if p["name"] == project)
+        assert [t["name"] for t in listed["tasks"]] == order
+    # The two projects did run side by side: the bound is per project, not per task.
+    assert max_overlap(list(spans.values())) == 2
+
+
+def test_dependant_waits_for_its_dependency_only(ws: Workspace) -> None:
+    ws.project_dirs("slow", "after_slow", "quick", "after_quick")
+    ws.write_config(
+        """
+        [run]
+        project_parallelism = true
+        max_parallel_projects = 3
+        [tasks.long]
+        command = ["record", "{project}", "3"]
+        [tasks.short]
+        command = ["record", "{project}", "0.2"]
+        [[projects]]
+        name = "after_slow"
+        path = "after_slow"
+        tasks = ["short"]
+        depends_on = ["slow"]
+        [[projects]]
+        name = "slow"
+        path = "slow"
+        tasks = ["long"]
+        [[projects]]
+        name = "after_quick"
+        path = "after_quick"
+        tasks = ["short"]
+        depends_on = ["quick"]
+        [[projects]]
+        name = "quick"
+        path = "quick"
+        tasks = ["short"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0, report["failures"]
+    spans = ws.intervals()
+    assert spans["after_slow"][0] >= spans["slow"][1]
+    assert spans["after_quick"][0] >= spans["quick"][1]
+    # No level barrier: after_quick started while slow (another branch) was still running.
+    assert spans["after_quick"][0] < spans["slow"][1]
+
+
+def test_failed_dependency_skips_its_dependants_transitively(ws: Workspace) -> None:
+    ws.project_dirs("base", "mid", "top", "free")
+    ws.write_config(
+        """
+        [run]
+        project_parallelism = true
+        [tasks.fail]
+        command = ["record", "{project}", "0.1", "4"]
+        [tasks.ok]
+        command = ["record", "{project}", "0.1"]
+        [[projects]]
+        name = "base"
+        path = "base"
+        tasks = ["fail"]
+        [[projects]]
+        name = "mid"
+        path = "mid"
+        tasks = ["ok"]
+        depends_on = ["base"]
+        [[projects]]
+        name = "top"
+        path = "top"
+        tasks = ["ok"]
+        depends_on = ["mid"]
+        [[projects]]
+        name = "free"
+        path = "free"
+        tasks = ["ok"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    by_name = {p["name"]: p for p in report["projects"]}
+    assert by_name["base"]["status"] == "failed"
+    assert by_name["mid"] == {
+        **by_name["mid"],
+        "status": "skipped",
+        "reason": "dependency failed: base",
+    }
+    assert by_name["top"]["status"] == "skipped"
+    assert by_name["top"]["reason"] == "dependency skipped: mid"
+    assert by_name["free"]["status"] == "ok"
+    assert sorted(ws.intervals()) == ["base", "free"]  # the skipped ones never started
+    assert report["counts"]["projects_skipped"] == 2
+
+
+def test_dependency_outside_the_sweep_counts_as_satisfied(ws: Workspace) -> None:
+    ws.project_dirs("lib", "app")
+    ws.write_config(
+        """
+        [tasks.ok]
+        command = ["record", "{project}", "0.1"]
+        [[projects]]
+        name = "lib"
+        path = "lib"
+        tasks = ["ok"]
+        enabled = false
+        [[projects]]
+        name = "app"
+        path = "app"
+        tasks = ["ok"]
+        depends_on = ["lib"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0
+    assert [(p["name"], p["status"]) for p in report["projects"]] == [
+        ("lib", "skipped"),
+        ("app", "ok"),
+    ]
+    assert report["projects"][0]["reason"] == "disabled"

@@ -1,0 +1,227 @@
+"""Every failure is recorded and reported, the rest of the sweep goes on, nothing survives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Workspace, process_gone, wait_for
+
+
+def test_four_kinds_of_failure_are_all_reported_and_the_rest_runs(ws: Workspace) -> None:
+    ws.project_dirs("fails", "hangs", "broken", "fine")
+    ws.write_config(
+        """
+        [run]
+        project_parallelism = true
+        max_parallel_projects = 2
+        kill_grace = "1s"
+        [tasks.fail]
+        command = ["record", "{project}-fail", "0", "3"]
+        [tasks.hang]
+        command = ["sleep", "60"]
+        timeout = "1s"
+        [tasks.missing]
+        command = ["definitely-not-a-command-xyz"]
+        [tasks.ok]
+        command = ["record", "{project}-ok", "0"]
+        [[projects]]
+        name = "fails"
+        path = "fails"
+        tasks = ["fail", "ok"]
+        [[projects]]
+        name = "hangs"
+        path = "hangs"
+        tasks = ["hang", "ok"]
+        [[projects]]
+        name = "broken"
+        path = "broken"
+        tasks = ["missing", "ok"]
+        [[projects]]
+        name = "gone"
+        path = "no/such/dir"
+        tasks = ["ok"]
+        [[projects]]
+        name = "fine"
+        path = "fine"
+        tasks = ["ok"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    failures = {(f["project"], f["task"]): f for f in report["failures"]}
+    assert set(failures) == {
+        ("fails", "fail"),
+        ("hangs", "hang"),
+        ("broken", "missing"),
+        ("gone", None),
+    }
+    assert failures[("fails", "fail")]["status"] == "failed"
+    assert failures[("fails", "fail")]["message"] == "exit status 3"
+    assert failures[("hangs", "hang")]["status"] == "timeout"
+    assert failures[("broken", "missing")]["status"] == "error"
+    assert "definitely-not-a-command-xyz" in failures[("broken", "missing")]["message"]
+    assert failures[("gone", None)]["status"] == "failed"
+    assert "does not exist" in failures[("gone", None)]["message"]
+    # With on_task_failure = "continue", the task after each failure still ran.
+    ran = {rec["label"] for rec in ws.read_records() if rec["event"] == "end"}
+    assert ran == {"fails-fail", "fails-ok", "hangs-ok", "broken-ok", "fine-ok"}
+    tasks = {(p["name"], t["name"]): t for p in report["projects"] for t in p["tasks"]}
+    assert tasks[("fails", "fail")]["exit_code"] == 3
+    assert tasks[("hangs", "hang")]["exit_code"] is None
+    assert report["counts"]["tasks_failed"] == 3
+    assert report["counts"]["projects_failed"] == 4
+    assert report["status"] == "failed"
+    # Plain-text summary names them too (stdout off a terminal).
+    plain = ws.once("--force")
+    assert plain.returncode == 1
+    for name in ("fails/fail", "hangs/hang", "broken/missing", "gone:"):
+        assert name in plain.stdout
+
+
+def test_on_task_failure_stop_skips_the_rest_of_that_project(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    ws.write_config(
+        """
+        [run]
+        on_task_failure = "stop"
+        [tasks.first]
+        command = ["record", "first", "0", "1"]
+        [tasks.second]
+        command = ["record", "second", "0"]
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["first", "second"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    second = report["projects"][0]["tasks"][1]
+    assert second["status"] == "skipped"
+    assert "first failed" in second["reason"]
+    assert "second" not in ws.intervals()
+
+
+def test_timeout_kills_the_whole_group_including_a_stubborn_grandchild(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    pidfile = ws.root / "stubborn.pid"
+    ws.write_config(
+        f"""
+        [run]
+        kill_grace = "1s"
+        [tasks.stubborn]
+        command = ["stubborn", "{pidfile}"]
+        timeout = "2s"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["stubborn"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    task = report["projects"][0]["tasks"][0]
+    assert task["status"] == "timeout"
+    assert "SIGKILL" in task["reason"]  # it ignored SIGTERM, so the grace ran out
+    assert task["output_tail"] == "stubborn: started, ignoring SIGTERM"
+    leader = int(pidfile.read_text())
+    grandchild = int(Path(f"{pidfile}.grandchild").read_text())
+    for pid in (leader, grandchild):
+        wait_for(lambda pid=pid: process_gone(pid), what=f"pid {pid} to be gone")
+
+
+def test_a_background_process_left_by_a_finished_task_is_killed(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    ws.write_config(
+        """
+        [tasks.leaky]
+        shell = "sleep 300 & echo $! > bg.pid; echo leaving"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["leaky"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0
+    assert report["projects"][0]["tasks"][0]["status"] == "ok"
+    pid = int((ws.root / "p" / "bg.pid").read_text())
+    wait_for(lambda: process_gone(pid), what="the background sleep to be killed")
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_run_once_stops_tasks_writes_report_and_exits_128_plus_signal(
+    ws: Workspace, reap: list, sig: int, status: int
+) -> None:
+    ws.project_dirs("p", "q")
+    pidfile = ws.root / "stubborn.pid"
+    ws.write_config(
+        f"""
+        [run]
+        kill_grace = "1s"
+        [tasks.stubborn]
+        command = ["stubborn", "{pidfile}"]
+        [tasks.after]
+        command = ["record", "after", "0"]
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["stubborn", "after"]
+        [[projects]]
+        name = "q"
+        path = "q"
+        tasks = ["after"]
+        """
+    )
+    proc = ws.spawn("run", "--once", "--json", "--config", str(ws.config))
+    reap.append(proc)
+    wait_for(lambda: Path(f"{pidfile}.grandchild").exists(), what="the task to start")
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    report = json.loads(out)
+    assert report["status"] == "interrupted"
+    project = report["projects"][0]
+    assert project["status"] == "interrupted"
+    assert [t["status"] for t in project["tasks"]] == ["interrupted", "skipped"]
+    assert report["projects"][1]["status"] == "skipped"  # never started
+    assert report["failures"][0]["status"] == "interrupted"
+    run_dir = ws.state / "runs" / report["run_id"]
+    assert json.loads((run_dir / "report.json").read_text())["status"] == "interrupted"
+    for path in (pidfile, Path(f"{pidfile}.grandchild")):
+        pid = int(path.read_text())
+        assert process_gone(pid), f"pid {pid} survived the interrupted sweep"
+    assert ws.state_doc()["claims"] == {}  # released
+    assert not ws.read_records()  # "after" never ran
+
+
+def test_a_command_that_cannot_start_is_an_error_not_a_crash(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    script = ws.root / "p" / "not-executable.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    os.chmod(script, 0o644)
+    ws.write_config(
+        """
+        [tasks.noexec]
+        command = ["./not-executable.sh"]
+        [tasks.ok]
+        command = ["record", "ok", "0"]
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["noexec", "ok"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    first, second = report["projects"][0]["tasks"]
+    assert first["status"] == "error"
+    assert "permission denied" in first["reason"]
+    assert second["status"] == "ok"
+    log = ws.state / "runs" / report["run_id"] / "p" / "noexec.log"
+    assert "permission denied" in log.read_text()
