@@ -21,8 +21,8 @@ demo: venv
 	  status=$$?; echo "agentd exited with status $$status (1 = some task failed, as the demo intends)"
 
 lint: venv
-	$(BIN)/ruff check $(PACKAGES) tests bench examples
-	$(BIN)/ruff format --check $(PACKAGES) tests bench examples
+	$(BIN)/ruff check $(PACKAGES) tests examples
+	$(BIN)/ruff format --check $(PACKAGES) tests examples
 	$(BIN)/mypy
 
 test: lint
