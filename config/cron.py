@@ -9,9 +9,10 @@ values that mean the same to both.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class CronSpec:
     # crontab fire on days matching either field instead of both.
     day_restricted: bool
     weekday_restricted: bool
+    # Crontab has no seconds; only the test suite sets this, to fire within seconds.
+    second: str = "0"
 
     def trigger(self, zone: tzinfo, jitter: float | None = None) -> BaseTrigger:
         """An APScheduler trigger that fires exactly when crontab would, in ``zone``."""
@@ -81,7 +84,7 @@ class CronSpec:
             "minute": _join(self.minutes),
             "hour": _join(self.hours),
             "month": _join(self.months),
-            "second": "0",
+            "second": self.second,
             "timezone": zone,
         }
         days = "*" if len(self.days) == 31 else _join(self.days)
@@ -99,11 +102,21 @@ class CronSpec:
 
     def next_after(self, moment: datetime, zone: tzinfo) -> datetime | None:
         """The first fire time strictly after ``moment``; None if the expression never fires."""
-        trigger = self.trigger(zone)
-        # APScheduler returns fire times >= now, rounded up to the second.
-        after = moment.astimezone(zone) + timedelta(microseconds=1)
+        trigger = _cached_trigger(self, zone)
+        # Step forward in UTC: wall-clock arithmetic would lose the fold of a repeated
+        # (fall-back) hour and ask for the same fire time again forever.
+        after = (moment.astimezone(UTC) + timedelta(microseconds=1)).astimezone(zone)
         fire: datetime | None = trigger.get_next_fire_time(None, after)
-        return fire
+        # APScheduler may return a wall time that the spring-forward gap skips (02:30 CET on
+        # the day there is none); going through UTC names the instant it really fires at.
+        return fire.astimezone(UTC).astimezone(zone) if fire is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_trigger(spec: CronSpec, zone: tzinfo) -> BaseTrigger:
+    # Building a trigger costs far more than asking it for a fire time; schedule math
+    # asks hundreds of times in a row.
+    return spec.trigger(zone)
 
 
 def _join(values: tuple[int, ...]) -> str:

@@ -44,11 +44,12 @@ class Config:
     def projects(self) -> list[ProjectSpec]:
         return self.settings.projects
 
+    @cached_property
+    def _by_name(self) -> dict[str, ProjectSpec]:
+        return {spec.name: spec for spec in self.settings.projects}
+
     def project(self, name: str) -> ProjectSpec:
-        for spec in self.settings.projects:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
+        return self._by_name[name]
 
     def resolve_path(self, text: str) -> Path:
         path = Path(text).expanduser()

@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="ignore the daily skip guard")
     run.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
+    status = command("status", "daemon, schedule, last sweep, running and per-project state")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
+
+    schedule = command("schedule", "the next fire times in the configured zone")
+    schedule.add_argument("-n", type=int, default=5, metavar="N", help="how many (default 5)")
+    schedule.add_argument("--json", action="store_true", help="print them as JSON")
+
     report = command("report", "show a sweep's report (default: the latest)")
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a run id or a unique prefix")
     report.add_argument("--json", action="store_true", help="print report.json")
@@ -103,6 +110,14 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         from daemon.cmd_run import run_command
 
         return run_command
+    if args.command == "status":
+        from daemon.cmd_status import status_command
+
+        return status_command
+    if args.command == "schedule":
+        from daemon.cmd_status import schedule_command
+
+        return schedule_command
     if args.command == "report":
         from daemon.cmd_report import report_command
 

@@ -19,7 +19,9 @@ def run_command(args: argparse.Namespace) -> int:
         given = [f"--{o.replace('_', '-')}" for o in ONCE_ONLY if getattr(args, o)]
         if given:
             raise UsageError(f"{', '.join(given)} only work with --once")
-        raise UsageError("the daemon is not built yet; use `agentd run --once`")
+        from daemon.service import serve
+
+        return serve(args)
     return run_once(args)
 
 

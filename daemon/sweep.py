@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from config import Config
+from config import Config, ConfigError
 from daemon import __version__
 from daemon.executor import execute
 from daemon.progress import Observer
@@ -74,7 +74,6 @@ def run_sweep(
     run_id, run_dir = _make_run_dir(state_dir, now)
     slog = log.bind(run_id=run_id)
     run = config.settings.run
-    mode = {"project_parallelism": run.project_parallelism, "max_parallel_projects": run.bound}
     slog.info(
         "sweep.start",
         trigger=request.trigger,
@@ -116,18 +115,87 @@ def run_sweep(
 
     finished = datetime.now(config.zone)
     ordered = _in_config_order(config, results, selection.skipped)
-    report: dict[str, Any] = {
+    report = _report(
+        run_id,
+        request,
+        date,
+        started,
+        finished,
+        overall_status(stop.requested, failures.items),
+        config,
+        ordered,
+        failures.items,
+    )
+    _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
+    observer.sweep_finished(report, run_dir)
+    return report
+
+
+def record_failed_start(
+    config: Config, store: StateStore, state_dir: Path, trigger: str, error: ConfigError
+) -> dict[str, Any]:
+    """A sweep whose configuration does not load runs nothing and is recorded as failed.
+
+    ``config`` is the last valid configuration: its zone and keep_runs still apply.
+    """
+    now = datetime.now(UTC)
+    started = now.astimezone(config.zone)
+    run_id, run_dir = _make_run_dir(state_dir, now)
+    problems = [str(p) for p in error.problems]
+    failures = [
+        {
+            "project": None,
+            "task": None,
+            "status": "error",
+            "message": f"configuration {error.path}: {p}",
+        }
+        for p in problems
+    ]
+    report = _report(
+        run_id,
+        SweepRequest(trigger),
+        sweep_date(config, now),
+        started,
+        started,
+        "failed",
+        config,
+        [],
+        failures,
+    )
+    report["config_errors"] = problems
+    _finish(
+        store, state_dir, run_dir, report, config.settings.run.keep_runs, log.bind(run_id=run_id)
+    )
+    return report
+
+
+def _report(
+    run_id: str,
+    request: SweepRequest,
+    date: str,
+    started: datetime,
+    finished: datetime,
+    status: str,
+    config: Config,
+    projects: list[ProjectResult],
+    failures: list[dict[str, Any]],
+) -> dict[str, Any]:
+    run = config.settings.run
+    return {
         "run_id": run_id,
         "trigger": request.trigger,
         "date": date,
         "started_at": iso(started),
         "finished_at": iso(finished),
         "duration_s": round((finished - started).total_seconds(), 3),
-        "status": overall_status(stop.requested, failures.items),
-        "mode": mode,
-        "projects": [p.to_dict() for p in ordered],
-        "failures": failures.items,
-        "counts": counts(ordered),
+        "status": status,
+        "mode": {
+            "project_parallelism": run.project_parallelism,
+            "max_parallel_projects": run.bound,
+        },
+        "projects": [p.to_dict() for p in projects],
+        "failures": failures,
+        "counts": counts(projects),
         "selected": sorted(request.only) if request.only is not None else None,
         "force": request.force,
         "config": str(config.path),
@@ -135,9 +203,6 @@ def run_sweep(
         "pid": os.getpid(),
         "agentd_version": __version__,
     }
-    _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
-    observer.sweep_finished(report, run_dir)
-    return report
 
 
 def _finish(

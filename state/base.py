@@ -106,10 +106,15 @@ class Snapshot:
         runs: list[dict[str, Any]] = self.doc.get("runs", [])
         return runs
 
-    @property
-    def last_fire(self) -> str | None:
-        fire = self.doc.get("last_fire")
-        return str(fire) if fire else None
+    def fires(self) -> dict[str, Any]:
+        """The last scheduled fire handled, and recent fires skipped with their reasons."""
+        fires: dict[str, Any] = self.doc.get("fires", {})
+        return fires
+
+    def daemon(self) -> dict[str, Any] | None:
+        """What the running daemon published about itself (pid, next fire), if any."""
+        daemon: dict[str, Any] | None = self.doc.get("daemon")
+        return daemon
 
 
 def is_done(task: dict[str, Any] | None, date: str) -> bool:
@@ -144,3 +149,11 @@ class StateStore(ABC):
     @abstractmethod
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
         """Append a finished sweep's summary to the history, keeping the newest ``keep``."""
+
+    @abstractmethod
+    def record_fire(self, fire: str, handled: bool, reason: str | None, now: datetime) -> None:
+        """A scheduled fire was handled (its sweep ended), or skipped for ``reason``."""
+
+    @abstractmethod
+    def set_daemon(self, info: dict[str, Any] | None) -> None:
+        """Publish (or, with None, withdraw) the daemon's pid and next fire time."""

@@ -86,17 +86,26 @@ def why_stale(holder: Holder, now: datetime, host: str) -> str | None:
         return f"no heartbeat for {int(age)}s"
     if holder.host != host:
         return None
-    if holder.pid <= 0:
+    return process_gone(holder.pid, holder.pid_start)
+
+
+def process_gone(pid: int, pid_start: int | None) -> str | None:
+    """Why process ``pid`` (on this host) no longer runs, or None if it still does.
+
+    ``pid_start`` is the start time recorded with the pid, so a pid the kernel has since
+    given to another process is recognised as gone.
+    """
+    if pid <= 0:
         return "it names no process"
     try:
-        os.kill(holder.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        return f"process {holder.pid} is gone"
+        return f"process {pid} is gone"
     except PermissionError:
         pass  # alive, owned by someone else
-    state, start = _proc_stat(holder.pid)
+    state, start = _proc_stat(pid)
     if state in ("Z", "X"):
-        return f"process {holder.pid} has exited"
-    if holder.pid_start is not None and start is not None and start != holder.pid_start:
-        return f"process {holder.pid} is gone (its pid now belongs to another process)"
+        return f"process {pid} has exited"
+    if pid_start is not None and start is not None and start != pid_start:
+        return f"process {pid} is gone (its pid now belongs to another process)"
     return None

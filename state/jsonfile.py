@@ -39,10 +39,11 @@ from state.claims import Holder, this_host, why_stale
 from state.files import FILE_MODE, ensure_private_dir, write_atomic
 
 LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
+SKIPPED_FIRES_KEPT = 20
 
 
 def empty_document() -> dict[str, Any]:
-    return {"version": STATE_VERSION, "projects": {}, "claims": {}, "runs": []}
+    return {"version": STATE_VERSION, "projects": {}, "claims": {}, "runs": [], "fires": {}}
 
 
 class JsonFileStore(StateStore):
@@ -186,6 +187,26 @@ class JsonFileStore(StateStore):
 
         self._update(change)
 
+    def record_fire(self, fire: str, handled: bool, reason: str | None, now: datetime) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            fires = doc.setdefault("fires", {})
+            if handled:
+                fires["last_handled"] = fire
+            else:
+                entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
+                fires["skipped"] = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
+
+        self._update(change)
+
+    def set_daemon(self, info: dict[str, Any] | None) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            if info is None:
+                doc.pop("daemon", None)
+            else:
+                doc["daemon"] = info
+
+        self._update(change)
+
 
 def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
     """Parse and check the shape of a state file; StateCorrupt names what is wrong."""
@@ -208,7 +229,7 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
         )
     if version < 1:
         raise StateCorrupt(f"{path} has an unknown state version {version}; {hint}")
-    for key, kind in (("projects", dict), ("claims", dict), ("runs", list)):
+    for key, kind in (("projects", dict), ("claims", dict), ("runs", list), ("fires", dict)):
         value = doc.setdefault(key, kind())
         if not isinstance(value, kind):
             raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {hint}")
