@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -122,7 +122,7 @@ def test_scheduled_sweep_runs_and_overlapping_fires_are_skipped(ws: Workspace, r
         for run in {r["run_id"] for r in ws.read_records()}
     )
     ends = {run: max(r["t"] for r in ws.read_records() if r["run_id"] == run) for _, run in starts}
-    for (_, earlier), (start, _) in zip(starts, starts[1:], strict=False):
+    for (_, earlier), (start, _) in itertools.pairwise(starts):
         assert ends[earlier] <= start
 
 
@@ -295,7 +295,7 @@ def test_catch_up_none_skips_and_says_so(ws: Workspace, reap: list) -> None:
 def test_status_and_schedule_while_the_daemon_runs_and_after(ws: Workspace, reap: list) -> None:
     _write(ws, 1, ["a", "b"], seconds=2.0)
     proc = _daemon(ws, reap)
-    wait_for(lambda: ws.read_records(), what="a task to start")
+    wait_for(ws.read_records, what="a task to start")
     status = ws.run("status", "--json", "--config", str(ws.config))
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
