@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# Beyond a year a duration is a typo, and date arithmetic would overflow somewhere.
+MAX_DAYS = 365
+MAX_SECONDS = MAX_DAYS * 86400
 _PART = re.compile(r"(\d+(?:\.\d+)?)(d|h|ms|m|s)")
 
 
@@ -32,6 +35,8 @@ def parse_duration(text: str) -> float:
         pos = match.end()
     if pos != len(s) or not seen:
         raise ValueError(f"{text!r} is not a duration; write it like '90s', '10m' or '1h30m'")
+    if total > MAX_SECONDS:
+        raise ValueError(f"{text!r} is longer than {MAX_DAYS} days")
     return total
 
 

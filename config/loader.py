@@ -52,6 +52,7 @@ class EnvOverrides(PydanticBaseSettingsSource):
         super().__init__(settings_cls)
         self.environ = environ
         self.origins: dict[tuple[str, ...], str] = {}
+        self.problems: list[Problem] = []
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ builds the whole mapping
@@ -62,6 +63,12 @@ class EnvOverrides(PydanticBaseSettingsSource):
             if not name.startswith(ENV_PREFIX) or "__" not in name or value == "":
                 continue
             section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+            if section not in SECTIONS:
+                sections = ", ".join(f"[{s}]" for s in SECTIONS)
+                self.problems.append(
+                    Problem(name, f"only keys of {sections} can be set from the environment")
+                )
+                continue
             data.setdefault(section, {})[key] = _typed(section, key, value)
             self.origins[(section, key)] = name
         return data
@@ -113,12 +120,12 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         settings = Settings()
     except ValidationError as exc:
-        problems = problems_from_validation(exc, raw, env.origins, known_keys)
+        problems = env.problems + problems_from_validation(exc, raw, env.origins, known_keys)
         problems += crossref.check(raw)
         raise ConfigError(shown, problems) from None
     finally:
         SOURCES.reset(token)
-    problems = crossref.check(settings.model_dump())
+    problems = env.problems + crossref.check(settings.model_dump())
     if problems:
         raise ConfigError(shown, problems)
     return Config(settings=settings, path=path.absolute())

@@ -36,6 +36,18 @@ SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 MASK = "********"
 
 
+def _no_nul(value: Any) -> Any:
+    # The kernel cannot pass a NUL byte in an argument; say so now, not at 3 a.m.
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("contains a NUL byte")
+    if isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
+        raise ValueError("an element contains a NUL byte")
+    return value
+
+
+NoNul = BeforeValidator(_no_nul)
+
+
 def is_secret_key(key: str) -> bool:
     """Env keys whose values are never printed: API_KEY, GH_TOKEN, DB_PASSWORD, ..."""
     upper = key.upper()
@@ -134,7 +146,7 @@ class RunSection(Strict):
 
 
 class PathsSection(Strict):
-    state_dir: str | None = None
+    state_dir: Annotated[str, NoNul] | None = None
 
 
 class LogSection(Strict):
@@ -147,7 +159,7 @@ class DefaultsSection(Strict):
 
 
 class AgentSpec(Strict):
-    command: Annotated[list[str], Field(min_length=1)]
+    command: Annotated[list[str], Field(min_length=1), NoNul]
 
     @field_validator("command")
     @classmethod
@@ -160,10 +172,10 @@ class AgentSpec(Strict):
 
 
 class TaskSpec(Strict):
-    command: Annotated[list[str], Field(min_length=1)] | None = None
-    shell: Annotated[str, Field(min_length=1)] | None = None
+    command: Annotated[list[str], Field(min_length=1), NoNul] | None = None
+    shell: Annotated[str, Field(min_length=1), NoNul] | None = None
     agent: str | None = None
-    prompt: Annotated[str, Field(min_length=1)] | None = None
+    prompt: Annotated[str, Field(min_length=1), NoNul] | None = None
     timeout: PositiveDuration | None = None
 
     @field_validator("command")
@@ -207,7 +219,7 @@ _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class ProjectSpec(Strict):
     name: str
-    path: Annotated[str, Field(min_length=1)]
+    path: Annotated[str, Field(min_length=1), NoNul]
     tasks: list[str] | None = None
     depends_on: list[str] = Field(default_factory=list)
     enabled: bool = True

@@ -14,6 +14,7 @@ from config import Config, ConfigError, default_config_path, load_config, resolv
 from daemon.cli import UsageError
 from daemon.logs import configure
 from state import JsonFileStore, Snapshot, StateError
+from state.files import ensure_private_dir
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -40,10 +41,21 @@ def state_dir(args: argparse.Namespace, config: Config | None) -> Path:
     return resolve_state_dir(config, args.state_dir, os.environ)
 
 
-def open_store(directory: Path) -> tuple[JsonFileStore, Snapshot]:
-    """The store and a first read of it: a corrupt state file stops us here, untouched."""
+def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Snapshot]:
+    """The store and a first read of it: a corrupt state file stops us here, untouched.
+
+    ``create`` makes the directory (0700) for commands that will write; read-only
+    commands never create anything.
+    """
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"state directory {directory} is not a directory")
+    if create:
+        try:
+            ensure_private_dir(directory)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create state directory {directory}: {exc.strerror or exc}"
+            ) from None
     store = JsonFileStore(directory)
     try:
         snapshot = store.read()

@@ -37,7 +37,7 @@ def run_once(args: argparse.Namespace) -> int:
             )
     directory = state_dir(args, config)
     setup_logging(args, config)
-    store, _ = open_store(directory)
+    store, _ = open_store(directory, create=not args.dry_run)
 
     from daemon.sweep import SweepRequest, plan, run_sweep, sweep_date
 

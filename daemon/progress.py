@@ -148,6 +148,7 @@ _STYLES |= {"interrupted": "yellow", "skipped": "dim"}
 def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(file=out)
     mode = report["mode"]
@@ -164,27 +165,30 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
     for project in report["projects"]:
         tasks = project["tasks"]
         took = sum(t.get("duration_s") or 0 for t in tasks)
+        # Names and reasons are Text, never markup: a "[" in a path must print as itself.
         table.add_row(
-            project["name"],
-            f"[{_STYLES.get(project['status'], '')}]{project['status']}[/]",
+            Text(project["name"]),
+            Text(project["status"], style=_STYLES.get(project["status"], "")),
             str(sum(t["status"] == "ok" for t in tasks)),
             str(sum(t["status"] in TASK_FAILURES for t in tasks)),
             str(sum(t["status"] == "skipped" for t in tasks)),
             f"{took:.1f}s" if tasks else "",
-            _note(project),
+            Text(_note(project)),
         )
     console.print(table)
     status = report["status"]
     console.print(
-        f"[bold {_STYLES.get(status, '')}]{status}[/] in {report['duration_s']:.1f}s; "
-        f"{len(report['failures'])} failure(s)"
+        Text.assemble(
+            (status, f"bold {_STYLES.get(status, '')}"),
+            f" in {report['duration_s']:.1f}s; {len(report['failures'])} failure(s)",
+        )
     )
     for failure in report["failures"]:
         where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
         console.print(
-            f"  [red]{where}[/]: {failure['status']}: {failure['message']}", highlight=False
+            Text.assemble("  ", (where, "red"), f": {failure['status']}: {failure['message']}")
         )
-    console.print(f"report: {run_dir / 'report.md'}", highlight=False)
+    console.print(Text(f"report: {run_dir / 'report.md'}"))
 
 
 def _note(project: dict[str, Any]) -> str:

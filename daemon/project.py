@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from config.durations import format_duration
 from config.model import MASK, is_secret_key
 from daemon import runner
-from daemon.results import TASK_FAILURES, ProjectResult, TaskResult, project_status
+from daemon.results import STOPPED, TASK_FAILURES, ProjectResult, TaskResult, project_status
 from daemon.taskcmd import task_argv, task_env
 from state import AllDone, Busy, ProjectRecord, StateError, TaskRecord
 from state.claims import me
@@ -68,6 +68,19 @@ def iso(moment: datetime) -> str:
 
 
 def run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
+    """Never raises: a bug in here surfaces as an ``error`` in the report, not as an ok."""
+    try:
+        return _run_project(ctx, planned)
+    except Exception as exc:
+        ctx.log.exception("project.crashed", project=planned.name)
+        message = f"internal error: {exc!r}"
+        ctx.failures.add(planned.name, None, "error", message)
+        return ProjectResult(
+            planned.name, "error", message, blocks=f"dependency failed: {planned.name}"
+        )
+
+
+def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
     name = planned.name
     log = ctx.log.bind(project=name)
     now = datetime.now(UTC)
@@ -101,26 +114,27 @@ def run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
     result = ProjectResult(name, "ok", started_at=iso(started))
     ctx.observer.project_started(name, planned)
     log.info("project.start", tasks=list(planned.tasks), path=str(planned.path))
-    store_errors: list[str] = []
+    problems: list[str] = []  # project-level errors: the store, the run directory, bugs
     try:
         ensure_private_dir(ctx.run_dir / name)
-        _run_tasks(ctx, planned, claim.done, result, store_errors, log)
-    finally:
-        finished = datetime.now(zone)
-        result.finished_at = iso(finished)
-        result.status = project_status(result.tasks)
-        if store_errors:
-            result.status = "error"
-            result.reason = store_errors[0]
-        record = ProjectRecord(
-            result.status, ctx.date, ctx.run_id, result.started_at, result.finished_at
-        )
-        try:
-            ctx.store.release(name, ctx.run_id, record)
-        except StateError as exc:
-            log.error("project.release_failed", error=str(exc))
-            ctx.failures.add(name, None, "error", f"claim not released: {exc}")
-            result.status, result.reason = "error", f"claim not released: {exc}"
+        _run_tasks(ctx, planned, claim.done, result, problems, log)
+    except Exception as exc:
+        log.exception("project.crashed")
+        problems.append(f"internal error: {exc!r}")
+        ctx.failures.add(name, None, "error", problems[-1])
+    finished = datetime.now(zone)
+    result.finished_at = iso(finished)
+    result.status = "error" if problems else project_status(result.tasks)
+    result.reason = problems[0] if problems else ""
+    record = ProjectRecord(
+        result.status, ctx.date, ctx.run_id, result.started_at, result.finished_at
+    )
+    try:
+        ctx.store.release(name, ctx.run_id, record)
+    except StateError as exc:
+        log.error("project.release_failed", error=str(exc))
+        ctx.failures.add(name, None, "error", f"claim not released: {exc}")
+        result.status, result.reason = "error", f"claim not released: {exc}"
     if result.status in ("failed", "error", "interrupted"):
         result.blocks = blocked
     log.info(
@@ -139,28 +153,41 @@ def _run_tasks(
     planned: Planned,
     done: frozenset[str],
     result: ProjectResult,
-    store_errors: list[str],
+    problems: list[str],
     log: Any,
 ) -> None:
     stop_on_failure = ctx.config.settings.run.on_task_failure == "stop"
     first_failed: str | None = None
     for task in planned.tasks:
         if ctx.stop.requested:
-            result.tasks.append(TaskResult(task, "skipped", reason="sweep interrupted"))
+            result.tasks.append(TaskResult(task, "skipped", reason=STOPPED))
         elif task in done:
             result.tasks.append(TaskResult(task, "skipped", reason="done today"))
         elif first_failed is not None and stop_on_failure:
             reason = f'task {first_failed} failed and on_task_failure = "stop"'
             result.tasks.append(TaskResult(task, "skipped", reason=reason))
         else:
-            outcome = _run_task(ctx, planned, task, store_errors, log.bind(task=task))
+            outcome = _guarded_task(ctx, planned, task, problems, log.bind(task=task))
             result.tasks.append(outcome)
             if outcome.status in TASK_FAILURES and first_failed is None:
                 first_failed = task
 
 
+def _guarded_task(
+    ctx: SweepContext, planned: Planned, task: str, problems: list[str], log: Any
+) -> TaskResult:
+    """One task; a bug while running it makes that task an ``error``, and the sweep goes on."""
+    try:
+        return _run_task(ctx, planned, task, problems, log)
+    except Exception as exc:
+        log.exception("task.crashed")
+        message = f"internal error: {exc!r}"
+        ctx.failures.add(planned.name, task, "error", message)
+        return TaskResult(task, "error", reason=message)
+
+
 def _run_task(
-    ctx: SweepContext, planned: Planned, task: str, store_errors: list[str], log: Any
+    ctx: SweepContext, planned: Planned, task: str, problems: list[str], log: Any
 ) -> TaskResult:
     config = ctx.config
     values = {
@@ -181,7 +208,7 @@ def _run_task(
     )
     ctx.observer.task_started(planned.name, task)
     log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
-    outcome = runner.run(command, ctx.stop, config.zone)
+    outcome = runner.run(command, ctx.stop, config.zone, log)
     result = TaskResult(
         name=task,
         status=outcome.status,
@@ -208,7 +235,7 @@ def _run_task(
         ctx.store.record(planned.name, task, record)
     except StateError as exc:
         message = f"outcome of {task} not saved: {exc}"
-        store_errors.append(message)
+        problems.append(message)
         ctx.failures.add(planned.name, task, "error", message)
         log.error("task.record_failed", error=str(exc))
     emit = log.info if result.status == "ok" else log.warning

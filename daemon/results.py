@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 TASK_FAILURES = frozenset({"failed", "timeout", "error", "interrupted"})
+STOPPED = "sweep interrupted"  # the reason of tasks a stop request kept from starting
 PROJECT_FAILURES = frozenset({"failed", "error"})
 
 
@@ -48,9 +49,10 @@ class ProjectResult:
 
 
 def project_status(tasks: list[TaskResult]) -> str:
-    """A project is interrupted if any task was, else failed if any task failed, else ok."""
+    """Interrupted if a stop cut it short (a task killed, or kept from starting), else failed
+    if any task failed, else ok."""
     statuses = {t.status for t in tasks}
-    if "interrupted" in statuses:
+    if "interrupted" in statuses or any(t.reason == STOPPED for t in tasks):
         return "interrupted"
     if statuses & TASK_FAILURES:
         return "failed"

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from config.durations import format_duration
 from daemon.stop import StopToken
@@ -29,6 +30,8 @@ from state.files import open_private
 TAIL_BYTES = 4096
 TAIL_LINES = 20
 TAIL_CHARS = 2000
+# epoll cannot wait longer than about 24 days at once; a longer timeout waits in slices.
+MAX_WAIT = 3600.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Outcome:
     output_tail: str
 
 
-def run(command: Command, stop: StopToken, zone: tzinfo) -> Outcome:
+def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Outcome:
     """Run ``command`` to its end, its deadline, or a stop request; never raises for the task."""
     started = datetime.now(zone)
     t0 = time.monotonic()
@@ -84,7 +87,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo) -> Outcome:
             start_new_session=True,
             close_fds=True,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
         reason = _start_failure(exc, command)
         os.write(log_fd, f"agentd: {reason}\n".encode())
         return finish("error", None, reason)
@@ -93,7 +96,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo) -> Outcome:
 
     waiter = _ExitWaiter(proc.pid)
     try:
-        status, reason = _supervise(proc, waiter, command, stop)
+        status, reason = _supervise(proc, waiter, command, stop, log)
     finally:
         # Whatever is left of the group goes now, while the unreaped leader pins its id.
         _kill_group(proc.pid, signal.SIGKILL)
@@ -111,7 +114,11 @@ def run(command: Command, stop: StopToken, zone: tzinfo) -> Outcome:
 
 
 def _supervise(
-    proc: subprocess.Popen[bytes], waiter: _ExitWaiter, command: Command, stop: StopToken
+    proc: subprocess.Popen[bytes],
+    waiter: _ExitWaiter,
+    command: Command,
+    stop: StopToken,
+    log: Any,
 ) -> tuple[str | None, str]:
     """Wait for the leader; on deadline or stop, SIGTERM the group, then SIGKILL after grace.
 
@@ -127,12 +134,14 @@ def _supervise(
                 status = "timeout"
                 reason = f"timed out after {format_duration(command.timeout)}"
                 break
-            ready = {key.data for key, _ in sel.select(remaining)}
+            ready = {key.data for key, _ in sel.select(min(remaining, MAX_WAIT))}
             if "exit" in ready:
                 return None, ""
             if "stop" in ready:
                 status, reason = "interrupted", "agentd was asked to stop"
                 break
+    if log is not None:
+        log.info("task.terminating", why=status, pgid=proc.pid, kill_grace=command.kill_grace)
     _kill_group(proc.pid, signal.SIGTERM)
     grace_end = time.monotonic() + command.kill_grace
     with selectors.DefaultSelector() as sel:
@@ -142,7 +151,7 @@ def _supervise(
             remaining = grace_end - time.monotonic()
             if remaining <= 0:
                 return status, reason + f"; SIGKILL after {format_duration(command.kill_grace)}"
-            ready = {key.data for key, _ in sel.select(remaining)}
+            ready = {key.data for key, _ in sel.select(min(remaining, MAX_WAIT))}
             if "exit" in ready:
                 return status, reason + "; stopped by SIGTERM"
             if "urgent" in ready:
@@ -162,8 +171,10 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _start_failure(exc: OSError, command: Command) -> str:
+def _start_failure(exc: OSError | ValueError, command: Command) -> str:
     program = command.argv[0]
+    if isinstance(exc, ValueError):
+        return f"cannot start {program}: {exc}"
     if isinstance(exc, FileNotFoundError):
         if exc.filename is not None and os.fsdecode(exc.filename) == str(command.cwd):
             return f"project directory {command.cwd} does not exist"

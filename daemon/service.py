@@ -94,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
     config = load(args)
     setup_logging(args, config)
     directory = state_dir(args, config)
-    store, _ = open_store(directory)
+    store, _ = open_store(directory, create=True)
     lock = DaemonLock(directory)
     try:
         lock.acquire()

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from state.claims import Holder
 
 STATE_VERSION = 1
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 class StateError(Exception):
@@ -94,10 +95,17 @@ class Snapshot:
         """The daily skip guard: the task's latest run succeeded in a sweep of ``date``."""
         return is_done(self.task(project, task), date)
 
-    def last_finished(self, project: str) -> str:
-        """When the project last finished a run ('' if never): the max_projects order."""
-        last = self.project(project).get("last_run") or {}
-        return str(last.get("finished_at") or "")
+    def last_finished(self, project: str) -> datetime:
+        """When the project last finished a run, for the max_projects order; long ago if never.
+
+        Compared as instants, not strings: the stamps carry the offset of their day.
+        """
+        stamp = (self.project(project).get("last_run") or {}).get("finished_at")
+        try:
+            moment = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            return NEVER
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def claims(self) -> dict[str, Holder]:
         return {name: Holder.from_dict(c) for name, c in self.doc.get("claims", {}).items()}

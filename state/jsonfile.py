@@ -11,7 +11,6 @@ method raises StateCorrupt naming it, so the operator decides what to do with it
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -53,9 +52,6 @@ class JsonFileStore(StateStore):
         self.lock_path = directory / "state.json.lock"
         self._lock: FileLock | None = None
         self._thread_lock = threading.Lock()
-        # The last document this process read or wrote, keyed by the file's identity: each
-        # write is a new inode, so an unchanged identity means nobody wrote since.
-        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -65,19 +61,12 @@ class JsonFileStore(StateStore):
 
     def _load(self) -> dict[str, Any]:
         try:
-            with open(self.path, "rb") as handle:
-                stat = os.fstat(handle.fileno())
-                key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-                if self._cache is not None and self._cache[0] == key:
-                    return self._cache[1]
-                raw = handle.read()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return empty_document()
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror}") from None
-        doc = parse_document(raw, self.path)
-        self._cache = (key, doc)
-        return doc
+        return parse_document(raw, self.path)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -90,10 +79,7 @@ class JsonFileStore(StateStore):
             try:
                 write_atomic(self.path, data)
             except OSError as exc:
-                self._cache = None  # ``doc`` holds a change the file does not
                 raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
-            stat = os.stat(self.path)
-            self._cache = ((stat.st_ino, stat.st_mtime_ns, stat.st_size), doc)
             return result
 
     @contextmanager
@@ -234,9 +220,35 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
         if not isinstance(value, kind):
             raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {hint}")
     for name, entry in doc["projects"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("tasks", {}), dict):
+        if not _shaped(entry, PROJECT_SHAPE) or not all(
+            _shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values()
+        ):
             raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {hint}")
     for name, claim in doc["claims"].items():
-        if not isinstance(claim, dict):
+        if not _shaped(claim, CLAIM_SHAPE) or not _aware(claim.get("heartbeat")):
             raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {hint}")
+    if not all(_shaped(run, RUN_SHAPE) for run in doc["runs"]):
+        raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {hint}")
     return doc
+
+
+# Keys whose types the code relies on; other keys are left alone (a newer agentd of the
+# same state version may add some).
+PROJECT_SHAPE: dict[str, type | tuple[type, ...]] = {"tasks": dict, "last_run": dict}
+TASK_SHAPE: dict[str, type | tuple[type, ...]] = {"status": str, "date": str}
+CLAIM_SHAPE: dict[str, type | tuple[type, ...]] = {"run_id": str, "pid": int, "host": str}
+RUN_SHAPE: dict[str, type | tuple[type, ...]] = {"run_id": str}
+
+
+def _shaped(value: Any, shape: dict[str, type | tuple[type, ...]]) -> bool:
+    if not isinstance(value, dict):
+        return False
+    return all(key not in value or isinstance(value[key], kind) for key, kind in shape.items())
+
+
+def _aware(stamp: Any) -> bool:
+    """A timestamp with its UTC offset: comparing it with "now" must not need a guess."""
+    try:
+        return isinstance(stamp, str) and datetime.fromisoformat(stamp).tzinfo is not None
+    except ValueError:
+        return False

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace, process_gone, wait_for
+from tests.conftest import AGENTD, Workspace, process_gone, wait_for
 
 
 def test_four_kinds_of_failure_are_all_reported_and_the_rest_runs(ws: Workspace) -> None:
@@ -225,3 +226,168 @@ def test_a_command_that_cannot_start_is_an_error_not_a_crash(ws: Workspace) -> N
     assert second["status"] == "ok"
     log = ws.state / "runs" / report["run_id"] / "p" / "noexec.log"
     assert "permission denied" in log.read_text()
+
+
+def test_failures_are_listed_in_the_order_they_happened(ws: Workspace) -> None:
+    ws.project_dirs("slow", "medium", "quick")
+    ws.write_config(
+        """
+        [run]
+        project_parallelism = true
+        max_parallel_projects = 3
+        [tasks.fail]
+        command = ["record", "{project}", "0", "1"]
+        [tasks.slow]
+        command = ["record", "{project}-wait", "1.5"]
+        [tasks.medium]
+        command = ["record", "{project}-wait", "0.7"]
+        [[projects]]
+        name = "slow"
+        path = "slow"
+        tasks = ["slow", "fail"]
+        [[projects]]
+        name = "medium"
+        path = "medium"
+        tasks = ["medium", "fail"]
+        [[projects]]
+        name = "quick"
+        path = "quick"
+        tasks = ["fail"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    spans = ws.intervals()
+    happened = sorted(("slow", "medium", "quick"), key=lambda name: spans[name][1])
+    assert happened == ["quick", "medium", "slow"]
+    assert [f["project"] for f in report["failures"]] == happened
+    # The projects themselves are listed in file order.
+    assert [p["name"] for p in report["projects"]] == ["slow", "medium", "quick"]
+
+
+def test_kill_grace_lets_a_task_clean_up_after_sigterm(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    ws.write_config(
+        """
+        [run]
+        kill_grace = "20s"
+        [tasks.tidy]
+        shell = "trap 'sleep 1; echo cleaned > cleaned; exit 0' TERM; echo ready; sleep 60 & wait"
+        timeout = "1s"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["tidy"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    task = report["projects"][0]["tasks"][0]
+    assert task["status"] == "timeout"
+    assert task["reason"] == "timed out after 1s; stopped by SIGTERM"
+    assert (ws.root / "p" / "cleaned").read_text() == "cleaned\n"  # it had its grace period
+    assert task["duration_s"] < 15  # and the grace ended when it exited, not after 20 s
+
+
+def test_a_missing_project_directory_fails_it_and_skips_its_dependants(ws: Workspace) -> None:
+    ws.project_dirs("app", "file-parent")
+    (ws.root / "a-file").write_text("not a directory")
+    ws.write_config(
+        """
+        [tasks.t]
+        command = ["record", "{project}", "0"]
+        [[projects]]
+        name = "lib"
+        path = "no-such-dir"
+        tasks = ["t"]
+        [[projects]]
+        name = "app"
+        path = "app"
+        tasks = ["t"]
+        depends_on = ["lib"]
+        [[projects]]
+        name = "plain"
+        path = "a-file"
+        tasks = ["t"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    by_name = {p["name"]: p for p in report["projects"]}
+    assert by_name["lib"]["status"] == "failed"
+    assert by_name["lib"]["reason"] == f"project directory {ws.root / 'no-such-dir'} does not exist"
+    assert by_name["app"]["status"] == "skipped"
+    assert by_name["app"]["reason"] == "dependency failed: lib"
+    assert by_name["plain"]["status"] == "failed"
+    assert by_name["plain"]["reason"] == f"project path {ws.root / 'a-file'} is not a directory"
+    assert not ws.read_records()
+
+
+def test_tasks_read_stdin_from_dev_null(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    ws.write_config(
+        """
+        [tasks.stdin]
+        shell = "readlink /proc/self/fd/0; cat; echo end-of-input"
+        timeout = "20s"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["stdin"]
+        """
+    )
+    # agentd's own stdin is a pipe that stays open: a task inheriting it would block in cat.
+    with subprocess.Popen(
+        [AGENTD, "run", "--once", "--json", "--config", str(ws.config)],
+        cwd=ws.root,
+        env=ws.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        output = proc.stdout.read()  # stdin is left open until agentd is done
+    report = json.loads(output)
+    task = report["projects"][0]["tasks"][0]
+    assert task["status"] == "ok"
+    assert task["output_tail"] == "/dev/null\nend-of-input"
+
+
+def test_a_second_signal_kills_at_once(ws: Workspace, reap: list) -> None:
+    ws.project_dirs("p")
+    pidfile = ws.root / "stubborn.pid"
+    ws.write_config(
+        f"""
+        [run]
+        kill_grace = "10m"
+        [tasks.stubborn]
+        command = ["stubborn", "{pidfile}"]
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["stubborn"]
+        """
+    )
+    errors = ws.root / "stderr.log"
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen(
+            [AGENTD, "run", "--once", "--json", "--config", str(ws.config)],
+            cwd=ws.root,
+            env=ws.env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    reap.append(proc)
+    wait_for(lambda: Path(f"{pidfile}.grandchild").exists(), what="the task to start")
+    proc.send_signal(signal.SIGINT)
+    # Python runs one handler for signals that arrive together: wait until the first one
+    # has been acted on (the task was sent SIGTERM, which it ignores) before the second.
+    wait_for(lambda: "task.terminating" in errors.read_text(), what="the first stop to act")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)  # far less than the 10 minute grace
+    assert proc.returncode == 130, errors.read_text()
+    task = json.loads(out)["projects"][0]["tasks"][0]
+    assert task["status"] == "interrupted"
+    assert task["reason"] == "agentd was asked to stop; SIGKILL at a second stop request"
+    assert process_gone(int(pidfile.read_text()))

@@ -71,8 +71,11 @@ def test_task_environment(ws: Workspace) -> None:
         """
     )
     ws.env |= {"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}
-    code, report = ws.once_json()
-    assert code == 0
+    proc = ws.once("--json", "--log-level", "debug")
+    assert proc.returncode == 0
+    report = json.loads(proc.stdout)
+    assert "task.start" in proc.stderr  # the debug log was on ...
+    assert "s3cret" not in proc.stderr  # ... and still never showed the secret
     seen = json.loads(_log(ws, report, "p", "show"))
     assert seen["notify_socket"] is None
     assert seen["watchdog"] == [None, None]

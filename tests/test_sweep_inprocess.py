@@ -1,0 +1,157 @@
+"""Sweeps run inside the test process, for moments a subprocess cannot be stopped at:
+exactly between two tasks, or with a bug injected into agentd itself. Tasks are still real
+processes and the state store is the real file store."""
+
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import load_config
+from daemon import project as project_module
+from daemon import sweep as sweep_module
+from daemon.progress import Observer
+from daemon.results import TaskResult
+from daemon.stop import StopToken
+from daemon.sweep import SweepRequest, run_sweep
+from state import JsonFileStore
+
+
+def _setup(tmp_path: Path, body: str) -> tuple[Any, JsonFileStore, Path]:
+    for name in ("p", "q"):
+        (tmp_path / name).mkdir()
+    path = tmp_path / "config.toml"
+    path.write_text(textwrap.dedent(body))
+    state = tmp_path / "state"
+    return load_config(path, {}), JsonFileStore(state), state
+
+
+TWO_TASKS = """
+[tasks.one]
+command = ["true"]
+[tasks.two]
+command = ["true"]
+[[projects]]
+name = "p"
+path = "p"
+tasks = ["one", "two"]
+[[projects]]
+name = "q"
+path = "q"
+tasks = ["one"]
+"""
+
+
+class StopAfterFirstTask(Observer):
+    def __init__(self, stop: StopToken) -> None:
+        self.stop = stop
+
+    def task_finished(self, project: str, result: TaskResult) -> None:
+        self.stop.request()
+
+
+def test_a_stop_between_two_tasks_makes_the_project_interrupted(tmp_path: Path) -> None:
+    config, store, state = _setup(tmp_path, TWO_TASKS)
+    stop = StopToken()
+    report = run_sweep(config, store, state, SweepRequest(), stop, StopAfterFirstTask(stop))
+    assert report["status"] == "interrupted"
+    p, q = report["projects"]
+    assert [(t["name"], t["status"]) for t in p["tasks"]] == [("one", "ok"), ("two", "skipped")]
+    assert p["tasks"][1]["reason"] == "sweep interrupted"
+    assert p["status"] == "interrupted"
+    assert q["status"] == "skipped"
+    assert q["reason"] == "sweep interrupted before it started"
+    assert store.read().project("p")["last_run"]["status"] == "interrupted"
+    assert report["counts"]["projects_interrupted"] == 1
+    # The next sweep resumes: "one" is done today, "two" runs.
+    again = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    assert [(t["name"], t["status"]) for t in again["projects"][0]["tasks"]] == [
+        ("one", "skipped"),
+        ("two", "ok"),
+    ]
+
+
+def test_a_bug_while_running_a_task_is_reported_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store, state = _setup(tmp_path, TWO_TASKS)
+    real = project_module._run_task
+
+    def buggy(ctx: Any, planned: Any, task: str, problems: list[str], log: Any) -> TaskResult:
+        if task == "one" and planned.name == "p":
+            raise RuntimeError("injected")
+        return real(ctx, planned, task, problems, log)
+
+    monkeypatch.setattr(project_module, "_run_task", buggy)
+    report = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    assert report["status"] == "failed"
+    p = report["projects"][0]
+    assert p["status"] == "failed"
+    assert p["tasks"][0]["status"] == "error"
+    assert "injected" in p["tasks"][0]["reason"]
+    assert p["tasks"][1]["status"] == "ok"  # the sweep went on
+    assert report["failures"] == [
+        {
+            "project": "p",
+            "task": "one",
+            "status": "error",
+            "message": "internal error: RuntimeError('injected')",
+        }
+    ]
+
+
+def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store, state = _setup(tmp_path, TWO_TASKS)
+
+    def broken(*args: Any) -> None:
+        raise OSError("injected")
+
+    monkeypatch.setattr(project_module, "ensure_private_dir", broken)
+    report = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    assert report["status"] == "failed"
+    assert {p["status"] for p in report["projects"]} == {"error"}
+    assert len(report["failures"]) == 2
+    assert store.read().project("p")["last_run"]["status"] == "error"
+
+
+def test_claims_get_heartbeats_while_a_sweep_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, store, state = _setup(
+        tmp_path,
+        """
+        [tasks.slow]
+        command = ["sleep", "3"]
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["slow"]
+        """,
+    )
+    monkeypatch.setattr(sweep_module, "HEARTBEAT_EVERY", 0.2)
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            claim = store.read().claims().get("p")
+            if claim is not None:
+                seen.append(claim.heartbeat)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        report = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    finally:
+        done.set()
+        watcher.join()
+    assert report["status"] == "ok"
+    assert len(set(seen)) >= 2, "the claim's heartbeat never moved during a 3 s task"
