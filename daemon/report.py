@@ -55,8 +55,9 @@ def overall_status(interrupted: bool, failures: list[dict[str, Any]]) -> str:
 
 
 def write_report(run_dir: Path, report: dict[str, Any]) -> None:
-    write_atomic(run_dir / "report.json", json.dumps(report, indent=2).encode() + b"\n")
+    # report.json last: its presence is what marks a run as finished.
     write_atomic(run_dir / "report.md", render_markdown(report).encode())
+    write_atomic(run_dir / "report.json", json.dumps(report, indent=2).encode() + b"\n")
 
 
 def summary_of(report: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,10 @@ Threads and their jobs:
 - a fire runs its sweep in that pool thread, under ``sweep_lock``: a fire that finds the
   lock taken is skipped and recorded as skipped, never queued and never run alongside.
 
-A fire counts as handled once its sweep has ended. A sweep cut short by a stop leaves its
-fire unhandled, so the next start catches it up and the skip guard resumes where it
-stopped.
+The state store keeps the time up to which fires are dealt with: a fire whose sweep ended,
+or one skipped (and shown as skipped by `agentd status`). A sweep cut short by a stop
+leaves its fire unhandled, so the next start catches it up and the skip guard resumes where
+it stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import select
 import signal
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,13 @@ import structlog
 
 from config import Config, ConfigError, load_config
 from config.cron import CronSpec
-from daemon.bootstrap import config_path, load, open_store, setup_logging, state_dir
-from daemon.cli import EXIT_LOCKED, EXIT_OK, UsageError
+from config.durations import format_duration
+from daemon.bootstrap import load, open_store, setup_logging, state_dir
+from daemon.cli import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, UsageError
 from daemon.notify import Notifier
 from daemon.progress import Observer
 from daemon.results import ProjectResult
-from daemon.schedule import catch_up
+from daemon.schedule import catch_up, next_fires
 from daemon.stop import StopToken
 from daemon.sweep import SweepRequest, record_failed_start, run_sweep
 from state import JsonFileStore, StateError
@@ -115,7 +118,7 @@ class _Armed:
     """The schedule as armed; a reload reschedules only when this changes."""
 
     spec: CronSpec
-    zone: str
+    zone: tzinfo
     jitter: float
     grace: int
 
@@ -132,7 +135,7 @@ class Daemon:
     ) -> None:
         self.args = args
         self.config = config
-        self.path = config_path(args)
+        self.path = config.path
         self.directory = directory
         self.store = store
         self.signals = signals
@@ -141,13 +144,18 @@ class Daemon:
         self.sweep_lock = threading.Lock()
         self.current_run: str | None = None
         self.armed: _Armed | None = None
+        self.arm_lock = threading.Lock()  # reloads (main thread) and sweeps (pool) both arm
+        # The latest fire skipped while the current sweep runs: dealt with once it ends.
+        self.skipped_upto: datetime | None = None
         self.started_at = datetime.now(UTC)
         self.last_summary = ""
+        self.ticked = time.monotonic()
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.scheduler = BackgroundScheduler(
             timezone=config.zone,
-            executors={"default": {"type": "threadpool", "max_workers": 2}},
+            # A sweep, a fire being turned away meanwhile, and the watchdog tick.
+            executors={"default": {"type": "threadpool", "max_workers": 3}},
             # Overlap is decided by sweep_lock, so APScheduler must let a second fire
             # through to be seen (and recorded as skipped) rather than drop it silently.
             job_defaults={"coalesce": True, "max_instances": 2},
@@ -160,38 +168,47 @@ class Daemon:
 
         self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
         self._arm(self.config)
+        interval = self.notifier.watchdog_interval
+        if interval:
+            # The watchdog is fed only while the scheduler really runs jobs.
+            self.scheduler.add_job(self._tick, "interval", seconds=interval, id="watchdog")
         self.scheduler.start()
-        self._catch_up()
-        self._publish()
-        status = self._idle_status()
-        self.notifier.ready(status)
-        log.info(
-            "daemon.ready",
-            pid=os.getpid(),
-            config=str(self.path),
-            state_dir=str(self.directory),
-            schedule=self.config.settings.schedule.cron,
-            timezone=str(self.config.zone),
-            next_fire=self._next_fire_text(),
-        )
-        while True:
-            for signum in self.signals.wait(self.notifier.watchdog_interval):
-                if signum == signal.SIGHUP:
-                    self.reload()
-                else:
-                    return self.shutdown(signum)
-            if self.notifier.watchdog_interval and self.scheduler.running:
-                self.notifier.watchdog()
+        try:
+            self._catch_up()
+            self._publish()
+            self.notifier.ready(self._idle_status())
+            log.info(
+                "daemon.ready",
+                pid=os.getpid(),
+                config=str(self.path),
+                state_dir=str(self.directory),
+                schedule=self.config.settings.schedule.cron,
+                timezone=str(self.config.zone),
+                next_fire=self._next_fire_text(),
+            )
+            while True:
+                for signum in self.signals.wait(interval):
+                    if signum == signal.SIGHUP:
+                        self.reload()
+                    else:
+                        return self.shutdown(signum)
+                if interval and time.monotonic() - self.ticked < 3 * interval:
+                    self.notifier.watchdog()
+        except Exception:
+            # Whatever broke, stop in order: the lock must not be released while a sweep
+            # still runs in this process.
+            log.exception("daemon.crashed")
+            self.shutdown(signal.SIGTERM)
+            return EXIT_FAILED
 
     def reload(self) -> None:
         """SIGHUP: re-read the file; reschedule if the schedule changed; keep it if invalid."""
         try:
             config = load_config(self.path, os.environ)
         except ConfigError as exc:
-            log.error(
-                "config.reload_failed", path=str(self.path), problems=[str(p) for p in exc.problems]
-            )
-            first = exc.problems[0] if exc.problems else "invalid"
+            problems = [str(p) for p in exc.problems]
+            log.error("config.reload_failed", path=str(self.path), problems=problems)
+            first = problems[0] if problems else "invalid"
             self.notifier.status(f"configuration invalid, kept the running schedule: {first}")
             return
         setup_logging(self.args, config)
@@ -210,8 +227,7 @@ class Daemon:
             next_fire=self._next_fire_text(),
         )
         self._publish()
-        if self.sweep_lock.acquire(blocking=False):
-            self.sweep_lock.release()
+        if not self.sweep_lock.locked():
             self.notifier.status(self._idle_status())
 
     def shutdown(self, signum: int) -> int:
@@ -246,27 +262,31 @@ class Daemon:
     def _arm(self, config: Config) -> bool:
         schedule = config.settings.schedule
         grace = int(schedule.catch_up_window) if schedule.catch_up == "once" else LATE_FIRE_GRACE
-        armed = _Armed(self._spec(config), str(config.zone), schedule.jitter, grace)
-        if armed == self.armed:
-            return False
-        trigger = armed.spec.trigger(config.zone, jitter=armed.jitter or None)
-        if self.armed is None:
-            self.scheduler.add_job(
-                self._scheduled, trigger=trigger, id="sweep", name="sweep", misfire_grace_time=grace
-            )
-        else:
-            self.scheduler.modify_job("sweep", misfire_grace_time=grace)
-            self.scheduler.reschedule_job("sweep", trigger=trigger)
-        self.armed = armed
+        armed = _Armed(self._spec(config), config.zone, schedule.jitter, grace)
+        with self.arm_lock:
+            if armed == self.armed:
+                return False
+            trigger = armed.spec.trigger(config.zone, jitter=armed.jitter or None)
+            if self.armed is None:
+                self.scheduler.add_job(
+                    self._scheduled,
+                    trigger=trigger,
+                    id="sweep",
+                    name="sweep",
+                    misfire_grace_time=grace,
+                )
+            else:
+                self.scheduler.modify_job("sweep", misfire_grace_time=grace)
+                self.scheduler.reschedule_job("sweep", trigger=trigger)
+            self.armed = armed
         return True
 
     def _catch_up(self) -> None:
         now = datetime.now(UTC)
-        fires = self.store.read().fires()
-        last = fires.get("last_handled")
+        last = self.store.read().fires().get("last_handled")
         if not last:
             # First start ever: fires before the daemon existed were never missed.
-            self.store.record_fire(now.isoformat(timespec="seconds"), True, "first start", now)
+            self._handled(now)
             return
         schedule = self.config.settings.schedule
         assert self.armed is not None
@@ -285,34 +305,41 @@ class Daemon:
                 missed=decision.missed,
                 reason=decision.reason,
             )
+            # No misfire grace: a slow boot must not drop the catch-up it just decided on.
             self.scheduler.add_job(
-                self._fire, kwargs={"trigger": "catch-up", "fire": decision.fire}
+                self._fire,
+                id="catch-up",
+                kwargs={"trigger": "catch-up", "fire": decision.fire},
+                misfire_grace_time=None,
             )
         elif decision.missed:
             log.warning("catch_up.skipped", missed=decision.missed, reason=decision.reason)
-            stamp = now.isoformat(timespec="seconds")
-            self.store.record_fire(stamp, False, decision.reason, now)
-            self.store.record_fire(stamp, True, None, now)
+            self._skipped(now, decision.reason)
 
     def _on_missed(self, event: Any) -> None:
         """APScheduler dropped a fire delivered too late (suspend, overload): say so."""
         late = datetime.now(UTC) - event.scheduled_run_time
+        if event.job_id != "sweep":
+            return  # the watchdog tick; a missed tick shows as a missing WATCHDOG=1
+        grace = self.armed.grace if self.armed else LATE_FIRE_GRACE
         reason = (
             f"delivered {int(late.total_seconds())}s late (machine asleep or overloaded), "
-            f"beyond the {self.armed.grace if self.armed else '?'}s allowed"
+            f"more than the {grace}s allowed"
         )
         log.warning("fire.skipped", fire=event.scheduled_run_time.isoformat(), reason=reason)
-        self._record_skip(event.scheduled_run_time, reason)
+        self._skipped(event.scheduled_run_time, reason)
 
     def _scheduled(self) -> None:
         self._fire("schedule", None)
 
+    def _tick(self) -> None:
+        self.ticked = time.monotonic()
+
     # -- sweeps ---------------------------------------------------------------------------
 
     def _fire(self, trigger: str, fire: datetime | None) -> None:
-        """Run the sweep for one fire. ``fire`` is the missed fire time of a catch-up;
-        a scheduled fire is stamped with the time it was delivered, the time up to which
-        fires have been dealt with once its sweep ends."""
+        """Run the sweep for one fire. ``fire`` is the missed fire time of a catch-up; a
+        scheduled fire is stamped with the time it was delivered."""
         now = datetime.now(UTC)
         fire = fire or now
         if self.stop.requested:
@@ -320,16 +347,13 @@ class Daemon:
         if not self.sweep_lock.acquire(blocking=False):
             reason = f"a sweep was still running (run {self.current_run or '?'})"
             log.warning("fire.skipped", fire=fire.isoformat(), trigger=trigger, reason=reason)
-            self._record_skip(fire, reason)
+            self._skipped(fire, reason)
             return
         try:
+            self._publish()
+            self._sweep(trigger, fire)
             if not self.stop.requested:
-                self._sweep(trigger, fire)
-            # Still under the lock: once shutdown() holds it, this thread makes no more
-            # scheduler calls, which would deadlock against the scheduler's shutdown.
-            if not self.stop.requested:
-                with contextlib.suppress(StateError):
-                    self._publish()
+                self._publish()
                 self.notifier.status(self._idle_status())
         except Exception:
             log.exception("sweep.crashed", trigger=trigger)
@@ -339,22 +363,23 @@ class Daemon:
             self.sweep_lock.release()
 
     def _sweep(self, trigger: str, fire: datetime) -> None:
-        now = datetime.now(UTC)
         try:
             config = load_config(self.path, os.environ)
         except ConfigError as exc:
             # Nothing runs; the run is recorded as failed, with every problem in its report.
             log.error(
-                "sweep.config_invalid", path=str(self.path), problems=[str(p) for p in exc.problems]
+                "sweep.config_invalid",
+                path=str(self.path),
+                problems=[str(p) for p in exc.problems],
             )
             report = record_failed_start(self.config, self.store, self.directory, trigger, exc)
             self.last_summary = f"last sweep {report['run_id']} failed: invalid configuration"
-            self._handled(fire, now)
+            self._handled(fire)
             return
         self.config = config
         if self._arm(config):
             log.info("schedule.changed", next_fire=self._next_fire_text())
-        progress = _StatusProgress(self.notifier, trigger)
+        progress = _StatusProgress(self, trigger)
         report = run_sweep(
             config, self.store, self.directory, SweepRequest(trigger), self.stop, progress
         )
@@ -363,28 +388,48 @@ class Daemon:
             f" ({failures} failure{'s' if failures != 1 else ''})" if failures else ""
         )
         if report["status"] != "interrupted":
-            self._handled(fire, now)
+            self._handled(fire)
+        else:
+            # Fires turned away during a sweep cut short are covered by the catch-up that
+            # resumes it at the next start.
+            self.skipped_upto = None
 
-    def _handled(self, fire: datetime, now: datetime) -> None:
-        try:
-            self.store.record_fire(fire.isoformat(timespec="seconds"), True, None, now)
-        except StateError as exc:
-            log.error("state.write_failed", error=str(exc))
+    # -- bookkeeping of fires -------------------------------------------------------------
 
-    def _record_skip(self, fire: datetime, reason: str) -> None:
+    def _handled(self, fire: datetime) -> None:
+        """Every fire up to ``fire`` (and up to any turned away meanwhile) is dealt with."""
+        upto, self.skipped_upto = self.skipped_upto, None
+        if upto is not None and upto > fire:
+            fire = upto
+        self._record(fire, True, None)
+
+    def _skipped(self, fire: datetime, reason: str) -> None:
+        """A fire that will not run: shown by `agentd status`, and never caught up later."""
+        self._record(fire, False, reason)
+        if self.sweep_lock.locked():
+            # Dealt with once the running sweep ends (if it is interrupted instead, the
+            # catch-up that resumes it covers this fire too).
+            if self.skipped_upto is None or fire > self.skipped_upto:
+                self.skipped_upto = fire
+        else:
+            self._record(fire, True, None)
+
+    def _record(self, fire: datetime, handled: bool, reason: str | None) -> None:
         try:
-            self.store.record_fire(
-                fire.isoformat(timespec="seconds"), False, reason, datetime.now(UTC)
-            )
+            stamp = fire.isoformat(timespec="seconds")
+            self.store.record_fire(stamp, handled, reason, datetime.now(UTC))
         except StateError as exc:
             log.error("state.write_failed", error=str(exc))
 
     # -- what we tell others --------------------------------------------------------------
 
     def _next_fire(self) -> datetime | None:
-        job = self.scheduler.get_job("sweep")
-        fire: datetime | None = job.next_run_time if job is not None else None
-        return fire.astimezone(self.config.zone) if fire else None
+        """The next fire time without jitter, from our own schedule math: asking APScheduler
+        from a pool thread could deadlock against its shutdown."""
+        if self.armed is None:
+            return None
+        fires = next_fires(self.armed.spec, self.armed.zone, datetime.now(UTC), 1)
+        return fires[0] if fires else None
 
     def _next_fire_text(self) -> str:
         fire = self._next_fire()
@@ -393,30 +438,36 @@ class Daemon:
     def _idle_status(self) -> str:
         fire = self._next_fire()
         text = f"next sweep {fire:%Y-%m-%d %H:%M %Z}" if fire else "no further fire time"
+        if fire and self.armed and self.armed.jitter:
+            text += f" (+ up to {format_duration(self.armed.jitter)} jitter)"
         return f"{text}; {self.last_summary}" if self.last_summary else text
 
     def _publish(self) -> None:
         """Tell `agentd status` who we are and when we fire next."""
         pid = os.getpid()
-        self.store.set_daemon(
-            {
-                "pid": pid,
-                "pid_start": process_start(pid),
-                "host": this_host(),
-                "started_at": self.started_at.isoformat(timespec="seconds"),
-                "config": str(self.path),
-                "schedule": self.config.settings.schedule.cron,
-                "timezone": str(self.config.zone),
-                "next_fire": self._next_fire_text(),
-            }
-        )
+        info = {
+            "pid": pid,
+            "pid_start": process_start(pid),
+            "host": this_host(),
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "config": str(self.path),
+            "schedule": self.config.settings.schedule.cron,
+            "timezone": str(self.config.zone),
+            "jitter_s": self.armed.jitter if self.armed else 0,
+            "next_fire": self._next_fire_text(),
+        }
+        try:
+            self.store.set_daemon(info)
+        except StateError as exc:
+            log.error("state.write_failed", error=str(exc))
 
 
 class _StatusProgress(Observer):
     """Keeps systemd's STATUS= line on the sweep's progress."""
 
-    def __init__(self, notifier: Notifier, trigger: str) -> None:
-        self.notifier = notifier
+    def __init__(self, daemon: Daemon, trigger: str) -> None:
+        self.daemon = daemon
+        self.notifier = daemon.notifier
         self.trigger = trigger
         self.lock = threading.Lock()
         self.run_id = ""
@@ -424,6 +475,7 @@ class _StatusProgress(Observer):
 
     def sweep_started(self, run_id: str, selection: Any, bound: int) -> None:
         self.run_id = run_id
+        self.daemon.current_run = run_id
         self.total = len(selection.run)
         self._send()
 

@@ -177,7 +177,10 @@ class JsonFileStore(StateStore):
         def change(doc: dict[str, Any]) -> None:
             fires = doc.setdefault("fires", {})
             if handled:
-                fires["last_handled"] = fire
+                # Never backwards: a long sweep may end after later fires were dealt with.
+                current = fires.get("last_handled")
+                if not current or datetime.fromisoformat(current) < datetime.fromisoformat(fire):
+                    fires["last_handled"] = fire
             else:
                 entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
                 fires["skipped"] = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
@@ -229,6 +232,10 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
             raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {hint}")
     if not all(_shaped(run, RUN_SHAPE) for run in doc["runs"]):
         raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {hint}")
+    fires = doc["fires"]
+    last = fires.get("last_handled")
+    if (last is not None and not _aware(last)) or not isinstance(fires.get("skipped", []), list):
+        raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {hint}")
     return doc
 
 

@@ -98,7 +98,11 @@ class Workspace:
         return out
 
     def state_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads((self.state / "state.json").read_text())
+        """The state file as it is now; {} before it exists (atomic renames: never torn)."""
+        try:
+            doc: dict[str, Any] = json.loads((self.state / "state.json").read_text())
+        except FileNotFoundError:
+            return {}
         return doc
 
 

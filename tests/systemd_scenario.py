@@ -1,7 +1,9 @@
 """Runs inside ../shared/tools/with-systemd (see test_systemd.py): the real unit file under
 a real systemd. Exits non-zero with a message at the first broken promise.
 
-argv: REPO AGENTD WORKDIR. WORKDIR is outside /tmp and /var/tmp, which the service cannot see.
+argv: APP AGENTD WORKDIR MODE. APP holds systemd/ and tests/bin/; all of it lives outside
+/tmp and /var/tmp, which the service cannot see. MODE "unprivileged" adds a last part that
+runs the unit as shipped, for User=nobody, with /var/lib/agentd and /etc/agentd.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO, AGENTD, WORK = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+REPO, AGENTD, WORK, MODE = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
 STATE = WORK / "state"
 CONFIG = WORK / "config.toml"
 UNIT = Path("/run/systemd/system/agentd.service")
@@ -164,6 +166,7 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
     started = time.monotonic()
     sh("systemctl", "stop", "agentd")
     took = time.monotonic() - started
+    assert took < 2 + 5, f"stop took {took:.1f}s with kill_grace = 2s"
     assert show("Result") == "success", show("Result")
     assert show("ActiveState") == "inactive"
     for pid in pids:
@@ -181,7 +184,7 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
     ours = [
         e["MESSAGE"]
         for e in entries
-        if e.get("_COMM") == "agentd" and isinstance(e.get("MESSAGE"), str)
+        if e.get("SYSLOG_IDENTIFIER") == "agentd" and isinstance(e.get("MESSAGE"), str)
     ]
     events = [json.loads(message)["event"] for message in ours]
     for expected in (
@@ -193,6 +196,60 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
     ):
         assert expected in events, (expected, events)
     print(f"ok: {len(ours)} journal lines from agentd, all JSON")
+
+    # An interpreter under /root cannot be run by nobody (test_systemd.py says when).
+    if MODE == "unprivileged" and "/root/" not in Path(AGENTD).read_text():
+        unprivileged()
+
+
+def unprivileged() -> None:
+    """The unit as shipped, for an unprivileged account, set up as the README says."""
+    (UNIT.parent / "agentd.service.d" / "test.conf").write_text(
+        f"""[Service]
+User=nobody
+Group=nogroup
+Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
+Environment=AGENTD_TESTING_CRON_SECONDS=*/2
+"""
+    )
+    sh("systemctl", "daemon-reload")
+    project = WORK / "repo-of-nobody"
+    project.mkdir()
+    sh("chown", "nobody:nogroup", str(project))
+    # README: install -d -o you -m 0750 /etc/agentd; agentd config init as you; edit it.
+    sh("install", "-d", "-o", "nobody", "-g", "nogroup", "-m", "0750", "/etc/agentd")
+    sh("runuser", "-u", "nobody", "--", AGENTD, "config", "init", "/etc/agentd/config.toml")
+    config = Path("/etc/agentd/config.toml")
+    text = (
+        config.read_text()
+        + f"""
+[tasks.make]
+shell = "echo built > built.txt"
+
+[[projects]]
+name = "mine"
+path = "{project}"
+tasks = ["make"]
+"""
+    )
+    config.write_text(text.replace('cron = "30 2 * * *"', 'cron = "* * * * *"'))
+    sh("systemctl", "start", "agentd")
+    state = Path("/var/lib/agentd")
+    report = wait_for("a sweep as nobody", lambda: list(state.glob("runs/*/report.json")))[0]
+    result = json.loads(report.read_text())
+    assert result["status"] == "ok", result
+    sh("systemctl", "stop", "agentd")
+    assert show("Result") == "success"
+    nobody = int(sh("id", "-u", "nobody"))
+    assert state.stat().st_uid == nobody
+    assert (state.stat().st_mode & 0o777) == 0o700
+    for path in (state / "state.json", report):
+        assert path.stat().st_uid == nobody, path
+        assert (path.stat().st_mode & 0o777) == 0o600, path
+    built = project / "built.txt"
+    assert built.stat().st_uid == nobody
+    assert (built.stat().st_mode & 0o777) == 0o644, oct(built.stat().st_mode)  # no UMask= leak
+    print("ok: the shipped unit ran a sweep as nobody with /etc/agentd and /var/lib/agentd")
 
 
 if __name__ == "__main__":

@@ -161,3 +161,16 @@ def test_catch_up_after_a_long_outage_of_a_frequent_schedule_stays_cheap() -> No
     assert decision.missed == MAX_COUNTED
     assert decision.fire == now  # 05:00 itself is a fire time
     assert "1000+" in decision.reason
+
+
+def test_jitter_delays_each_fire_by_zero_to_jitter() -> None:
+    spec = parse_cron("30 2 * * *")
+    after = datetime(2026, 11, 22, 12, tzinfo=BERLIN)
+    nominal = spec.next_after(after, BERLIN)
+    assert nominal is not None
+    trigger = spec.trigger(BERLIN, jitter=600)
+    delays = {
+        (trigger.get_next_fire_time(None, after) - nominal).total_seconds() for _ in range(50)
+    }
+    assert all(0 <= d <= 600 for d in delays)
+    assert len(delays) > 1  # random, not a fixed offset
