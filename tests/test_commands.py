@@ -154,6 +154,11 @@ def test_config_lookup_order(ws: Workspace) -> None:
 
 def test_terminal_shows_progress_and_a_summary_table(ws: Workspace) -> None:
     _simple(ws)
+    # Text that looks like rich markup is printed as itself, never interpreted.
+    ws.config.write_text(
+        ws.config.read_text()
+        + '[[projects]]\nname = "[bold]odd"\npath = "no[/]where"\ntasks = ["t"]\n'
+    )
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
         [AGENTD, "run", "--once", "--config", str(ws.config)],
@@ -182,5 +187,5 @@ def test_terminal_shows_progress_and_a_summary_table(ws: Workspace) -> None:
     assert proc.wait(timeout=60) == 1
     screen = b"".join(chunks).decode(errors="replace")
     assert "\x1b[" in screen  # drawn with terminal control sequences
-    for words in ("project", "status", "failed", "p/bad", "report:"):
+    for words in ("project", "status", "failed", "p/bad", "report:", "[bold]odd", "no[/]where"):
         assert words in screen

@@ -274,3 +274,24 @@ def test_placeholders_in_shell_strings_are_refused(ws: Workspace) -> None:
     assert proc.returncode == 2
     assert "tasks.lint.shell" in proc.stderr
     assert "$AGENTD_PROJECT" in proc.stderr
+
+
+def test_env_overrides_outside_the_scalar_sections_are_refused(ws: Workspace) -> None:
+    ws.write_config(BASE)
+    ws.env["AGENTD_TASKS__LINT"] = "x"
+    ws.env["AGENTD_COLOUR__DEPTH"] = "8"
+    proc = ws.run("config", "check", "--config", str(ws.config))
+    assert proc.returncode == 2
+    for name in ("AGENTD_TASKS__LINT", "AGENTD_COLOUR__DEPTH"):
+        assert f"  {name}: only keys of [schedule], [run], [paths], [log]" in proc.stderr
+
+
+def test_a_state_directory_that_cannot_be_created_is_exit_2(ws: Workspace) -> None:
+    ws.project_dirs("api", "web")
+    ws.write_config(BASE)
+    blocker = ws.root / "blocker"
+    blocker.write_text("a file where a directory would go")
+    proc = ws.once("--state-dir", str(blocker / "state"))
+    assert proc.returncode == 2
+    assert f"cannot create state directory {blocker / 'state'}" in proc.stderr
+    assert "Traceback" not in proc.stderr

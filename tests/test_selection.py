@@ -95,6 +95,17 @@ def test_disabled_missing_and_done_projects(tmp_path: Path) -> None:
         (2, {"p1": "2026-11-21T03:00", "p2": "2026-11-20T03:00"}, ["p3", "p4"]),  # never ran first
         (3, {"p1": "2026-11-21T03:00", "p2": "2026-11-20T03:00"}, ["p2", "p3", "p4"]),
         (5, {}, ["p1", "p2", "p3", "p4"]),
+        # Instants, not strings: 02:30+02:00 (00:30Z) is earlier than 01:45+01:00 (00:45Z).
+        (
+            1,
+            {
+                "p1": "2026-10-25T01:45:00+01:00",
+                "p2": "2026-10-25T02:30:00+02:00",
+                "p3": "2026-10-25T03:00:00+01:00",
+                "p4": "2026-10-25T02:50:00+01:00",
+            },
+            ["p2"],
+        ),
     ],
 )
 def test_max_projects_keeps_least_recently_completed(
