@@ -132,12 +132,13 @@ class ScheduleSection(Strict):
 
 class RunSection(Strict):
     project_parallelism: bool = False
-    max_parallel_projects: Annotated[int, Field(ge=1)] = 4
-    max_projects: Annotated[int, Field(ge=0)] = 0
+    # Upper bounds catch typos; nobody runs a thousand projects at once on one host.
+    max_parallel_projects: Annotated[int, Field(ge=1, le=1024)] = 4
+    max_projects: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     task_timeout: PositiveDuration = 30 * 60.0
     kill_grace: Annotated[Duration, Field(ge=0)] = 10.0
     on_task_failure: Annotated[Literal["continue", "stop"], BeforeValidator(_lower)] = "continue"
-    keep_runs: Annotated[int, Field(ge=1)] = 30
+    keep_runs: Annotated[int, Field(ge=1, le=1_000_000)] = 30
 
     @property
     def bound(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 
 from config import Config, ConfigError, default_config_path, load_config, resolve_state_dir
@@ -55,6 +56,14 @@ def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Sn
         except OSError as exc:
             raise UsageError(
                 f"cannot create state directory {directory}: {exc.strerror or exc}"
+            ) from None
+        # Found now, not halfway through a sweep with tasks already run and unrecorded; a
+        # real write, since access(2) misses some reasons (a read-only bind mount).
+        try:
+            tempfile.TemporaryFile(dir=directory, prefix=".probe.").close()
+        except OSError as exc:
+            raise UsageError(
+                f"state directory {directory} is not writable: {exc.strerror}"
             ) from None
     store = JsonFileStore(directory)
     try:

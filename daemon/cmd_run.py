@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from daemon.bootstrap import load, open_store, setup_logging, state_dir
 from daemon.cli import EXIT_FAILED, EXIT_OK, UsageError
+from state import StateError
 
 ONCE_ONLY = ("dry_run", "project", "force", "json")
 
@@ -66,7 +67,10 @@ def run_once(args: argparse.Namespace) -> int:
         observer = LiveView(sys.stdout)
     else:
         observer = PlainSummary(sys.stdout)
-    report = run_sweep(config, store, directory, request, stop, observer)
+    try:
+        report = run_sweep(config, store, directory, request, stop, observer)
+    except StateError as exc:  # before any task ran: nothing to report but this
+        raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(report, indent=2))
     if stop.requested:

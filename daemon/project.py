@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from config.durations import format_duration
 from config.model import MASK, is_secret_key
-from daemon import runner
+from daemon import orphans, runner
 from daemon.results import STOPPED, TASK_FAILURES, ProjectResult, TaskResult, project_status
 from daemon.taskcmd import task_argv, task_env
 from state import AllDone, Busy, ProjectRecord, StateError, TaskRecord
-from state.claims import me
+from state.claims import me, this_host
 from state.files import ensure_private_dir
 
 if TYPE_CHECKING:
@@ -108,6 +108,10 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
         return ProjectResult(name, "skipped", reason)
     if claim.replaced is not None:
         log.warning("claim.taken_over", previous=claim.replaced.describe(), why=claim.replaced_why)
+        if claim.replaced.host == this_host():
+            # The dead sweep could not stop its tasks; stop them before running ours.
+            leftovers = ctx.run_dir.parent / claim.replaced.run_id / name
+            orphans.stop_orphans(leftovers, ctx.config.settings.run.kill_grace, log)
 
     zone = ctx.config.zone
     started = datetime.now(zone)

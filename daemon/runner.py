@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from config.durations import format_duration
+from daemon import orphans
 from daemon.stop import StopToken
 from state.files import open_private
 
@@ -94,6 +95,8 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     finally:
         os.close(log_fd)
 
+    pid_file = command.log_path.with_suffix(".pid")
+    orphans.note(pid_file, proc.pid)
     waiter = _ExitWaiter(proc.pid)
     try:
         status, reason = _supervise(proc, waiter, command, stop, log)
@@ -102,6 +105,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
         _kill_group(proc.pid, signal.SIGKILL)
         proc.wait()
         waiter.close()
+        orphans.forget(pid_file)
     code = proc.returncode
     if status is not None:
         return finish(status, None, reason)
@@ -109,8 +113,20 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
         return finish("ok", 0, "")
     if code < 0:
         name = _signal_name(-code)
-        return finish("failed", None, f"killed by {name}")
-    return finish("failed", code, f"exit status {code}")
+        return finish("failed", None, f"killed by {name}" + _full(command.log_path))
+    return finish("failed", code, f"exit status {code}" + _full(command.log_path))
+
+
+def _full(log_path: Path) -> str:
+    """A task that fails while its log's file system is full probably failed writing its
+    output there: say so, or the report shows only an exit status."""
+    try:
+        stat = os.statvfs(log_path.parent)
+    except OSError:
+        return ""
+    # Nearly nothing rather than nothing: agentd itself may have freed a block since.
+    full = stat.f_bavail * stat.f_frsize < 1024 * 1024
+    return "; the file system of its log is full" if full else ""
 
 
 def _supervise(

@@ -213,25 +213,20 @@ def _finish(
     keep: int,
     slog: Any,
 ) -> None:
-    try:
-        write_report(run_dir, report)
-    except OSError as exc:
-        slog.error("report.write_failed", path=str(run_dir), error=str(exc))
-        report["failures"].append(
-            {
-                "project": None,
-                "task": None,
-                "status": "error",
-                "message": f"report not written: {exc}",
-            }
-        )
-        report["status"] = "interrupted" if report["status"] == "interrupted" else "failed"
+    """Record the run in the history, then write the report: a history that could not be
+    saved is one more failure the report should show."""
+    live: set[str] | None = None
     try:
         store.record_run(summary_of(report), keep)
         live = {claim.run_id for claim in store.read().claims().values()}
     except StateError as exc:
         slog.error("state.write_failed", error=str(exc))
-        live = None
+        _sweep_failure(report, f"run history not saved: {exc}")
+    try:
+        write_report(run_dir, report)
+    except OSError as exc:
+        slog.error("report.write_failed", path=str(run_dir), error=str(exc))
+        _sweep_failure(report, f"report not written: {exc.strerror or exc}")
     if live is not None:
         deleted = prune_runs(state_dir, keep, live | {report["run_id"]})
         if deleted:
@@ -248,23 +243,36 @@ def _finish(
     )
 
 
+def _sweep_failure(report: dict[str, Any], message: str) -> None:
+    report["failures"].append(
+        {"project": None, "task": None, "status": "error", "message": message}
+    )
+    if report["status"] != "interrupted":
+        report["status"] = "failed"
+
+
 def _failure_line(failure: dict[str, Any]) -> str:
     where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
     return f"{where}: {failure['status']}: {failure['message']}"
 
 
 def _make_run_dir(state_dir: Path, now: datetime) -> tuple[str, Path]:
-    ensure_private_dir(state_dir)
-    root = ensure_private_dir(runs_dir(state_dir))
-    bump = 0
-    while True:
-        run_id = new_run_id(now, bump)
-        try:
-            (root / run_id).mkdir(mode=0o700)
-        except FileExistsError:
-            bump += 1  # another sweep started within the same 15 microseconds
-            continue
-        return run_id, root / run_id
+    try:
+        ensure_private_dir(state_dir)
+        root = ensure_private_dir(runs_dir(state_dir))
+        bump = 0
+        while True:
+            run_id = new_run_id(now, bump)
+            try:
+                (root / run_id).mkdir(mode=0o700)
+            except FileExistsError:
+                bump += 1  # another sweep started within the same 15 microseconds
+                continue
+            return run_id, root / run_id
+    except OSError as exc:
+        raise StateError(
+            f"cannot create a run directory in {state_dir}: {exc.strerror or exc}"
+        ) from None
 
 
 def _in_config_order(

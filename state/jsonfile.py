@@ -10,6 +10,7 @@ method raises StateCorrupt naming it, so the operator decides what to do with it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ class JsonFileStore(StateStore):
         self.lock_path = directory / "state.json.lock"
         self._lock: FileLock | None = None
         self._thread_lock = threading.Lock()
+        self._swept = False
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -101,9 +103,19 @@ class JsonFileStore(StateStore):
         except OSError as exc:
             raise StateError(f"cannot lock {self.lock_path}: {exc.strerror or exc}") from None
         try:
+            if not self._swept:
+                self._remove_leftovers()
             yield
         finally:
             self._lock.release()
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of writers that were killed mid-write. Under the lock no write is
+        in progress, so every one of them is garbage."""
+        for path in self.directory.glob(".state.json.*.tmp"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self._swept = True
 
     # -- the contract ----------------------------------------------------------------------
 

@@ -1,0 +1,77 @@
+"""A full disk under the state directory: the sweep says so, the state file stays whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import Workspace
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None, reason="needs root to mount a small tmpfs"
+)
+
+
+@pytest.fixture
+def small_disk(ws: Workspace) -> Iterator[Workspace]:
+    ws.state.mkdir(mode=0o700)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(ws.state)], check=True
+    )
+    try:
+        yield ws
+    finally:
+        subprocess.run(["umount", "-l", str(ws.state)], check=True)
+
+
+def _config(ws: Workspace, output_bytes: int) -> None:
+    ws.project_dirs("a", "b")
+    ws.write_config(
+        f"""
+        [tasks.small]
+        shell = "echo fine"
+        [tasks.big]
+        shell = "head -c {output_bytes} /dev/zero | tr '\\\\0' x"
+        [[projects]]
+        name = "a"
+        path = "a"
+        tasks = ["small"]
+        [[projects]]
+        name = "b"
+        path = "b"
+        tasks = ["big", "small"]
+        """
+    )
+
+
+def test_disk_full_during_a_sweep(small_disk: Workspace) -> None:
+    ws = small_disk
+    _config(ws, 100)
+    code, _first = ws.once_json()
+    assert code == 0
+    before = (ws.state / "state.json").read_bytes()
+
+    _config(ws, 4_000_000)  # four times the room there is
+    proc = ws.once("--json", "--force")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = json.loads(proc.stdout)
+    messages = [f["message"] for f in report["failures"]]
+    assert "exit status 1; the file system of its log is full" in messages
+    assert "report not written: No space left on device" in messages
+    # The state file was never torn: the old one survives, or a whole newer one.
+    after = json.loads((ws.state / "state.json").read_bytes())
+    assert after["version"] == 1
+    assert json.loads(before)["projects"].keys() <= after["projects"].keys()
+    # Once there is room again, the next sweep recovers: the dead claim is taken over and
+    # everything not yet recorded as a success runs.
+    shutil.rmtree(ws.state / "runs" / report["run_id"], ignore_errors=True)
+    _config(ws, 100)
+    code, third = ws.once_json()
+    assert code == 0, third["failures"]
+    assert json.loads((ws.state / "state.json").read_bytes())["claims"] == {}

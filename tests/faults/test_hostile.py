@@ -1,0 +1,101 @@
+"""Hostile tasks: each is recorded as what it did, and none of its processes survives."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+from tests.conftest import Workspace, process_gone, wait_for
+
+TREE = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pids = open(sys.argv[1], "a")
+    def spawn(depth):
+        for _ in range(2):
+            if os.fork() == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                pids.write(f"{os.getpid()}\\n"); pids.flush()
+                if depth:
+                    spawn(depth - 1)
+                time.sleep(600)
+                os._exit(0)
+    pids.write(f"{os.getpid()}\\n"); pids.flush()
+    spawn(2)
+    print("tree of 15 processes, all ignoring SIGTERM", flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_hostile_tasks_are_recorded_right_and_leave_nothing(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    (ws.root / "tree.py").write_text(TREE)
+    pids = ws.root / "pids"
+    ws.write_config(
+        f"""
+        [run]
+        project_parallelism = true
+        max_parallel_projects = 5
+        kill_grace = "1s"
+        [tasks.tree]
+        command = ["python3", "{ws.root / "tree.py"}", "{pids}"]
+        timeout = "3s"
+        [tasks.closes_stdout]
+        shell = "exec 1>&- 2>&-; echo $$ >> {pids}; sleep 0.5; exit 0"
+        [tasks.sleeps_past_timeout]
+        shell = "echo $$ >> {pids}; exec sleep 600"
+        timeout = "1s"
+        [tasks.stderr_only]
+        shell = "echo $$ >> {pids}; echo 'warning: all on stderr' >&2; exit 0"
+        [tasks.execs_missing]
+        shell = "echo $$ >> {pids}; exec /nonexistent/tool --flag"
+        [tasks.missing_program]
+        command = ["/nonexistent/tool", "--flag"]
+        [[projects]]
+        name = "tree"
+        path = "p"
+        tasks = ["tree"]
+        [[projects]]
+        name = "closes"
+        path = "p"
+        tasks = ["closes_stdout"]
+        [[projects]]
+        name = "sleeps"
+        path = "p"
+        tasks = ["sleeps_past_timeout"]
+        [[projects]]
+        name = "stderr"
+        path = "p"
+        tasks = ["stderr_only"]
+        [[projects]]
+        name = "execs"
+        path = "p"
+        tasks = ["execs_missing", "missing_program"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    tasks = {t["name"]: t for p in report["projects"] for t in p["tasks"]}
+    assert tasks["tree"]["status"] == "timeout"
+    assert tasks["tree"]["reason"] == "timed out after 3s; SIGKILL after 1s"
+    assert tasks["tree"]["output_tail"] == "tree of 15 processes, all ignoring SIGTERM"
+    assert tasks["closes_stdout"]["status"] == "ok"
+    assert tasks["closes_stdout"]["output_tail"] == ""
+    assert tasks["sleeps_past_timeout"]["status"] == "timeout"
+    assert tasks["sleeps_past_timeout"]["reason"] == "timed out after 1s; stopped by SIGTERM"
+    assert tasks["stderr_only"]["status"] == "ok"
+    assert tasks["stderr_only"]["output_tail"] == "warning: all on stderr"
+    assert tasks["execs_missing"]["status"] == "failed"
+    assert tasks["execs_missing"]["exit_code"] == 127
+    assert "/nonexistent/tool" in tasks["execs_missing"]["output_tail"]
+    assert tasks["missing_program"]["status"] == "error"
+    assert tasks["missing_program"]["reason"] == "command not found: /nonexistent/tool"
+    recorded = [int(line) for line in pids.read_text().split()]
+    assert len(recorded) == 15 + 4  # the whole tree and one process per shell task
+    for pid in recorded:
+        wait_for(lambda pid=pid: process_gone(pid), what=f"pid {pid} to be gone")
+    assert not any(Path(ws.state / "runs" / report["run_id"]).rglob("*.pid"))
+    assert os.path.exists(ws.state / "runs" / report["run_id"] / "execs" / "missing_program.log")
