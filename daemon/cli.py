@@ -98,6 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"agentd: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        # Ctrl-C before our own handlers were installed: nothing had started yet.
+        print("agentd: interrupted", file=sys.stderr)
+        return 128 + 2
     except BrokenPipeError:
         # `agentd report | head`: the reader left; not an error worth a traceback.
         devnull = os.open(os.devnull, os.O_WRONLY)

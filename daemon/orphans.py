@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from state.claims import process_start
+from state.files import open_private
 
 POLL = 0.05  # the group is not our child: its end can only be noticed by asking
 
@@ -25,7 +26,11 @@ def note(path: Path, pgid: int) -> None:
     """Record a running task group; cheap (no fsync: after a crash of the machine itself,
     no task survives either)."""
     with contextlib.suppress(OSError):
-        path.write_text(f"{pgid} {process_start(pgid) or 0}\n")
+        fd = open_private(path)
+        try:
+            os.write(fd, f"{pgid} {process_start(pgid) or 0}\n".encode())
+        finally:
+            os.close(fd)
 
 
 def forget(path: Path) -> None:

@@ -102,7 +102,7 @@ def prune_runs(state_dir: Path, keep: int, protected: set[str]) -> list[str]:
     once no claim names it and it is a day old (a sweep killed with SIGKILL leaves one).
     """
     root = runs_dir(state_dir)
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
         return []
     names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink())
     deleted = []

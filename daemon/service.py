@@ -42,7 +42,7 @@ from daemon.notify import Notifier
 from daemon.progress import Observer
 from daemon.results import ProjectResult
 from daemon.schedule import catch_up, next_fires
-from daemon.stop import StopToken
+from daemon.stop import StopToken, main_thread_signals
 from daemon.sweep import SweepRequest, record_failed_start, run_sweep
 from state import JsonFileStore, StateError
 from state.claims import process_start, this_host
@@ -172,7 +172,8 @@ class Daemon:
         if interval:
             # The watchdog is fed only while the scheduler really runs jobs.
             self.scheduler.add_job(self._tick, "interval", seconds=interval, id="watchdog")
-        self.scheduler.start()
+        with main_thread_signals():  # its thread and its pool's threads inherit the mask
+            self.scheduler.start()
         try:
             self._catch_up()
             self._publish()

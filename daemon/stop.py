@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
+from collections.abc import Iterator
 
 
 class StopToken:
@@ -57,6 +59,28 @@ def _poke(fd: int) -> None:
     # A full pipe is already readable, which is all a waiter needs.
     with contextlib.suppress(BlockingIOError):
         os.write(fd, b"!")
+
+
+# The signals agentd handles. Python runs handlers only on the main thread, and a signal
+# the kernel delivers to another thread does not interrupt the main thread's wait: it sits
+# unhandled until the main thread next wakes. So every other thread blocks them.
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2)
+
+
+@contextlib.contextmanager
+def main_thread_signals() -> Iterator[None]:
+    """Start threads inside this: they inherit a signal mask that keeps HANDLED signals
+    for the main thread."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def start_thread(thread: threading.Thread) -> None:
+    with main_thread_signals():
+        thread.start()
 
 
 def install_handlers(token: StopToken, signals: tuple[int, ...]) -> dict[int, object]:

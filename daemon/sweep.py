@@ -25,7 +25,7 @@ from daemon.project import Failures, SweepContext, iso, run_project
 from daemon.report import counts, overall_status, prune_runs, runs_dir, summary_of, write_report
 from daemon.results import ProjectResult
 from daemon.selection import Selection, select
-from daemon.stop import StopToken
+from daemon.stop import StopToken, start_thread
 from state import StateError, StateStore
 from state.claims import HEARTBEAT_EVERY
 from state.files import ensure_private_dir
@@ -259,6 +259,9 @@ def _failure_line(failure: dict[str, Any]) -> str:
 def _make_run_dir(state_dir: Path, now: datetime) -> tuple[str, Path]:
     try:
         ensure_private_dir(state_dir)
+        if runs_dir(state_dir).is_symlink():
+            # Retention deletes old run directories in there: never somewhere else.
+            raise StateError(f"{runs_dir(state_dir)} is a symbolic link; agentd will not follow it")
         root = ensure_private_dir(runs_dir(state_dir))
         bump = 0
         while True:
@@ -298,7 +301,7 @@ class _Heartbeat:
         self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
 
     def __enter__(self) -> _Heartbeat:
-        self.thread.start()
+        start_thread(self.thread)
         return self
 
     def __exit__(self, *exc: object) -> None:

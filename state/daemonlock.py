@@ -58,6 +58,8 @@ class DaemonLock:
             self._lock.acquire()
         except Timeout:
             raise DaemonLocked(self.path, read_holder(self.path.parent)) from None
+        except OSError as exc:  # e.g. ELOOP: a symlink planted where the lock should be
+            raise StateError(f"cannot lock {self.path}: {exc.strerror or exc}") from None
 
     def release(self) -> None:
         if self._lock is not None:

@@ -176,7 +176,25 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
     assert last["projects"][1]["tasks"][0]["status"] == "interrupted"
     print(f"ok: stop during a task took {took:.1f}s; Result=success; nothing survived")
 
-    # 5. The journal holds agentd's own lines as JSON.
+    # 5. agentd itself SIGKILLed (the OOM killer, say): it cannot stop its tasks, but
+    #    KillMode=mixed makes systemd kill what is left of the unit before restarting it.
+    (WORK / "stubborn.pid.grandchild").unlink()
+    seed_missed_fire()
+    sh("systemctl", "start", "agentd")
+    wait_for("the long task to start again", grandchild.exists)
+    pids = [int((WORK / "stubborn.pid").read_text()), int(grandchild.read_text())]
+    sh("systemctl", "kill", "-s", "SIGKILL", "--kill-whom=main", "agentd")
+    wait_for(
+        "systemd to kill the orphaned task group", lambda: all(gone(p) for p in pids), timeout=30
+    )
+    wait_for(
+        "the unit to wait for its restart", lambda: show("SubState") == "auto-restart", timeout=30
+    )
+    assert show("Result") == "signal"
+    sh("systemctl", "stop", "agentd")
+    print("ok: after SIGKILL of agentd, KillMode=mixed left no task behind")
+
+    # 6. The journal holds agentd's own lines as JSON.
     entries = [
         json.loads(line)
         for line in sh("journalctl", "-u", "agentd", "-o", "json", "--no-pager").splitlines()
@@ -197,7 +215,7 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
         assert expected in events, (expected, events)
     print(f"ok: {len(ours)} journal lines from agentd, all JSON")
 
-    # An interpreter under /root cannot be run by nobody (test_systemd.py says when).
+    # 7. An interpreter under /root cannot be run by nobody (test_systemd.py says when).
     if MODE == "unprivileged" and "/root/" not in Path(AGENTD).read_text():
         unprivileged()
 

@@ -146,6 +146,7 @@ def test_the_system_unit_under_a_real_systemd() -> None:
             "reload rescheduled",
             "catch-up sweep",
             "Result=success",
+            "KillMode=mixed left no task behind",
             "all JSON",
             "as nobody" if free and python.startswith("/usr/") else "",
         ):

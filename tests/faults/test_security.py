@@ -1,0 +1,106 @@
+"""What agentd runs and writes, reviewed as an attacker would poke at it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.conftest import Workspace
+
+STATE = json.dumps({"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}})
+
+
+def _config(ws: Workspace, task: str = 'command = ["record", "t", "0"]') -> None:
+    ws.project_dirs("p")
+    ws.write_config(f'[tasks.t]\n{task}\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n')
+
+
+def test_no_shell_unless_asked(ws: Workspace) -> None:
+    _config(ws, 'command = ["echo", "$(touch pwned)", ";", "touch", "pwned2", "`touch pwned3`"]')
+    code, report = ws.once_json()
+    assert code == 0
+    assert not list((ws.root / "p").iterdir())
+    assert (
+        report["projects"][0]["tasks"][0]["output_tail"]
+        == "$(touch pwned) ; touch pwned2 `touch pwned3`"
+    )
+
+
+def test_secrets_stay_out_of_validation_errors(ws: Workspace) -> None:
+    ws.write_config(
+        '[tasks.t]\ncommand = ["true"]\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+        'env = { API_TOKEN = ["s3cr3t-value"], PLAIN = ["visible-value"] }\n'
+    )
+    proc = ws.run("config", "check", "--config", str(ws.config))
+    assert proc.returncode == 2
+    assert "projects[p].env.API_TOKEN" in proc.stderr
+    assert "s3cr3t-value" not in proc.stderr
+    assert "visible-value" in proc.stderr  # only secret-looking keys are masked
+
+
+def test_a_symlinked_state_file_is_replaced_not_written_through(ws: Workspace) -> None:
+    _config(ws)
+    victim = ws.root / "victim.json"
+    victim.write_text(STATE)
+    ws.state.mkdir(mode=0o700)
+    (ws.state / "state.json").symlink_to(victim)
+    code, _ = ws.once_json()
+    assert code == 0
+    assert victim.read_text() == STATE
+    assert not (ws.state / "state.json").is_symlink()
+
+
+@pytest.mark.parametrize("name", ["state.json.lock", "daemon.lock"])
+def test_symlinked_lock_files_are_refused(ws: Workspace, name: str) -> None:
+    _config(ws)
+    victim = ws.root / "victim"
+    victim.write_text("precious\n")
+    ws.state.mkdir(mode=0o700)
+    (ws.state / name).symlink_to(victim)
+    proc = ws.once() if name == "state.json.lock" else ws.run("run", "--config", str(ws.config))
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert victim.read_text() == "precious\n"
+    if name == "state.json.lock":
+        assert "cannot lock" in proc.stdout + proc.stderr
+
+
+def test_a_symlinked_runs_directory_is_refused(ws: Workspace) -> None:
+    _config(ws)
+    elsewhere = ws.root / "elsewhere"
+    (elsewhere / "20200101T000000Z-0000").mkdir(parents=True)
+    (elsewhere / "20200101T000000Z-0000" / "report.json").write_text("{}")
+    ws.state.mkdir(mode=0o700)
+    (ws.state / "runs").symlink_to(elsewhere)
+    proc = ws.once("--json")
+    assert proc.returncode == 2
+    assert "is a symbolic link" in proc.stderr
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["20200101T000000Z-0000"]
+
+
+def test_config_init_never_writes_through_a_symlink(ws: Workspace) -> None:
+    victim = ws.root / "victim"
+    victim.write_text("precious\n")
+    link = ws.root / "config.toml"
+    link.symlink_to(victim)
+    proc = ws.run("config", "init", str(link))
+    assert proc.returncode == 2
+    assert victim.read_text() == "precious\n"
+    dangling = ws.root / "dangling.toml"
+    dangling.symlink_to(ws.root / "nowhere")
+    proc = ws.run("config", "init", str(dangling))
+    assert proc.returncode == 2
+    assert not (ws.root / "nowhere").exists()
+
+
+def test_files_are_private_under_a_permissive_umask_even_for_the_daemon(ws: Workspace) -> None:
+    _config(ws)
+    proc = ws.once("--json", preexec_fn=lambda: os.umask(0))
+    assert proc.returncode == 0
+    modes = {
+        p.relative_to(ws.state).as_posix(): oct(p.stat().st_mode & 0o777)
+        for p in ws.state.rglob("*")
+    }
+    assert all(mode in ("0o600", "0o700") for mode in modes.values()), modes

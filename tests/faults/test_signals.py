@@ -1,0 +1,145 @@
+"""Signals at awkward times: during start-up, during a reload, twice in a row, in storms."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AGENTD, Workspace, process_gone, wait_for
+
+
+def _config(ws: Workspace, task: str = 'command = ["record", "{project}", "0.5"]') -> None:
+    ws.project_dirs("a", "b")
+    ws.write_config(
+        f"""
+        [schedule]
+        cron = "* * * * *"
+        timezone = "UTC"
+        [run]
+        kill_grace = "1s"
+        project_parallelism = true
+        [tasks.t]
+        {task}
+        [[projects]]
+        name = "a"
+        path = "a"
+        tasks = ["t"]
+        [[projects]]
+        name = "b"
+        path = "b"
+        tasks = ["t"]
+        """
+    )
+
+
+def _spawn(ws: Workspace, *args: str, fast: bool = False) -> tuple[subprocess.Popen[str], Path]:
+    log = ws.root / f"stderr-{time.monotonic_ns()}.log"
+    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2") if fast else ws.env
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [AGENTD, *args, "--config", str(ws.config)],
+            cwd=ws.root,
+            env=env,
+            stderr=stderr,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+    return proc, log
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8])
+def test_sigterm_during_start_up(ws: Workspace, reap: list, delay: float) -> None:
+    """Before the handlers exist Python dies of the signal (nothing has started); after,
+    the daemon stops in order. Never a traceback, a stale daemon entry or a torn file."""
+    _config(ws)
+    proc, log = _spawn(ws, "run")
+    reap.append(proc)
+    time.sleep(delay)  # the moment under test
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    assert code in (0, -signal.SIGTERM), log.read_text()
+    assert "Traceback" not in log.read_text()
+    doc = ws.state_doc()
+    assert "daemon" not in doc or code == -signal.SIGTERM
+    # A new daemon starts cleanly right after, whatever point the last one died at.
+    again, again_log = _spawn(ws, "run")
+    reap.append(again)
+    wait_for(lambda: "daemon.ready" in again_log.read_text(), what="the next daemon")
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(timeout=60) == 0
+
+
+def test_sigterm_right_after_sighup(ws: Workspace, reap: list) -> None:
+    """Repeated, because the kernel may hand a process-wide signal to any thread that does
+    not block it: only the main thread may take them, or it sleeps through them."""
+    _config(ws)
+    for _ in range(30):
+        proc, log = _spawn(ws, "run")
+        reap.append(proc)
+        wait_for(lambda log=log: "daemon.ready" in log.read_text(), what="ready")
+        proc.send_signal(signal.SIGHUP)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+        assert "daemon.stopped" in log.read_text()
+        assert "daemon" not in ws.state_doc()
+
+
+def test_two_sigterms_in_a_row_during_a_sweep(ws: Workspace, reap: list) -> None:
+    pidfile = ws.root / "stubborn.pid"
+    _config(ws, task=f'command = ["stubborn", "{pidfile}-{{project}}"]')
+    proc, log = _spawn(ws, "run", fast=True)
+    reap.append(proc)
+    wait_for(lambda: Path(f"{pidfile}-a.grandchild").exists(), what="a task to start")
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, log.read_text()
+    assert time.monotonic() - started < 1 + 5
+    for project in ("a", "b"):
+        for suffix in ("", ".grandchild"):
+            path = Path(f"{pidfile}-{project}{suffix}")
+            if path.exists():
+                assert process_gone(int(path.read_text()))
+    reports = list((ws.state / "runs").glob("*/report.json"))
+    assert [json.loads(p.read_text())["status"] for p in reports] == ["interrupted"]
+
+
+def test_a_sighup_storm_during_a_sweep(ws: Workspace, reap: list) -> None:
+    _config(ws, task='command = ["record", "{project}", "1.5"]')
+    proc, log = _spawn(ws, "run", fast=True)
+    reap.append(proc)
+    wait_for(ws.read_records, what="a sweep to start")
+    for _ in range(100):
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(0.005)  # a storm, not one coalesced signal
+    wait_for(
+        lambda: any(
+            json.loads(p.read_text())["status"] == "ok"
+            for p in (ws.state / "runs").glob("*/report.json")
+        ),
+        what="the sweep to end well",
+    )
+    assert proc.poll() is None, log.read_text()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert text.count('"config.reloaded"') >= 2
+    for line in text.splitlines():
+        json.loads(line)  # log lines stayed whole while logging was reconfigured
+
+
+def test_sigint_twice_to_run_once_before_any_task(ws: Workspace) -> None:
+    _config(ws)
+    proc, log = _spawn(ws, "run", "--once")
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    # Stopped in order, or interrupted before it began: 130 either way, never a traceback.
+    assert code in (130, -signal.SIGINT), log.read_text()
+    assert "Traceback" not in log.read_text()
