@@ -18,7 +18,7 @@ import structlog
 
 from daemon.results import ProjectResult
 from daemon.selection import Planned
-from daemon.stop import StopToken, start_thread
+from daemon.stop import StopToken
 
 log = structlog.get_logger("agentd.executor")
 
@@ -99,9 +99,9 @@ def execute(
                 continue
             pending.remove(p)
             running += 1
-            start_thread(
-                threading.Thread(target=worker, args=(p,), name=f"project:{p.name}", daemon=True)
-            )
+            threading.Thread(
+                target=worker, args=(p,), name=f"project:{p.name}", daemon=True
+            ).start()
         if running == 0:
             break
         result = done.get()

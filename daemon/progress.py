@@ -62,10 +62,7 @@ class LiveView(Observer):
         self.live = Live(
             self, console=self.console, refresh_per_second=4, transient=True, redirect_stderr=True
         )
-        from daemon.stop import main_thread_signals
-
-        with main_thread_signals():  # rich's refresh thread must not swallow Ctrl-C
-            self.live.start()
+        self.live.start()
 
     def project_started(self, name: str, planned: Planned) -> None:
         with self.lock:

@@ -25,7 +25,7 @@ from typing import Any
 
 from config.durations import format_duration
 from daemon import orphans
-from daemon.stop import StopToken, start_thread
+from daemon.stop import StopToken
 from state.files import open_private
 
 TAIL_BYTES = 4096
@@ -227,7 +227,7 @@ class _ExitWaiter:
             # No pidfd (old kernel, some sandboxes): a thread waits without reaping.
             self._fd, self._pipe_w = os.pipe2(os.O_CLOEXEC)
             self._thread = threading.Thread(target=self._wait, args=(pid,), daemon=True)
-            start_thread(self._thread)
+            self._thread.start()
 
     def _wait(self, pid: int) -> None:
         with contextlib.suppress(ChildProcessError):

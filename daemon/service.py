@@ -42,7 +42,7 @@ from daemon.notify import Notifier
 from daemon.progress import Observer
 from daemon.results import ProjectResult
 from daemon.schedule import catch_up, next_fires
-from daemon.stop import StopToken, main_thread_signals
+from daemon.stop import StopToken
 from daemon.sweep import SweepRequest, record_failed_start, run_sweep
 from state import JsonFileStore, StateError
 from state.claims import process_start, this_host
@@ -65,6 +65,9 @@ class Signals:
         self.pending: collections.deque[int] = collections.deque()
 
     def install(self, *signals: int) -> None:
+        # Whichever thread the kernel hands a signal to, its C-level handler writes here at
+        # once and wakes the main loop, which then runs the Python handler (see stop.py).
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         for sig in signals:
             signal.signal(sig, self._handler)
 
@@ -172,8 +175,7 @@ class Daemon:
         if interval:
             # The watchdog is fed only while the scheduler really runs jobs.
             self.scheduler.add_job(self._tick, "interval", seconds=interval, id="watchdog")
-        with main_thread_signals():  # its thread and its pool's threads inherit the mask
-            self.scheduler.start()
+        self.scheduler.start()
         try:
             self._catch_up()
             self._publish()

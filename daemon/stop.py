@@ -6,35 +6,51 @@ while that thread holds the very lock it would need). Threads that wait for a pr
 timer put the pipe into their ``select`` and so wake at once.
 
 A second request escalates: tasks still inside their SIGTERM grace period are killed now.
+
+The kernel may hand a process-wide signal to any thread, and Python runs the handler only
+on the main thread, and only once that thread executes bytecode again; a main thread
+asleep in a wait would not notice. So the write end of the pipe is also registered with
+``signal.set_wakeup_fd``: whichever thread the signal lands on, the C-level handler writes
+to the pipe at once, which both wakes the waiters and counts as the request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
-import threading
-from collections.abc import Iterator
 
 
 class StopToken:
     def __init__(self) -> None:
         self._soft_r, self._soft_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._hard_r, self._hard_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.requested = False
+        self._requested = False
         self.urgent = False
         self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        if self._requested:
+            return True
+        readable, _, _ = select.select([self._soft_r], [], [], 0)
+        return bool(readable)  # a signal's C-level handler has already written
 
     def request(self, signum: int | None = None) -> None:
         """Safe to call from a signal handler."""
         if self.signum is None and signum is not None:
             self.signum = signum
-        if not self.requested:
-            self.requested = True
+        if not self._requested:
+            self._requested = True
             _poke(self._soft_w)
         else:
             self.urgent = True
             _poke(self._hard_w)
+
+    def wakeup_fileno(self) -> int:
+        """For ``signal.set_wakeup_fd``: makes any signal with a Python handler a request."""
+        return self._soft_w
 
     def fileno(self) -> int:
         """Readable once a stop has been requested (and stays readable)."""
@@ -61,30 +77,9 @@ def _poke(fd: int) -> None:
         os.write(fd, b"!")
 
 
-# The signals agentd handles. Python runs handlers only on the main thread, and a signal
-# the kernel delivers to another thread does not interrupt the main thread's wait: it sits
-# unhandled until the main thread next wakes. So every other thread blocks them.
-HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR2)
-
-
-@contextlib.contextmanager
-def main_thread_signals() -> Iterator[None]:
-    """Start threads inside this: they inherit a signal mask that keeps HANDLED signals
-    for the main thread."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def start_thread(thread: threading.Thread) -> None:
-    with main_thread_signals():
-        thread.start()
-
-
 def install_handlers(token: StopToken, signals: tuple[int, ...]) -> dict[int, object]:
     """Route ``signals`` to ``token``; returns the previous handlers for restoring."""
+    signal.set_wakeup_fd(token.wakeup_fileno(), warn_on_full_buffer=False)
     previous: dict[int, object] = {}
 
     def handler(signum: int, frame: object) -> None:

@@ -25,7 +25,7 @@ from daemon.project import Failures, SweepContext, iso, run_project
 from daemon.report import counts, overall_status, prune_runs, runs_dir, summary_of, write_report
 from daemon.results import ProjectResult
 from daemon.selection import Selection, select
-from daemon.stop import StopToken, start_thread
+from daemon.stop import StopToken
 from state import StateError, StateStore
 from state.claims import HEARTBEAT_EVERY
 from state.files import ensure_private_dir
@@ -301,7 +301,7 @@ class _Heartbeat:
         self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
 
     def __enter__(self) -> _Heartbeat:
-        start_thread(self.thread)
+        self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:

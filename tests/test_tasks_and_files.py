@@ -256,3 +256,21 @@ def test_global_options_work_before_and_after_the_command(ws: Workspace) -> None
         helped = ws.run(*command, "--help")
         assert helped.returncode == 0
         assert "--config" in helped.stdout
+
+
+def test_tasks_start_with_no_signal_blocked(ws: Workspace) -> None:
+    """A blocked SIGTERM would turn every graceful stop into a SIGKILL after kill_grace."""
+    ws.project_dirs("p")
+    ws.write_config(
+        """
+        [tasks.mask]
+        command = ["grep", "^SigBlk", "/proc/self/status"]
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["mask"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0
+    assert report["projects"][0]["tasks"][0]["output_tail"] == "SigBlk:\t0000000000000000"
