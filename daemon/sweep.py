@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from config import Config, ConfigError
-from daemon import __version__
+from daemon import __version__, orphans
 from daemon.executor import execute
 from daemon.progress import Observer
 from daemon.project import Failures, SweepContext, iso, run_project
@@ -27,7 +27,7 @@ from daemon.results import ProjectResult
 from daemon.selection import Selection, select
 from daemon.stop import StopToken
 from state import StateError, StateStore
-from state.claims import HEARTBEAT_EVERY
+from state.claims import HEARTBEAT_EVERY, this_host
 from state.files import ensure_private_dir
 
 log = structlog.get_logger("agentd.sweep")
@@ -70,9 +70,10 @@ def run_sweep(
     now = datetime.now(UTC)
     started = now.astimezone(config.zone)
     date = sweep_date(config, now)
-    selection = plan(config, store, request, now)
     run_id, run_dir = _make_run_dir(state_dir, now)
     slog = log.bind(run_id=run_id)
+    _reap_stale_claims(config, store, run_dir, now, slog)
+    selection = plan(config, store, request, now)
     run = config.settings.run
     slog.info(
         "sweep.start",
@@ -129,6 +130,24 @@ def run_sweep(
     _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
     observer.sweep_finished(report, run_dir)
     return report
+
+
+def _reap_stale_claims(
+    config: Config, store: StateStore, run_dir: Path, now: datetime, slog: Any
+) -> None:
+    """Claims left by dead sweeps go first, with the task groups those sweeps left running."""
+    try:
+        reaped = store.reap(now)
+    except StateError as exc:
+        slog.error("claims.reap_failed", error=str(exc))
+        return
+    for project, holder, why in reaped:
+        slog.warning("claim.taken_over", project=project, previous=holder.describe(), why=why)
+        if holder.host == this_host():
+            leftovers = run_dir.parent / holder.run_id / project
+            orphans.stop_orphans(
+                leftovers, config.settings.run.kill_grace, slog.bind(project=project)
+            )
 
 
 def record_failed_start(

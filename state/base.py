@@ -143,6 +143,14 @@ class StateStore(ABC):
         """Claim ``project`` for ``holder`` unless a live claim or the skip guard forbids it."""
 
     @abstractmethod
+    def reap(self, now: datetime) -> list[tuple[str, Holder, str]]:
+        """Drop every stale claim (see claims.why_stale); returns (project, holder, why).
+
+        A sweep that died after its last task but before releasing leaves a claim on a
+        project that may not run again today; nothing else would ever remove it.
+        """
+
+    @abstractmethod
     def heartbeat(self, run_id: str, now: datetime) -> None:
         """Refresh the heartbeat of every claim held by ``run_id``."""
 

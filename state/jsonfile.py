@@ -148,6 +148,30 @@ class JsonFileStore(StateStore):
         result: ClaimResult = self._update(change)
         return result
 
+    def reap(self, now: datetime) -> list[tuple[str, Holder, str]]:
+        host = this_host()
+        stale = []
+        for project, holder in self.read().claims().items():
+            why = why_stale(holder, now, host)
+            if why is not None:
+                stale.append((project, holder, why))
+        if not stale:
+            return []  # the usual case: no write at all
+
+        def change(doc: dict[str, Any]) -> list[tuple[str, Holder, str]]:
+            reaped = []
+            claims = doc.setdefault("claims", {})
+            for project in list(claims):
+                holder = Holder.from_dict(claims[project])
+                why = why_stale(holder, now, host)
+                if why is not None:
+                    del claims[project]
+                    reaped.append((project, holder, why))
+            return reaped
+
+        result: list[tuple[str, Holder, str]] = self._update(change)
+        return result
+
     def heartbeat(self, run_id: str, now: datetime) -> None:
         stamp = now.isoformat(timespec="seconds")
 

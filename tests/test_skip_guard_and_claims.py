@@ -199,3 +199,29 @@ def test_fresh_claim_from_another_host_is_respected(ws: Workspace) -> None:
     _code, report = ws.once_json()
     assert report["projects"][0]["status"] == "skipped"
     assert "elsewhere.example" in report["projects"][0]["reason"]
+
+
+def test_a_dead_claim_on_a_project_done_today_is_cleared(ws: Workspace) -> None:
+    """A sweep killed after its last task but before releasing leaves such a claim."""
+    _config(ws, fail_marker=False)
+    code, _ = ws.once_json()
+    assert code == 0
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    doc = ws.state_doc()
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    doc["claims"]["a"] = {
+        "run_id": "20260101T000000Z-dead",
+        "pid": dead,
+        "host": socket.gethostname(),
+        "started_at": stamp,
+        "heartbeat": stamp,
+    }
+    (ws.state / "state.json").write_text(json.dumps(doc))
+    proc = ws.once("--json")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["projects"][0]["reason"].startswith("done today")
+    assert ws.state_doc()["claims"] == {}
+    assert "claim.taken_over" in proc.stderr
