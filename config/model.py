@@ -215,6 +215,8 @@ class TaskSpec(Strict):
         return "command" if self.command else "shell" if self.shell else "agent"
 
 
+# A project's run directory sits next to these files of the run.
+RESERVED_PROJECT_NAMES = frozenset({"report.json", "report.md"})
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -229,6 +231,8 @@ class ProjectSpec(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        if value in RESERVED_PROJECT_NAMES:
+            raise ValueError(f"project name {value!r} is reserved (runs/<run_id>/{value} is taken)")
         return check_name(value, "project")
 
     @field_validator("env")

@@ -59,7 +59,8 @@ def run_once(args: argparse.Namespace) -> int:
     from daemon.stop import StopToken, install_handlers
 
     stop = StopToken()
-    install_handlers(stop, (signal.SIGINT, signal.SIGTERM))
+    # SIGHUP: the terminal went away (ssh dropped); stop in order rather than die.
+    install_handlers(stop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     observer: Observer
     if args.json:
         observer = Observer()

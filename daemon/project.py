@@ -56,10 +56,16 @@ class SweepContext:
 
 
 def mask_secrets(text: str, env: Mapping[str, str]) -> str:
-    """The report quotes task output; a task that echoes its token must not leak it there."""
+    """The report quotes task output; a task that echoes its token must not leak it there,
+    not even the part of it that the quoted window happens to begin with."""
     for key, value in env.items():
-        if is_secret_key(key) and len(value) >= 4:
-            text = text.replace(value, MASK)
+        if not is_secret_key(key) or len(value) < 4:
+            continue
+        text = text.replace(value, MASK)
+        for cut in range(len(value) - 1, 3, -1):
+            if text.startswith(value[-cut:]):
+                text = MASK + text[cut:]
+                break
     return text
 
 
@@ -110,8 +116,8 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
         log.warning("claim.taken_over", previous=claim.replaced.describe(), why=claim.replaced_why)
         if claim.replaced.host == this_host():
             # The dead sweep could not stop its tasks; stop them before running ours.
-            leftovers = ctx.run_dir.parent / claim.replaced.run_id / name
-            orphans.stop_orphans(leftovers, ctx.config.settings.run.kill_grace, log)
+            grace = ctx.config.settings.run.kill_grace
+            orphans.stop_orphans(claim.replaced.run_id, name, grace, log)
 
     zone = ctx.config.zone
     started = datetime.now(zone)
@@ -222,7 +228,7 @@ def _run_task(
         finished_at=iso(outcome.finished_at),
         duration_s=outcome.duration_s,
         log=log_rel,
-        output_tail=mask_secrets(outcome.output_tail, spec.env),
+        output_tail=runner.trim_tail(mask_secrets(outcome.output_end, spec.env)),
     )
     if result.status in TASK_FAILURES:
         ctx.failures.add(planned.name, task, result.status, result.reason)

@@ -53,7 +53,7 @@ class Outcome:
     started_at: datetime
     finished_at: datetime
     duration_s: float
-    output_tail: str
+    output_end: str  # the log's last bytes, untrimmed: secrets are masked before trimming
 
 
 def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Outcome:
@@ -70,7 +70,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             started,
             datetime.now(zone),
             round(duration, 3),
-            read_tail(command.log_path),
+            read_end(command.log_path),
         )
 
     try:
@@ -95,17 +95,17 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     finally:
         os.close(log_fd)
 
-    pid_file = command.log_path.with_suffix(".pid")
-    orphans.note(pid_file, proc.pid)
     waiter = _ExitWaiter(proc.pid)
+    status: str | None = "error"
     try:
         status, reason = _supervise(proc, waiter, command, stop, log)
     finally:
         # Whatever is left of the group goes now, while the unreaped leader pins its id.
         _kill_group(proc.pid, signal.SIGKILL)
+        if status is not None:  # stopped, not ended by itself: also what left the group
+            orphans.signal_all(_strays(command, proc.pid), signal.SIGKILL)
         proc.wait()
         waiter.close()
-        orphans.forget(pid_file)
     code = proc.returncode
     if status is not None:
         return finish(status, None, reason)
@@ -159,6 +159,7 @@ def _supervise(
     if log is not None:
         log.info("task.terminating", why=status, pgid=proc.pid, kill_grace=command.kill_grace)
     _kill_group(proc.pid, signal.SIGTERM)
+    orphans.signal_all(_strays(command, proc.pid), signal.SIGTERM)
     grace_end = time.monotonic() + command.kill_grace
     with selectors.DefaultSelector() as sel:
         sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
@@ -172,6 +173,15 @@ def _supervise(
                 return status, reason + "; stopped by SIGTERM"
             if "urgent" in ready:
                 return status, reason + "; SIGKILL at a second stop request"
+
+
+def _strays(command: Command, session: int) -> list[orphans.Found]:
+    """The task's processes outside its process group: in its session, or carrying its
+    run, project and task in their environment."""
+    env = command.env
+    return orphans.find(
+        env.get("AGENTD_RUN_ID", ""), env.get("AGENTD_PROJECT", ""), env.get("AGENTD_TASK"), session
+    )
 
 
 def _kill_group(pgid: int, sig: int) -> None:
@@ -200,8 +210,8 @@ def _start_failure(exc: OSError | ValueError, command: Command) -> str:
     return f"cannot start {program}: {exc.strerror or exc}"
 
 
-def read_tail(path: Path) -> str:
-    """The last lines of a log, bounded in bytes, lines and characters whatever the log's size."""
+def read_end(path: Path) -> str:
+    """The last TAIL_BYTES of a log, however large the log: what the report may quote."""
     try:
         with open(path, "rb") as handle:
             size = handle.seek(0, os.SEEK_END)
@@ -209,10 +219,13 @@ def read_tail(path: Path) -> str:
             data = handle.read(TAIL_BYTES)
     except OSError:
         return ""
-    text = data.decode("utf-8", errors="replace")
-    lines = text.splitlines()[-TAIL_LINES:]
-    tail = "\n".join(lines)
-    return tail[-TAIL_CHARS:]
+    return data.decode("utf-8", errors="replace")
+
+
+def trim_tail(text: str) -> str:
+    """The last lines, bounded in lines and characters. Applied after secrets are masked,
+    so a secret cut in half by the bound has already been replaced whole."""
+    return "\n".join(text.splitlines()[-TAIL_LINES:])[-TAIL_CHARS:]
 
 
 class _ExitWaiter:

@@ -72,7 +72,7 @@ def run_sweep(
     date = sweep_date(config, now)
     run_id, run_dir = _make_run_dir(state_dir, now)
     slog = log.bind(run_id=run_id)
-    _reap_stale_claims(config, store, run_dir, now, slog)
+    _reap_stale_claims(config, store, now, slog)
     selection = plan(config, store, request, now)
     run = config.settings.run
     slog.info(
@@ -132,10 +132,8 @@ def run_sweep(
     return report
 
 
-def _reap_stale_claims(
-    config: Config, store: StateStore, run_dir: Path, now: datetime, slog: Any
-) -> None:
-    """Claims left by dead sweeps go first, with the task groups those sweeps left running."""
+def _reap_stale_claims(config: Config, store: StateStore, now: datetime, slog: Any) -> None:
+    """Claims left by dead sweeps go first, with the tasks those sweeps left running."""
     try:
         reaped = store.reap(now)
     except StateError as exc:
@@ -144,10 +142,8 @@ def _reap_stale_claims(
     for project, holder, why in reaped:
         slog.warning("claim.taken_over", project=project, previous=holder.describe(), why=why)
         if holder.host == this_host():
-            leftovers = run_dir.parent / holder.run_id / project
-            orphans.stop_orphans(
-                leftovers, config.settings.run.kill_grace, slog.bind(project=project)
-            )
+            grace = config.settings.run.kill_grace
+            orphans.stop_orphans(holder.run_id, project, grace, slog.bind(project=project))
 
 
 def record_failed_start(

@@ -4,6 +4,7 @@ from state.base import (
     AllDone,
     Busy,
     Claimed,
+    ClaimLost,
     ClaimResult,
     ProjectRecord,
     Snapshot,
@@ -18,6 +19,7 @@ from state.jsonfile import JsonFileStore
 __all__ = [
     "AllDone",
     "Busy",
+    "ClaimLost",
     "ClaimResult",
     "Claimed",
     "Holder",

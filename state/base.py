@@ -25,6 +25,11 @@ class StateError(Exception):
     """The store cannot be used; the message names the file or resource."""
 
 
+class ClaimLost(StateError):
+    """A sweep tried to record a project whose claim another sweep holds now (it took the
+    claim over, believing this one dead): its word no longer counts."""
+
+
 class StateCorrupt(StateError):
     """The stored state does not parse or has an unknown shape; it is left as it is."""
 
@@ -156,11 +161,13 @@ class StateStore(ABC):
 
     @abstractmethod
     def record(self, project: str, task: str, record: TaskRecord) -> None:
-        """Store a task's outcome (the skip guard reads it back)."""
+        """Store a task's outcome (the skip guard reads it back); ClaimLost unless
+        ``record.run_id`` holds the claim on ``project``."""
 
     @abstractmethod
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
-        """Drop ``run_id``'s claim on ``project``; store the project's outcome if given."""
+        """Drop ``run_id``'s claim on ``project`` and store the project's outcome if given;
+        ClaimLost (and nothing written) if the claim is no longer ``run_id``'s."""
 
     @abstractmethod
     def record_run(self, summary: dict[str, Any], keep: int) -> None:

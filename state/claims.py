@@ -3,7 +3,7 @@
 A claim names its process (pid and the process's start time, so a recycled pid is not
 mistaken for the claimant), its host, and a heartbeat that the claimant refreshes while it
 runs. A claim is taken over when its process is gone from this host, or when its heartbeat
-is older than ``STALE_AFTER`` (the only test that works for another host's claim).
+is older than ``STALE_AFTER`` (for another host's claim, whose process cannot be checked).
 """
 
 from __future__ import annotations
@@ -76,7 +76,15 @@ def me(run_id: str, now: datetime) -> Holder:
 
 
 def why_stale(holder: Holder, now: datetime, host: str) -> str | None:
-    """Why a claim may be taken over, or None while its claimant looks alive."""
+    """Why a claim may be taken over, or None while its claimant looks alive.
+
+    On this host the claimant's process is checked directly (pid and start time): a sweep
+    stopped with Ctrl-Z, or a machine back from suspend, keeps its claims however old its
+    heartbeat, since its tasks still run. The heartbeat decides for claims of other hosts
+    (a shared store), whose processes cannot be checked.
+    """
+    if holder.host == host:
+        return process_gone(holder.pid, holder.pid_start)
     try:
         beat = datetime.fromisoformat(holder.heartbeat)
     except ValueError:
@@ -84,9 +92,7 @@ def why_stale(holder: Holder, now: datetime, host: str) -> str | None:
     age = (now - beat).total_seconds()
     if age > STALE_AFTER:
         return f"no heartbeat for {int(age)}s"
-    if holder.host != host:
-        return None
-    return process_gone(holder.pid, holder.pid_start)
+    return None
 
 
 def process_gone(pid: int, pid_start: int | None) -> str | None:

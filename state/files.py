@@ -14,12 +14,21 @@ import tempfile
 from pathlib import Path
 
 DIR_MODE = 0o700
+PARENT_MODE = 0o755
 FILE_MODE = 0o600
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) and make ``path`` itself 0700, whatever the umask."""
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    """Create ``path`` (and parents) and make ``path`` itself 0700, whatever the umask.
+
+    Missing parents (``~/.local/state`` on a first run) get 0755, not what a permissive
+    umask would give: a world-writable parent would let anyone swap the state directory.
+    """
+    for parent in reversed(path.parents):
+        if not parent.exists():
+            with contextlib.suppress(FileExistsError):
+                parent.mkdir(mode=PARENT_MODE)  # the umask may narrow it, never widen it
+    path.mkdir(exist_ok=True, mode=DIR_MODE)
     if path.is_symlink():
         # A symlinked state directory is the operator's choice; its target gets the mode.
         path = path.resolve()

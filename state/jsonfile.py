@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from state.base import (
     AllDone,
     Busy,
     Claimed,
+    ClaimLost,
     ClaimResult,
     ProjectRecord,
     Snapshot,
@@ -63,11 +66,19 @@ class JsonFileStore(StateStore):
 
     def _load(self) -> dict[str, Any]:
         try:
-            raw = self.path.read_bytes()
+            # O_NONBLOCK: a FIFO planted here must not hang every command.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return empty_document()
         except OSError as exc:
             raise StateError(f"cannot read {self.path}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StateCorrupt(f"{self.path} is not a regular file; it is left untouched")
+            try:
+                raw = handle.read()
+            except OSError as exc:
+                raise StateError(f"cannot read {self.path}: {exc.strerror}") from None
         return parse_document(raw, self.path)
 
     # -- writing ---------------------------------------------------------------------------
@@ -184,6 +195,7 @@ class JsonFileStore(StateStore):
 
     def record(self, project: str, task: str, record: TaskRecord) -> None:
         def change(doc: dict[str, Any]) -> None:
+            _check_holder(doc, project, record.run_id)
             entry = doc.setdefault("projects", {}).setdefault(project, {})
             entry.setdefault("tasks", {})[task] = record.to_dict()
 
@@ -191,9 +203,8 @@ class JsonFileStore(StateStore):
 
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
         def change(doc: dict[str, Any]) -> None:
-            claims = doc.setdefault("claims", {})
-            if claims.get(project, {}).get("run_id") == run_id:
-                del claims[project]
+            _check_holder(doc, project, run_id)
+            del doc["claims"][project]
             if record is not None:
                 entry = doc.setdefault("projects", {}).setdefault(project, {})
                 entry["last_run"] = record.to_dict()
@@ -233,6 +244,13 @@ class JsonFileStore(StateStore):
         self._update(change)
 
 
+def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
+    holder = doc.get("claims", {}).get(project)
+    if holder is None or holder.get("run_id") != run_id:
+        now = f"run {holder.get('run_id')}" if holder else "nobody"
+        raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
+
+
 def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
     """Parse and check the shape of a state file; StateCorrupt names what is wrong."""
     hint = "it is left untouched: move it aside to start with an empty state"
@@ -264,8 +282,11 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
         ):
             raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {hint}")
     for name, claim in doc["claims"].items():
-        if not _shaped(claim, CLAIM_SHAPE) or not _aware(claim.get("heartbeat")):
+        if not (_shaped(claim, CLAIM_SHAPE) and _aware(claim.get("heartbeat")) and _pid_ok(claim)):
             raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {hint}")
+    daemon = doc.get("daemon")
+    if daemon is not None and not (_shaped(daemon, DAEMON_SHAPE) and _pid_ok(daemon)):
+        raise StateCorrupt(f"{path}: 'daemon' has the wrong shape; {hint}")
     if not all(_shaped(run, RUN_SHAPE) for run in doc["runs"]):
         raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {hint}")
     fires = doc["fires"]
@@ -279,14 +300,38 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
 # same state version may add some).
 PROJECT_SHAPE: dict[str, type | tuple[type, ...]] = {"tasks": dict, "last_run": dict}
 TASK_SHAPE: dict[str, type | tuple[type, ...]] = {"status": str, "date": str}
-CLAIM_SHAPE: dict[str, type | tuple[type, ...]] = {"run_id": str, "pid": int, "host": str}
-RUN_SHAPE: dict[str, type | tuple[type, ...]] = {"run_id": str}
+CLAIM_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "run_id": str,
+    "pid": int,
+    "pid_start": (int, type(None)),
+    "host": str,
+    "started_at": str,
+}
+RUN_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "run_id": str,
+    "status": (str, type(None)),
+    "trigger": (str, type(None)),
+    "counts": (dict, type(None)),
+    "mode": (dict, type(None)),
+}
+DAEMON_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "pid": int,
+    "pid_start": (int, type(None)),
+    "host": str,
+    "next_fire": str,
+}
+MAX_PID = 2**31 - 1
 
 
 def _shaped(value: Any, shape: dict[str, type | tuple[type, ...]]) -> bool:
     if not isinstance(value, dict):
         return False
     return all(key not in value or isinstance(value[key], kind) for key, kind in shape.items())
+
+
+def _pid_ok(entry: dict[str, Any]) -> bool:
+    pid = entry.get("pid", 1)
+    return isinstance(pid, int) and 0 < pid <= MAX_PID
 
 
 def _aware(stamp: Any) -> bool:

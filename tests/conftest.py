@@ -106,8 +106,22 @@ class Workspace:
         return doc
 
 
+def _kill_leftovers(marker: bytes) -> None:
+    """SIGKILL every process whose environment holds ``marker`` (a test's RECORD_FILE):
+    a failing test must not leave SIGTERM-ignoring task processes running for minutes."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as handle:
+                if marker in handle.read().split(b"\0"):
+                    os.kill(int(name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
+
+
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
+def ws(tmp_path: Path) -> Iterator[Workspace]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -121,7 +135,8 @@ def ws(tmp_path: Path) -> Workspace:
     env["XDG_STATE_HOME"] = str(tmp_path / "xdg-state")
     env["AGENTD_STATE_DIR"] = str(tmp_path / "state")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return Workspace(tmp_path, env)
+    yield Workspace(tmp_path, env)
+    _kill_leftovers(f"RECORD_FILE={env['RECORD_FILE']}".encode())
 
 
 def wait_for(

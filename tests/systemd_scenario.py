@@ -183,16 +183,18 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
     sh("systemctl", "start", "agentd")
     wait_for("the long task to start again", grandchild.exists)
     pids = [int((WORK / "stubborn.pid").read_text()), int(grandchild.read_text())]
+    killed = time.monotonic()
     sh("systemctl", "kill", "-s", "SIGKILL", "--kill-whom=main", "agentd")
     wait_for(
         "systemd to kill the orphaned task group", lambda: all(gone(p) for p in pids), timeout=30
     )
+    cleaned = time.monotonic() - killed
     wait_for(
         "the unit to wait for its restart", lambda: show("SubState") == "auto-restart", timeout=30
     )
     assert show("Result") == "signal"
     sh("systemctl", "stop", "agentd")
-    print("ok: after SIGKILL of agentd, KillMode=mixed left no task behind")
+    print(f"ok: after SIGKILL of agentd, KillMode=mixed left no task behind ({cleaned:.1f}s)")
 
     # 6. The journal holds agentd's own lines as JSON.
     entries = [

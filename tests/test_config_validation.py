@@ -295,3 +295,23 @@ def test_a_state_directory_that_cannot_be_created_is_exit_2(ws: Workspace) -> No
     assert proc.returncode == 2
     assert f"cannot create state directory {blocker / 'state'}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "place"),
+    [
+        ('max_parallel_projects = "2"', "run.max_parallel_projects"),
+        ("max_parallel_projects = 2.0", "run.max_parallel_projects"),
+        ("max_parallel_projects = true", "run.max_parallel_projects"),
+        ('project_parallelism = "true"', "run.project_parallelism"),
+        ("project_parallelism = 1", "run.project_parallelism"),
+        ('keep_runs = "30"', "run.keep_runs"),
+        ('on_task_failure = ["stop"]', "run.on_task_failure"),
+    ],
+)
+def test_values_a_lax_parser_would_coerce_are_refused(ws: Workspace, line: str, place: str) -> None:
+    """TOML has types; "2" for 2 or 1 for true is a mistake to report, not to guess at."""
+    ws.write_config(BASE.replace("max_parallel_projects = 2", line))
+    proc = ws.run("config", "check", "--config", str(ws.config))
+    assert proc.returncode == 2, proc.stdout
+    assert f"  {place}: " in proc.stderr

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from state import AllDone, Busy, Claimed, Holder, JsonFileStore, StateCorrupt, TaskRecord
+from state import AllDone, Busy, Claimed, ClaimLost, Holder, JsonFileStore, StateCorrupt, TaskRecord
 from state.base import ProjectRecord
 from state.claims import me
 
@@ -35,20 +35,44 @@ def test_claim_is_exclusive_while_the_holder_lives(tmp_path: Path) -> None:
     assert isinstance(third, Claimed)
 
 
-def test_release_by_another_run_does_not_drop_the_claim(tmp_path: Path) -> None:
+def test_only_the_claim_holder_records_and_releases(tmp_path: Path) -> None:
+    """A sweep whose claim was taken over (it looked dead) must not overwrite the newer
+    outcome, nor drop the new holder's claim."""
     store = JsonFileStore(tmp_path)
     store.claim("api", me("run-a", NOW), "2026-11-22", ["lint"], False, NOW)
-    store.release("api", "run-b", None)
+    with pytest.raises(ClaimLost, match="run run-b lost its claim on project 'api'"):
+        store.release("api", "run-b", ProjectRecord("failed", "2026-11-22", "run-b", None, None))
+    with pytest.raises(ClaimLost):
+        store.record("api", "lint", TaskRecord("failed", "2026-11-22", "run-b", None, None, 1.0, 1))
     assert store.read().claims()["api"].run_id == "run-a"
+    assert store.read().project("api") == {}
+    store.record("api", "lint", _ok("2026-11-22", "run-a"))
+    store.release("api", "run-a", None)
+    with pytest.raises(ClaimLost, match="now held by nobody"):
+        store.record("api", "lint", _ok("2026-11-22", "run-a"))
+
+
+def test_a_live_process_on_this_host_keeps_its_claim_however_old_its_heartbeat(
+    tmp_path: Path,
+) -> None:
+    store = JsonFileStore(tmp_path)
+    long_ago = NOW - timedelta(hours=3)
+    store.claim("api", me("run-stopped", long_ago), "2026-11-22", ["lint"], False, long_ago)
+    assert isinstance(
+        store.claim("api", me("run-b", NOW), "2026-11-22", ["lint"], False, NOW), Busy
+    )
+    assert store.reap(NOW) == []
 
 
 def test_claim_rereads_the_skip_guard(tmp_path: Path) -> None:
     store = JsonFileStore(tmp_path)
+    store.claim("api", me("r1", NOW), "2026-11-22", ["lint", "test"], False, NOW)
     store.record("api", "lint", _ok("2026-11-22"))
+    store.release("api", "r1", None)
     result = store.claim("api", me("run-a", NOW), "2026-11-22", ["lint", "test"], False, NOW)
     assert result == Claimed(frozenset({"lint"}))
+    store.record("api", "test", _ok("2026-11-22", "run-a"))
     store.release("api", "run-a", None)
-    store.record("api", "test", _ok("2026-11-22"))
     assert (
         store.claim("api", me("run-b", NOW), "2026-11-22", ["lint", "test"], False, NOW)
         == AllDone()
@@ -59,8 +83,8 @@ def test_claim_rereads_the_skip_guard(tmp_path: Path) -> None:
     assert forced == Claimed(frozenset())
     assert isinstance(store.claim("api", me("run-d", NOW), "2026-11-22", ["lint"], True, NOW), Busy)
     # Yesterday's success does not count today; a failure after a success does not either.
-    store.release("api", "run-c", None)
     store.record("api", "lint", TaskRecord("failed", "2026-11-22", "run-c", None, None, 1.0, 1))
+    store.release("api", "run-c", None)
     assert store.claim(
         "api", me("run-e", NOW), "2026-11-23", ["lint", "test"], False, NOW
     ) == Claimed(frozenset())
@@ -121,8 +145,12 @@ WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     from state import JsonFileStore, TaskRecord
+    from datetime import datetime, UTC
+    from state.claims import me
     store = JsonFileStore(Path(sys.argv[1]))
     who, count = sys.argv[2], int(sys.argv[3])
+    now = datetime.now(UTC)
+    store.claim(who, me(who, now), "2026-11-22", ["t"], False, now)
     for i in range(count):
         store.record(who, f"t{i}", TaskRecord("ok", "2026-11-22", who, None, None, 0.1, 0))
     """

@@ -274,3 +274,25 @@ def test_tasks_start_with_no_signal_blocked(ws: Workspace) -> None:
     code, report = ws.once_json()
     assert code == 0
     assert report["projects"][0]["tasks"][0]["output_tail"] == "SigBlk:\t0000000000000000"
+
+
+def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace) -> None:
+    ws.project_dirs("p")
+    token = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    ws.write_config(
+        f"""
+        [tasks.t]
+        # the token, then just enough output that the 4 KiB window begins inside it
+        shell = "printf '%s' \\"$API_TOKEN\\"; head -c 4080 /dev/zero | tr '\\\\0' x"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["t"]
+        env = {{ API_TOKEN = "{token}" }}
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0, report
+    tail = report["projects"][0]["tasks"][0]["output_tail"]
+    for cut in range(4, len(token)):
+        assert token[-cut:] not in tail

@@ -46,6 +46,15 @@ def _config(ws: Workspace) -> None:
         (json.dumps({**VALID, "projects": {"p": {"tasks": {"t": "ok"}}}}).encode(), "project 'p'"),
         (json.dumps({**VALID, "runs": [1]}).encode(), "'runs'"),
         (json.dumps({**VALID, "fires": {"last_handled": "yesterday"}}).encode(), "'fires'"),
+        (
+            json.dumps(
+                {**VALID, "claims": {"p": {"pid": 2**70, "heartbeat": "2026-11-22T02:30+00:00"}}}
+            ).encode(),
+            "claim on project 'p'",
+        ),
+        (json.dumps({**VALID, "daemon": {"pid": "abc"}}).encode(), "'daemon'"),
+        (json.dumps({**VALID, "daemon": [1]}).encode(), "'daemon'"),
+        (json.dumps({**VALID, "runs": [{"run_id": "x", "counts": 5}]}).encode(), "'runs'"),
     ],
 )
 def test_bad_state_files_stop_every_command_and_stay_as_they_are(
@@ -125,3 +134,14 @@ def test_a_read_only_state_directory(ws: Workspace) -> None:
         assert ws.run("status", "--config", str(ws.config)).returncode == 0
         assert ws.once("--dry-run").returncode == 0
     assert (ws.state / "state.json").read_bytes() == GOOD
+
+
+def test_a_fifo_instead_of_the_state_file_does_not_hang_anything(ws: Workspace) -> None:
+    _config(ws)
+    ws.state.mkdir(mode=0o700)
+    os.mkfifo(ws.state / "state.json")
+    for args in (["run", "--once"], ["status"]):
+        proc = ws.run(*args, "--config", str(ws.config), timeout=30)
+        assert proc.returncode == 2
+        assert "is not a regular file" in proc.stderr
+    assert (ws.state / "state.json").is_fifo()

@@ -56,8 +56,13 @@ def test_five_sweepers_run_every_task_exactly_once(ws: Workspace, reap: list) ->
         text=True,
     )
     reap.append(daemon)
-    once = [ws.spawn("run", "--once", "--json", "--config", str(ws.config)) for _ in range(4)]
-    reap.extend(once)
+    once = []
+    for _ in range(4):
+        # Staggered: later sweepers plan from a snapshot that ages while they wait for
+        # claims, so they meet projects finished since (the claim re-reads the guard).
+        once.append(ws.spawn("run", "--once", "--json", "--config", str(ws.config)))
+        reap.append(once[-1])
+        wait_for(lambda: len(ws.read_records()) >= 4 * len(once), what="the sweep to get going")
     reports = []
     for proc in once:
         out, err = proc.communicate(timeout=300)
@@ -88,4 +93,8 @@ def test_five_sweepers_run_every_task_exactly_once(ws: Workspace, reap: list) ->
             assert project["status"] in ("ok", "skipped"), project
             if project["status"] == "skipped":
                 assert project["reason"].startswith(("claimed by run", "done today")), project
+    reasons = Counter(
+        p["reason"] for r in reports for p in r["projects"] if p["status"] == "skipped"
+    )
+    assert reasons["done today: finished by another sweep since this one started"] > 0, reasons
     assert ws.state_doc()["claims"] == {}

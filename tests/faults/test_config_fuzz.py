@@ -7,6 +7,7 @@ Hypothesis mutates a valid configuration. Every mutation is checked in-process a
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ VALID: dict[str, Any] = {
 }
 
 SCALARS = st.one_of(
+    # values a lax parser would coerce ("2" for 2, 1 for true): strictness must refuse them
+    st.sampled_from(["1", "2", "true", "yes", "10m", 1, 0, 2.0, 1.0]),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False),
     st.booleans(),
@@ -65,6 +68,7 @@ SCALARS = st.one_of(
     st.dictionaries(st.text(min_size=1, max_size=4), st.integers(), max_size=2),
 )
 NAMES = st.text(min_size=0, max_size=16)
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _tables(doc: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -81,8 +85,8 @@ def _tables(doc: dict[str, Any]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> tuple[bytes, str]:
-    """(file content, what was done) for one or more mutations of VALID."""
+def mutated(draw: st.DrawFn) -> tuple[bytes, str, bool]:
+    """(file content, what was done, whether it must be refused) for mutations of VALID."""
     kind = draw(
         st.sampled_from(
             [
@@ -102,9 +106,10 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str]:
     )
     doc = copy.deepcopy(VALID)
     if kind == "empty":
-        return b"", kind
+        return b"", kind, False
     if kind == "garbage":
-        return draw(st.binary(min_size=1, max_size=200)), kind
+        return draw(st.binary(min_size=1, max_size=200)), kind, False
+    must_fail = False
     rounds = draw(st.integers(2, 5)) if kind == "several" else 1
     for _ in range(rounds):
         what = (
@@ -117,13 +122,19 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str]:
             else kind
         )
         tables = _tables(doc)
-        _loc, table = draw(st.sampled_from(tables))
+        loc, table = draw(st.sampled_from(tables))
         if what == "type" and table:
             key = draw(st.sampled_from(sorted(table)))
-            table[key] = draw(SCALARS)
+            old, table[key] = table[key], draw(SCALARS)
+            # TOML types are taken at their word: another type is always refused.
+            must_fail |= type(table[key]) is not type(old)
         elif what == "unknown":
             taken = set(table)
-            table[draw(NAMES.filter(lambda k: k not in taken))] = draw(SCALARS)
+            key = draw(NAMES.filter(lambda k: k not in taken))
+            table[key] = value = draw(SCALARS)
+            # Unknown keys are refused at every level; only an env table takes any name.
+            env_ok = isinstance(value, str) and ENV_NAME.match(key) and "\x00" not in value
+            must_fail |= not (loc and loc[-1] == "env" and env_ok)
         elif what == "number":
             key, lowest = draw(
                 st.sampled_from(
@@ -169,10 +180,11 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str]:
             if isinstance(project, dict):
                 project["name"] = draw(NAMES)
                 project["path"] = draw(NAMES)
+    must_fail = must_fail and kind != "several"  # a later round may replace a whole table
     try:
-        return tomli_w.dumps(doc).encode(), kind
+        return tomli_w.dumps(doc).encode(), kind, must_fail
     except (TypeError, ValueError):  # a mutation TOML cannot express: write it raw
-        return repr(doc).encode(), kind
+        return repr(doc).encode(), kind, True
 
 
 def _check(path: Path) -> ConfigError | None:
@@ -198,14 +210,16 @@ def _check(path: Path) -> ConfigError | None:
 )
 @given(mutated())
 def test_mutated_configs_load_or_fail_with_placed_problems(
-    tmp_path: Path, case: tuple[bytes, str]
+    tmp_path: Path, case: tuple[bytes, str, bool]
 ) -> None:
-    content, kind = case
+    content, kind, must_fail = case
     path = tmp_path / "config.toml"
     path.write_bytes(content)
     error = _check(path)
+    if must_fail:
+        assert error is not None, content
     if kind in ("garbage", "several", "names", "cron", "zone", "type", "unknown"):
-        return  # may or may not be valid; _check already held it to the rules
+        return  # otherwise may or may not be valid; _check held it to the rules
     if kind == "empty":
         assert error is None  # an empty file is a valid, empty configuration
     elif kind == "cycle":
@@ -225,8 +239,8 @@ def test_mutated_configs_load_or_fail_with_placed_problems(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(mutated())
-def test_mutated_configs_through_the_cli(ws: Workspace, case: tuple[bytes, str]) -> None:
-    content, _ = case
+def test_mutated_configs_through_the_cli(ws: Workspace, case: tuple[bytes, str, bool]) -> None:
+    content, _, must_fail = case
     ws.project_dirs("api", "web")
     ws.config.write_bytes(content)
     for args in (["config", "check"], ["run", "--once"]):
@@ -239,6 +253,8 @@ def test_mutated_configs_through_the_cli(ws: Workspace, case: tuple[bytes, str])
             timeout=60,
         )
         assert "Traceback" not in proc.stderr, proc.stderr
+        if must_fail:
+            assert proc.returncode == 2, proc.stderr
         if proc.returncode == 2:
             assert str(ws.config) in proc.stderr
             assert not ws.state.exists(), "a configuration error wrote to the state directory"

@@ -75,3 +75,30 @@ def test_disk_full_during_a_sweep(small_disk: Workspace) -> None:
     code, third = ws.once_json()
     assert code == 0, third["failures"]
     assert json.loads((ws.state / "state.json").read_bytes())["claims"] == {}
+
+
+def test_a_disk_already_full_when_the_sweep_starts(small_disk: Workspace) -> None:
+    ws = small_disk
+    _config(ws, 100)
+    code, _ = ws.once_json()
+    assert code == 0
+    before = (ws.state / "state.json").read_bytes()
+    filler = ws.state / "filler"
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
+    proc = ws.once("--json", "--force")
+    assert "Traceback" not in proc.stderr
+    if proc.returncode == 2:
+        # Caught before anything ran: the write probe could not even create a file.
+        assert "is not writable: No space left on device" in proc.stderr
+    else:
+        assert proc.returncode == 1, proc.stderr
+        messages = [f["message"] for f in json.loads(proc.stdout)["failures"]]
+        assert any("No space left on device" in m for m in messages), messages
+        assert any(m.startswith(("cannot claim", "run history not saved")) for m in messages), (
+            messages
+        )
+    assert (ws.state / "state.json").read_bytes() == before  # untouched, not half-written
+    assert not ws.read_records()  # no claim could be written, so no task ran
+    filler.unlink()
+    code, report = ws.once_json("--force")
+    assert code == 0, report["failures"]

@@ -38,7 +38,7 @@ def test_hostile_tasks_are_recorded_right_and_leave_nothing(ws: Workspace) -> No
         f"""
         [run]
         project_parallelism = true
-        max_parallel_projects = 5
+        max_parallel_projects = 6
         kill_grace = "1s"
         [tasks.tree]
         command = ["python3", "{ws.root / "tree.py"}", "{pids}"]
@@ -54,6 +54,13 @@ def test_hostile_tasks_are_recorded_right_and_leave_nothing(ws: Workspace) -> No
         shell = "echo $$ >> {pids}; exec /nonexistent/tool --flag"
         [tasks.missing_program]
         command = ["/nonexistent/tool", "--flag"]
+        [tasks.leaves_its_group]
+        # GNU timeout moves itself into a group of its own; setsid leaves the session too
+        shell = '''
+          timeout 600 sh -c 'echo $$ >> {pids}; exec sleep 600' &
+          setsid sh -c 'echo $$ >> {pids}; exec sleep 600' &
+          sleep 600'''
+        timeout = "2s"
         [[projects]]
         name = "tree"
         path = "p"
@@ -74,6 +81,10 @@ def test_hostile_tasks_are_recorded_right_and_leave_nothing(ws: Workspace) -> No
         name = "execs"
         path = "p"
         tasks = ["execs_missing", "missing_program"]
+        [[projects]]
+        name = "escapes"
+        path = "p"
+        tasks = ["leaves_its_group"]
         """
     )
     code, report = ws.once_json()
@@ -93,8 +104,9 @@ def test_hostile_tasks_are_recorded_right_and_leave_nothing(ws: Workspace) -> No
     assert "/nonexistent/tool" in tasks["execs_missing"]["output_tail"]
     assert tasks["missing_program"]["status"] == "error"
     assert tasks["missing_program"]["reason"] == "command not found: /nonexistent/tool"
+    assert tasks["leaves_its_group"]["status"] == "timeout"
     recorded = [int(line) for line in pids.read_text().split()]
-    assert len(recorded) == 15 + 4  # the whole tree and one process per shell task
+    assert len(recorded) == 15 + 4 + 2  # the tree, one per shell task, the two escapees
     for pid in recorded:
         wait_for(lambda pid=pid: process_gone(pid), what=f"pid {pid} to be gone")
     assert not any(Path(ws.state / "runs" / report["run_id"]).rglob("*.pid"))

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,13 @@ def test_sigkill_at_any_point_then_the_next_sweep_runs_exactly_what_is_left(
     assert ran_now == everything - done_before
     assert _succeeded(ws) == everything
     assert ws.state_doc()["claims"] == {}
-    # Each task succeeded exactly once over both sweeps (a task killed midway ran twice,
-    # but only one of those runs succeeded).
-    ends = Counter(r["label"] for r in ws.read_records() if r["event"] == "end")
-    assert set(ends) == everything
+    # A task recorded as succeeded never ran again; one in flight at the kill ran again,
+    # since its outcome died with agentd. Nothing started more than twice.
+    starts = Counter(r["label"] for r in ws.read_records() if r["event"] == "start")
+    for label in done_before:
+        assert starts[label] == 1, label
+    assert set(starts) == everything
+    assert max(starts.values()) <= 2
     assert len(killed_run) <= 1
     for pid in orphan_pids:
         assert process_gone(pid)
@@ -121,7 +125,7 @@ def test_an_orphaned_task_is_stopped_before_its_project_runs_again(
         < names.index("task.finish")
     )
     stopped = next(e for e in events if e["event"] == "orphan.stopping")
-    assert stopped["pgid"] == leader
+    assert {leader, grandchild} <= set(stopped["pids"])
     assert report["projects"][0]["tasks"][0]["status"] == "ok"
 
 
@@ -130,10 +134,15 @@ WRITER = textwrap.dedent(
     import sys
     from pathlib import Path
     from state import JsonFileStore, TaskRecord
+    from datetime import datetime, UTC
+    from state.claims import me
     store = JsonFileStore(Path(sys.argv[1]))
+    now = datetime.now(UTC)
+    for p in range(50):
+        store.claim(f"p{p}", me("w", now), "2026-11-22", ["t"], True, now)
     i = 0
     while True:
-        record = TaskRecord("ok", "2026-11-22", str(i), None, None, 0.1, 0)
+        record = TaskRecord("ok", "2026-11-22", "w", None, None, 0.1, 0)
         store.record(f"p{i % 50}", f"t{i % 7}", record)
         i += 1
     """
@@ -155,9 +164,7 @@ def test_sigkill_during_state_writes_never_leaves_a_torn_file(tmp_path: Path) ->
         assert doc["version"] == 1
     assert kills == 40
     # A killed writer may leave its temporary file; the next writer removes them.
-    from state import JsonFileStore, TaskRecord
+    from state import JsonFileStore
 
-    JsonFileStore(tmp_path).record(
-        "p", "t", TaskRecord("ok", "2026-11-22", "r", None, None, 0.1, 0)
-    )
+    JsonFileStore(tmp_path).reap(datetime.now(UTC))  # any write will do: the writer is dead
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.lock"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.conftest import AGENTD, Workspace, wait_for
 
 STATE = json.dumps({"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}})
 
@@ -95,12 +98,35 @@ def test_config_init_never_writes_through_a_symlink(ws: Workspace) -> None:
     assert not (ws.root / "nowhere").exists()
 
 
-def test_files_are_private_under_a_permissive_umask_even_for_the_daemon(ws: Workspace) -> None:
+def _modes(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): oct(p.stat().st_mode & 0o777) for p in root.rglob("*")}
+
+
+def test_files_are_private_under_a_permissive_umask(ws: Workspace, reap: list) -> None:
     _config(ws)
+    # The default state directory, whose parents do not exist yet either.
+    del ws.env["AGENTD_STATE_DIR"]
+    state = ws.root / "xdg-state" / "agentd"
     proc = ws.once("--json", preexec_fn=lambda: os.umask(0))
     assert proc.returncode == 0
-    modes = {
-        p.relative_to(ws.state).as_posix(): oct(p.stat().st_mode & 0o777)
-        for p in ws.state.rglob("*")
-    }
+    modes = _modes(state)
+    assert modes
+    assert all(mode in ("0o600", "0o700") for mode in modes.values()), modes
+    assert oct(state.parent.stat().st_mode & 0o777) == "0o755"  # not 0777 under umask 0
+    # The daemon too, through a scheduled sweep.
+    ws.config.write_text('[schedule]\ncron = "* * * * *"\n' + ws.config.read_text())
+    daemon = subprocess.Popen(
+        [AGENTD, "run", "--config", str(ws.config)],
+        cwd=ws.root,
+        preexec_fn=lambda: os.umask(0),
+        env={**ws.env, "AGENTD_TESTING_CRON_SECONDS": "*/2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    reap.append(daemon)
+    wait_for(lambda: len(list((state / "runs").glob("*/report.json"))) >= 2, what="a daemon sweep")
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=60) == 0
+    modes = _modes(state)
+    assert "daemon.lock" in modes
     assert all(mode in ("0o600", "0o700") for mode in modes.values()), modes

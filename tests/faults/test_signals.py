@@ -143,3 +143,19 @@ def test_sigint_twice_to_run_once_before_any_task(ws: Workspace) -> None:
     # Stopped in order, or interrupted before it began: 130 either way, never a traceback.
     assert code in (130, -signal.SIGINT), log.read_text()
     assert "Traceback" not in log.read_text()
+
+
+def test_sighup_stops_run_once_in_order(ws: Workspace, reap: list) -> None:
+    """A dropped ssh session sends SIGHUP: the tasks are stopped and the report written."""
+    pidfile = ws.root / "stubborn.pid"
+    _config(ws, task=f'command = ["stubborn", "{pidfile}-{{project}}"]')
+    proc, log = _spawn(ws, "run", "--once")
+    reap.append(proc)
+    wait_for(lambda: Path(f"{pidfile}-a.grandchild").exists(), what="a task to start")
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 128 + signal.SIGHUP, log.read_text()
+    assert process_gone(int(Path(f"{pidfile}-a").read_text()))
+    assert process_gone(int(Path(f"{pidfile}-a.grandchild").read_text()))
+    reports = [json.loads(p.read_text()) for p in (ws.state / "runs").glob("*/report.json")]
+    assert [r["status"] for r in reports] == ["interrupted"]
+    assert ws.state_doc()["claims"] == {}
