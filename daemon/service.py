@@ -250,6 +250,7 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         try:
             self.store.set_daemon(None)
+            self.store.checkpoint()
         except StateError as exc:
             log.error("state.write_failed", error=str(exc))
         self.sweep_lock.release()

@@ -233,6 +233,7 @@ def _finish(
     live: set[str] | None = None
     try:
         store.record_run(summary_of(report), keep)
+        store.checkpoint()  # between sweeps, state.json alone holds the whole state
         live = {claim.run_id for claim in store.read().claims().values()}
     except StateError as exc:
         slog.error("state.write_failed", error=str(exc))

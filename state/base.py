@@ -173,6 +173,9 @@ class StateStore(ABC):
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
         """Append a finished sweep's summary to the history, keeping the newest ``keep``."""
 
+    def checkpoint(self) -> None:  # noqa: B027 - optional: most backends need nothing
+        """Fold recent writes into the main record (a sweep ends, the daemon stops)."""
+
     @abstractmethod
     def record_fire(self, fire: str, handled: bool, reason: str | None, now: datetime) -> None:
         """A scheduled fire was handled (its sweep ended), or skipped for ``reason``."""

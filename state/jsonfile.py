@@ -1,8 +1,9 @@
-"""The embedded state store: ``state.json`` guarded by ``state.json.lock``.
+"""The embedded state store: ``state.json`` and its journal, guarded by ``state.json.lock``.
 
-The lock is a separate file because the data file is replaced by rename on every write: a
-lock held on the old inode would not exclude a process that opened the new one. Readers
-take no lock; the rename makes every read see a whole file.
+The lock is a separate file because the data file is replaced by rename: a lock held on
+the old inode would not exclude a process that opened the new one. Readers take no lock:
+``state.json`` is only ever replaced whole, and the journal is only appended to (see
+``state.journal`` for how writes stay durable without rewriting the whole state).
 
 A file that does not parse, or that a newer agentd wrote, is never overwritten: every
 method raises StateCorrupt naming it, so the operator decides what to do with it.
@@ -12,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +38,8 @@ from state.base import (
     is_done,
 )
 from state.claims import Holder, this_host, why_stale
-from state.files import FILE_MODE, ensure_private_dir, write_atomic
+from state.files import FILE_MODE, ensure_private_dir
+from state.journal import Journal, Loaded, Op
 
 LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
 SKIPPED_FIRES_KEPT = 20
@@ -57,42 +57,40 @@ class JsonFileStore(StateStore):
         self._lock: FileLock | None = None
         self._thread_lock = threading.Lock()
         self._swept = False
+        self._journal = Journal(directory, parse_document, empty_document)
+        self._loaded: Loaded | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
     def read(self) -> Snapshot:
         with self._thread_lock:
-            return Snapshot(self._load())
+            return Snapshot(self._current().doc)
 
-    def _load(self) -> dict[str, Any]:
-        try:
-            # O_NONBLOCK: a FIFO planted here must not hang every command.
-            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return empty_document()
-        except OSError as exc:
-            raise StateError(f"cannot read {self.path}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise StateCorrupt(f"{self.path} is not a regular file; it is left untouched")
-            try:
-                raw = handle.read()
-            except OSError as exc:
-                raise StateError(f"cannot read {self.path}: {exc.strerror}") from None
-        return parse_document(raw, self.path)
+    def _current(self) -> Loaded:
+        """The state as on disk now: loaded once, then only the journal's new lines."""
+        if self._loaded is None:
+            self._loaded = self._journal.load()
+            check_document(self._loaded.doc, self._journal.journal)
+        else:
+            fresh = self._journal.refresh(self._loaded)
+            if fresh is not self._loaded:
+                check_document(fresh.doc, self._journal.journal)
+            self._loaded = fresh
+        return self._loaded
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _update(self, change: Callable[[dict[str, Any]], Any]) -> Any:
-        """Apply ``change`` to the current document and write it, all under the lock."""
+    def _update(self, change: Callable[[dict[str, Any]], tuple[Any, list[Op]]]) -> Any:
+        """Compute operations from the current state and make them durable, under the lock."""
         with self._thread_lock, self._locked():
-            doc = self._load()
-            result = change(doc)
-            data = json.dumps(doc, indent=1, sort_keys=True).encode()
-            try:
-                write_atomic(self.path, data)
-            except OSError as exc:
-                raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            loaded = self._current()
+            result, ops = change(loaded.doc)
+            if ops:
+                try:
+                    self._journal.append(loaded, ops)
+                except StateError:
+                    self._loaded = None  # reload from disk next time: no guessing
+                    raise
             return result
 
     @contextmanager
@@ -123,9 +121,10 @@ class JsonFileStore(StateStore):
     def _remove_leftovers(self) -> None:
         """Temporary files of writers that were killed mid-write. Under the lock no write is
         in progress, so every one of them is garbage."""
-        for path in self.directory.glob(".state.json.*.tmp"):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        for pattern in (".state.json.*.tmp", ".state.journal.*.tmp"):
+            for path in self.directory.glob(pattern):
+                with contextlib.suppress(OSError):
+                    path.unlink()
         self._swept = True
 
     # -- the contract ----------------------------------------------------------------------
@@ -135,50 +134,41 @@ class JsonFileStore(StateStore):
     ) -> ClaimResult:
         host = this_host()
 
-        def change(doc: dict[str, Any]) -> ClaimResult:
-            claims = doc.setdefault("claims", {})
+        def change(doc: dict[str, Any]) -> tuple[ClaimResult, list[Op]]:
+            claims = doc.get("claims", {})
             replaced: Holder | None = None
             why: str | None = None
             if project in claims:
                 current = Holder.from_dict(claims[project])
                 why = why_stale(current, now, host)
                 if why is None:
-                    return Busy(current)
+                    return Busy(current), []
                 replaced = current
             known = doc.get("projects", {}).get(project, {}).get("tasks", {})
             done = (
                 frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))
             )
             if tasks and len(done) == len(tasks):
-                if replaced is not None:
-                    del claims[project]
-                return AllDone()
-            claims[project] = holder.to_dict()
-            return Claimed(done, replaced, why)
+                ops: list[Op] = [["del", ["claims", project]]] if replaced is not None else []
+                return AllDone(), ops
+            return Claimed(done, replaced, why), [["set", ["claims", project], holder.to_dict()]]
 
         result: ClaimResult = self._update(change)
         return result
 
     def reap(self, now: datetime) -> list[tuple[str, Holder, str]]:
         host = this_host()
-        stale = []
-        for project, holder in self.read().claims().items():
-            why = why_stale(holder, now, host)
-            if why is not None:
-                stale.append((project, holder, why))
-        if not stale:
+        if not any(why_stale(h, now, host) for h in self.read().claims().values()):
             return []  # the usual case: no write at all
 
-        def change(doc: dict[str, Any]) -> list[tuple[str, Holder, str]]:
+        def change(doc: dict[str, Any]) -> tuple[list[tuple[str, Holder, str]], list[Op]]:
             reaped = []
-            claims = doc.setdefault("claims", {})
-            for project in list(claims):
-                holder = Holder.from_dict(claims[project])
+            for project, data in doc.get("claims", {}).items():
+                holder = Holder.from_dict(data)
                 why = why_stale(holder, now, host)
                 if why is not None:
-                    del claims[project]
                     reaped.append((project, holder, why))
-            return reaped
+            return reaped, [["del", ["claims", project]] for project, _, _ in reaped]
 
         result: list[tuple[str, Holder, str]] = self._update(change)
         return result
@@ -186,62 +176,76 @@ class JsonFileStore(StateStore):
     def heartbeat(self, run_id: str, now: datetime) -> None:
         stamp = now.isoformat(timespec="seconds")
 
-        def change(doc: dict[str, Any]) -> None:
-            for claim in doc.get("claims", {}).values():
-                if claim.get("run_id") == run_id:
-                    claim["heartbeat"] = stamp
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
+            ours = [p for p, c in doc.get("claims", {}).items() if c.get("run_id") == run_id]
+            return None, [["set", ["claims", p, "heartbeat"], stamp] for p in ours]
 
         self._update(change)
 
     def record(self, project: str, task: str, record: TaskRecord) -> None:
-        def change(doc: dict[str, Any]) -> None:
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             _check_holder(doc, project, record.run_id)
-            entry = doc.setdefault("projects", {}).setdefault(project, {})
-            entry.setdefault("tasks", {})[task] = record.to_dict()
+            return None, [["set", ["projects", project, "tasks", task], record.to_dict()]]
 
         self._update(change)
 
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
-        def change(doc: dict[str, Any]) -> None:
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             _check_holder(doc, project, run_id)
-            del doc["claims"][project]
+            ops: list[Op] = [["del", ["claims", project]]]
             if record is not None:
-                entry = doc.setdefault("projects", {}).setdefault(project, {})
-                entry["last_run"] = record.to_dict()
+                ops.append(["set", ["projects", project, "last_run"], record.to_dict()])
+            return None, ops
 
         self._update(change)
 
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
-        def change(doc: dict[str, Any]) -> None:
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             runs = [r for r in doc.get("runs", []) if r.get("run_id") != summary.get("run_id")]
             runs.append(summary)
             runs.sort(key=lambda r: str(r.get("run_id", "")))
-            doc["runs"] = runs[-keep:]
+            return None, [["set", ["runs"], runs[-keep:]]]
 
         self._update(change)
 
     def record_fire(self, fire: str, handled: bool, reason: str | None, now: datetime) -> None:
-        def change(doc: dict[str, Any]) -> None:
-            fires = doc.setdefault("fires", {})
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
+            fires = doc.get("fires", {})
             if handled:
                 # Never backwards: a long sweep may end after later fires were dealt with.
                 current = fires.get("last_handled")
-                if not current or datetime.fromisoformat(current) < datetime.fromisoformat(fire):
-                    fires["last_handled"] = fire
-            else:
-                entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
-                fires["skipped"] = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
+                if current and datetime.fromisoformat(current) >= datetime.fromisoformat(fire):
+                    return None, []
+                return None, [["set", ["fires", "last_handled"], fire]]
+            entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
+            skipped = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
+            return None, [["set", ["fires", "skipped"], skipped]]
 
         self._update(change)
+
+    def checkpoint(self) -> None:
+        """Fold the journal into state.json: between sweeps, state.json alone holds it all."""
+        with self._thread_lock, self._locked():
+            loaded = self._current()
+            if loaded.journal_ok and loaded.offset <= len(_header_line(loaded)):
+                return  # nothing since the last compaction
+            try:
+                self._journal.compact(loaded, loaded.doc)
+            except StateError:
+                self._loaded = None
+                raise
 
     def set_daemon(self, info: dict[str, Any] | None) -> None:
-        def change(doc: dict[str, Any]) -> None:
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             if info is None:
-                doc.pop("daemon", None)
-            else:
-                doc["daemon"] = info
+                return None, [["del", ["daemon"]]] if "daemon" in doc else []
+            return None, [["set", ["daemon"], info]]
 
         self._update(change)
+
+
+def _header_line(loaded: Loaded) -> bytes:
+    return json.dumps({"journal": loaded.token}).encode() + b"\n"
 
 
 def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
@@ -251,9 +255,12 @@ def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
         raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
 
 
+HINT = "it is left untouched: move it aside to start with an empty state"
+
+
 def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
     """Parse and check the shape of a state file; StateCorrupt names what is wrong."""
-    hint = "it is left untouched: move it aside to start with an empty state"
+    hint = HINT
     try:
         doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -272,6 +279,13 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
         )
     if version < 1:
         raise StateCorrupt(f"{path} has an unknown state version {version}; {hint}")
+    check_document(doc, path)
+    return doc
+
+
+def check_document(doc: dict[str, Any], path: Path) -> None:
+    """The shapes the code relies on, checked once per full load (snapshot and journal)."""
+    hint = HINT
     for key, kind in (("projects", dict), ("claims", dict), ("runs", list), ("fires", dict)):
         value = doc.setdefault(key, kind())
         if not isinstance(value, kind):
@@ -293,7 +307,6 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
     last = fires.get("last_handled")
     if (last is not None and not _aware(last)) or not isinstance(fires.get("skipped", []), list):
         raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {hint}")
-    return doc
 
 
 # Keys whose types the code relies on; other keys are left alone (a newer agentd of the

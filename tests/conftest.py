@@ -98,12 +98,12 @@ class Workspace:
         return out
 
     def state_doc(self) -> dict[str, Any]:
-        """The state file as it is now; {} before it exists (atomic renames: never torn)."""
-        try:
-            doc: dict[str, Any] = json.loads((self.state / "state.json").read_text())
-        except FileNotFoundError:
+        """The state as agentd sees it (state.json and its journal); {} before it exists."""
+        from state import JsonFileStore
+
+        if not (self.state / "state.json").exists():
             return {}
-        return doc
+        return dict(JsonFileStore(self.state).read().doc)
 
 
 def _kill_leftovers(marker: bytes) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -192,7 +191,7 @@ def test_concurrent_writers_lose_nothing_and_readers_never_see_a_torn_file(tmp_p
     out, _ = reader.communicate(timeout=120)
     assert reader.returncode == 0, "a reader saw a torn or invalid state.json"
     assert int(out) > 0
-    doc = json.loads((tmp_path / "state.json").read_text())
+    doc = JsonFileStore(tmp_path).read().doc
     for n in range(4):
         assert sorted(doc["projects"][f"w{n}"]["tasks"]) == sorted(f"t{i}" for i in range(40))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

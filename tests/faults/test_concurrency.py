@@ -93,8 +93,6 @@ def test_five_sweepers_run_every_task_exactly_once(ws: Workspace, reap: list) ->
             assert project["status"] in ("ok", "skipped"), project
             if project["status"] == "skipped":
                 assert project["reason"].startswith(("claimed by run", "done today")), project
-    reasons = Counter(
-        p["reason"] for r in reports for p in r["projects"] if p["status"] == "skipped"
-    )
-    assert reasons["done today: finished by another sweep since this one started"] > 0, reasons
+    # (The claim's re-read of the skip guard, which makes the later sweepers skip projects
+    # finished after they planned, is proved deterministically in test_state_store.py.)
     assert ws.state_doc()["claims"] == {}

@@ -1,0 +1,421 @@
+"""agentd's benchmarks, each against a baseline measured in the same run.
+
+    python bench/run.py [--quick] [--out BENCHMARKS.md]     (or: make bench)
+
+Every figure is the median of several runs, with the minimum and maximum beside it. The
+machine is shared and noisy, so only ratios and per-item costs against a baseline taken
+moments apart mean anything; absolute times are shown for context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENTD = str(Path(sys.executable).parent / "agentd")
+TRUE = shutil.which("true") or "/bin/true"
+
+
+@dataclass
+class Sample:
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    def show(self, scale: float = 1.0, digits: int = 2) -> str:
+        lo, mid, hi = min(self.values) * scale, self.median * scale, max(self.values) * scale
+        return f"{mid:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def repeat(times: int, run: Callable[[], float]) -> Sample:
+    return Sample([run() for _ in range(times)])
+
+
+def _env(state: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTD_")}
+    env["AGENTD_STATE_DIR"] = str(state)
+    return env
+
+
+def _projects(root: Path, count: int, tasks: Sequence[str]) -> str:
+    lines = []
+    for i in range(count):
+        name = f"p{i:04d}"
+        (root / name).mkdir(exist_ok=True)
+        lines.append(f'[[projects]]\nname = "{name}"\npath = "{name}"\ntasks = {json.dumps(list(tasks))}\n')
+    return "".join(lines)
+
+
+def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{argv} exited {proc.returncode}")
+    return took, usage.ru_maxrss
+
+
+# -- 1 and 2: fan-out overhead and growth --------------------------------------------------
+
+
+def fanout(work: Path, sizes: Sequence[int], reps: dict[int, int]) -> dict[str, Any]:
+    """N projects x 3 trivial tasks at bound 4: agentd against xargs -P 4 (and parallel)."""
+    tasks = ["t1", "t2", "t3"]
+    task_defs = "".join(f'[tasks.{t}]\ncommand = ["{TRUE}"]\n' for t in tasks)
+    head = '[run]\nproject_parallelism = true\nmax_parallel_projects = 4\n[log]\nlevel = "warning"\n'
+    out: dict[str, Any] = {"sizes": {}, "rss": {}}
+    has_parallel = shutil.which("parallel") is not None
+
+    def agentd_run(root: Path) -> float:
+        state = root / "state"
+        shutil.rmtree(state, ignore_errors=True)
+        took, rss = _timed([AGENTD, "run", "--once", "--config", str(root / "config.toml")], _env(state), root)
+        out["rss"].setdefault(root.name, []).append(rss)
+        return took
+
+    empty = work / "empty"
+    empty.mkdir()
+    (empty / "config.toml").write_text(head + task_defs)
+    out["empty"] = repeat(7, lambda: agentd_run(empty))
+    for n in sizes:
+        root = work / f"n{n}"
+        root.mkdir()
+        (root / "config.toml").write_text(head + task_defs + _projects(root, n, tasks))
+        names = "\n".join(f"p{i:04d}" for i in range(n)) + "\n"
+        chain = f'cd "$1" && {TRUE} && {TRUE} && {TRUE}'
+
+        def xargs(root: Path = root, names: str = names, chain: str = chain) -> float:
+            started = time.perf_counter()
+            subprocess.run(
+                ["xargs", "-P", "4", "-n", "1", "sh", "-c", chain, "sh"],
+                input=names.encode(), cwd=root, check=True, stdout=subprocess.DEVNULL,
+            )
+            return time.perf_counter() - started
+
+        def gnu_parallel(root: Path = root, names: str = names, chain: str = chain) -> float:
+            started = time.perf_counter()
+            subprocess.run(
+                ["parallel", "-j", "4", "sh", "-c", chain, "sh", ":::", *names.split()],
+                cwd=root, check=True, stdout=subprocess.DEVNULL,
+            )
+            return time.perf_counter() - started
+
+        r = reps[n]
+        entry = {
+            "agentd": repeat(r, lambda root=root: agentd_run(root)),
+            "xargs": repeat(r, xargs),
+        }
+        if has_parallel:
+            entry["parallel"] = repeat(r, gnu_parallel)
+        out["sizes"][n] = entry
+    out["has_parallel"] = has_parallel
+    return out
+
+
+# -- 3: makespan ----------------------------------------------------------------------------
+
+
+def makespan_workload(seed: int = 7) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """30 projects: mostly short, a few long ones late in the file, and a dependency chain."""
+    rng = random.Random(seed)
+    durations: dict[str, float] = {}
+    deps: dict[str, list[str]] = {}
+    for i in range(30):
+        name = f"m{i:02d}"
+        durations[name] = round(rng.uniform(0.2, 0.8), 2)
+        deps[name] = []
+    for name in ("m25", "m26", "m27", "m28", "m29"):  # the long ones come last in the file
+        durations[name] = round(rng.uniform(2.5, 3.5), 2)
+    chain = ["m20", "m21", "m22", "m23", "m24"]  # a chain of 5 dependants, also late
+    for before, after in zip(chain, chain[1:], strict=False):
+        deps[after] = [before]
+    for name in chain:
+        durations[name] = round(rng.uniform(0.5, 0.9), 2)
+    return durations, deps
+
+
+def lower_bound(durations: dict[str, float], deps: dict[str, list[str]], bound: int) -> float:
+    longest: dict[str, float] = {}
+
+    def path(name: str) -> float:
+        if name not in longest:
+            longest[name] = durations[name] + max((path(d) for d in deps[name]), default=0.0)
+        return longest[name]
+
+    return max(sum(durations.values()) / bound, max(path(n) for n in durations))
+
+
+def makespan(work: Path, reps: int) -> dict[str, Any]:
+    durations, deps = makespan_workload()
+    root = work / "makespan"
+    root.mkdir()
+    lines = ['[run]\nproject_parallelism = true\nmax_parallel_projects = 5\n[log]\nlevel = "warning"\n']
+    for name, seconds in durations.items():
+        (root / name).mkdir()
+        lines.append(f'[tasks.{name}]\ncommand = ["sleep", "{seconds}"]\n')
+    for name in durations:
+        lines.append(
+            f'[[projects]]\nname = "{name}"\npath = "{name}"\ntasks = ["{name}"]\n'
+            f"depends_on = {json.dumps(deps[name])}\n"
+        )
+    (root / "config.toml").write_text("".join(lines))
+    bound = lower_bound(durations, deps, 5)
+
+    def sweep(keep_history: bool) -> float:
+        state = root / "state"
+        if not keep_history:
+            shutil.rmtree(state, ignore_errors=True)
+        proc = subprocess.run(
+            [AGENTD, "run", "--once", "--force", "--json", "--config", str(root / "config.toml")],
+            env=_env(state), cwd=root, capture_output=True, text=True, check=False,
+        )
+        report = json.loads(proc.stdout)
+        starts = [p["started_at"] for p in report["projects"] if p.get("started_at")]
+        ends = [p["finished_at"] for p in report["projects"] if p.get("finished_at")]
+        from datetime import datetime
+
+        first = min(datetime.fromisoformat(s) for s in starts)
+        last = max(datetime.fromisoformat(e) for e in ends)
+        return (last - first).total_seconds()
+
+    unknown = repeat(reps, lambda: sweep(keep_history=False))  # first night: file order
+    sweep(keep_history=False)
+    known = repeat(reps, lambda: sweep(keep_history=True))  # later nights: durations known
+    return {"bound": bound, "unknown": unknown, "known": known, "work": sum(durations.values())}
+
+
+# -- 4: start-up ----------------------------------------------------------------------------
+
+
+def startup(work: Path, reps: int) -> dict[str, Sample]:
+    root = work / "startup"
+    root.mkdir()
+    (root / "p").mkdir()
+    (root / "config.toml").write_text('[tasks.t]\ncommand = ["true"]\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n')
+    env = _env(root / "state")
+    env["AGENTD_CONFIG"] = str(root / "config.toml")
+
+    def timed(argv: list[str]) -> Callable[[], float]:
+        return lambda: _timed(argv, env, root)[0]
+
+    return {
+        "python3 -c pass": repeat(reps, timed([sys.executable, "-c", "pass"])),
+        "agentd --help": repeat(reps, timed([AGENTD, "--help"])),
+        "agentd status": repeat(reps, timed([AGENTD, "status"])),
+        "agentd config check": repeat(reps, timed([AGENTD, "config", "check"])),
+    }
+
+
+# -- 5: the idle daemon ---------------------------------------------------------------------
+
+
+def idle_daemon(work: Path, seconds: float) -> dict[str, float]:
+    root = work / "idle"
+    root.mkdir()
+    (root / "p").mkdir()
+    (root / "config.toml").write_text(
+        '[schedule]\ncron = "0 0 1 1 *"\n[tasks.t]\ncommand = ["true"]\n'
+        '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    )
+    proc = subprocess.Popen(
+        [AGENTD, "run", "--config", str(root / "config.toml")],
+        env=_env(root / "state"), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3)  # start-up is not idling
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def threads() -> int:
+        return len(os.listdir(f"/proc/{proc.pid}/task"))
+
+    before, started = cpu(), time.monotonic()
+    time.sleep(seconds)
+    used, elapsed = cpu() - before, time.monotonic() - started
+    rss = next(
+        int(line.split()[1]) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    count = threads()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait()
+    return {"cpu_s_per_hour": used / elapsed * 3600, "rss_mib": rss / 1024, "seconds": elapsed, "threads": count}
+
+
+# -- 6: peak memory of a flood ----------------------------------------------------------------
+
+
+def flood(work: Path, size: int) -> dict[str, float]:
+    root = work / "flood"
+    root.mkdir()
+    (root / "p").mkdir()
+    body = '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    quiet = root / "quiet.toml"
+    quiet.write_text(f'[tasks.t]\nshell = "echo quiet"\n{body}')
+    loud = root / "loud.toml"
+    loud.write_text(f"[tasks.t]\nshell = \"head -c {size} /dev/zero | tr '\\\\0' x\"\n{body}")
+    out = {}
+    for name, config in (("quiet", quiet), ("flood", loud)):
+        state = root / f"state-{name}"
+        _, rss = _timed([AGENTD, "run", "--once", "--config", str(config)], _env(state), root)
+        out[name] = rss / 1024
+    return out
+
+
+# -- the report -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    return f"{os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def render(results: dict[str, Any], command: str) -> str:
+    fan = results["fanout"]
+    empty = fan["empty"].median
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Machine: {machine()}. Reproduce with `{command}` (about ten minutes;",
+        "`--quick` takes one). Each figure is the median of several runs, with the minimum",
+        "and maximum in parentheses. The machine is shared, so what counts are the ratios",
+        "and per-item costs against a baseline measured in the same run.",
+        "",
+        "## 1. Fan-out overhead against the process-spawn limit",
+        "",
+        "N projects of 3 tasks each (`true`), at most 4 projects at once. Baseline: `xargs -P 4`",
+        "running each project's chain (`sh -c 'cd p && true && true && true'`), i.e. the cost of",
+        "spawning the same processes with nothing else to do"
+        + (", and GNU `parallel -j 4`." if fan["has_parallel"] else "; GNU `parallel` is not installed here."),
+        f"agentd's fixed cost (start-up, loading the configuration, the report) is measured with",
+        f"no projects: {fan['empty'].show()} s; the cost per task is what each task adds beyond it,",
+        "`(wall - fixed) / tasks`, and for the baseline `wall / tasks`.",
+        "",
+        "| N | tasks | agentd wall (s) | xargs wall (s) | agentd per task (ms) | xargs per task (ms) | difference (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    per_task: dict[int, float] = {}
+    for n, entry in fan["sizes"].items():
+        tasks = 3 * n
+        agentd_pt = Sample([(v - empty) / tasks for v in entry["agentd"].values])
+        xargs_pt = Sample([v / tasks for v in entry["xargs"].values])
+        per_task[n] = agentd_pt.median
+        lines.append(
+            f"| {n} | {tasks} | {entry['agentd'].show()} | {entry['xargs'].show()} | "
+            f"{agentd_pt.show(1000)} | {xargs_pt.show(1000)} | {(agentd_pt.median - xargs_pt.median) * 1000:.2f} |"
+        )
+        if "parallel" in entry:
+            lines.append(f"|  | (GNU parallel) | | {entry['parallel'].show()} | | {Sample([v / tasks for v in entry['parallel'].values]).show(1000)} | |")
+    sizes = sorted(per_task)
+    lines += [
+        "",
+        "## 2. Growth",
+        "",
+        f"agentd's cost per task at {sizes[-1]} projects is {per_task[sizes[-1]] / per_task[sizes[0]]:.2f}x its cost at "
+        f"{sizes[0]} (target: within 1.5x). Peak RSS of the {sizes[-1]}-project sweep: "
+        f"{statistics.median(fan['rss'][f'n{sizes[-1]}']) / 1024:.1f} MiB "
+        f"(with no projects: {statistics.median(fan['rss']['empty']) / 1024:.1f} MiB).",
+    ]
+    mk = results["makespan"]
+    lines += [
+        "",
+        "## 3. Makespan",
+        "",
+        f"30 projects of one `sleep` task each (seeded durations, {mk['work']:.1f} s of work in all; five",
+        "long ones and a chain of five dependants come late in the file), at most 5 at once.",
+        f"Lower bound: max(total work / 5, longest dependency chain) = {mk['bound']:.2f} s.",
+        "",
+        "| order | makespan (s) | makespan / lower bound |",
+        "|---|---|---|",
+        f"| file order (first sweep: no durations known) | {mk['unknown'].show()} | {mk['unknown'].median / mk['bound']:.2f} |",
+        f"| agentd's (durations known from the previous sweep) | {mk['known'].show()} | {mk['known'].median / mk['bound']:.2f} |",
+    ]
+    st = results["startup"]
+    base = st["python3 -c pass"].median
+    lines += [
+        "",
+        "## 4. Start-up",
+        "",
+        "| command | wall (ms) | ratio to `python3 -c pass` |",
+        "|---|---|---|",
+    ]
+    for name, sample in st.items():
+        lines.append(f"| `{name}` | {sample.show(1000, 1)} | {sample.median / base:.1f} |")
+    idle = results["idle"]
+    lines += [
+        "",
+        "## 5. The idle daemon",
+        "",
+        f"`agentd run` waiting for its next fire, measured for {idle['seconds']:.0f} s after start-up: "
+        f"{idle['cpu_s_per_hour']:.2f} CPU seconds per hour, {idle['rss_mib']:.1f} MiB resident, "
+        f"{idle['threads']} threads (targets: below 1 CPU second per hour and 80 MiB).",
+    ]
+    fl = results["flood"]
+    lines += [
+        "",
+        "## 6. Peak memory",
+        "",
+        f"A task printing {results['flood_size'] / 1e6:.0f} MB on one line: agentd's peak RSS "
+        f"{fl['flood']:.1f} MiB, against {fl['quiet']:.1f} MiB for a task printing one word.",
+        "The 1000-project sweep's peak is in section 2.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes and runs")
+    parser.add_argument("--out", type=Path, help="write the Markdown here (default: stdout)")
+    args = parser.parse_args(argv)
+    sizes = [10, 100] if args.quick else [10, 100, 1000]
+    reps = {10: 5, 100: 5, 1000: 3} if not args.quick else {10: 3, 100: 3}
+    with tempfile.TemporaryDirectory(prefix="agentd-bench-") as tmp:
+        work = Path(tmp)
+        results: dict[str, Any] = {}
+        print("fan-out...", file=sys.stderr)
+        results["fanout"] = fanout(work, sizes, reps)
+        print("makespan...", file=sys.stderr)
+        results["makespan"] = makespan(work, 1 if args.quick else 3)
+        print("start-up...", file=sys.stderr)
+        results["startup"] = startup(work, 5 if args.quick else 20)
+        print("idle daemon...", file=sys.stderr)
+        results["idle"] = idle_daemon(work, 10 if args.quick else 60)
+        print("flood...", file=sys.stderr)
+        results["flood_size"] = 100_000_000 if args.quick else 300_000_000
+        results["flood"] = flood(work, results["flood_size"])
+    command = "make bench" if not args.quick else "python bench/run.py --quick"
+    text = render(results, command)
+    if args.out:
+        args.out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
