@@ -21,8 +21,8 @@ demo: venv
 	  status=$$?; echo "agentd exited with status $$status (1 = some task failed, as the demo intends)"
 
 lint: venv
-	$(BIN)/ruff check $(PACKAGES) tests examples
-	$(BIN)/ruff format --check $(PACKAGES) tests examples
+	$(BIN)/ruff check $(PACKAGES) tests examples bench
+	$(BIN)/ruff format --check $(PACKAGES) tests examples bench
 	$(BIN)/mypy
 
 test: lint
@@ -30,3 +30,6 @@ test: lint
 
 clean-demo:
 	rm -rf examples/workspace
+
+bench: venv
+	$(BIN)/python bench/run.py --out BENCHMARKS.md

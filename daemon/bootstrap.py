@@ -13,7 +13,6 @@ from pathlib import Path
 
 from config import Config, ConfigError, default_config_path, load_config, resolve_state_dir
 from daemon.cli import UsageError
-from daemon.logs import configure
 from state import JsonFileStore, Snapshot, StateError
 from state.files import ensure_private_dir
 
@@ -32,6 +31,8 @@ def load(args: argparse.Namespace) -> Config:
 
 
 def setup_logging(args: argparse.Namespace, config: Config | None) -> None:
+    from daemon.logs import configure  # structlog: only for commands that log
+
     settings = config.settings.log if config else None
     level = args.log_level or (settings.level if settings else "info")
     fmt = args.log_format or (settings.format if settings else "auto")

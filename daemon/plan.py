@@ -6,31 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from config import Config
-from daemon.selection import Planned, Selection
-
-
-def start_order(planned: list[Planned]) -> list[Planned]:
-    """The order the executor starts projects in when each ends before the next is due:
-    repeatedly the first project, in priority order, whose dependencies have started."""
-    order: list[Planned] = []
-    placed: set[str] = set()
-    in_run = {p.name for p in planned}
-    remaining = list(planned)
-    while remaining:
-        for project in remaining:
-            if all(d in placed or d not in in_run for d in project.deps):
-                order.append(project)
-                placed.add(project.name)
-                remaining.remove(project)
-                break
-        else:  # only with a dependency on a project that failed before starting
-            order += remaining
-            break
-    return order
+from daemon.ordering import simulate
+from daemon.selection import Selection
 
 
 def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) -> dict[str, Any]:
     run = config.settings.run
+    simulated = simulate(selection.run, selection.assumed, run.bound, set(selection.failed))
+    by_name = {p.name: p for p in selection.run}
+    unknown = sorted(name for name, d in selection.expected.items() if d is None)
     return {
         "dry_run": True,
         "config": str(config.path),
@@ -42,14 +26,21 @@ def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) 
         },
         "to_run": [
             {
-                "name": p.name,
-                "path": str(p.path),
-                "tasks": [t for t in p.tasks if t not in p.done],
-                "done_today": sorted(p.done),
-                "after": list(p.deps),
+                "name": name,
+                "path": str(by_name[name].path),
+                "tasks": [t for t in by_name[name].tasks if t not in by_name[name].done],
+                "done_today": sorted(by_name[name].done),
+                "after": list(by_name[name].deps),
+                "expected_start_s": round(start, 1),
+                "expected_duration_s": selection.expected.get(name),
             }
-            for p in start_order(selection.run)
+            for name, start in simulated.starts
         ],
+        "expected_makespan_s": round(simulated.makespan, 1),
+        "unknown_durations": unknown,
+        "assumed_for_unknown_s": (
+            round(selection.assumed[unknown[0]], 1) if unknown and selection.assumed else None
+        ),
         "failed": selection.failed,
         "skipped": selection.skipped,
     }
@@ -58,28 +49,45 @@ def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) 
 def render_plan(plan: dict[str, Any], zone: str) -> str:
     mode = plan["mode"]
     bound = mode["max_parallel_projects"]
+    parallel = (
+        f"parallel, at most {bound} projects at once"
+        if mode["project_parallelism"]
+        else "serial, one project at a time"
+    )
     lines = [
         "dry run: nothing is run and nothing is written",
         f"config:  {plan['config']}",
         f"state:   {plan['state_dir']}",
         f"date:    {plan['date']} ({zone})",
-        "mode:    "
-        + (
-            f"parallel, at most {bound} projects at once"
-            if mode["project_parallelism"]
-            else "serial, one project at a time"
-        ),
+        f"mode:    {parallel}",
         "",
-        f"to run, in start order ({len(plan['to_run'])}):",
+        f"to run, in start order ({len(plan['to_run'])}; the longest remaining work first):",
     ]
     width = max((len(p["name"]) for p in plan["to_run"]), default=0)
     for i, project in enumerate(plan["to_run"], 1):
+        took = project["expected_duration_s"]
+        when = (
+            f"+{project['expected_start_s']:.0f}s, ~{took:.0f}s"
+            if took is not None
+            else (f"+{project['expected_start_s']:.0f}s, duration unknown")
+        )
         extra = ""
         if project["after"]:
             extra += f"  (after {', '.join(project['after'])})"
         if project["done_today"]:
             extra += f"  [done today: {', '.join(project['done_today'])}]"
-        lines.append(f"  {i:>3}. {project['name']:<{width}}  {', '.join(project['tasks'])}{extra}")
+        lines.append(
+            f"  {i:>3}. {project['name']:<{width}}  {', '.join(project['tasks'])}  [{when}]{extra}"
+        )
+    if plan["to_run"]:
+        note = ""
+        if plan["unknown_durations"]:
+            count = len(plan["unknown_durations"])
+            note = (
+                f" ({count} project{'s' if count > 1 else ''} never run before, counted as "
+                f"{plan['assumed_for_unknown_s']:.0f}s each)"
+            )
+        lines.append(f"expected makespan: {plan['expected_makespan_s']:.0f}s{note}")
     for title, key in (("failed", "failed"), ("skipped", "skipped")):
         if plan[key]:
             lines += ["", f"{title} ({len(plan[key])}):"]

@@ -122,7 +122,8 @@ def print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: boo
         return
     c = report["counts"]
     write = out.write
-    write(f"sweep {report['run_id']}: {report['status']} in {report['duration_s']:.1f}s\n")
+    speedup = f", speedup {report['speedup']:.1f}x" if report.get("speedup") else ""
+    write(f"sweep {report['run_id']}: {report['status']} in {report['duration_s']:.1f}s{speedup}\n")
     write(
         f"  projects: {c['projects_ok']} ok, {c['projects_failed']} failed, "
         f"{c['projects_interrupted']} interrupted, {c['projects_skipped']} skipped; "
@@ -180,7 +181,8 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
     console.print(
         Text.assemble(
             (status, f"bold {_STYLES.get(status, '')}"),
-            f" in {report['duration_s']:.1f}s; {len(report['failures'])} failure(s)",
+            f" in {report['duration_s']:.1f}s; {len(report['failures'])} failure(s)"
+            + (f"; speedup {report['speedup']:.1f}x" if report.get("speedup") else ""),
         )
     )
     for failure in report["failures"]:

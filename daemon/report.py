@@ -146,7 +146,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- status: **{report['status']}** (trigger: {report['trigger']}, date: {report['date']})",
         f"- started {report['started_at']}, finished {report['finished_at']}"
         f" ({report.get('duration_s', 0):.1f}s)",
-        f"- mode: {parallel}",
+        f"- mode: {parallel}"
+        + (
+            f"; speedup {report['speedup']:.1f}x (task time / wall time)"
+            if report.get("speedup")
+            else ""
+        ),
         f"- projects: {c['projects_ok']} ok, {c['projects_failed']} failed,"
         f" {c['projects_interrupted']} interrupted, {c['projects_skipped']} skipped",
         f"- tasks: {c['tasks_ok']} ok, {c['tasks_failed']} failed,"

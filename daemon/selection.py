@@ -25,9 +25,13 @@ class Planned:
 
 @dataclass
 class Selection:
-    run: list[Planned] = field(default_factory=list)  # in priority (config) order
+    run: list[Planned] = field(default_factory=list)  # in start priority (see ordering)
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
+    # Filled in by ordering.order: last known durations (None: never run), and the
+    # durations the order assumed (unknown ones counted as the longest known).
+    expected: dict[str, float | None] = field(default_factory=dict)
+    assumed: dict[str, float] = field(default_factory=dict)
 
     def planned(self, name: str) -> Planned:
         return next(p for p in self.run if p.name == name)
@@ -69,7 +73,8 @@ def select(
             else frozenset(t for t in tasks if snapshot.done_today(spec.name, t, date))
         )
         if len(done) == len(tasks):
-            out.skipped[spec.name] = f"done today: all {len(tasks)} tasks succeeded on {date}"
+            which = "its task" if len(tasks) == 1 else f"all {len(tasks)} tasks"
+            out.skipped[spec.name] = f"done today: {which} succeeded on {date}"
             continue
         eligible.append(Planned(spec.name, path, tasks, done, ()))
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from config import Config, load_config
-from daemon.plan import start_order
+from daemon.ordering import order, rank, simulate
 from daemon.selection import select
 from state import Snapshot
 
@@ -152,7 +152,7 @@ def test_defaults_tasks_apply_to_projects_listing_none(tmp_path: Path) -> None:
     assert out.planned("p").tasks == ("b", "a")
 
 
-def test_start_order_puts_dependencies_first_and_keeps_config_order(tmp_path: Path) -> None:
+def test_with_nothing_known_the_order_is_dependencies_first_then_file_order(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
         _projects(
@@ -162,5 +162,74 @@ def test_start_order_puts_dependencies_first_and_keeps_config_order(tmp_path: Pa
             'name = "a"\npath = "a"\ntasks = ["a"]',
         ),
     )
-    out = select(config, _snapshot({}), TODAY, path_problem=always_there)
-    assert [p.name for p in start_order(out.run)] == ["x", "a", "b", "c"]
+    snap = _snapshot({})
+    ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
+    # a heads a chain of three: the longest work behind it; c and x tie, file order decides.
+    assert [p.name for p in ordered.run] == ["a", "b", "c", "x"]
+    sim = simulate(ordered.run, ordered.assumed, 2, set())
+    assert sim.starts == [("a", 0.0), ("x", 0.0), ("b", 1.0), ("c", 2.0)]
+
+
+def _durations(**seconds: float) -> dict[str, dict[str, Any]]:
+    record = {"status": "ok", "date": "2026-11-21"}
+    return {name: {"tasks": {"a": {**record, "duration_s": s}}} for name, s in seconds.items()}
+
+
+def test_known_durations_put_the_longest_critical_path_first(tmp_path: Path) -> None:
+    rows = [
+        f'name = "{n}"\npath = "{n}"\ntasks = ["a"]' for n in ("short", "medium", "long", "new")
+    ]
+    rows.append('name = "tail"\npath = "tail"\ntasks = ["a"]\ndepends_on = ["short"]')
+    config = _config(tmp_path, _projects(*rows))
+    projects: dict[str, Any] = _durations(short=1.0, medium=5.0, long=8.0, tail=9.0)
+    snap = Snapshot({"version": 1, "projects": projects, "claims": {}, "runs": []})
+    ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
+    # short heads 1 + 9 = 10; new (never run) counts as the longest known, 9; then tail 9
+    # (file order breaks the tie), long 8, medium 5.
+    assert [p.name for p in ordered.run] == ["short", "new", "tail", "long", "medium"]
+    assert ordered.expected["new"] is None
+    assert ordered.assumed["new"] == 9.0
+    sim = simulate(ordered.run, ordered.assumed, 2, set())
+    # slot 1: short 0-1, tail 1-10, medium 10-15; slot 2: new 0-9, long 9-17
+    assert sim.starts == [
+        ("short", 0.0),
+        ("new", 0.0),
+        ("tail", 1.0),
+        ("long", 9.0),
+        ("medium", 10.0),
+    ]
+    assert sim.makespan == 17.0
+
+
+@pytest.mark.parametrize(
+    ("durations", "bound", "makespan"),
+    [
+        ({"a": 3.0, "b": 2.0, "c": 1.0}, 1, 6.0),
+        ({"a": 3.0, "b": 2.0, "c": 1.0}, 3, 3.0),
+        ({"a": 3.0, "b": 2.0, "c": 2.0}, 2, 4.0),
+    ],
+)
+def test_simulated_makespan(
+    tmp_path: Path, durations: dict[str, float], bound: int, makespan: float
+) -> None:
+    rows = [f'name = "{n}"\npath = "{n}"\ntasks = ["a"]' for n in durations]
+    config = _config(tmp_path, _projects(*rows))
+    planned = select(config, _snapshot({}), TODAY, path_problem=always_there).run
+    assert simulate(rank(planned, durations), durations, bound, set()).makespan == makespan
+
+
+def test_dependants_of_a_failed_project_are_not_simulated(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        _projects(
+            'name = "gone"\npath = "gone"\ntasks = ["a"]',
+            'name = "app"\npath = "app"\ntasks = ["a"]\ndepends_on = ["gone"]',
+            'name = "other"\npath = "other"\ntasks = ["a"]',
+        ),
+    )
+    selection = select(
+        config, _snapshot({}), TODAY, path_problem=lambda p: "x" if p.name == "gone" else None
+    )
+    ordered = order(selection, _snapshot({}))
+    sim = simulate(ordered.run, ordered.assumed, 2, set(ordered.failed))
+    assert [name for name, _ in sim.starts] == ["other"]

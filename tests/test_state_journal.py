@@ -114,7 +114,7 @@ def test_a_journal_line_that_is_not_agentds_stops_everything(tmp_path: Path) -> 
     with (tmp_path / "state.journal").open("ab") as handle:
         handle.write(b'{"hello": "world"}\n')
     before = (tmp_path / "state.journal").read_bytes()
-    with pytest.raises(StateCorrupt, match="state.journal has a line that is not agentd's"):
+    with pytest.raises(StateCorrupt, match=r"state\.journal has a line that is not agentd's"):
         JsonFileStore(tmp_path).read()
     with pytest.raises(StateCorrupt):
         JsonFileStore(tmp_path).record("a", "u", _ok())

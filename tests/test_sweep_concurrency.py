@@ -208,3 +208,35 @@ def test_dependency_outside_the_sweep_counts_as_satisfied(ws: Workspace) -> None
         ("app", "ok"),
     ]
     assert report["projects"][0]["reason"] == "disabled"
+
+
+def test_known_durations_start_the_longest_work_first(ws: Workspace) -> None:
+    names = ["quick", "medium", "slow"]
+    ws.project_dirs(*names)
+    ws.write_config(
+        """
+        [tasks.quick]
+        command = ["record", "quick", "0.1"]
+        [tasks.medium]
+        command = ["record", "medium", "0.4"]
+        [tasks.slow]
+        command = ["record", "slow", "0.8"]
+        """
+        + "".join(f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["{n}"]\n' for n in names)
+    )
+
+    def started() -> list[str]:
+        spans = ws.intervals()
+        ws.records.unlink()
+        return sorted(spans, key=lambda label: spans[label][0])
+
+    code, _ = ws.once_json()
+    assert code == 0
+    assert started() == names  # nothing known yet: file order
+    plan = ws.once("--dry-run", "--force").stdout
+    assert plan.index("slow") < plan.index("medium") < plan.index("quick")
+    assert "expected makespan: " in plan
+    code, report = ws.once_json("--force")
+    assert code == 0
+    assert started() == ["slow", "medium", "quick"]  # the longest first, from the last sweep
+    assert report["speedup"] is not None

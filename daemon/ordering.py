@@ -1,0 +1,112 @@
+"""Which ready project starts first: the one with the longest expected work still behind it.
+
+A sweep ends when its last project does, so the projects that hold the most work behind
+them (their own expected duration plus the longest chain of dependants waiting for them)
+should start first: classic critical-path list scheduling. Durations are the last known
+durations from the state store. A task never run before counts as long as the longest
+known one: an unknown is more likely to be a big job than a small one, and starting it
+early costs little if it turns out short. With nothing known at all, file order remains.
+
+Pure: the same inputs give the same order, and the dry run simulates the executor with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+
+from daemon.selection import Planned, Selection
+from state import Snapshot
+
+
+def expected_durations(selection: Selection, snapshot: Snapshot) -> dict[str, float | None]:
+    """Per planned project, the sum of its remaining tasks' last durations; None when
+    any of them has never run."""
+    out: dict[str, float | None] = {}
+    for project in selection.run:
+        total: float | None = 0.0
+        for task in project.tasks:
+            if task in project.done:
+                continue
+            record = snapshot.task(project.name, task) or {}
+            seconds = record.get("duration_s")
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+                total = None
+                break
+            total = (total or 0.0) + float(seconds)
+        out[project.name] = total
+    return out
+
+
+def order(selection: Selection, snapshot: Snapshot, keep_file_order: bool = False) -> Selection:
+    """``selection`` with its projects in start priority, and the durations it assumed."""
+    expected = expected_durations(selection, snapshot)
+    known = [d for d in expected.values() if d is not None]
+    longest = max(known) if known else 1.0
+    assumed = {name: d if d is not None else longest for name, d in expected.items()}
+    ranked = list(selection.run) if keep_file_order else rank(selection.run, assumed)
+    return dataclasses.replace(selection, run=ranked, expected=expected, assumed=assumed)
+
+
+def rank(planned: list[Planned], durations: dict[str, float]) -> list[Planned]:
+    """Longest remaining critical path first; file order among equals."""
+    names = {p.name for p in planned}
+    dependants: dict[str, list[str]] = {p.name: [] for p in planned}
+    for p in planned:
+        for dep in p.deps:
+            if dep in names:
+                dependants[dep].append(p.name)
+    # Bottom levels, computed from the sinks up (iteratively: chains can be long).
+    level: dict[str, float] = {}
+    waiting = {name: len(dependants[name]) for name in names}
+    stack = [name for name, count in waiting.items() if count == 0]
+    by_name = {p.name: p for p in planned}
+    while stack:
+        name = stack.pop()
+        level[name] = durations[name] + max((level[d] for d in dependants[name]), default=0.0)
+        for dep in by_name[name].deps:
+            if dep in names:
+                waiting[dep] -= 1
+                if waiting[dep] == 0:
+                    stack.append(dep)
+    index = {p.name: i for i, p in enumerate(planned)}
+    return sorted(planned, key=lambda p: (-level.get(p.name, 0.0), index[p.name]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulated:
+    starts: list[tuple[str, float]]  # (project, expected start offset), in start order
+    makespan: float
+
+
+def simulate(
+    planned: list[Planned], durations: dict[str, float], bound: int, failed: set[str]
+) -> Simulated:
+    """What the executor would do with these durations: same bound, same priority rule."""
+    blocked = set(failed)
+    changed = True
+    while changed:  # dependants of failed projects are skipped, and theirs
+        changed = False
+        for p in planned:
+            if p.name not in blocked and any(d in blocked for d in p.deps):
+                blocked.add(p.name)
+                changed = True
+    pending = [p for p in planned if p.name not in blocked]
+    in_sweep = {p.name for p in pending}
+    finished: set[str] = set()
+    running: list[tuple[float, str]] = []
+    now = 0.0
+    starts: list[tuple[str, float]] = []
+    while pending or running:
+        for p in list(pending):
+            if len(running) >= bound:
+                break
+            if all(d in finished or d not in in_sweep for d in p.deps):
+                pending.remove(p)
+                starts.append((p.name, now))
+                heapq.heappush(running, (now + durations[p.name], p.name))
+        if not running:
+            break
+        now, name = heapq.heappop(running)
+        finished.add(name)
+    return Simulated(starts, now)
