@@ -449,12 +449,20 @@ def _startup(st: dict[str, Sample]) -> str:
 
 
 def _idle(idle: dict[str, float]) -> str:
+    cpu = idle["cpu_s_per_hour"]
+    resolution = idle["resolution_s_per_hour"]
+    used = (
+        f"{cpu:.2f} CPU seconds per hour"
+        if cpu
+        else f"no CPU time at all (not one clock tick: below {resolution:.2f} CPU seconds per hour)"
+    )
     return f"""
 ## 5. The idle daemon
 
 `agentd run` waiting for its next fire, measured for {idle["seconds"]:.0f} s after start-up:
-{idle["cpu_s_per_hour"]:.2f} CPU seconds per hour, {idle["rss_mib"]:.1f} MiB resident,
-{idle["threads"]:.0f} threads (targets: below 1 CPU second per hour, and 80 MiB).
+{used}; {idle["rss_mib"]:.1f} MiB resident; {idle["threads"]:.0f} threads (the main thread
+waiting for signals, APScheduler's waiting for the next fire time: no polling loop).
+Targets: below 1 CPU second per hour, and below 80 MiB.
 """
 
 
