@@ -48,6 +48,8 @@ def test_never_more_than_the_bound_and_the_bound_is_reached(ws: Workspace, bound
     assert sorted(spans) == names  # every project ran
     assert max_overlap(list(spans.values())) == bound
     assert report["mode"] == {"project_parallelism": True, "max_parallel_projects": bound}
+    # Task time over wall time: clearly above 1, never above the bound.
+    assert 1.5 < report["speedup"] <= bound
 
 
 def test_toggle_off_runs_exactly_one_project_at_a_time(ws: Workspace) -> None:
