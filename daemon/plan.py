@@ -7,6 +7,7 @@ from typing import Any
 
 from config import Config
 from daemon.ordering import simulate
+from daemon.report import describe_mode
 from daemon.selection import Selection
 
 
@@ -47,13 +48,7 @@ def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) 
 
 
 def render_plan(plan: dict[str, Any], zone: str) -> str:
-    mode = plan["mode"]
-    bound = mode["max_parallel_projects"]
-    parallel = (
-        f"parallel, at most {bound} projects at once"
-        if mode["project_parallelism"]
-        else "serial, one project at a time"
-    )
+    parallel = describe_mode(plan["mode"])
     lines = [
         "dry run: nothing is run and nothing is written",
         f"config:  {plan['config']}",

@@ -152,13 +152,10 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
     from rich.text import Text
 
     console = Console(file=out)
-    mode = report["mode"]
-    bound = (
-        f"parallel, at most {mode['max_parallel_projects']}"
-        if mode["project_parallelism"]
-        else "serial"
-    )
-    table = Table(title=f"sweep {report['run_id']} ({bound})", title_justify="left")
+    from daemon.report import describe_mode
+
+    title = f"sweep {report['run_id']} ({describe_mode(report['mode'])})"
+    table = Table(title=title, title_justify="left")
     for column in ("project", "status", "ok", "failed", "skipped", "time", "note"):
         table.add_column(
             column, justify="right" if column in ("ok", "failed", "skipped", "time") else "left"

@@ -132,14 +132,16 @@ def run_id_time(run_id: str) -> datetime | None:
 # -- Markdown ------------------------------------------------------------------------------
 
 
+def describe_mode(mode: dict[str, Any]) -> str:
+    """The report's ``mode`` in words, for every place that shows it."""
+    if mode["project_parallelism"]:
+        return f"parallel, at most {mode['max_parallel_projects']} projects at once"
+    return "serial, one project at a time"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     c = report["counts"]
-    mode = report["mode"]
-    parallel = (
-        f"parallel, at most {mode['max_parallel_projects']} projects at once"
-        if mode["project_parallelism"]
-        else "serial, one project at a time"
-    )
+    parallel = describe_mode(report["mode"])
     lines = [
         f"# agentd sweep {report['run_id']}",
         "",

@@ -140,39 +140,39 @@ def _supervise(
 
     Returns (None, "") when the task ended by itself, else the status and reason to record.
     """
-    deadline = time.monotonic() + command.timeout
-    with selectors.DefaultSelector() as sel:
-        sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
-        sel.register(stop.fileno(), selectors.EVENT_READ, "stop")
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                status = "timeout"
-                reason = f"timed out after {format_duration(command.timeout)}"
-                break
-            ready = {key.data for key, _ in sel.select(min(remaining, MAX_WAIT))}
-            if "exit" in ready:
-                return None, ""
-            if "stop" in ready:
-                status, reason = "interrupted", "agentd was asked to stop"
-                break
+    woke = _wait(waiter, stop.fileno(), command.timeout)
+    if woke == "exit":
+        return None, ""
+    if woke is None:
+        status, reason = "timeout", f"timed out after {format_duration(command.timeout)}"
+    else:
+        status, reason = "interrupted", "agentd was asked to stop"
     if log is not None:
         log.info("task.terminating", why=status, pgid=proc.pid, kill_grace=command.kill_grace)
     _kill_group(proc.pid, signal.SIGTERM)
     orphans.signal_all(_strays(command, proc.pid), signal.SIGTERM)
-    grace_end = time.monotonic() + command.kill_grace
+    woke = _wait(waiter, stop.urgent_fileno(), command.kill_grace)
+    if woke == "exit":
+        return status, reason + "; stopped by SIGTERM"
+    if woke is None:
+        return status, reason + f"; SIGKILL after {format_duration(command.kill_grace)}"
+    return status, reason + "; SIGKILL at a second stop request"
+
+
+def _wait(waiter: _ExitWaiter, other: int, seconds: float) -> str | None:
+    """ "exit" when the leader exits, "other" when ``other`` becomes readable, None when
+    ``seconds`` have passed, whichever comes first."""
+    deadline = time.monotonic() + seconds
     with selectors.DefaultSelector() as sel:
         sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
-        sel.register(stop.urgent_fileno(), selectors.EVENT_READ, "urgent")
-        while True:
-            remaining = grace_end - time.monotonic()
-            if remaining <= 0:
-                return status, reason + f"; SIGKILL after {format_duration(command.kill_grace)}"
+        sel.register(other, selectors.EVENT_READ, "other")
+        while (remaining := deadline - time.monotonic()) > 0:
             ready = {key.data for key, _ in sel.select(min(remaining, MAX_WAIT))}
             if "exit" in ready:
-                return status, reason + "; stopped by SIGTERM"
-            if "urgent" in ready:
-                return status, reason + "; SIGKILL at a second stop request"
+                return "exit"
+            if ready:
+                return "other"
+    return None
 
 
 def _strays(command: Command, session: int) -> list[orphans.Found]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from state.base import StateCorrupt, StateError
-from state.files import FILE_MODE, fsync_dir, write_atomic
+from state.files import fsync_dir, write_atomic
 
 COMPACT_AT = 256 * 1024  # journal bytes: compact once past this and past the state's size
 
@@ -241,6 +241,3 @@ def _read_regular(path: Path) -> bytes | None:
             return handle.read()
         except OSError as exc:
             raise StateError(f"cannot read {path}: {exc.strerror}") from None
-
-
-__all__ = ["FILE_MODE", "Journal", "Loaded", "apply_ops"]
