@@ -4,8 +4,9 @@ A sweep ends when its last project does, so the projects that hold the most work
 them (their own expected duration plus the longest chain of dependants waiting for them)
 should start first: classic critical-path list scheduling. Durations are the last known
 durations from the state store. A task never run before counts as long as the longest
-known one: an unknown is more likely to be a big job than a small one, and starting it
-early costs little if it turns out short. With nothing known at all, file order remains.
+known task: an unknown is more likely to be a big job than a small one, and starting it
+early costs little if it turns out short. With nothing known at all, every task counts
+the same, so dependency chains go first, then file order.
 
 Pure: the same inputs give the same order, and the dry run simulates the executor with it.
 """
@@ -19,33 +20,37 @@ from daemon.selection import Planned, Selection
 from state import Snapshot
 
 
-def expected_durations(selection: Selection, snapshot: Snapshot) -> dict[str, float | None]:
-    """Per planned project, the sum of its remaining tasks' last durations; None when
-    any of them has never run."""
-    out: dict[str, float | None] = {}
+def task_durations(selection: Selection, snapshot: Snapshot) -> dict[tuple[str, str], float | None]:
+    """The last known duration of every task the sweep will run; None if it never ran."""
+    out: dict[tuple[str, str], float | None] = {}
     for project in selection.run:
-        total: float | None = 0.0
         for task in project.tasks:
             if task in project.done:
                 continue
-            record = snapshot.task(project.name, task) or {}
-            seconds = record.get("duration_s")
-            if not isinstance(seconds, int | float) or isinstance(seconds, bool):
-                total = None
-                break
-            total = (total or 0.0) + float(seconds)
-        out[project.name] = total
+            seconds = (snapshot.task(project.name, task) or {}).get("duration_s")
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                out[(project.name, task)] = float(seconds)
+            else:
+                out[(project.name, task)] = None
     return out
 
 
 def order(selection: Selection, snapshot: Snapshot, keep_file_order: bool = False) -> Selection:
-    """``selection`` with its projects in start priority, and the durations it assumed."""
-    expected = expected_durations(selection, snapshot)
-    known = [d for d in expected.values() if d is not None]
+    """``selection`` with its projects in start priority, and the durations it assumed:
+    known tasks at their last duration, each unknown one at the longest known task's."""
+    tasks = task_durations(selection, snapshot)
+    known = [d for d in tasks.values() if d is not None]
     longest = max(known) if known else 1.0
-    assumed = {name: d if d is not None else longest for name, d in expected.items()}
+    expected: dict[str, float | None] = {}
+    assumed: dict[str, float] = {}
+    for project in selection.run:
+        mine = [d for (name, _), d in tasks.items() if name == project.name]
+        assumed[project.name] = sum(longest if d is None else d for d in mine)
+        expected[project.name] = None if None in mine else sum(d or 0.0 for d in mine)
     ranked = list(selection.run) if keep_file_order else rank(selection.run, assumed)
-    return dataclasses.replace(selection, run=ranked, expected=expected, assumed=assumed)
+    return dataclasses.replace(
+        selection, run=ranked, expected=expected, assumed=assumed, unknown_task_s=longest
+    )
 
 
 def rank(planned: list[Planned], durations: dict[str, float]) -> list[Planned]:

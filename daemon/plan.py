@@ -39,9 +39,7 @@ def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) 
         ],
         "expected_makespan_s": round(simulated.makespan, 1),
         "unknown_durations": unknown,
-        "assumed_for_unknown_s": (
-            round(selection.assumed[unknown[0]], 1) if unknown and selection.assumed else None
-        ),
+        "assumed_per_unknown_task_s": round(selection.unknown_task_s, 1) if unknown else None,
         "failed": selection.failed,
         "skipped": selection.skipped,
     }
@@ -79,8 +77,8 @@ def render_plan(plan: dict[str, Any], zone: str) -> str:
         if plan["unknown_durations"]:
             count = len(plan["unknown_durations"])
             note = (
-                f" ({count} project{'s' if count > 1 else ''} never run before, counted as "
-                f"{plan['assumed_for_unknown_s']:.0f}s each)"
+                f" ({count} project{'s' if count > 1 else ''} with tasks never run before, "
+                f"each such task counted as {plan['assumed_per_unknown_task_s']:.0f}s)"
             )
         lines.append(f"expected makespan: {plan['expected_makespan_s']:.0f}s{note}")
     for title, key in (("failed", "failed"), ("skipped", "skipped")):

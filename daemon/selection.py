@@ -32,6 +32,7 @@ class Selection:
     # durations the order assumed (unknown ones counted as the longest known).
     expected: dict[str, float | None] = field(default_factory=dict)
     assumed: dict[str, float] = field(default_factory=dict)
+    unknown_task_s: float = 1.0  # what each never-run task was counted as
 
     def planned(self, name: str) -> Planned:
         return next(p for p in self.run if p.name == name)

@@ -17,7 +17,8 @@ from typing import Any
 
 from state.claims import Holder
 
-STATE_VERSION = 1
+# 2: state.json has a journal (state/journal.py); 1, without one, is read as it is.
+STATE_VERSION = 2
 NEVER = datetime.min.replace(tzinfo=UTC)
 
 

@@ -7,11 +7,18 @@ whole state is rewritten into ``state.json`` only when the journal has grown as 
 the state itself: the rewrite's cost is spread over the writes that made it due.
 
 ``state.json`` is still only ever replaced atomically (temporary file, fsync, rename,
-fsync of the directory), and it always holds a complete, readable state. The journal
-starts with a header naming the snapshot it belongs to. A journal whose header does not
-match ``state.json`` (a crash between the two renames of a compaction) is already
-contained in it and is ignored. A last line without its newline is a write that a kill
-cut short: it never happened, and the next writer cuts it off.
+fsync of the directory), and it always holds a complete, readable state. A rewrite
+renames the new ``state.json`` in first, then a new journal: a crash between the two
+leaves an old journal that the new ``state.json`` already contains.
+
+The journal's first line names the snapshot it belongs to: a token that ``state.json``
+carries too, and a digest of ``state.json``'s bytes.
+- A journal with another token is a leftover from such a crash, and is ignored.
+- A matching token with another digest means ``state.json`` was edited by hand while the
+  journal held writes that are not in it: refused, never guessed at.
+- A first line that does not parse is damage: refused too.
+- A last line without its newline is a write that a kill cut short: it never happened,
+  and the next writer cuts it off.
 
 Operations are ``["set", path, value]`` and ``["del", path]`` on the JSON document.
 Applying them copies each dictionary along the path instead of changing it, so a
@@ -20,18 +27,22 @@ Snapshot handed out earlier never changes under its reader.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import secrets
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from state.base import StateCorrupt, StateError
+from state.base import STATE_VERSION, StateCorrupt, StateError
 from state.files import fsync_dir, write_atomic
 
 COMPACT_AT = 256 * 1024  # journal bytes: compact once past this and past the state's size
+RETRIES = 5  # reading while another process compacts: read again, a few times at most
 
 Op = list[Any]
 
@@ -68,99 +79,142 @@ def _valid_op(op: Any) -> bool:
     return len(op) == (3 if op[0] == "set" else 2)
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass
 class Loaded:
     doc: dict[str, Any]
     token: str | None  # the journal the snapshot expects; None: it expects none yet
-    offset: int  # journal bytes consumed (0: no matching journal)
-    journal_ok: bool  # the journal on disk belongs to this snapshot
+    digest: str | None  # of state.json's bytes
+    offset: int = 0  # journal bytes consumed
+    header_size: int = 0  # offset == header_size: no writes since the last rewrite
+    journal_ok: bool = False  # the journal on disk belongs to this snapshot
     snapshot_size: int = 0
     partial_at: int | None = field(default=None)  # where an unfinished last line starts
     identity: tuple[int, int, int] | None = None  # state.json's inode, mtime, size when read
 
 
 class Journal:
-    def __init__(self, directory: Path, parse: Any, empty: Any) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        parse: Callable[[bytes, Path], dict[str, Any]],
+        empty: Callable[[], dict[str, Any]],
+        check: Callable[[dict[str, Any], list[Op], Path], None],
+    ) -> None:
         self.path = directory / "state.json"
         self.journal = directory / "state.journal"
-        self._parse = parse  # bytes, path -> document (checked)
+        self._parse = parse  # state.json's bytes -> document, shapes checked
         self._empty = empty
+        self._check = check  # the entries a batch of operations touched, shapes checked
 
     # -- reading ---------------------------------------------------------------------------
 
     def load(self) -> Loaded:
         """The whole state: the snapshot, then its journal."""
-        identity = _identity(self.path)
-        raw = _read_regular(self.path)
-        doc = self._empty() if raw is None else self._parse(raw, self.path)
-        token = doc.get("journal")
-        loaded = Loaded(doc, token if isinstance(token, str) else None, 0, False, len(raw or b""))
-        loaded.identity = identity
-        if loaded.token is not None:
-            self._catch_up(loaded, from_start=True)
+        for _ in range(RETRIES):
+            identity = _identity(self.path)
+            raw = _read_regular(self.path)
+            doc = self._empty() if raw is None else self._parse(raw, self.path)
+            token = doc.get("journal")
+            loaded = Loaded(doc, token if isinstance(token, str) else None, _digest(raw or b""))
+            loaded.identity, loaded.snapshot_size = identity, len(raw or b"")
+            if loaded.token is None or self._read(loaded, from_start=True):
+                return loaded
+            # Another token: a leftover from a crash, or a compaction that raced this read.
+            if _identity(self.path) == identity:
+                return loaded  # state.json did not change: a leftover, contained in it
         return loaded
 
     def refresh(self, loaded: Loaded) -> Loaded:
         """``loaded`` brought up to date: only the journal's new lines are read, unless the
-        state was compacted meanwhile (another token), which needs a full load."""
+        state was rewritten meanwhile, which needs a full load."""
         if loaded.token is None or not loaded.journal_ok or _identity(self.path) != loaded.identity:
             return self.load()  # state.json was replaced (or edited) since: read it again
-        header = _read_header(self.journal)
-        if header != loaded.token:
+        if not self._read(loaded, from_start=False):
             return self.load()
-        self._catch_up(loaded, from_start=False)
         return loaded
 
-    def _catch_up(self, loaded: Loaded, from_start: bool) -> None:
+    def _read(self, loaded: Loaded, from_start: bool) -> bool:
+        """Apply the journal's complete lines past ``loaded.offset``; False if the journal
+        on disk is not this snapshot's. Header and lines come through one descriptor, so a
+        rewrite in between cannot mix two journals."""
         try:
-            with open(self.journal, "rb") as handle:
-                if from_start:
-                    first = handle.readline()
-                    if _token_of(first) != loaded.token:
-                        return  # not this snapshot's journal: already contained in it
-                    loaded.offset = len(first)
-                    loaded.journal_ok = True
-                handle.seek(loaded.offset)
-                data = handle.read()
+            fd = os.open(self.journal, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
-            return
+            return False
         except OSError as exc:
             raise StateError(f"cannot read {self.journal}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StateCorrupt(f"{self.journal} is not a regular file; it is left untouched")
+            first = handle.readline()
+            header = _header(first, self.journal)
+            if header["journal"] != loaded.token:
+                return False
+            if from_start:
+                loaded.offset = loaded.header_size = len(first)
+            handle.seek(loaded.offset)
+            data = handle.read()
         complete = data[: data.rfind(b"\n") + 1]
         loaded.partial_at = loaded.offset + len(complete) if len(complete) < len(data) else None
-        for line in complete.splitlines():
-            try:
-                ops = json.loads(line)
-            except ValueError:
-                ops = None
-            if not isinstance(ops, list) or not all(_valid_op(op) for op in ops):
+        batches = [self._ops(line) for line in complete.splitlines()]
+        if from_start and header.get("snapshot") not in (None, loaded.digest):
+            if batches:
                 raise StateCorrupt(
-                    f"{self.journal} has a line that is not agentd's; it is left untouched: "
-                    "move it and state.json aside to start with an empty state"
+                    f"{self.path} was changed while {self.journal} holds writes that are not "
+                    "in it (edited by hand while agentd ran?); both are left untouched: put "
+                    "back the old state.json, or move state.journal aside to drop those writes"
                 )
+            return False  # edited after a checkpoint: the edit stands, a new journal follows
+        for ops in batches:
             loaded.doc = apply_ops(loaded.doc, ops)
+            self._check(loaded.doc, ops, self.journal)
         loaded.offset += len(complete)
+        loaded.journal_ok = True
+        return True
+
+    def _ops(self, line: bytes) -> list[Op]:
+        try:
+            ops = json.loads(line)
+        except ValueError:
+            ops = None
+        if not isinstance(ops, list) or not all(_valid_op(op) for op in ops):
+            raise StateCorrupt(
+                f"{self.journal} has a line that is not agentd's; it is left untouched: "
+                "move it and state.json aside to start with an empty state"
+            )
+        return ops
 
     # -- writing (the caller holds the lock) ---------------------------------------------
 
     def append(self, loaded: Loaded, ops: list[Op]) -> None:
         """Make ``ops`` durable and apply them to ``loaded``."""
         new_doc = apply_ops(loaded.doc, ops)
-        if not loaded.journal_ok or loaded.token is None or self._due(loaded):
-            self.compact(loaded, new_doc)
+        if not loaded.journal_ok or loaded.token is None:
+            self.compact(loaded, new_doc)  # no journal of this snapshot to append to
             return
+        if self._due(loaded):
+            with contextlib.suppress(StateError):  # e.g. a full disk: one line may still fit
+                self.compact(loaded, new_doc)
+                return
         line = json.dumps(ops, separators=(",", ":")).encode() + b"\n"
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            fd = os.open(self.journal, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(self.journal, flags)
         except OSError as exc:
             raise StateError(f"cannot write {self.journal}: {exc.strerror}") from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StateCorrupt(f"{self.journal} is not a regular file; it is left untouched")
             if loaded.partial_at is not None:
                 os.ftruncate(fd, loaded.partial_at)  # a write cut short by a kill: undone
                 loaded.partial_at = None
             written = os.write(fd, line)
             if written != len(line):
-                raise OSError(28, "short write")
+                raise OSError(28, "No space left on device (short write)")
             os.fdatasync(fd)
         except OSError as exc:
             # Leave no half line behind: the journal stays as it was before this write.
@@ -180,25 +234,37 @@ class Journal:
     def compact(self, loaded: Loaded, doc: dict[str, Any]) -> None:
         """Write the whole state to state.json and start a new, empty journal for it."""
         token = secrets.token_hex(8)
-        doc = {**doc, "journal": token}
+        doc = {**doc, "version": STATE_VERSION, "journal": token}
         data = json.dumps(doc, indent=1, sort_keys=True).encode()
-        header = json.dumps({"journal": token}).encode() + b"\n"
+        header = json.dumps({"journal": token, "snapshot": _digest(data)}).encode() + b"\n"
         try:
             write_atomic(self.path, data)
         except OSError as exc:
             raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        # From here on the write is durable: state.json holds it, whatever happens next.
+        loaded.doc, loaded.token, loaded.digest = doc, token, _digest(data)
+        loaded.snapshot_size, loaded.identity = len(data), _identity(self.path)
+        loaded.journal_ok, loaded.partial_at = False, None
         try:
             write_atomic(self.journal, header, sync_dir=False)
             fsync_dir(self.journal.parent)
-        except OSError as exc:
-            # state.json is complete on its own; the old journal no longer matches it and
-            # is ignored. The next write retries the new journal.
-            loaded.doc, loaded.token, loaded.journal_ok = doc, token, False
-            loaded.snapshot_size, loaded.identity = len(data), _identity(self.path)
-            raise StateError(f"cannot write {self.journal}: {exc.strerror or exc}") from None
-        loaded.doc, loaded.token, loaded.journal_ok = doc, token, True
-        loaded.offset, loaded.partial_at, loaded.snapshot_size = len(header), None, len(data)
-        loaded.identity = _identity(self.path)
+        except OSError:
+            return  # the old journal no longer matches and is ignored; the next write retries
+        loaded.journal_ok, loaded.offset = True, len(header)
+        loaded.header_size = len(header)
+
+
+def _header(line: bytes, path: Path) -> dict[str, Any]:
+    try:
+        header = json.loads(line)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or not isinstance(header.get("journal"), str):
+        raise StateCorrupt(
+            f"{path} has a damaged first line; it is left untouched: move it aside to keep "
+            "state.json as it is (the writes since its last rewrite are then lost)"
+        )
+    return header
 
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
@@ -207,23 +273,6 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _token_of(line: bytes) -> str | None:
-    try:
-        header = json.loads(line)
-    except ValueError:
-        return None
-    token = header.get("journal") if isinstance(header, dict) else None
-    return token if isinstance(token, str) else None
-
-
-def _read_header(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return _token_of(handle.readline(4096))
-    except OSError:
-        return None
 
 
 def _read_regular(path: Path) -> bytes | None:

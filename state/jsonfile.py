@@ -57,7 +57,7 @@ class JsonFileStore(StateStore):
         self._lock: FileLock | None = None
         self._thread_lock = threading.Lock()
         self._swept = False
-        self._journal = Journal(directory, parse_document, empty_document)
+        self._journal = Journal(directory, parse_document, empty_document, check_touched)
         self._loaded: Loaded | None = None
 
     # -- reading ---------------------------------------------------------------------------
@@ -67,15 +67,12 @@ class JsonFileStore(StateStore):
             return Snapshot(self._current().doc)
 
     def _current(self) -> Loaded:
-        """The state as on disk now: loaded once, then only the journal's new lines."""
+        """The state as on disk now: loaded once, then only the journal's new lines (each
+        checked for the entries it touches)."""
         if self._loaded is None:
             self._loaded = self._journal.load()
-            check_document(self._loaded.doc, self._journal.journal)
         else:
-            fresh = self._journal.refresh(self._loaded)
-            if fresh is not self._loaded:
-                check_document(fresh.doc, self._journal.journal)
-            self._loaded = fresh
+            self._loaded = self._journal.refresh(self._loaded)
         return self._loaded
 
     # -- writing ---------------------------------------------------------------------------
@@ -227,8 +224,8 @@ class JsonFileStore(StateStore):
         """Fold the journal into state.json: between sweeps, state.json alone holds it all."""
         with self._thread_lock, self._locked():
             loaded = self._current()
-            if loaded.journal_ok and loaded.offset <= len(_header_line(loaded)):
-                return  # nothing since the last compaction
+            if loaded.journal_ok and loaded.offset <= loaded.header_size:
+                return  # nothing since the last rewrite
             try:
                 self._journal.compact(loaded, loaded.doc)
             except StateError:
@@ -242,10 +239,6 @@ class JsonFileStore(StateStore):
             return None, [["set", ["daemon"], info]]
 
         self._update(change)
-
-
-def _header_line(loaded: Loaded) -> bytes:
-    return json.dumps({"journal": loaded.token}).encode() + b"\n"
 
 
 def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
@@ -272,7 +265,7 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
     version = doc["version"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise StateCorrupt(f"{path} has an unreadable version {version!r}; {hint}")
-    if version > STATE_VERSION:
+    if version > STATE_VERSION:  # 1 (before the journal) is read as it is
         raise StateCorrupt(
             f"{path} was written by a newer agentd (state version {version}; "
             f"this one reads up to {STATE_VERSION}); {hint}"
@@ -284,29 +277,81 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
 
 
 def check_document(doc: dict[str, Any], path: Path) -> None:
-    """The shapes the code relies on, checked once per full load (snapshot and journal)."""
-    hint = HINT
+    """The shapes the code relies on, checked whenever a whole state is read."""
     for key, kind in (("projects", dict), ("claims", dict), ("runs", list), ("fires", dict)):
         value = doc.setdefault(key, kind())
         if not isinstance(value, kind):
-            raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {hint}")
-    for name, entry in doc["projects"].items():
-        if not _shaped(entry, PROJECT_SHAPE) or not all(
-            _shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values()
-        ):
-            raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {hint}")
-    for name, claim in doc["claims"].items():
-        if not (_shaped(claim, CLAIM_SHAPE) and _aware(claim.get("heartbeat")) and _pid_ok(claim)):
-            raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {hint}")
+            raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {HINT}")
+    for name in doc["projects"]:
+        _check_project(doc, name, path)
+    for name in doc["claims"]:
+        _check_claim(doc, name, path)
+    for key in ("daemon", "runs", "fires"):
+        _CHECKS[key](doc, path)
+
+
+def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
+    """After a journal line: the shapes of just the entries it touched (cheap, however
+    large the state)."""
+    for op in ops:
+        where = op[1]
+        if where[0] == "projects" and len(where) > 1:
+            _check_project(doc, where[1], path)
+        elif where[0] == "claims" and len(where) > 1:
+            _check_claim(doc, where[1], path)
+        elif where[0] in _CHECKS:
+            _CHECKS[where[0]](doc, path)
+        else:
+            check_document(doc, path)  # a whole section replaced: check all of it
+
+
+def _check_project(doc: dict[str, Any], name: str, path: Path) -> None:
+    entry = doc.get("projects", {}).get(name)
+    if entry is None:
+        return
+    if not _shaped(entry, PROJECT_SHAPE) or not all(
+        _shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values()
+    ):
+        raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {HINT}")
+
+
+def _check_claim(doc: dict[str, Any], name: str, path: Path) -> None:
+    claim = doc.get("claims", {}).get(name)
+    if claim is None:
+        return
+    if not (_shaped(claim, CLAIM_SHAPE) and _aware(claim.get("heartbeat")) and _pid_ok(claim)):
+        raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {HINT}")
+
+
+def _check_daemon(doc: dict[str, Any], path: Path) -> None:
     daemon = doc.get("daemon")
     if daemon is not None and not (_shaped(daemon, DAEMON_SHAPE) and _pid_ok(daemon)):
-        raise StateCorrupt(f"{path}: 'daemon' has the wrong shape; {hint}")
-    if not all(_shaped(run, RUN_SHAPE) for run in doc["runs"]):
-        raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {hint}")
-    fires = doc["fires"]
-    last = fires.get("last_handled")
-    if (last is not None and not _aware(last)) or not isinstance(fires.get("skipped", []), list):
-        raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {hint}")
+        raise StateCorrupt(f"{path}: 'daemon' has the wrong shape; {HINT}")
+
+
+def _check_runs(doc: dict[str, Any], path: Path) -> None:
+    runs = doc.get("runs", [])
+    if not isinstance(runs, list) or not all(_shaped(run, RUN_SHAPE) for run in runs):
+        raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {HINT}")
+
+
+def _check_fires(doc: dict[str, Any], path: Path) -> None:
+    fires = doc.get("fires", {})
+    last = fires.get("last_handled") if isinstance(fires, dict) else None
+    skipped = fires.get("skipped", []) if isinstance(fires, dict) else None
+    if (
+        not isinstance(fires, dict)
+        or (last is not None and not _aware(last))
+        or not isinstance(skipped, list)
+    ):
+        raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {HINT}")
+
+
+_CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
+    "daemon": _check_daemon,
+    "runs": _check_runs,
+    "fires": _check_fires,
+}
 
 
 # Keys whose types the code relies on; other keys are left alone (a newer agentd of the

@@ -233,3 +233,23 @@ def test_dependants_of_a_failed_project_are_not_simulated(tmp_path: Path) -> Non
     ordered = order(selection, _snapshot({}))
     sim = simulate(ordered.run, ordered.assumed, 2, set(ordered.failed))
     assert [name for name, _ in sim.starts] == ["other"]
+
+
+def test_a_partly_known_project_counts_its_known_part_plus_the_unknown_tasks(
+    tmp_path: Path,
+) -> None:
+    config = _config(
+        tmp_path,
+        _projects(
+            'name = "big"\npath = "big"\ntasks = ["a", "b"]',
+            'name = "small"\npath = "small"\ntasks = ["a"]',
+        ),
+    )
+    tasks = {"big": {"tasks": {"a": {"status": "ok", "date": "2026-11-21", "duration_s": 100.0}}}}
+    tasks["small"] = {"tasks": {"a": {"status": "ok", "date": "2026-11-21", "duration_s": 10.0}}}
+    snap = Snapshot({"version": 2, "projects": tasks, "claims": {}, "runs": []})
+    ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
+    # big: 100 s known, plus task b never run, counted as the longest known task (100 s)
+    assert ordered.assumed == {"big": 200.0, "small": 10.0}
+    assert ordered.expected == {"big": None, "small": 10.0}
+    assert [p.name for p in ordered.run] == ["big", "small"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from state import JsonFileStore, StateCorrupt, TaskRecord
+from state import JsonFileStore, StateCorrupt, StateError, TaskRecord
 from state.claims import me
 from state.journal import COMPACT_AT
 
@@ -129,3 +129,188 @@ def test_a_state_file_replaced_behind_a_running_store_is_noticed(tmp_path: Path)
     with pytest.raises(StateCorrupt, match="not valid JSON"):
         store.record("a", "t", _ok())
     assert (tmp_path / "state.json").read_text() == "{ not json"
+
+
+WRITER = """
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+import state.journal
+from state import JsonFileStore, TaskRecord
+from state.claims import me
+state.journal.COMPACT_AT = 2048  # rewrite state.json all the time
+store = JsonFileStore(Path(sys.argv[1]))
+now = datetime.now(UTC)
+store.claim("a", me("w", now), "2026-11-22", ["t"], True, now)
+for i in range(int(sys.argv[2])):
+    store.record("a", f"t{i}", TaskRecord("ok", "2026-11-22", "w", None, None, 0.1, 0))
+"""
+
+
+def test_readers_never_see_corruption_or_go_back_while_the_state_is_rewritten(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path), "400"],
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    steady = JsonFileStore(tmp_path)  # one reader that follows the journal incrementally
+    seen_steady = seen_fresh = reads = 0
+    while writer.poll() is None or reads == 0:
+        if not (tmp_path / "state.json").exists():
+            continue
+        count = len(steady.read().project("a").get("tasks", {}))
+        assert count >= seen_steady
+        seen_steady = count
+        fresh = len(JsonFileStore(tmp_path).read().project("a").get("tasks", {}))
+        assert fresh >= seen_fresh  # a reader loading afresh never sees an older state
+        seen_fresh = fresh
+        reads += 1
+    assert writer.wait() == 0
+    assert len(JsonFileStore(tmp_path).read().project("a")["tasks"]) == 400
+    assert reads > 10
+
+
+def test_a_damaged_first_line_is_refused_not_ignored(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    store.record("a", "t", _ok())
+    journal = tmp_path / "state.journal"
+    data = bytearray(journal.read_bytes())
+    data[2] ^= 0x01  # one flipped bit in the header
+    journal.write_bytes(bytes(data))
+    with pytest.raises(StateCorrupt, match="damaged first line"):
+        JsonFileStore(tmp_path).read()
+    with pytest.raises(StateCorrupt):
+        JsonFileStore(tmp_path).record("a", "u", _ok())
+    assert journal.read_bytes() == bytes(data)
+
+
+def test_editing_state_json_by_hand(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    store.record("a", "t", _ok())
+    store.checkpoint()
+    # Between sweeps (nothing in the journal): the edit stands.
+    doc = json.loads((tmp_path / "state.json").read_text())
+    doc["projects"]["a"]["tasks"]["t"]["status"] = "failed"
+    (tmp_path / "state.json").write_text(json.dumps(doc))
+    assert JsonFileStore(tmp_path).read().task("a", "t")["status"] == "failed"
+    writer = JsonFileStore(tmp_path)
+    writer.record("a", "u", _ok())  # rewrites state.json with the edit, starts a journal
+    writer.record("a", "v", _ok())  # a line in that journal
+    assert JsonFileStore(tmp_path).read().task("a", "t")["status"] == "failed"
+    # With writes in the journal that the edited file lacks: refused, not replayed over it.
+    doc = json.loads((tmp_path / "state.json").read_text())
+    doc["projects"]["a"]["tasks"]["t"]["status"] = "ok"
+    (tmp_path / "state.json").write_text(json.dumps(doc))
+    with pytest.raises(StateCorrupt, match="was changed while"):
+        JsonFileStore(tmp_path).read()
+
+
+def test_a_rewrite_cut_short_after_state_json_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    for i in range(5):
+        store.record("a", f"t{i}", _ok())
+    import state.journal as journal_module
+
+    real = journal_module.write_atomic
+    calls: list[Path] = []
+
+    def second_fails(path: Path, data: bytes, sync_dir: bool = True) -> None:
+        calls.append(path)
+        if len(calls) == 2:  # the second file a rewrite writes
+            raise OSError(28, "No space left on device")
+        real(path, data, sync_dir)
+
+    monkeypatch.setattr(journal_module, "write_atomic", second_fails)
+    store.checkpoint()  # the write is durable once state.json is in: no error
+    monkeypatch.setattr(journal_module, "write_atomic", real)
+    assert [p.name for p in calls] == ["state.json", "state.journal"]
+    fresh = JsonFileStore(tmp_path)
+    assert sorted(fresh.read().project("a")["tasks"]) == [f"t{i}" for i in range(5)]
+    fresh.record("a", "t5", _ok())  # and the next write starts a journal that matches
+    assert len(JsonFileStore(tmp_path).read().project("a")["tasks"]) == 6
+
+
+def test_a_failed_append_leaves_no_half_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import state.journal as journal_module
+
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    store.record("a", "t1", _ok())
+    before = (tmp_path / "state.journal").read_bytes()
+    real = os.write
+
+    def half(fd: int, data: bytes) -> int:
+        real(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "write", half)
+    with pytest.raises(StateError, match="No space left"):
+        store.record("a", "t2", _ok())
+    monkeypatch.setattr(journal_module.os, "write", real)
+    assert (tmp_path / "state.journal").read_bytes() == before
+    store.record("a", "t3", _ok())
+    assert sorted(JsonFileStore(tmp_path).read().project("a")["tasks"]) == ["t1", "t3"]
+
+
+def test_each_write_is_one_flush_to_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import state.journal as journal_module
+
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    flushes: list[int] = []
+    real = journal_module.os.fdatasync
+    monkeypatch.setattr(journal_module.os, "fdatasync", lambda fd: flushes.append(fd) or real(fd))
+    store.record("a", "t", _ok())
+    assert len(flushes) == 1
+
+
+def test_when_a_rewrite_is_due_but_fails_the_write_still_lands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import state.journal as journal_module
+
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    monkeypatch.setattr(journal_module, "COMPACT_AT", 0)  # always due
+
+    def full(path: Path, data: bytes, sync_dir: bool = True) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "write_atomic", full)
+    store.record("a", "t", _ok())  # the rewrite failed; a one-line append did not
+    assert JsonFileStore(tmp_path).read().task("a", "t") is not None
+
+
+def test_a_fifo_as_journal_hangs_nothing(tmp_path: Path) -> None:
+    import os
+
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    (tmp_path / "state.journal").unlink()
+    os.mkfifo(tmp_path / "state.journal")
+    with pytest.raises(StateCorrupt, match="not a regular file"):
+        JsonFileStore(tmp_path).read()
+
+
+def test_leftover_temporary_files_are_removed(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    _claimed(store, "a")
+    for name in (".state.json.abc.tmp", ".state.journal.def.tmp"):
+        (tmp_path / name).write_text("left by a killed writer")
+    JsonFileStore(tmp_path).record("a", "t", _ok())
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -205,7 +205,7 @@ def test_concurrent_writers_lose_nothing_and_readers_never_see_a_torn_file(tmp_p
         (b"{", "not valid JSON"),
         (b"[]", 'no "version" key'),
         (b'{"version": "1"}', "unreadable version"),
-        (b'{"version": 2}', "newer agentd"),
+        (b'{"version": 3}', "newer agentd"),
         (b'{"version": 1, "projects": []}', "'projects' should be a dict"),
         (b'{"version": 1, "projects": {"a": 3}}', "wrong shape"),
     ],

@@ -121,7 +121,7 @@ def test_state_and_logs_are_private_even_under_a_permissive_umask(ws: Workspace)
         run_dir / "p" / "t.log",
     ):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    assert json.loads((ws.state / "state.json").read_text())["version"] == 1
+    assert json.loads((ws.state / "state.json").read_text())["version"] == 2
 
 
 def test_corrupt_state_file_exits_2_and_stays_byte_for_byte(ws: Workspace) -> None:

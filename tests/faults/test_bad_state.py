@@ -34,7 +34,7 @@ def _config(ws: Workspace) -> None:
         (b"\x00" * 64, "is not valid JSON"),
         (b"{'version': 1}", "is not valid JSON"),
         (json.dumps({**VALID, "version": 0}).encode(), "unknown state version 0"),
-        (json.dumps({**VALID, "version": 2}).encode(), "newer agentd"),
+        (json.dumps({**VALID, "version": 3}).encode(), "newer agentd"),
         (json.dumps({**VALID, "version": "1"}).encode(), "unreadable version"),
         (json.dumps({**VALID, "claims": {"p": {"pid": "x"}}}).encode(), "claim on project 'p'"),
         (

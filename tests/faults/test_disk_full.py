@@ -66,7 +66,7 @@ def test_disk_full_during_a_sweep(small_disk: Workspace) -> None:
     assert "report not written: No space left on device" in messages
     # The state file was never torn: the old one survives, or a whole newer one.
     after = json.loads((ws.state / "state.json").read_bytes())
-    assert after["version"] == 1
+    assert after["version"] == 2
     assert json.loads(before)["projects"].keys() <= after["projects"].keys()
     # Once there is room again, the next sweep recovers: the dead claim is taken over and
     # everything not yet recorded as a success runs.

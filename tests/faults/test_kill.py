@@ -162,11 +162,11 @@ def test_sigkill_during_state_writes_never_leaves_a_torn_file(tmp_path: Path) ->
         writer.wait()
         kills += 1
         doc = json.loads((tmp_path / "state.json").read_text())
-        assert doc["version"] == 1
+        assert doc["version"] in (1, 2)  # a first write keeps the seed; a rewrite makes 2
         # The journal may end in a line the kill cut short: it is ignored, never an error.
         from state import JsonFileStore
 
-        assert JsonFileStore(tmp_path).read().doc["version"] == 1
+        assert JsonFileStore(tmp_path).read().doc["version"] in (1, 2)
     assert kills == 40
     # A killed writer may leave its temporary file; the next writer removes them.
     from state import JsonFileStore
