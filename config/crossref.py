@@ -25,6 +25,11 @@ def check(data: Mapping[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(f"tasks.{format_key(name)}.agent", _unknown("agent", agent, agents))
             )
+    for name in _mapping(_mapping(data.get("budget")).get("agents")):
+        if name not in agents:
+            problems.append(
+                Problem(f"budget.agents.{format_key(name)}", _unknown("agent", name, agents))
+            )
     defaults = _mapping(data.get("defaults")).get("tasks")
     defaults = defaults if isinstance(defaults, list) else []
     for i, name in enumerate(defaults):

@@ -77,20 +77,31 @@ class EnvOverrides(PydanticBaseSettingsSource):
 def _typed(section: str, key: str, value: str) -> Any:
     model = SECTIONS.get(section)
     field = model.model_fields.get(key) if model else None
-    if field is None:
-        return value
-    if field.annotation is bool:
-        lowered = value.strip().lower()
+    kinds = _scalar_kinds(field.annotation) if field else set()
+    text = value.strip()
+    if bool in kinds:
+        lowered = text.lower()
         if lowered in ("true", "1", "yes", "on"):
             return True
         if lowered in ("false", "0", "no", "off"):
             return False
-    elif field.annotation is int:
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
+    for kind in (int, float):
+        if kind in kinds:
+            try:
+                return kind(text)
+            except ValueError:
+                pass
     return value
+
+
+def _scalar_kinds(annotation: Any) -> set[type]:
+    """``Annotated[float, ...] | None`` -> {float, NoneType}: what an env string may become."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _scalar_kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_scalar_kinds(a) for a in typing.get_args(annotation)))
+    return {annotation} if isinstance(annotation, type) else set()
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:

@@ -54,6 +54,19 @@ def is_secret_key(key: str) -> bool:
     return any(marker in upper for marker in SECRET_MARKERS)
 
 
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]``: the path and query of a hook URL are often its secret,
+    and userinfo is a password."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}" if parts.scheme and host else "(unparseable URL)"
+
+
 def _duration(value: Any) -> float:
     if not isinstance(value, str):
         raise ValueError(
@@ -139,6 +152,9 @@ class RunSection(Strict):
     kill_grace: Annotated[Duration, Field(ge=0)] = 10.0
     on_task_failure: Annotated[Literal["continue", "stop"], BeforeValidator(_lower)] = "continue"
     keep_runs: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    # Agent tasks running at once across the sweep, to stay under the providers' rate
+    # limits; 0 leaves them bounded by max_parallel_projects alone.
+    max_parallel_agents: Annotated[int, Field(ge=0, le=1024)] = 0
 
     @property
     def bound(self) -> int:
@@ -155,12 +171,85 @@ class LogSection(Strict):
     format: Annotated[Literal["auto", "json", "console"], BeforeValidator(_lower)] = "auto"
 
 
+Isolation = Annotated[Literal["none", "worktree"], BeforeValidator(_lower)]
+
+
 class DefaultsSection(Strict):
     tasks: list[str] = Field(default_factory=list)
+    # What a project that does not say gets; off by default so that a plain command such
+    # as a linter keeps working in a checkout that is not a git repository.
+    require_clean: bool = False
+    isolation: Isolation = "none"
+
+
+Money = Annotated[float, Field(ge=0, le=1_000_000)]
+Tokens = Annotated[int, Field(ge=0, le=10**15)]
+
+
+class Limits(Strict):
+    """Spend limits; None means no limit, 0 means no agent task at all."""
+
+    nightly_usd: Money | None = None
+    weekly_usd: Money | None = None
+    nightly_tokens: Tokens | None = None
+    weekly_tokens: Tokens | None = None
+
+    def items(self) -> list[tuple[str, float]]:
+        keys = ("nightly_usd", "weekly_usd", "nightly_tokens", "weekly_tokens")
+        return [(k, float(v)) for k in keys if (v := getattr(self, k)) is not None]
+
+
+class BudgetSection(Limits):
+    """Overall limits, and per agent (``[budget.agents.claude]``)."""
+
+    agents: dict[str, Limits] = Field(default_factory=dict)
+
+
+_URL_RE = re.compile(r"^https?://[^/\s?#]+", re.IGNORECASE)
+
+
+class NotifySection(Strict):
+    """Alerts after a sweep: a command (the alert as JSON on stdin) and/or a webhook."""
+
+    when: Annotated[Literal["failure", "always"], BeforeValidator(_lower)] = "failure"
+    command: Annotated[list[str], Field(min_length=1), NoNul] | None = None
+    webhook: Annotated[str, NoNul] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: PositiveDuration = 30.0
+
+    @field_validator("command")
+    @classmethod
+    def _program(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value[0]:
+            raise ValueError("the program (first element) must not be empty")
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not _URL_RE.match(value):
+            raise ValueError("the webhook must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not re.match(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", key):
+                raise ValueError(f"{key!r} is not a valid HTTP header name")
+            if any(c in item for c in "\r\n\x00"):
+                raise ValueError(f"the value of header {key} contains a line break or NUL")
+        return value
+
+
+UsageFormat = Literal["auto", "claude", "codex", "gemini", "aider", "none"]
 
 
 class AgentSpec(Strict):
     command: Annotated[list[str], Field(min_length=1), NoNul]
+    # How to read cost and tokens from the agent's output (daemon.usage). Unset: a
+    # built-in preset's own format, or "auto" (each known format tried) for others.
+    usage: Annotated[UsageFormat, BeforeValidator(_lower)] | None = None
 
     @field_validator("command")
     @classmethod
@@ -227,6 +316,12 @@ class ProjectSpec(Strict):
     depends_on: list[str] = Field(default_factory=list)
     enabled: bool = True
     env: dict[str, str] = Field(default_factory=dict)
+    # None: as [defaults] says.
+    require_clean: bool | None = None
+    isolation: Isolation | None = None
+    # The branch require_clean expects and worktrees start from; found from the remote's
+    # HEAD (or a local main/master) when not given.
+    default_branch: Annotated[str, Field(min_length=1), NoNul] | None = None
 
     @field_validator("name")
     @classmethod
@@ -258,6 +353,8 @@ SECTIONS: dict[str, type[Strict]] = {
     "run": RunSection,
     "paths": PathsSection,
     "log": LogSection,
+    "budget": BudgetSection,
+    "notify": NotifySection,
 }
 
 
@@ -276,6 +373,8 @@ class Settings(BaseSettings):
     paths: PathsSection = Field(default_factory=PathsSection)
     log: LogSection = Field(default_factory=LogSection)
     defaults: DefaultsSection = Field(default_factory=DefaultsSection)
+    budget: BudgetSection = Field(default_factory=BudgetSection)
+    notify: NotifySection = Field(default_factory=NotifySection)
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     projects: list[ProjectSpec] = Field(default_factory=list)

@@ -9,10 +9,13 @@ from __future__ import annotations
 AGENT_PRESETS: dict[str, tuple[str, ...]] = {
     # Claude Code: -p prints the result and exits; JSON carries cost and usage.
     "claude": ("claude", "-p", "{prompt}", "--output-format", "json"),
-    # OpenAI Codex CLI: `exec` is its non-interactive subcommand.
-    "codex": ("codex", "exec", "{prompt}"),
-    # aider: --message sends one message and exits; --yes-always answers its confirmations.
-    "aider": ("aider", "--yes-always", "--message", "{prompt}"),
-    # Gemini CLI: -p runs one prompt non-interactively.
-    "gemini": ("gemini", "-p", "{prompt}"),
+    # OpenAI Codex CLI: `exec` is its non-interactive subcommand; --json prints JSON lines
+    # whose turn.completed event carries token counts.
+    "codex": ("codex", "exec", "--json", "{prompt}"),
+    # aider: --message sends one message and exits; --yes-always answers its confirmations;
+    # --no-pretty keeps colour codes out of the log. Its "Tokens: ... Cost: ..." lines
+    # carry usage.
+    "aider": ("aider", "--yes-always", "--no-pretty", "--message", "{prompt}"),
+    # Gemini CLI: -p runs one prompt non-interactively; JSON output carries token counts.
+    "gemini": ("gemini", "-p", "{prompt}", "--output-format", "json"),
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 import tomli_w
 
-from config.model import MASK, is_secret_key
+from config.model import MASK, is_secret_key, redact_url
 from config.resolved import Config
 
 
@@ -18,6 +18,11 @@ def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:
     for project in data["projects"]:
         project["path"] = str(config.project_dir(config.project(project["name"])))
         project["env"] = {k: MASK if is_secret_key(k) else v for k, v in project["env"].items()}
+    notify = data["notify"]
+    if "webhook" in notify:
+        # Incoming-webhook URLs carry their token in the path: the host alone is safe to show.
+        notify["webhook"] = redact_url(notify["webhook"])
+    notify["headers"] = dict.fromkeys(notify.get("headers", {}), MASK)
     return data
 
 

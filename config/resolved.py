@@ -72,6 +72,21 @@ class Config:
         custom = self.settings.agents.get(agent)
         return list(custom.command) if custom else list(AGENT_PRESETS[agent])
 
+    def usage_format(self, agent: str) -> str:
+        """How ``daemon.usage`` reads this agent's output: as configured, else the preset's
+        own format, else every known format in turn."""
+        custom = self.settings.agents.get(agent)
+        if custom is not None and custom.usage is not None:
+            return custom.usage
+        return agent if agent in AGENT_PRESETS else "auto"
+
+    def require_clean(self, spec: ProjectSpec) -> bool:
+        own = spec.require_clean
+        return own if own is not None else self.settings.defaults.require_clean
+
+    def isolation(self, spec: ProjectSpec) -> str:
+        return spec.isolation or self.settings.defaults.isolation
+
 
 def resolve_state_dir(
     config: Config | None, override: str | None, environ: Mapping[str, str]

@@ -48,7 +48,7 @@ def run_once(args: argparse.Namespace) -> int:
 
         now = datetime.now(UTC)
         selection = plan(config, store, request, now)
-        summary = plan_dict(config, selection, directory, sweep_date(config, now))
+        summary = plan_dict(config, selection, directory, sweep_date(config, now), store.read())
         if args.json:
             print(json.dumps(summary, indent=2))
         else:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config import Config
+from daemon import budget, spendview
 from daemon.bootstrap import load, open_store, state_dir
 from daemon.cli import EXIT_OK, UsageError
 from daemon.results import TASK_FAILURES
@@ -120,9 +121,13 @@ def gather(
                 "tasks": len(tasks),
             }
         )
+    # "Today" as the skip guard and the budget see it: the schedule's zone.
+    today = now.astimezone(config.zone if config else UTC).date().isoformat()
     return {
         "state_dir": str(directory),
         "daemon": daemon,
+        "spend": budget.summary(snapshot, today),
+        "budget": budget.standing(config.settings.budget, snapshot, today) if config else [],
         "schedule": {
             "cron": config.settings.schedule.cron if config else daemon.get("schedule"),
             "timezone": str(config.zone) if config else daemon.get("timezone"),
@@ -205,4 +210,5 @@ def render(status: dict[str, Any]) -> str:
                 f"  {p['name']:<{width}}  {p['last_run_date'] or 'never':<10}  {state:<11}  "
                 f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}"
             )
+    lines += spendview.status_lines(status["spend"], status["budget"])
     return "\n".join(lines) + "\n"

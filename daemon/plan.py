@@ -6,12 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from config import Config
+from daemon import budget, gitrepo
+from daemon.budget import describe
 from daemon.ordering import simulate
 from daemon.report import describe_mode
 from daemon.selection import Selection
+from state import Snapshot
 
 
-def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) -> dict[str, Any]:
+def plan_dict(
+    config: Config, selection: Selection, state_dir: Path, date: str, snapshot: Snapshot
+) -> dict[str, Any]:
     run = config.settings.run
     simulated = simulate(selection.run, selection.assumed, run.bound, set(selection.failed))
     by_name = {p.name: p for p in selection.run}
@@ -34,6 +39,7 @@ def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) 
                 "after": list(by_name[name].deps),
                 "expected_start_s": round(start, 1),
                 "expected_duration_s": selection.expected.get(name),
+                "repository": _repository(config, by_name[name].name, by_name[name].path),
             }
             for name, start in simulated.starts
         ],
@@ -42,7 +48,25 @@ def plan_dict(config: Config, selection: Selection, state_dir: Path, date: str) 
         "assumed_per_unknown_task_s": round(selection.unknown_task_s, 1) if unknown else None,
         "failed": selection.failed,
         "skipped": selection.skipped,
+        "budget": budget.standing(config.settings.budget, snapshot, date),
+        "max_parallel_agents": run.max_parallel_agents or None,
     }
+
+
+def _repository(config: Config, name: str, path: Path) -> str | None:
+    """What require_clean would decide now, and whether tasks get worktrees (read-only)."""
+    spec = config.project(name)
+    notes = []
+    if config.require_clean(spec):
+        try:
+            gitrepo.default_branch(path, spec.default_branch)
+            problem = gitrepo.repo_problem(path, spec.default_branch)
+            notes.append(f"would be skipped: {problem}" if problem else "clean")
+        except gitrepo.GitError as exc:
+            notes.append(f"would fail: {exc}")
+    if config.isolation(spec) == "worktree":
+        notes.append("tasks run in new worktrees")
+    return "; ".join(notes) or None
 
 
 def render_plan(plan: dict[str, Any], zone: str) -> str:
@@ -69,6 +93,8 @@ def render_plan(plan: dict[str, Any], zone: str) -> str:
             extra += f"  (after {', '.join(project['after'])})"
         if project["done_today"]:
             extra += f"  [done today: {', '.join(project['done_today'])}]"
+        if project["repository"]:
+            extra += f"  [{project['repository']}]"
         lines.append(
             f"  {i:>3}. {project['name']:<{width}}  {', '.join(project['tasks'])}  [{when}]{extra}"
         )
@@ -81,6 +107,10 @@ def render_plan(plan: dict[str, Any], zone: str) -> str:
                 f"each such task counted as {plan['assumed_per_unknown_task_s']:.0f}s)"
             )
         lines.append(f"expected makespan: {plan['expected_makespan_s']:.0f}s{note}")
+    if plan["max_parallel_agents"]:
+        lines.append(f"agent tasks: at most {plan['max_parallel_agents']} at once")
+    for item in plan["budget"]:
+        lines.append(f"budget: {describe(item)}")
     for title, key in (("failed", "failed"), ("skipped", "skipped")):
         if plan[key]:
             lines += ["", f"{title} ({len(plan[key])}):"]

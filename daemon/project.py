@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from config.durations import format_duration
 from config.model import MASK, is_secret_key
-from daemon import orphans, runner
+from daemon import budget, gitrepo, orphans, runner
 from daemon.results import STOPPED, TASK_FAILURES, ProjectResult, TaskResult, project_status
 from daemon.taskcmd import task_argv, task_env
+from daemon.usage import Usage
+from daemon.usage import from_log as read_usage
 from state import AllDone, Busy, ProjectRecord, StateError, TaskRecord
 from state.claims import me, this_host
 from state.files import ensure_private_dir
@@ -53,6 +55,8 @@ class SweepContext:
     observer: Observer
     failures: Failures
     log: Any  # a structlog logger bound to run_id
+    agent_slots: budget.AgentSlots
+    worktrees: Path  # where isolation = "worktree" puts them: agentd's, not the user's
 
 
 def mask_secrets(text: str, env: Mapping[str, str]) -> str:
@@ -119,6 +123,18 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
             grace = ctx.config.settings.run.kill_grace
             orphans.stop_orphans(claim.replaced.run_id, name, grace, log)
 
+    refusal = _refused(ctx, planned)
+    if refusal is not None:
+        status, reason = refusal
+        log.warning("project.refused", status=status, reason=reason)
+        if status == "failed":
+            ctx.failures.add(name, None, status, reason)
+        try:
+            ctx.store.release(name, ctx.run_id, None)
+        except StateError as exc:
+            log.error("project.release_failed", error=str(exc))
+        return ProjectResult(name, status, reason, blocks=f"dependency {status}: {name}")
+
     zone = ctx.config.zone
     started = datetime.now(zone)
     result = ProjectResult(name, "ok", started_at=iso(started))
@@ -156,6 +172,20 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
     )
     ctx.observer.project_finished(result)
     return result
+
+
+def _refused(ctx: SweepContext, planned: Planned) -> tuple[str, str] | None:
+    """require_clean: a dirty checkout, or one on another branch, is skipped (the user is
+    working there); one where the question cannot be answered is a failure to fix."""
+    spec = ctx.config.project(planned.name)
+    if not ctx.config.require_clean(spec):
+        return None
+    try:
+        gitrepo.default_branch(planned.path, spec.default_branch)
+    except gitrepo.GitError as exc:
+        return "failed", f"require_clean: {exc}"
+    problem = gitrepo.repo_problem(planned.path, spec.default_branch)
+    return ("skipped", f"require_clean: {problem}") if problem else None
 
 
 def _run_tasks(
@@ -199,19 +229,55 @@ def _guarded_task(
 def _run_task(
     ctx: SweepContext, planned: Planned, task: str, problems: list[str], log: Any
 ) -> TaskResult:
+    agent = ctx.config.task(task).agent
+    if agent is None:
+        return _execute(ctx, planned, task, None, problems, log)
+    # A slot first, then the budget: what others spent while this task waited counts.
+    if not ctx.agent_slots.acquire():
+        return TaskResult(task, "skipped", reason=STOPPED, agent=agent)
+    try:
+        over = budget.exhausted(ctx.config.settings.budget, ctx.store.read(), ctx.date, agent)
+        if over is not None:
+            log.warning("task.skipped", reason=over)
+            return TaskResult(task, "skipped", reason=over, agent=agent)
+        return _execute(ctx, planned, task, agent, problems, log)
+    finally:
+        ctx.agent_slots.release()
+
+
+def _execute(
+    ctx: SweepContext,
+    planned: Planned,
+    task: str,
+    agent: str | None,
+    problems: list[str],
+    log: Any,
+) -> TaskResult:
     config = ctx.config
+    spec = config.project(planned.name)
+    log_rel = f"{planned.name}/{task}.log"
+    workdir, extra_env = planned.path, {}
+    tree: gitrepo.Worktree | None = None
+    if config.isolation(spec) == "worktree":
+        try:
+            tree = _new_worktree(ctx, planned, task)
+        except gitrepo.GitError as exc:
+            reason = f"cannot create a worktree: {exc}"
+            ctx.failures.add(planned.name, task, "error", reason)
+            log.error("task.worktree_failed", error=str(exc))
+            return TaskResult(task, "error", reason=reason, agent=agent)
+        workdir = tree.cwd
+        extra_env = {"AGENTD_REPO_DIR": str(planned.path), "AGENTD_BRANCH": tree.branch}
     values = {
         "project": planned.name,
-        "project_dir": str(planned.path),
+        "project_dir": str(workdir),
         "run_id": ctx.run_id,
         "date": ctx.date,
     }
-    spec = config.project(planned.name)
-    log_rel = f"{planned.name}/{task}.log"
     command = runner.Command(
         argv=task_argv(config, task, values),
-        cwd=planned.path,
-        env=task_env(ctx.environ, spec.env, values, task),
+        cwd=workdir,
+        env={**task_env(ctx.environ, spec.env, values, task), **extra_env},
         log_path=ctx.run_dir / log_rel,
         timeout=config.task_timeout(task),
         kill_grace=config.settings.run.kill_grace,
@@ -219,6 +285,7 @@ def _run_task(
     ctx.observer.task_started(planned.name, task)
     log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
     outcome = runner.run(command, ctx.stop, config.zone, log)
+    usage = usage_of(config, agent, command.log_path)
     result = TaskResult(
         name=task,
         status=outcome.status,
@@ -229,7 +296,11 @@ def _run_task(
         duration_s=outcome.duration_s,
         log=log_rel,
         output_tail=runner.trim_tail(mask_secrets(outcome.output_end, spec.env)),
+        agent=agent,
+        usage=usage.to_dict() if usage else None,
     )
+    if tree is not None:
+        result.worktree = _finish_worktree(ctx, planned.name, task, tree, log)
     if result.status in TASK_FAILURES:
         ctx.failures.add(planned.name, task, result.status, result.reason)
     record = TaskRecord(
@@ -240,6 +311,8 @@ def _run_task(
         result.finished_at,
         result.duration_s,
         result.exit_code,
+        agent,
+        result.usage,
     )
     try:
         ctx.store.record(planned.name, task, record)
@@ -256,6 +329,47 @@ def _run_task(
         duration_s=result.duration_s,
         reason=result.reason or None,
         log=str(command.log_path),
+        **_usage_fields(usage),
     )
     ctx.observer.task_finished(planned.name, result)
     return result
+
+
+def usage_of(config: Config, agent: str | None, log_path: Path) -> Usage | None:
+    if agent is None:
+        return None
+    return read_usage(log_path, config.usage_format(agent))
+
+
+def _usage_fields(usage: Usage | None) -> dict[str, Any]:
+    if usage is None:
+        return {}
+    if not usage.known:
+        return {"usage": "unknown", "usage_reason": usage.reason}
+    return {"cost_usd": usage.cost_usd, "tokens": usage.tokens}
+
+
+def _new_worktree(ctx: SweepContext, planned: Planned, task: str) -> gitrepo.Worktree:
+    configured = ctx.config.project(planned.name).default_branch
+    try:
+        base: str | None = gitrepo.default_branch(planned.path, configured)
+    except gitrepo.GitError:
+        if configured is not None:
+            raise
+        base = None  # no default branch to be found: start from the checkout's HEAD
+    return gitrepo.add_worktree(planned.path, ctx.worktrees, ctx.date, task, base)
+
+
+def _finish_worktree(
+    ctx: SweepContext, project: str, task: str, tree: gitrepo.Worktree, log: Any
+) -> dict[str, Any]:
+    info: dict[str, Any] = {"branch": tree.branch, "path": str(tree.path), "base": tree.base}
+    try:
+        done = gitrepo.finish_worktree(tree)
+    except gitrepo.GitError as exc:
+        message = f"worktree {tree.path} not cleaned up: {exc}"
+        ctx.failures.add(project, task, "error", message)
+        log.error("task.worktree_cleanup_failed", error=str(exc), path=str(tree.path))
+        return {**info, "kept": "worktree", "message": message}
+    log.info("task.worktree", branch=tree.branch, kept=done.kept, commits=done.commits)
+    return {**info, "commits": done.commits, "kept": done.kept, "message": done.message}

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from daemon import spendview
+from daemon.budget import amount_text
 from daemon.results import PROJECT_FAILURES, TASK_FAILURES, ProjectResult
 from state.files import write_atomic
 
@@ -182,6 +184,12 @@ def render_markdown(report: dict[str, Any]) -> str:
                 *[f"   {line}" for line in tail.splitlines()],
                 f"   {fence}",
             ]
+    lines += spendview.markdown_lines(report)
+    if report.get("alerts"):
+        lines += ["", "## Alerts", ""]
+    for alert in report.get("alerts", []):
+        outcome = "sent" if alert["ok"] else "FAILED"
+        lines.append(f"- {alert['via']}: {outcome}: {_md(alert['detail'])}")
     lines += ["", "## Projects", "", "| project | status | tasks ok / failed / skipped | note |"]
     lines.append("|---|---|---|---|")
     for project in report["projects"]:
@@ -209,10 +217,30 @@ def render_markdown(report: dict[str, Any]) -> str:
             note = task.get("reason") or ""
             if task.get("log"):
                 note = f"`{task['log']}` {note}".strip()
+            note = "; ".join(x for x in (note, _usage_note(task), _tree_note(task)) if x)
             lines.append(
                 f"| {_md(task['name'])} | {task['status']} | {code} | {took} | {_md(note)} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _usage_note(task: dict[str, Any]) -> str:
+    usage = task.get("usage")
+    if not task.get("agent") or usage is None:
+        return ""
+    if not usage.get("known"):
+        return f"usage unknown: {usage.get('reason')}"
+    parts = []
+    if usage.get("cost_usd") is not None:
+        parts.append(amount_text(usage["cost_usd"], "usd"))
+    if usage.get("tokens") is not None:
+        parts.append(amount_text(usage["tokens"], "tokens"))
+    return f"{task['agent']}: " + ", ".join(parts)
+
+
+def _tree_note(task: dict[str, Any]) -> str:
+    tree = task.get("worktree")
+    return f"worktree: {tree.get('message')}" if tree else ""
 
 
 def _md(text: str) -> str:

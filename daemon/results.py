@@ -11,6 +11,7 @@ from typing import Any
 
 TASK_FAILURES = frozenset({"failed", "timeout", "error", "interrupted"})
 STOPPED = "sweep interrupted"  # the reason of tasks a stop request kept from starting
+BUDGET = "budget: "  # the start of the reason of tasks a spend limit kept from starting
 PROJECT_FAILURES = frozenset({"failed", "error"})
 
 
@@ -25,6 +26,9 @@ class TaskResult:
     duration_s: float | None = None
     log: str | None = None  # relative to the run directory
     output_tail: str = ""
+    agent: str | None = None  # agent tasks only, with what they reported spending
+    usage: dict[str, Any] | None = None
+    worktree: dict[str, Any] | None = None  # isolation = "worktree": branch, path, what was kept
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

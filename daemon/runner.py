@@ -1,8 +1,8 @@
 """Running one task as a process group, with a deadline, and leaving nothing behind.
 
-The task gets its own session (so its own process group), stdin from /dev/null, and its
-stdout and stderr go straight into its log file: the kernel writes them there, so a task
-that prints gigabytes costs agentd no memory.
+The task gets its own session (so its own process group), stdin from /dev/null (or a
+given file), and its stdout and stderr go straight into its log file: the kernel writes
+them there, so a task that prints gigabytes costs agentd no memory.
 
 We wait for the group leader through a pidfd, which becomes readable when the leader
 exits but before it is reaped. Until we reap it, its pid (which is the group id) cannot be
@@ -43,6 +43,7 @@ class Command:
     log_path: Path
     timeout: float
     kill_grace: float
+    stdin: Path | None = None  # read-only; None is /dev/null
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,15 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
         log_fd = open_private(command.log_path)
     except OSError as exc:
         return finish("error", None, f"cannot open log file {command.log_path}: {exc.strerror}")
+    stdin_fd = subprocess.DEVNULL
     try:
+        if command.stdin is not None:
+            stdin_fd = os.open(command.stdin, os.O_RDONLY | os.O_CLOEXEC)
         proc = subprocess.Popen(
             command.argv,
             cwd=command.cwd,
             env=command.env,
-            stdin=subprocess.DEVNULL,
+            stdin=stdin_fd,
             stdout=log_fd,
             stderr=log_fd,
             start_new_session=True,
@@ -94,6 +98,8 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
         return finish("error", None, reason)
     finally:
         os.close(log_fd)
+        if stdin_fd != subprocess.DEVNULL:
+            os.close(stdin_fd)
 
     waiter = _ExitWaiter(proc.pid)
     status: str | None = "error"
@@ -199,6 +205,9 @@ def _signal_name(number: int) -> str:
 
 def _start_failure(exc: OSError | ValueError, command: Command) -> str:
     program = command.argv[0]
+    stdin = command.stdin
+    if isinstance(exc, OSError) and stdin and os.fsdecode(exc.filename or "") == str(stdin):
+        return f"cannot open input file {stdin}: {exc.strerror}"
     if isinstance(exc, ValueError):
         return f"cannot start {program}: {exc}"
     if isinstance(exc, FileNotFoundError):

@@ -18,12 +18,20 @@ from typing import Any
 import structlog
 
 from config import Config, ConfigError
-from daemon import __version__, ordering, orphans
+from daemon import __version__, alerts, budget, ordering, orphans
+from daemon.budget import AgentSlots
 from daemon.executor import execute
 from daemon.progress import Observer
 from daemon.project import Failures, SweepContext, iso, run_project
-from daemon.report import counts, overall_status, prune_runs, runs_dir, summary_of, write_report
-from daemon.results import ProjectResult
+from daemon.report import (
+    counts,
+    overall_status,
+    prune_runs,
+    runs_dir,
+    summary_of,
+    write_report,
+)
+from daemon.results import BUDGET, ProjectResult
 from daemon.selection import Selection, select
 from daemon.stop import StopToken
 from state import StateError, StateStore
@@ -112,6 +120,8 @@ def run_sweep(
         observer=observer,
         failures=failures,
         log=slog,
+        agent_slots=AgentSlots(run.max_parallel_agents, stop),
+        worktrees=state_dir / "worktrees",
     )
     with _Heartbeat(store, run_id, slog):
         results = execute(selection.run, run.bound, partial(run_project, ctx), stop, settled)
@@ -132,9 +142,68 @@ def run_sweep(
         ordered,
         failures.items,
     )
+    try:
+        _add_spend(report, ordered, config, store, slog)
+    except Exception as exc:  # noqa: BLE001 - the tasks ran; their report must be written
+        slog.exception("spend.failed")
+        _sweep_failure(report, f"spend not summed: internal error: {exc!r}")
     _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
+    _alert(config, report, run_dir, environ, slog)
     observer.sweep_finished(report, run_dir)
     return report
+
+
+def _add_spend(
+    report: dict[str, Any],
+    projects: list[ProjectResult],
+    config: Config,
+    store: StateStore,
+    slog: Any,
+) -> None:
+    """What agents spent (this sweep, today, this week) and where the budget stands. Read
+    back from the store, so the totals include what concurrent sweeps spent."""
+    skipped = [
+        {"project": p.name, "task": t.name, "reason": t.reason}
+        for p in projects
+        for t in p.tasks
+        if t.status == "skipped" and t.reason.startswith(BUDGET)
+    ]
+    try:
+        snapshot = store.read()
+    except StateError as exc:
+        slog.error("spend.read_failed", error=str(exc))
+        return
+    budget_cfg = config.settings.budget
+    report["spend"] = budget.summary(snapshot, report["date"], report["run_id"])
+    report["budget"] = {
+        "limits": budget_cfg.model_dump(exclude_none=True),
+        "standing": budget.standing(budget_cfg, snapshot, report["date"]),
+        "skipped": skipped,
+    }
+    if skipped:
+        slog.warning("budget.tasks_skipped", tasks=len(skipped), first=skipped[0]["reason"])
+
+
+def _alert(
+    config: Config,
+    report: dict[str, Any],
+    run_dir: Path,
+    environ: Mapping[str, str] | None,
+    slog: Any,
+) -> None:
+    """After the report is on disk (the alert points to it); a failing alert is logged and
+    noted in the report, never a failure of the sweep."""
+    notify = config.settings.notify
+    if not alerts.should_alert(notify, report):
+        return
+    sent = alerts.send_alerts(
+        notify, report, run_dir, os.environ if environ is None else environ, slog
+    )
+    report["alerts"] = sent
+    try:
+        write_report(run_dir, report)
+    except OSError as exc:
+        slog.error("report.write_failed", path=str(run_dir), error=str(exc))
 
 
 def _reap_stale_claims(config: Config, store: StateStore, now: datetime, slog: Any) -> None:
@@ -217,6 +286,7 @@ def _report(
         },
         # Task time over wall time: what the bound bought (at most the bound itself).
         "speedup": round(work / wall, 2) if wall > 0 and work > 0 else None,
+        "max_parallel_agents": run.max_parallel_agents or None,
         "projects": [p.to_dict() for p in projects],
         "failures": failures,
         "counts": counts(projects),

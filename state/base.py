@@ -11,6 +11,7 @@ its place for several hosts as long as each method stays one atomic step.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,9 +47,25 @@ class TaskRecord:
     finished_at: str | None
     duration_s: float | None
     exit_code: int | None
+    agent: str | None = None  # the agent preset of an agent task
+    usage: dict[str, Any] | None = None  # daemon.usage.Usage.to_dict() of an agent task
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def spend_entry(self, project: str, task: str) -> dict[str, Any]:
+        """What the spend ledger keeps of an agent run (budgets and totals read it)."""
+        usage = self.usage or {}
+        return {
+            "project": project,
+            "task": task,
+            "agent": self.agent,
+            "run_id": self.run_id,
+            "finished_at": self.finished_at,
+            "known": bool(usage.get("known")),
+            "cost_usd": usage.get("cost_usd"),
+            "tokens": usage.get("tokens"),
+        }
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,15 @@ class Snapshot:
         fires: dict[str, Any] = self.doc.get("fires", {})
         return fires
 
+    def spend(self, dates: Collection[str]) -> list[dict[str, Any]]:
+        """The agent runs of these calendar dates (the schedule's zone), with their cost."""
+        ledger: dict[str, Any] = self.doc.get("spend", {})
+        return [
+            {**entry, "date": date}
+            for date in sorted(set(dates))
+            for entry in ledger.get(date, {}).values()
+        ]
+
     def daemon(self) -> dict[str, Any] | None:
         """What the running daemon published about itself (pid, next fire), if any."""
         daemon: dict[str, Any] | None = self.doc.get("daemon")
@@ -162,7 +188,8 @@ class StateStore(ABC):
 
     @abstractmethod
     def record(self, project: str, task: str, record: TaskRecord) -> None:
-        """Store a task's outcome (the skip guard reads it back); ClaimLost unless
+        """Store a task's outcome (the skip guard reads it back) and, for an agent task,
+        its spend in the ledger of ``record.date``, in one step; ClaimLost unless
         ``record.run_id`` holds the claim on ``project``."""
 
     @abstractmethod

@@ -12,6 +12,7 @@ method raises StateCorrupt naming it, so the operator decides what to do with it
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -43,6 +44,7 @@ from state.journal import Journal, Loaded, Op
 
 LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
 SKIPPED_FIRES_KEPT = 20
+SPEND_DAYS_KEPT = 14  # the weekly budget looks back 7 days; twice that for `agentd status`
 
 
 def empty_document() -> dict[str, Any]:
@@ -182,7 +184,12 @@ class JsonFileStore(StateStore):
     def record(self, project: str, task: str, record: TaskRecord) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             _check_holder(doc, project, record.run_id)
-            return None, [["set", ["projects", project, "tasks", task], record.to_dict()]]
+            ops: list[Op] = [["set", ["projects", project, "tasks", task], record.to_dict()]]
+            if record.agent is not None:
+                key = f"{record.run_id}/{project}/{task}"
+                ops.append(["set", ["spend", record.date, key], record.spend_entry(project, task)])
+                ops += [["del", ["spend", old]] for old in _expired(doc, record.date)]
+            return None, ops
 
         self._update(change)
 
@@ -241,6 +248,15 @@ class JsonFileStore(StateStore):
         self._update(change)
 
 
+def _expired(doc: dict[str, Any], date: str) -> list[str]:
+    """Ledger days older than SPEND_DAYS_KEPT before ``date``: no budget looks that far back."""
+    try:
+        cutoff = (dt.date.fromisoformat(date) - dt.timedelta(days=SPEND_DAYS_KEPT)).isoformat()
+    except ValueError:
+        return []
+    return [day for day in doc.get("spend", {}) if day < cutoff]
+
+
 def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
     holder = doc.get("claims", {}).get(project)
     if holder is None or holder.get("run_id") != run_id:
@@ -286,7 +302,7 @@ def check_document(doc: dict[str, Any], path: Path) -> None:
         _check_project(doc, name, path)
     for name in doc["claims"]:
         _check_claim(doc, name, path)
-    for key in ("daemon", "runs", "fires"):
+    for key in ("daemon", "runs", "fires", "spend"):
         _CHECKS[key](doc, path)
 
 
@@ -299,6 +315,12 @@ def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
             _check_project(doc, where[1], path)
         elif where[0] == "claims" and len(where) > 1:
             _check_claim(doc, where[1], path)
+        elif where[0] == "spend" and len(where) == 3:
+            entry = doc.get("spend", {}).get(where[1], {}).get(where[2])
+            if entry is not None and not _shaped(entry, SPEND_SHAPE):
+                raise StateCorrupt(f"{path}: a 'spend' entry has the wrong shape; {HINT}")
+        elif where[0] == "spend" and len(where) == 2 and op[0] == "del":
+            pass
         elif where[0] in _CHECKS:
             _CHECKS[where[0]](doc, path)
         else:
@@ -347,10 +369,21 @@ def _check_fires(doc: dict[str, Any], path: Path) -> None:
         raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {HINT}")
 
 
+def _check_spend(doc: dict[str, Any], path: Path) -> None:
+    spend = doc.get("spend", {})
+    ok = isinstance(spend, dict) and all(
+        isinstance(day, dict) and all(_shaped(e, SPEND_SHAPE) for e in day.values())
+        for day in spend.values()
+    )
+    if not ok:
+        raise StateCorrupt(f"{path}: 'spend' has the wrong shape; {HINT}")
+
+
 _CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "daemon": _check_daemon,
     "runs": _check_runs,
     "fires": _check_fires,
+    "spend": _check_spend,
 }
 
 
@@ -377,6 +410,14 @@ DAEMON_SHAPE: dict[str, type | tuple[type, ...]] = {
     "pid_start": (int, type(None)),
     "host": str,
     "next_fire": str,
+}
+SPEND_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "project": str,
+    "task": str,
+    "agent": (str, type(None)),
+    "known": bool,
+    "cost_usd": (int, float, type(None)),
+    "tokens": (int, type(None)),
 }
 MAX_PID = 2**31 - 1
 

@@ -1,0 +1,161 @@
+"""What agents spent, and whether another agent task may start.
+
+Spend lives in the state store's ledger (one entry per agent run, by calendar date in the
+schedule's zone), so every sweep on this state directory, the daemon's and a manual one,
+sees what the others spent. "Nightly" is the sweep's date; "weekly" is that date and the
+six before it, a rolling window, so a week's budget never comes back all at once on a
+Monday.
+
+A limit is checked before an agent task starts, never while one runs: tasks already running
+may take the spend past the limit (the report shows by how much), but none is killed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from config.model import BudgetSection, Limits
+from daemon.stop import StopToken
+from state import Snapshot
+
+WEEK_DAYS = 7
+SLOT_CHECK_EVERY = 0.25  # how soon an agent task waiting for a slot sees a stop request
+
+
+def week_of(date: str) -> list[str]:
+    day = dt.date.fromisoformat(date)
+    return [(day - dt.timedelta(days=n)).isoformat() for n in range(WEEK_DAYS - 1, -1, -1)]
+
+
+@dataclass
+class Totals:
+    usd: float = 0.0
+    tokens: int = 0
+    runs: int = 0
+    unknown: int = 0  # runs whose usage could not be read: their spend is not counted
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.runs += 1
+        if not entry.get("known"):
+            self.unknown += 1
+        self.usd += float(entry.get("cost_usd") or 0.0)
+        self.tokens += int(entry.get("tokens") or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["usd"] = round(self.usd, 6)
+        return data
+
+
+def total(entries: Iterable[dict[str, Any]]) -> Totals:
+    out = Totals()
+    for entry in entries:
+        out.add(entry)
+    return out
+
+
+def by(entries: Iterable[dict[str, Any]], key: str) -> dict[str, Totals]:
+    out: dict[str, Totals] = {}
+    for entry in entries:
+        out.setdefault(str(entry.get(key)), Totals()).add(entry)
+    return dict(sorted(out.items()))
+
+
+def period(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "total": total(entries).to_dict(),
+        "by_project": {k: v.to_dict() for k, v in by(entries, "project").items()},
+        "by_agent": {k: v.to_dict() for k, v in by(entries, "agent").items()},
+    }
+
+
+def summary(snapshot: Snapshot, date: str, run_id: str | None = None) -> dict[str, Any]:
+    """Today's and this week's spend, per project and per agent (and this sweep's)."""
+    week = snapshot.spend(week_of(date))
+    out: dict[str, Any] = {
+        "date": date,
+        "week_from": week_of(date)[0],
+        "today": period([e for e in week if e["date"] == date]),
+        "week": period(week),
+    }
+    if run_id is not None:
+        out["sweep"] = total(e for e in week if e.get("run_id") == run_id).to_dict()
+    return out
+
+
+def standing(budget: BudgetSection, snapshot: Snapshot, date: str) -> list[dict[str, Any]]:
+    """Every configured limit with what has been spent against it, overall limits first."""
+    week = snapshot.spend(week_of(date))
+    scopes: list[tuple[str | None, Limits, list[dict[str, Any]]]] = [(None, budget, week)]
+    for name, limits in budget.agents.items():
+        scopes.append((name, limits, [e for e in week if e.get("agent") == name]))
+    out = []
+    for agent, limits, entries in scopes:
+        for key, limit in limits.items():
+            span, unit = key.split("_", 1)
+            seen = [e for e in entries if e["date"] == date] if span == "nightly" else entries
+            spent = total(seen)
+            amount = spent.usd if unit == "usd" else spent.tokens
+            out.append(
+                {
+                    "agent": agent,
+                    "limit": key,
+                    "value": limit,
+                    "spent": round(amount, 6),
+                    "since": date if span == "nightly" else week_of(date)[0],
+                    "reached": amount >= limit,
+                    "unknown_runs": spent.unknown,
+                }
+            )
+    return out
+
+
+def exhausted(budget: BudgetSection, snapshot: Snapshot, date: str, agent: str) -> str | None:
+    """Why no agent task of ``agent`` may start now, or None. Overall limits first."""
+    for item in standing(budget, snapshot, date):
+        if item["reached"] and item["agent"] in (None, agent):
+            return "budget: " + describe(item)
+    return None
+
+
+def describe(item: dict[str, Any]) -> str:
+    span, unit = item["limit"].split("_", 1)
+    scope = f"{item['agent']}'s " if item["agent"] else ""
+    since = f"on {item['since']}" if span == "nightly" else f"since {item['since']}"
+    state = "reached" if item["reached"] else "not reached"
+    return (
+        f"{scope}{span} limit of {amount_text(item['value'], unit)} {state} "
+        f"({amount_text(item['spent'], unit)} spent {since})"
+    )
+
+
+def amount_text(value: float, unit: str) -> str:
+    if unit == "usd":
+        return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
+    return f"{int(value):,} tokens"
+
+
+class AgentSlots:
+    """The bound on agent tasks running at once across a sweep (``max_parallel_agents``),
+    separate from the project bound: providers rate-limit per account, not per project."""
+
+    def __init__(self, bound: int, stop: StopToken) -> None:
+        self._slots = threading.BoundedSemaphore(bound) if bound > 0 else None
+        self._stop = stop
+
+    def acquire(self) -> bool:
+        """Wait for a slot; False if the sweep is stopped meanwhile (no slot taken)."""
+        if self._slots is None:
+            return True
+        while not self._slots.acquire(timeout=SLOT_CHECK_EVERY):
+            if self._stop.requested:
+                return False
+        return True
+
+    def release(self) -> None:
+        if self._slots is not None:
+            self._slots.release()

@@ -1,0 +1,270 @@
+"""Keeping unattended tasks away from the user's own git checkout.
+
+``require_clean`` refuses to run in a checkout that holds someone's unfinished work, and
+``isolation = "worktree"`` runs each task in a throwaway ``git worktree`` on its own
+branch, so an agent's edits never land in the tree the user is working in. Everything
+here shells out to git: its rules for refs, locks and worktrees are subtle enough that
+reimplementing any of them would be the bug.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+TIMEOUT = 60.0
+# Inherited from a parent git (a hook, `git rebase -x`), these would point us at another
+# repository than the project's.
+_SCRUBBED = frozenset(
+    {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY"}
+    | {"GIT_COMMON_DIR", "GIT_PREFIX"}
+)
+_NOT_A_REPO = "not a git repository"
+_WHERE = ("--show-toplevel", "--git-common-dir", "--show-prefix")
+_IN_PROGRESS = (
+    ("MERGE_HEAD", "a merge is in progress"),
+    ("rebase-merge", "a rebase is in progress"),
+    ("rebase-apply", "a rebase is in progress"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick is in progress"),
+    ("REVERT_HEAD", "a revert is in progress"),
+)
+_REF_UNSAFE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\/]|\.\.+|@\{")
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class GitError(Exception):
+    """A git operation failed; str() is a one-line, user-facing reason."""
+
+
+class _NotARepo(GitError):
+    pass
+
+
+@dataclass(frozen=True)
+class Worktree:
+    repo: Path  # the top level of the user's checkout
+    path: Path  # the worktree's top level
+    cwd: Path  # where the task runs: the project's own subdirectory inside the worktree
+    branch: str
+    base: str  # full sha the branch started from
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    commits: int
+    dirty: bool
+    kept: str  # "nothing" | "branch" | "worktree"
+    message: str
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    # C for messages we can show; no optional locks so that reading never writes the index.
+    env |= {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
+    verb = args[2] if args[0] == "-c" else args[0]
+    try:
+        proc = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",  # paths need not be UTF-8
+            timeout=TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError as err:
+        if not cwd.is_dir():
+            raise GitError(f"{cwd} does not exist") from err
+        raise GitError("git is not installed") from err
+    except subprocess.TimeoutExpired as err:
+        raise GitError(f"git {verb} in {cwd} timed out after {TIMEOUT:.0f} s") from err
+    if check and proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+        raise GitError(f"git {verb} in {cwd} failed: {lines[0]}")
+    return proc
+
+
+def _locate(path: Path) -> tuple[Path, Path, str]:
+    """The checkout's top level, the repository's shared git dir, and ``path``'s prefix."""
+    try:
+        out = _git(path, "rev-parse", "--path-format=absolute", *_WHERE).stdout
+    except GitError as err:
+        if _NOT_A_REPO in str(err):
+            raise _NotARepo(f"{path} is not in a git repository") from None
+        raise
+    top, common, prefix = out.split("\n")[:3]
+    return Path(top), Path(common), prefix
+
+
+def _lock(common: Path) -> threading.Lock:
+    # Two projects may share a repository; concurrent `worktree add` trips on its lock files.
+    with _locks_guard:
+        return _locks.setdefault(str(common), threading.Lock())
+
+
+def _tip(top: Path, branch: str, remote: bool = False) -> str | None:
+    refs = [f"refs/heads/{branch}"]
+    if remote:  # default_branch may name origin's HEAD, with no local branch of that name
+        refs.append(f"refs/remotes/origin/{branch}")
+    for ref in refs:
+        proc = _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        if proc.returncode == 0:
+            return proc.stdout.strip()
+    return None
+
+
+def _changes(cwd: Path) -> list[str]:
+    # --no-renames: one path per entry, so -z output splits without a parser.
+    out = _git(
+        cwd, "status", "--porcelain=v1", "-z", "--untracked-files=normal", "--no-renames"
+    ).stdout
+    return [entry[3:] for entry in out.split("\0") if entry]
+
+
+def default_branch(path: Path, configured: str | None = None) -> str:
+    """The project's default branch: configured, else the remote's, else a guess git backs."""
+    top = _locate(path)[0]
+    if configured:
+        return configured
+    remote = _git(top, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", check=False)
+    if remote.returncode == 0 and remote.stdout.startswith("refs/remotes/origin/"):
+        return remote.stdout.strip().removeprefix("refs/remotes/origin/")
+    usual = [name for name in ("main", "master") if _tip(top, name)]
+    if len(usual) == 1:
+        return usual[0]
+    init = _git(top, "config", "--get", "init.defaultBranch", check=False).stdout.strip()
+    if init and _tip(top, init):
+        return init
+    raise GitError(f"cannot tell the default branch of {top}; set default_branch in the project")
+
+
+def repo_problem(path: Path, configured_branch: str | None = None) -> str | None:
+    """Why ``require_clean`` should skip ``path``, or None. Reads only; never raises."""
+    try:
+        top = _locate(path)[0]
+        gitdir = Path(_git(top, "rev-parse", "--absolute-git-dir").stdout.strip())
+        for name, problem in _IN_PROGRESS:
+            if (gitdir / name).exists():
+                return problem
+        changed = _changes(top)
+        if changed:
+            shown = ", ".join(changed[:5]) + (", ..." if len(changed) > 5 else "")
+            paths = "path" if len(changed) == 1 else "paths"
+            return f"working tree has uncommitted changes: {len(changed)} {paths} ({shown})"
+        wanted = default_branch(top, configured_branch)
+        head = _git(top, "symbolic-ref", "--quiet", "HEAD", check=False)
+        if head.returncode != 0:
+            sha = _git(top, "rev-parse", "--short", "HEAD").stdout.strip()
+            return f"HEAD is detached at {sha}, not on the default branch {wanted}"
+        branch = head.stdout.strip().removeprefix("refs/heads/")
+        if branch != wanted:
+            return f"on branch {branch}, not the default branch {wanted}"
+    except _NotARepo:
+        return "not a git repository (require_clean)"
+    except GitError as err:
+        return str(err)
+    return None
+
+
+def ref_safe(task: str) -> str:
+    """``task`` as one component of a branch name: git's forbidden characters become "-"."""
+    name = _REF_UNSAFE.sub("-", task) or "task"
+    if name.startswith("."):
+        name = "-" + name[1:]
+    if name.endswith(".lock"):
+        name = name.removesuffix(".lock") + "-lock"
+    return name[:-1] + "-" if name.endswith(".") else name
+
+
+def add_worktree(
+    project_dir: Path, root: Path, date: str, task: str, base_branch: str | None
+) -> Worktree:
+    """A fresh worktree on a new branch for one task run; leaves nothing behind on failure."""
+    top, common, prefix = _locate(project_dir)
+    with _lock(common):
+        base = _tip(top, base_branch, remote=True) if base_branch else None
+        if base_branch and base is None:
+            raise GitError(f"base branch {base_branch} does not exist in {top}")
+        base = base or _git(top, "rev-parse", "--verify", "HEAD^{commit}").stdout.strip()
+        branch = _new_branch(top, f"agentd/{date}/{ref_safe(task)}")
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{top.name}-", dir=root.resolve()))
+        try:
+            # Hooks off: a post-checkout hook is the user's, written for them to watch.
+            _git(
+                top,
+                "-c",
+                "core.hooksPath=/dev/null",
+                "worktree",
+                "add",
+                "--quiet",
+                "-b",
+                branch,
+                str(path),
+                base,
+            )
+            if not (path / prefix).is_dir():
+                raise GitError(f"{prefix.rstrip('/')} does not exist in {base_branch or 'HEAD'}")
+        except GitError:
+            _undo(top, path, branch, base)
+            raise
+    return Worktree(repo=top, path=path, cwd=path / prefix, branch=branch, base=base)
+
+
+def _new_branch(top: Path, stem: str) -> str:
+    _git(top, "check-ref-format", "--branch", stem)
+    # A kept branch may be waiting for review: never reuse or reset one.
+    names = (stem if n == 1 else f"{stem}-{n}" for n in count(1))
+    return next(name for name in names if _tip(top, name) is None)
+
+
+def _undo(top: Path, path: Path, branch: str, base: str) -> None:
+    # Best effort: the error being raised says more than a failure to tidy up would.
+    _git(top, "worktree", "remove", "--force", str(path), check=False)
+    shutil.rmtree(path, ignore_errors=True)
+    _git(top, "update-ref", "-d", f"refs/heads/{branch}", base, check=False)
+
+
+def finish_worktree(wt: Worktree) -> Cleanup:
+    """Remove what holds no work; keep the branch with commits, the worktree with changes."""
+    with _lock(_locate(wt.repo)[1]):
+        tip = _tip(wt.repo, wt.branch)
+        if tip is None:
+            raise GitError(f"branch {wt.branch} is gone from {wt.repo}")
+        commits = int(_git(wt.repo, "rev-list", "--count", f"{wt.base}..{tip}").stdout)
+        present = wt.path.is_dir()
+        dirty = present and bool(_changes(wt.path))
+        head = _git(wt.path, "symbolic-ref", "--quiet", "HEAD", check=False) if present else None
+        if head is not None and head.stdout.strip() != f"refs/heads/{wt.branch}":
+            # The task switched branches: its commits may be on no branch but this HEAD.
+            msg = f"HEAD in {wt.path} left {wt.branch}: worktree and branch kept"
+            return Cleanup(commits, dirty, "worktree", msg)
+        if dirty:
+            msg = f"uncommitted changes left in {wt.path}: worktree and branch {wt.branch} kept"
+            return Cleanup(commits, dirty, "worktree", msg)
+        # Also right when the task deleted the directory: this drops only our registration,
+        # where `git worktree prune` would drop those of the user's unmounted worktrees too.
+        _git(wt.repo, "worktree", "remove", "--force", str(wt.path))
+        if commits:
+            s = "" if commits == 1 else "s"
+            msg = f"{commits} commit{s} on {wt.branch} (worktree removed, branch kept)"
+            return Cleanup(commits, dirty, "branch", msg)
+        # Deletes only if the branch still points where it was counted.
+        _git(wt.repo, "update-ref", "-d", f"refs/heads/{wt.branch}", tip)
+        return Cleanup(commits, dirty, "nothing", "no commits; worktree and branch removed")
+
+
+def prune_worktrees(repo_dir: Path) -> None:
+    """Forget worktrees whose directories are gone, e.g. after a crash mid-task."""
+    with _lock(_locate(repo_dir)[1]):
+        _git(repo_dir, "worktree", "prune")

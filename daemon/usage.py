@@ -1,0 +1,281 @@
+"""Reading what an agent run cost from the agent's own output.
+
+Each CLI reports usage its own way (see the parsers below and the examples in
+``tests/test_usage.py``). The output is not ours: any of it may be missing, cut short by a
+timeout, or changed by a new CLI version. So every parser answers "unknown, because ..."
+rather than raising, and a number is only taken when it is a finite, non-negative number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# The final result of an agent comes last; a run that printed more than this after it
+# (or a single result line longer than this) is "usage unknown".
+WINDOW_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Usage:
+    known: bool
+    cost_usd: float | None = None
+    tokens: int | None = None  # what token budgets count: input (cached too) plus output
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None  # the part of the input read from or written to a cache
+    reason: str | None = None  # why unknown
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def unknown(reason: str) -> Usage:
+    return Usage(known=False, reason=reason)
+
+
+def from_log(path: Path, fmt: str) -> Usage:
+    """The usage an agent reported in its log (stdout and stderr together)."""
+    if fmt == "none":
+        return unknown('this agent\'s usage is not read (usage = "none")')
+    try:
+        text = _tail(path)
+    except OSError as exc:
+        return unknown(f"cannot read the log: {exc.strerror or exc}")
+    return parse(text, fmt)
+
+
+def parse(text: str, fmt: str) -> Usage:
+    if fmt == "auto":
+        reasons = []
+        for name, parser in PARSERS.items():
+            found = _safely(parser, text)
+            if found.known:
+                return found
+            reasons.append(name)
+        return unknown("no usage report of a known agent (" + ", ".join(reasons) + ") found")
+    if fmt not in PARSERS:
+        return unknown(f"unknown usage format {fmt!r}")
+    return _safely(PARSERS[fmt], text)
+
+
+def _safely(parser: Callable[[str], Usage], text: str) -> Usage:
+    try:
+        return parser(text)
+    except Exception as exc:  # noqa: BLE001 - foreign output must never crash a sweep
+        return unknown(f"unreadable usage report ({type(exc).__name__})")
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - WINDOW_BYTES))
+        return handle.read(WINDOW_BYTES).decode("utf-8", errors="replace")
+
+
+def _json_lines(text: str) -> Iterator[dict[str, Any]]:
+    """JSON objects, one per line, last first; lines that are not JSON are skipped (stderr
+    shares the log). A line holding an array yields its objects, last first."""
+    for raw in reversed(text.splitlines()):
+        line = raw.strip()
+        if not (line.startswith(("{", "[")) and line.endswith(("}", "]"))):
+            continue
+        try:
+            value = json.loads(line, parse_constant=_reject)
+        except ValueError:
+            continue
+        for item in reversed(value) if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                yield item
+
+
+def _last_json_document(text: str) -> dict[str, Any] | None:
+    """A pretty-printed JSON object ending the output (gemini prints one): it starts at
+    one of the last lines that begin with "{" in the first column."""
+    end = text.rstrip()
+    if not end.endswith("}"):
+        return None
+    starts = [m.start() for m in re.finditer(r"(?m)^\{", end)]
+    for begin in reversed(starts[-50:]):
+        try:
+            value = json.loads(end[begin:], parse_constant=_reject)
+        except ValueError:
+            continue
+        return value if isinstance(value, dict) else None
+    return None
+
+
+def _reject(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a number")
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or value < 0 or value != int(value):
+        return None
+    return int(value)
+
+
+def _money(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _sum(*values: int | None) -> int | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _usage(cost: float | None, inp: int | None, out: int | None, cached: int | None) -> Usage:
+    total = _sum(inp, out)
+    if cost is None and total is None:
+        return unknown("the usage report has no cost and no token counts")
+    return Usage(True, cost, total, inp, out, cached)
+
+
+# -- Claude Code: `claude -p ... --output-format json` (or stream-json) ---------------------
+
+
+def parse_claude(text: str) -> Usage:
+    """The last ``{"type": "result", ...}`` object: ``total_cost_usd`` (``cost_usd`` in old
+    versions) and ``usage``, whose ``input_tokens`` leaves out the cache reads and writes
+    counted beside it. With verbose on, ``json`` prints an array of every message instead;
+    the result is its last element."""
+    for obj in _json_lines(text):
+        if obj.get("type") != "result":
+            continue
+        usage = obj["usage"] if isinstance(obj.get("usage"), dict) else {}
+        fresh = _count(usage.get("input_tokens"))
+        written = _count(usage.get("cache_creation_input_tokens"))
+        read = _count(usage.get("cache_read_input_tokens"))
+        cached = _sum(written, read)
+        cost = obj.get("total_cost_usd", obj.get("cost_usd"))
+        return _usage(_money(cost), _sum(fresh, cached), _count(usage.get("output_tokens")), cached)
+    return unknown('no result object ({"type": "result", ...}) in the output')
+
+
+# -- OpenAI Codex CLI: `codex exec --json ...` ---------------------------------------------
+
+
+def parse_codex(text: str) -> Usage:
+    """JSON lines. ``turn.completed`` carries the thread's running total so far (not the
+    turn's own), so the last one is the run's; its ``input_tokens`` include
+    ``cached_input_tokens``. Before 0.44, ``token_count`` events carried it (flat, or
+    under ``info.total_token_usage``). Codex reports no cost."""
+    for obj in _json_lines(text):
+        usage: Any = None
+        if obj.get("type") == "turn.completed":
+            usage = obj.get("usage")
+        else:
+            msg = obj.get("msg")
+            if isinstance(msg, dict) and msg.get("type") == "token_count":
+                info = msg.get("info")
+                usage = info.get("total_token_usage") if isinstance(info, dict) else msg
+        if not isinstance(usage, dict):
+            continue
+        inp, out = _count(usage.get("input_tokens")), _count(usage.get("output_tokens"))
+        if inp is None or out is None:
+            continue
+        return Usage(True, None, inp + out, inp, out, _count(usage.get("cached_input_tokens")))
+    return unknown("no turn.completed event with usage in the output (is --json set?)")
+
+
+# -- Gemini CLI: `gemini -p ... --output-format json` (or stream-json) --------------------
+
+
+def parse_gemini(text: str) -> Usage:
+    """``json``: one pretty-printed document whose ``stats.models.<model>.tokens`` hold
+    ``prompt`` (cached included), ``candidates``, ``cached`` and ``total`` (thoughts and
+    tool tokens included). ``stream-json``: a last ``result`` event with the same sums in
+    ``stats``. Gemini CLI reports no cost."""
+    doc = _last_json_document(text)
+    stats = doc.get("stats") if doc is not None else None
+    if isinstance(stats, dict) and isinstance(stats.get("models"), dict):
+        return _gemini_models(stats["models"])
+    for obj in _json_lines(text):
+        stats = obj.get("stats")
+        if obj.get("type") == "result" and isinstance(stats, dict):
+            inp, out = _count(stats.get("input_tokens")), _count(stats.get("output_tokens"))
+            if inp is not None and out is not None:
+                total = _count(stats.get("total_tokens")) or inp + out
+                return Usage(True, None, total, inp, out, _count(stats.get("cached")))
+    return unknown("no stats in a JSON result (is --output-format json set?)")
+
+
+def _gemini_models(models: dict[str, Any]) -> Usage:
+    if not models:
+        return unknown("stats.models is empty")
+    inp = out = cached = total = 0
+    for model in models.values():
+        tokens = model.get("tokens") if isinstance(model, dict) else None
+        if not isinstance(tokens, dict):
+            return unknown("stats.models without token counts")
+        prompt, candidates = _count(tokens.get("prompt")), _count(tokens.get("candidates"))
+        if prompt is None or candidates is None:
+            return unknown("stats.models without prompt and candidates token counts")
+        inp += prompt
+        out += candidates
+        cached += _count(tokens.get("cached")) or 0
+        total += _count(tokens.get("total")) or prompt + candidates
+    return Usage(True, None, total, inp, out, cached)
+
+
+# -- aider: `aider --message ...` ---------------------------------------------------------
+
+_NUMBER = r"[\d,]+(?:\.\d+)?k?"
+_AIDER_TOKENS = re.compile(
+    rf"Tokens: (?P<sent>{_NUMBER}) sent"
+    rf"(?:, (?P<write>{_NUMBER}) cache write)?"
+    rf"(?:, (?P<hit>{_NUMBER}) (?:cache hit|cached))?"
+    rf", (?P<received>{_NUMBER}) received\."
+)
+_AIDER_COST = re.compile(r"Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\d.]+) session\.")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def parse_aider(text: str) -> Usage:
+    """aider prints ``Tokens: 2.3k sent, 120 received. Cost: $0.01 message, $0.05 session.``
+    after each reply to the model (the cost part on the next line when both cache figures
+    are shown; none when the model has no price). Counts are per reply and rounded (``2.3k``,
+    ``47k``; ``12,450`` in old versions), so the run's tokens are their sum, approximately;
+    "sent" already holds what was written to the cache. The last session cost is the run's."""
+    text = _ANSI.sub("", text)
+    sent = received = cached = 0
+    lines = 0
+    for found in _AIDER_TOKENS.finditer(text):
+        lines += 1
+        sent += _aider_number(found["sent"])
+        received += _aider_number(found["received"])
+        for key in ("write", "hit"):
+            if found[key]:
+                cached += _aider_number(found[key])
+    costs = list(_AIDER_COST.finditer(text))
+    cost = _money(float(costs[-1]["session"])) if costs else None
+    if not lines and cost is None:
+        return unknown('no "Tokens: ... sent, ... received." line in the output')
+    if not lines:
+        return Usage(True, cost)
+    return Usage(True, cost, sent + received, sent, received, cached or None)
+
+
+def _aider_number(text: str) -> int:
+    text = text.replace(",", "")
+    if text.endswith("k"):
+        return round(float(text[:-1]) * 1000)
+    return round(float(text))
+
+
+PARSERS: dict[str, Callable[[str], Usage]] = {
+    "claude": parse_claude,
+    "codex": parse_codex,
+    "gemini": parse_gemini,
+    "aider": parse_aider,
+}
