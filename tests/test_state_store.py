@@ -220,3 +220,46 @@ def test_bad_state_files_are_refused_and_left_alone(
     with pytest.raises(StateCorrupt):
         store.record("a", "t", _ok("2026-11-22"))
     assert (tmp_path / "state.json").read_bytes() == content
+
+
+def _agent_run(date: str, run_id: str, cost: float | None) -> TaskRecord:
+    usage = {"known": cost is not None, "cost_usd": cost, "tokens": 10}
+    return TaskRecord("ok", date, run_id, None, None, 1.0, 0, "claude", usage)
+
+
+def test_agent_outcomes_go_to_the_spend_ledger_and_old_days_are_dropped(tmp_path: Path) -> None:
+    store = JsonFileStore(tmp_path)
+    days = ["2026-11-01", "2026-11-08", "2026-11-21", "2026-11-22"]
+    for i, day in enumerate(days):
+        run = f"run-{i}"
+        store.claim("api", me(run, NOW), day, ["triage"], True, NOW)
+        store.record("api", "triage", _agent_run(day, run, 0.5))
+        store.release("api", run, None)
+    store.claim("api", me("plain", NOW), days[-1], ["lint"], True, NOW)
+    store.record("api", "lint", _ok(days[-1], "plain"))  # not an agent task: no entry
+    # 2026-11-01 is more than 14 days before the last record; 2026-11-08 is exactly 14.
+    fresh = JsonFileStore(tmp_path).read()
+    assert sorted(fresh.doc["spend"]) == days[1:]
+    today = fresh.spend(["2026-11-22"])
+    assert today == [
+        {
+            "project": "api",
+            "task": "triage",
+            "agent": "claude",
+            "run_id": "run-3",
+            "finished_at": None,
+            "known": True,
+            "cost_usd": 0.5,
+            "tokens": 10,
+            "date": "2026-11-22",
+        }
+    ]
+
+
+def test_a_malformed_spend_ledger_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text(
+        '{"version": 2, "spend": {"2026-11-22": {"k": {"project": "api", "task": "t",'
+        ' "known": "yes"}}}}'
+    )
+    with pytest.raises(StateCorrupt, match="'spend' has the wrong shape"):
+        JsonFileStore(tmp_path).read()
