@@ -115,18 +115,25 @@ def _reject(constant: str) -> Any:
     raise ValueError(f"{constant} is not a number")
 
 
+# Larger figures are not usage but garbage: no agent run spends them.
+MAX_TOKENS = 10**15
+MAX_USD = 10.0**9
+
+
 def _count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if not math.isfinite(value) or value < 0 or value != int(value):
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
         return None
-    return int(value)
+    return int(value) if 0 <= value <= MAX_TOKENS else None
 
 
 def _money(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) and value >= 0 else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return float(value) if 0 <= value <= MAX_USD else None
 
 
 def _sum(*values: int | None) -> int | None:
@@ -251,14 +258,15 @@ def parse_aider(text: str) -> Usage:
     sent = received = cached = 0
     lines = 0
     for found in _AIDER_TOKENS.finditer(text):
+        figures = {k: _aider_number(v) for k, v in found.groupdict().items() if v}
+        if None in figures.values():
+            continue  # a figure that is not one: this line tells nothing
         lines += 1
-        sent += _aider_number(found["sent"])
-        received += _aider_number(found["received"])
-        for key in ("write", "hit"):
-            if found[key]:
-                cached += _aider_number(found[key])
+        sent += figures["sent"] or 0
+        received += figures["received"] or 0
+        cached += (figures.get("write") or 0) + (figures.get("hit") or 0)
     costs = list(_AIDER_COST.finditer(text))
-    cost = _money(float(costs[-1]["session"])) if costs else None
+    cost = _money(_float(costs[-1]["session"])) if costs else None
     if not lines and cost is None:
         return unknown('no "Tokens: ... sent, ... received." line in the output')
     if not lines:
@@ -266,11 +274,21 @@ def parse_aider(text: str) -> Usage:
     return Usage(True, cost, sent + received, sent, received, cached or None)
 
 
-def _aider_number(text: str) -> int:
+def _aider_number(text: str) -> int | None:
     text = text.replace(",", "")
-    if text.endswith("k"):
-        return round(float(text[:-1]) * 1000)
-    return round(float(text))
+    scale = 1000 if text.endswith("k") else 1
+    try:
+        value = float(text.removesuffix("k")) * scale
+    except ValueError:
+        return None
+    return _count(round(value)) if math.isfinite(value) else None
+
+
+def _float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 PARSERS: dict[str, Callable[[str], Usage]] = {
