@@ -229,6 +229,13 @@ class NotifySection(Strict):
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not _URL_RE.match(value):
             raise ValueError("the webhook must be an http:// or https:// URL with a host")
+        if value is not None and "@" in value.split("/", 3)[2]:
+            # urllib would not send them (it reads them as part of the host) and they would
+            # end up in error messages: an Authorization header does this job.
+            raise ValueError(
+                "credentials in the webhook URL are not supported; "
+                'use headers = { Authorization = "Basic ..." } instead'
+            )
         return value
 
     @field_validator("headers")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -179,7 +180,7 @@ def _webhook(
     deadline = time.monotonic() + notify.timeout
     attempt = 1
     while True:
-        ok, again, detail = _post(opener, request, deadline - time.monotonic(), where)
+        ok, again, detail = _post_within(opener, request, deadline - time.monotonic(), where)
         if ok:
             return True, detail + (f" (attempt {attempt})" if attempt > 1 else "")
         pause = PAUSES[attempt - 1] if attempt < ATTEMPTS else None
@@ -188,6 +189,26 @@ def _webhook(
         log.warning("alert.retrying", via="webhook", detail=_scrub(detail, notify), pause_s=pause)
         time.sleep(pause)
         attempt += 1
+
+
+def _post_within(
+    opener: urllib.request.OpenerDirector, request: urllib.request.Request, left: float, where: str
+) -> tuple[bool, bool, str]:
+    """``_post`` with a real deadline: urllib's timeout bounds each socket read, so a server
+    trickling a byte at a time could hold the sweep (and a stopping unit) for minutes. The
+    attempt runs in a thread of its own, abandoned at the deadline; its own socket timeout
+    ends it soon after."""
+    box: list[tuple[bool, bool, str]] = []
+    worker = threading.Thread(
+        target=lambda: box.append(_post(opener, request, left, where)),
+        name="alert-webhook",
+        daemon=True,
+    )
+    worker.start()
+    worker.join(max(0.0, left) + 0.5)
+    if box:
+        return box[0]
+    return False, False, f"no complete answer from {where} within {left:.1f}s"
 
 
 def _post(
@@ -238,7 +259,8 @@ def _scrub(text: str, notify: NotifySection) -> str:
         except ValueError:
             parts = None
         if parts is not None:
-            secrets.update((parts.path, parts.query, parts.netloc.rpartition("@")[0]))
+            userinfo = parts.netloc.rpartition("@")[0]
+            secrets.update((parts.path, parts.query, userinfo, *userinfo.split(":", 1)))
             secrets.add(notify.webhook.partition(parts.netloc)[2])
     for secret in sorted(secrets, key=len, reverse=True):
         if len(secret) >= SHORTEST_SECRET:

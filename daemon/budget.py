@@ -154,6 +154,9 @@ class AgentSlots:
         while not self._slots.acquire(timeout=SLOT_CHECK_EVERY):
             if self._stop.requested:
                 return False
+        if self._stop.requested:  # the slot was freed by the stop itself: do not start
+            self._slots.release()
+            return False
         return True
 
     def release(self) -> None:

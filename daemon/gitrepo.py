@@ -97,13 +97,14 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def _locate(path: Path) -> tuple[Path, Path, str]:
     """The checkout's top level, the repository's shared git dir, and ``path``'s prefix."""
     try:
-        out = _git(path, "rev-parse", "--path-format=absolute", *_WHERE).stdout
+        # Not --path-format=absolute: git before 2.31 echoes options it does not know.
+        out = _git(path, "rev-parse", *_WHERE).stdout
     except GitError as err:
         if _NOT_A_REPO in str(err):
             raise _NotARepo(f"{path} is not in a git repository") from None
         raise
     top, common, prefix = out.split("\n")[:3]
-    return Path(top), Path(common), prefix
+    return Path(top), (path / common).resolve(), prefix
 
 
 def _lock(common: Path) -> threading.Lock:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from daemon.results import TASK_FAILURES, ProjectResult, TaskResult
+from daemon.results import BUDGET, TASK_FAILURES, ProjectResult, TaskResult
 
 if TYPE_CHECKING:
     from daemon.selection import Planned, Selection
@@ -197,4 +197,8 @@ def _note(project: dict[str, Any]) -> str:
     if project.get("reason"):
         return str(project["reason"])
     ran = [t for t in project["tasks"] if t["status"] == "ok"]
-    return f"{len(ran)} task(s) ok" if ran else ""
+    note = f"{len(ran)} task(s) ok" if ran else ""
+    budget = [t["name"] for t in project["tasks"] if t["reason"].startswith(BUDGET)]
+    if budget:
+        note += ("; " if note else "") + f"skipped for the budget: {', '.join(budget)}"
+    return note

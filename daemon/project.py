@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from config.durations import format_duration
 from config.model import MASK, is_secret_key
 from daemon import budget, gitrepo, orphans, runner
-from daemon.results import STOPPED, TASK_FAILURES, ProjectResult, TaskResult, project_status
+from daemon.results import BUDGET, STOPPED, TASK_FAILURES, ProjectResult, TaskResult, project_status
 from daemon.taskcmd import task_argv, task_env
 from daemon.usage import Usage
 from daemon.usage import from_log as read_usage
@@ -152,6 +152,8 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
     result.finished_at = iso(finished)
     result.status = "error" if problems else project_status(result.tasks)
     result.reason = problems[0] if problems else ""
+    if result.status == "skipped":
+        result.reason = next(t.reason for t in result.tasks if t.reason.startswith(BUDGET))
     record = ProjectRecord(
         result.status, ctx.date, ctx.run_id, result.started_at, result.finished_at
     )

@@ -54,10 +54,13 @@ class ProjectResult:
 
 def project_status(tasks: list[TaskResult]) -> str:
     """Interrupted if a stop cut it short (a task killed, or kept from starting), else failed
-    if any task failed, else ok."""
+    if any task failed, else skipped if the budget kept every task left from running, else
+    ok."""
     statuses = {t.status for t in tasks}
     if "interrupted" in statuses or any(t.reason == STOPPED for t in tasks):
         return "interrupted"
     if statuses & TASK_FAILURES:
         return "failed"
+    if statuses == {"skipped"} and any(t.reason.startswith(BUDGET) for t in tasks):
+        return "skipped"  # nothing ran: calling that "ok" would hide the budget
     return "ok"

@@ -43,7 +43,7 @@ from daemon.progress import Observer
 from daemon.results import ProjectResult
 from daemon.schedule import catch_up, next_fires
 from daemon.stop import StopToken
-from daemon.sweep import SweepRequest, record_failed_start, run_sweep
+from daemon.sweep import SweepRequest, record_crash, record_failed_start, run_sweep
 from state import JsonFileStore, StateError
 from state.claims import process_start, this_host
 from state.daemonlock import DaemonLock, DaemonLocked
@@ -359,12 +359,20 @@ class Daemon:
             if not self.stop.requested:
                 self._publish()
                 self.notifier.status(self._idle_status())
-        except Exception:
+        except Exception as exc:
             log.exception("sweep.crashed", trigger=trigger)
             self.notifier.status("the last sweep crashed; see the journal")
+            self._record_crash(trigger, exc)
         finally:
             self.current_run = None
             self.sweep_lock.release()
+
+    def _record_crash(self, trigger: str, error: Exception) -> None:
+        """The failed run in the history, with its report and alert, if the state lets us."""
+        try:
+            record_crash(self.config, self.store, self.directory, trigger, error)
+        except Exception:
+            log.exception("sweep.crash_not_recorded")
 
     def _sweep(self, trigger: str, fire: datetime) -> None:
         try:

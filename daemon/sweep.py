@@ -225,21 +225,34 @@ def record_failed_start(
 ) -> dict[str, Any]:
     """A sweep whose configuration does not load runs nothing and is recorded as failed.
 
-    ``config`` is the last valid configuration: its zone and keep_runs still apply.
+    ``config`` is the last valid configuration: its zone, keep_runs and [notify] still apply.
     """
+    problems = [str(p) for p in error.problems]
+    messages = [f"configuration {error.path}: {p}" for p in problems]
+    return _record_unrun(config, store, state_dir, trigger, messages, {"config_errors": problems})
+
+
+def record_crash(
+    config: Config, store: StateStore, state_dir: Path, trigger: str, error: Exception
+) -> dict[str, Any]:
+    """A scheduled sweep that could not run at all (its state unreadable, say) is a failed
+    run with the reason, and alerts like one: nobody is watching at 3 a.m."""
+    message = str(error) if isinstance(error, StateError) else f"internal error: {error!r}"
+    return _record_unrun(config, store, state_dir, trigger, [message], {})
+
+
+def _record_unrun(
+    config: Config,
+    store: StateStore,
+    state_dir: Path,
+    trigger: str,
+    messages: list[str],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     now = datetime.now(UTC)
     started = now.astimezone(config.zone)
     run_id, run_dir = _make_run_dir(state_dir, now)
-    problems = [str(p) for p in error.problems]
-    failures = [
-        {
-            "project": None,
-            "task": None,
-            "status": "error",
-            "message": f"configuration {error.path}: {p}",
-        }
-        for p in problems
-    ]
+    failures = [{"project": None, "task": None, "status": "error", "message": m} for m in messages]
     report = _report(
         run_id,
         SweepRequest(trigger),
@@ -251,10 +264,10 @@ def record_failed_start(
         [],
         failures,
     )
-    report["config_errors"] = problems
-    _finish(
-        store, state_dir, run_dir, report, config.settings.run.keep_runs, log.bind(run_id=run_id)
-    )
+    report.update(extra)
+    slog = log.bind(run_id=run_id)
+    _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
+    _alert(config, report, run_dir, None, slog)
     return report
 
 

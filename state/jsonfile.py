@@ -182,16 +182,24 @@ class JsonFileStore(StateStore):
         self._update(change)
 
     def record(self, project: str, task: str, record: TaskRecord) -> None:
-        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
-            _check_holder(doc, project, record.run_id)
-            ops: list[Op] = [["set", ["projects", project, "tasks", task], record.to_dict()]]
+        def change(doc: dict[str, Any]) -> tuple[ClaimLost | None, list[Op]]:
+            spend: list[Op] = []
             if record.agent is not None:
+                # Money spent stays spent: the ledger counts it even from a sweep whose
+                # claim was taken over, whose outcome no longer counts.
                 key = f"{record.run_id}/{project}/{task}"
-                ops.append(["set", ["spend", record.date, key], record.spend_entry(project, task)])
-                ops += [["del", ["spend", old]] for old in _expired(doc, record.date)]
-            return None, ops
+                entry = record.spend_entry(project, task)
+                spend.append(["set", ["spend", record.date, key], entry])
+                spend += [["del", ["spend", old]] for old in _expired(doc, record.date)]
+            try:
+                _check_holder(doc, project, record.run_id)
+            except ClaimLost as lost:
+                return lost, spend
+            return None, [["set", ["projects", project, "tasks", task], record.to_dict()], *spend]
 
-        self._update(change)
+        lost = self._update(change)
+        if lost is not None:
+            raise lost
 
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:

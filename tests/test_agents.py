@@ -642,3 +642,60 @@ def test_budget_can_be_set_from_the_environment(aws: Workspace) -> None:
     code, report = aws.once_json()
     assert code == 0
     assert task(report, "api", "c")["reason"].startswith("budget: nightly limit of $0.00 reached")
+    # Nothing of the project ran: it is skipped, with the reason, not "ok".
+    api = report["projects"][0]
+    assert api["status"] == "skipped"
+    assert api["reason"] == task(report, "api", "c")["reason"]
+
+
+def test_credentials_in_a_webhook_url_are_refused(aws: Workspace) -> None:
+    aws.project_dirs("api")
+    aws.write_config(
+        """
+        [notify]
+        webhook = "https://alice:PW4xyz@hooks.example.com/x"
+        [tasks.t]
+        command = ["true"]
+        [[projects]]
+        name = "api"
+        path = "api"
+        tasks = ["t"]
+        """
+    )
+    proc = aws.run("config", "check", "--config", str(aws.config))
+    assert proc.returncode == 2
+    assert "credentials in the webhook URL are not supported" in proc.stderr
+    assert "PW4xyz" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["config", "crash"])
+def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: str) -> None:
+    """The daemon records a nightly sweep that could not start (an invalid configuration
+    after an edit, an unreadable state) as failed, and alerts: nobody watches at night."""
+    from config import ConfigError, load_config
+    from config.errors import Problem
+    from daemon.sweep import record_crash, record_failed_start
+    from state import JsonFileStore, StateCorrupt
+
+    alert_config(aws, hook.url, "failure", fail=False)
+    config = load_config(aws.config, aws.env)
+    store = JsonFileStore(aws.state)
+    if kind == "config":
+        error = ConfigError(str(aws.config), [Problem("run.max_parallel_projects", "too big")])
+        report = record_failed_start(config, store, aws.state, "schedule", error)
+    else:
+        report = record_crash(
+            config, store, aws.state, "schedule", StateCorrupt("state.json is corrupt")
+        )
+    assert len(hook.requests) == 1
+    body = hook.requests[0]["body"]
+    assert body["run_id"] == report["run_id"]
+    assert body["status"] == "failed"
+    message = body["failures"][0]["message"]
+    assert ("too big" in message) if kind == "config" else (message == "state.json is corrupt")
+    saved = json.loads((aws.state / "runs" / report["run_id"] / "report.json").read_text())
+    assert saved["alerts"][1] == {
+        "via": "webhook",
+        "ok": True,
+        "detail": saved["alerts"][1]["detail"],
+    }

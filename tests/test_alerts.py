@@ -26,6 +26,7 @@ from daemon.stop import StopToken
 
 DEADLINE = 60.0  # generous: the test machines are small and shared
 HANG = "hang"  # a scripted reply: hold the request until the test ends
+TRICKLE = "trickle"  # a scripted reply: a header line every 0.5 s, for 30 s
 
 
 @dataclass
@@ -58,6 +59,15 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.hook.replies.pop(0) if self.hook.replies else 200
         if reply == HANG:
             self.hook.release.wait(DEADLINE)
+            return
+        if reply == TRICKLE:  # raw bytes: send_header would buffer them until the end
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for i in range(60):
+                if self.hook.release.wait(0.5):
+                    return
+                self.wfile.write(f"X-Slow-{i}: x\r\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"\r\n")
             return
         assert isinstance(reply, int)
         # Echoes the path, as some services do in their errors: it must not leak further.
@@ -279,6 +289,19 @@ def test_webhook_timeout_bounds_the_attempts(tmp_path: Path, hook: Hook) -> None
     assert time.monotonic() - t0 < 10
     assert result["ok"] is False
     assert "no answer" in result["detail"]
+
+
+def test_webhook_timeout_is_a_deadline_even_for_a_trickling_server(
+    tmp_path: Path, hook: Hook
+) -> None:
+    """urllib's timeout bounds each read; a server sending a byte now and then would hold
+    the sweep for 30 s (and a stopping unit past its TimeoutStopSec) without a deadline."""
+    hook.replies = [TRICKLE]
+    t0 = time.monotonic()
+    [result] = send(notify(webhook=hook.url(), timeout="2s"), tmp_path)
+    assert time.monotonic() - t0 < 15
+    assert result["ok"] is False
+    assert "within" in result["detail"]
 
 
 def test_webhook_secrets_never_logged_or_returned(tmp_path: Path, hook: Hook) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 from config.model import BudgetSection
 from daemon import budget
+from daemon.stop import StopToken
 from state import Snapshot
 
 TODAY = "2026-11-22"
@@ -160,3 +162,27 @@ def test_summary_totals_per_project_and_agent_today_and_this_week() -> None:
     assert out["week"]["by_agent"]["codex"]["tokens"] == 1000
     assert out["sweep"] == {"usd": 0.75, "tokens": 300, "runs": 2, "unknown": 0}
     assert out["week_from"] == "2026-11-16"
+
+
+def test_a_slot_freed_by_a_stop_does_not_start_the_waiting_agent() -> None:
+    """The task holding the only slot is killed by the stop and gives the slot back; the
+    task waiting for it must see the stop, not start an agent that is killed at once."""
+    stop = StopToken()
+    slots = budget.AgentSlots(1, stop)
+    assert slots.acquire()
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(slots.acquire()))
+    waiter.start()
+    stop.request()
+    slots.release()
+    waiter.join(60)
+    assert got == [False]
+    assert slots.acquire() is False  # and none after the stop either
+    stop.close()
+
+
+def test_no_bound_means_no_waiting() -> None:
+    stop = StopToken()
+    slots = budget.AgentSlots(0, stop)
+    assert all(slots.acquire() for _ in range(100))
+    stop.close()

@@ -263,3 +263,14 @@ def test_a_malformed_spend_ledger_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(StateCorrupt, match="'spend' has the wrong shape"):
         JsonFileStore(tmp_path).read()
+
+
+def test_spend_counts_even_when_the_outcome_is_refused(tmp_path: Path) -> None:
+    """A sweep whose claim was taken over has its outcome refused, but its agent did spend."""
+    store = JsonFileStore(tmp_path)
+    store.claim("api", me("run-new", NOW), "2026-11-22", ["triage"], False, NOW)
+    with pytest.raises(ClaimLost):
+        store.record("api", "triage", _agent_run("2026-11-22", "run-old", 0.75))
+    snap = JsonFileStore(tmp_path).read()
+    assert snap.task("api", "triage") is None
+    assert [e["cost_usd"] for e in snap.spend(["2026-11-22"])] == [0.75]
