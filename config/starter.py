@@ -24,6 +24,18 @@ task_timeout = "30m"
 kill_grace = "10s"           # SIGTERM, then this long, then SIGKILL
 on_task_failure = "continue" # or "stop": skip the rest of that project
 keep_runs = 30
+max_parallel_agents = 0      # agent tasks at once across the sweep; 0 = no extra bound
+
+# [budget]                   # no new agent task once a limit is reached
+# nightly_usd = 5.0          # the sweep's date; weekly_* = the last 7 days
+# weekly_tokens = 20_000_000
+# [budget.agents.claude]
+# nightly_usd = 3.0
+
+# [notify]                   # after a failed sweep ("always": after every sweep)
+# when = "failure"
+# command = ["notify-send", "agentd"]   # gets the alert as JSON on stdin
+# webhook = "https://hooks.example.com/..."   # or AGENTD_NOTIFY__WEBHOOK, kept out of here
 
 [log]
 level = "info"
@@ -31,6 +43,8 @@ format = "auto"
 
 [defaults]
 tasks = ["lint"]             # tasks of a project that lists none
+require_clean = false        # true: skip a checkout with uncommitted changes or off its branch
+isolation = "none"           # "worktree": each task in a new git worktree on agentd/<date>/<task>
 
 [tasks.lint]
 command = ["git", "status", "--short"]   # argv, run directly in the project directory

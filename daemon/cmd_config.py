@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from config import Config
 from daemon.bootstrap import config_path, load, state_dir
 from daemon.cli import EXIT_OK, UsageError
 
@@ -27,7 +28,26 @@ def config_command(args: argparse.Namespace) -> int:
     tasks = len(config.settings.tasks)
     print(f"  projects: {len(config.projects)} ({enabled} enabled), tasks: {tasks}")
     print(f"  schedule: {config.settings.schedule.cron!r} in {config.zone}, mode: {mode}")
+    limits = _limits(config)
+    if limits:
+        print(f"  budget: {limits}")
+    notify = config.settings.notify
+    channels = [c for c in ("command", "webhook") if getattr(notify, c) is not None]
+    if channels:
+        print(f"  alerts: {' and '.join(channels)}, on {notify.when}")
     return EXIT_OK
+
+
+def _limits(config: Config) -> str:
+    from daemon.budget import amount_text
+
+    budget = config.settings.budget
+    scopes = [("", budget), *((f"{name}: ", lim) for name, lim in budget.agents.items())]
+    return "; ".join(
+        scope + ", ".join(f"{k.split('_')[0]} {amount_text(v, k.split('_')[1])}" for k, v in items)
+        for scope, limits in scopes
+        if (items := limits.items())
+    )
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -699,3 +699,28 @@ def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: 
         "ok": True,
         "detail": saved["alerts"][1]["detail"],
     }
+
+
+def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
+    aws.project_dirs("api")
+    aws.write_config(
+        """
+        [budget]
+        nightly_usd = 5
+        weekly_tokens = 2000000
+        [budget.agents.codex]
+        nightly_tokens = 1000
+        [notify]
+        webhook = "https://hooks.example.com/T/SECRET"
+        [tasks.t]
+        command = ["true"]
+        [[projects]]
+        name = "api"
+        path = "api"
+        tasks = ["t"]
+        """
+    )
+    out = aws.run("config", "check", "--config", str(aws.config)).stdout
+    assert "budget: nightly $5.00, weekly 2,000,000 tokens; codex: nightly 1,000 tokens" in out
+    assert "alerts: webhook, on failure" in out
+    assert "SECRET" not in out
