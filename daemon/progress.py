@@ -138,8 +138,25 @@ def print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: boo
         for failure in report["failures"]:
             where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
             write(f"  {where}: {failure['status']}: {failure['message']}\n")
+    for line in _spend_lines(report):
+        write(line + "\n")
     write(f"report: {run_dir / 'report.md'}\n")
     out.flush()
+
+
+def _spend_lines(report: dict[str, Any]) -> list[str]:
+    """What agents spent in this sweep and where the budget stands, when agents ran."""
+    from daemon.budget import describe
+    from daemon.spendview import totals_text
+
+    spend = report.get("spend") or {}
+    sweep = spend.get("sweep")
+    standing = (report.get("budget") or {}).get("standing", [])
+    if not sweep or (not sweep["runs"] and not standing):
+        return []
+    return [f"spend: {totals_text(sweep)} (this sweep)"] + [
+        f"budget: {describe(item)}" for item in standing
+    ]
 
 
 _STYLES = {"ok": "green", "failed": "red", "error": "red", "timeout": "red"}
@@ -187,6 +204,8 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
         console.print(
             Text.assemble("  ", (where, "red"), f": {failure['status']}: {failure['message']}")
         )
+    for line in _spend_lines(report):
+        console.print(Text(line))
     console.print(Text(f"report: {run_dir / 'report.md'}"))
 
 

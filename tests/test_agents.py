@@ -724,3 +724,25 @@ def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
     assert "budget: nightly $5.00, weekly 2,000,000 tokens; codex: nightly 1,000 tokens" in out
     assert "alerts: webhook, on failure" in out
     assert "SECRET" not in out
+
+
+def test_the_summary_shows_spend_and_budget(aws: Workspace) -> None:
+    aws.project_dirs("api")
+    aws.write_config(
+        """
+        [budget]
+        weekly_usd = 10
+        [tasks.c]
+        agent = "claude"
+        prompt = "x"
+        [[projects]]
+        name = "api"
+        path = "api"
+        tasks = ["c"]
+        env = { FAKE_COST = "1.5" }
+        """
+    )
+    out = aws.once().stdout
+    assert "spend: $1.50, " in out
+    assert "in 1 agent run (this sweep)" in out
+    assert "budget: weekly limit of $10.00 not reached ($1.50 spent since " in out
