@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -46,6 +47,16 @@ def _no_nul(value: Any) -> Any:
 
 
 NoNul = BeforeValidator(_no_nul)
+
+
+def _program_named(value: list[str]) -> list[str]:
+    if not value[0]:
+        raise ValueError("the program (first element) must not be empty")
+    return value
+
+
+# An argv list: executed directly, so its first element names the program.
+Argv = Annotated[list[str], Field(min_length=1), NoNul, AfterValidator(_program_named)]
 
 
 def is_secret_key(key: str) -> bool:
@@ -212,17 +223,10 @@ class NotifySection(Strict):
     """Alerts after a sweep: a command (the alert as JSON on stdin) and/or a webhook."""
 
     when: Annotated[Literal["failure", "always"], BeforeValidator(_lower)] = "failure"
-    command: Annotated[list[str], Field(min_length=1), NoNul] | None = None
+    command: Argv | None = None
     webhook: Annotated[str, NoNul] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: PositiveDuration = 30.0
-
-    @field_validator("command")
-    @classmethod
-    def _program(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value[0]:
-            raise ValueError("the program (first element) must not be empty")
-        return value
 
     @field_validator("webhook")
     @classmethod
@@ -253,7 +257,7 @@ UsageFormat = Literal["auto", "claude", "codex", "gemini", "aider", "none"]
 
 
 class AgentSpec(Strict):
-    command: Annotated[list[str], Field(min_length=1), NoNul]
+    command: Argv
     # How to read cost and tokens from the agent's output (daemon.usage). Unset: a
     # built-in preset's own format, or "auto" (each known format tried) for others.
     usage: Annotated[UsageFormat, BeforeValidator(_lower)] | None = None
@@ -261,26 +265,17 @@ class AgentSpec(Strict):
     @field_validator("command")
     @classmethod
     def _has_prompt(cls, value: list[str]) -> list[str]:
-        if not value[0]:
-            raise ValueError("the program (first element) must not be empty")
         if not any("{prompt}" in part for part in value):
             raise ValueError("an agent command must pass the prompt: put '{prompt}' in it")
         return value
 
 
 class TaskSpec(Strict):
-    command: Annotated[list[str], Field(min_length=1), NoNul] | None = None
+    command: Argv | None = None
     shell: Annotated[str, Field(min_length=1), NoNul] | None = None
     agent: str | None = None
     prompt: Annotated[str, Field(min_length=1), NoNul] | None = None
     timeout: PositiveDuration | None = None
-
-    @field_validator("command")
-    @classmethod
-    def _program(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and not value[0]:
-            raise ValueError("the program (first element) must not be empty")
-        return value
 
     @field_validator("shell")
     @classmethod
