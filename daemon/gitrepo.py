@@ -263,9 +263,3 @@ def finish_worktree(wt: Worktree) -> Cleanup:
         # Deletes only if the branch still points where it was counted.
         _git(wt.repo, "update-ref", "-d", f"refs/heads/{wt.branch}", tip)
         return Cleanup(commits, dirty, "nothing", "no commits; worktree and branch removed")
-
-
-def prune_worktrees(repo_dir: Path) -> None:
-    """Forget worktrees whose directories are gone, e.g. after a crash mid-task."""
-    with _lock(_locate(repo_dir)[1]):
-        _git(repo_dir, "worktree", "prune")

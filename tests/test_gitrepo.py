@@ -17,7 +17,6 @@ from daemon.gitrepo import (
     add_worktree,
     default_branch,
     finish_worktree,
-    prune_worktrees,
     ref_safe,
     repo_problem,
 )
@@ -433,11 +432,3 @@ def test_hooks_do_not_run(repo: Path, root: Path, tmp_path: Path) -> None:
     marker.unlink()
     add_worktree(repo, root, DATE, "triage", "main")  # ...but not for agentd
     assert not marker.exists()
-
-
-def test_prune_drops_vanished_worktrees(repo: Path, root: Path) -> None:
-    wt = add_worktree(repo, root, DATE, "triage", "main")
-    shutil.rmtree(wt.path)
-    prune_worktrees(repo)
-    assert worktrees(repo) == [str(repo.resolve())]
-    assert has_branch(repo, wt.branch)
