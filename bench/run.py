@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -359,6 +359,85 @@ def flood(work: Path, size: int) -> dict[str, float]:
 # -- the report -----------------------------------------------------------------------------
 
 
+# -- 7: agent bookkeeping -----------------------------------------------------------------
+
+CLAUDE_RESULT = {
+    "type": "result",
+    "subtype": "success",
+    "is_error": False,
+    "result": "done",
+    "total_cost_usd": 0.0312,
+    "usage": {"input_tokens": 18, "cache_read_input_tokens": 1812, "output_tokens": 412},
+}
+
+
+def agents(work: Path, count: int, reps: int, ledger_days: int, per_day: int) -> dict[str, Any]:
+    """The same program run as a plain command and as an agent task (usage read from its
+    output, spend recorded, budget checked before it starts), with and without a week of
+    spend already in the ledger."""
+    root = work / "agents"
+    root.mkdir()
+    result = root / "result.json"
+    result.write_text(json.dumps(CLAUDE_RESULT) + "\n")
+    fake = root / "fake-agent"
+    fake.write_text(f"#!/bin/sh\nexec cat {result}\n")
+    fake.chmod(0o755)
+    head = (
+        '[run]\nproject_parallelism = true\nmax_parallel_projects = 4\n[log]\nlevel = "warning"\n'
+        "[budget]\nnightly_usd = 1000000\nweekly_tokens = 1000000000000\n"
+        f'[agents.fake]\ncommand = ["{fake}", "{{prompt}}"]\nusage = "claude"\n'
+        f'[tasks.plain]\ncommand = ["{fake}", "x"]\n'
+        '[tasks.agent]\nagent = "fake"\nprompt = "x"\n'
+    )
+    projects = _projects(root, count, ["TASK"])
+    for kind in ("plain", "agent"):
+        (root / f"{kind}.toml").write_text(head + projects.replace('"TASK"', f'"{kind}"'))
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+
+    def seed(state: Path) -> None:
+        day0 = date.fromisoformat(today)
+        spend = {
+            (day0 - timedelta(days=d)).isoformat(): {
+                f"old-{d}-{i}": {
+                    "project": f"p{i % 50:04d}",
+                    "task": "agent",
+                    "agent": "fake",
+                    "run_id": f"old-{d}",
+                    "finished_at": None,
+                    "known": True,
+                    "cost_usd": 0.01,
+                    "tokens": 1000,
+                }
+                for i in range(per_day)
+            }
+            for d in range(1, ledger_days + 1)
+        }
+        doc = {"version": 2, "projects": {}, "claims": {}, "runs": [], "fires": {}}
+        state.mkdir(mode=0o700)
+        (state / "state.json").write_text(json.dumps({**doc, "spend": spend}))
+        (state / "state.json").chmod(0o600)
+
+    def sweep(kind: str, ledger: bool) -> float:
+        state = root / "state"
+        shutil.rmtree(state, ignore_errors=True)
+        if ledger:
+            seed(state)
+        env = {**_env(state), "TZ": "UTC"}
+        took, _ = _timed(
+            [AGENTD, "run", "--once", "--config", str(root / f"{kind}.toml")], env, root
+        )
+        return took
+
+    out: dict[str, Any] = {"count": count, "ledger": ledger_days * per_day}
+    samples: dict[str, list[float]] = {k: [] for k in ("plain", "agent", "agent_ledger")}
+    for _ in range(reps):  # interleaved, so that drifting load hits all three alike
+        samples["plain"].append(sweep("plain", False))
+        samples["agent"].append(sweep("agent", False))
+        samples["agent_ledger"].append(sweep("agent", True))
+    out.update({k: Sample(v) for k, v in samples.items()})
+    return out
+
+
 def machine() -> str:
     model = next(
         (
@@ -380,6 +459,7 @@ def render(results: dict[str, Any], command: str) -> str:
         _startup(results["startup"]),
         _idle(results["idle"]),
         _flood(results["flood"], results["flood_size"]),
+        _agents(results["agents"]),
     ]
     return "\n".join(parts)
 
@@ -518,6 +598,29 @@ sweep is in section 2.
 """
 
 
+def _agents(ag: dict[str, Any]) -> str:
+    n = ag["count"]
+    plain, agent, ledger = ag["plain"].median, ag["agent"].median, ag["agent_ledger"].median
+    per = (agent - plain) / n * 1000
+    per_ledger = (ledger - plain) / n * 1000
+    return f"""
+## 7. Agent bookkeeping
+
+{n} projects of one task each, at most 4 at once. The task runs the same program (a
+script printing a Claude Code JSON result) as a plain `command`, and as an agent task:
+its usage read from the log, its spend written to the ledger in the same journal line as
+its outcome, and the budget (overall nightly and weekly limits) checked before it starts.
+The difference is what agent bookkeeping costs per task.
+
+| sweep | wall (s) | per task above the plain sweep (ms) |
+|---|---|---|
+| plain command | {ag["plain"].show()} | |
+| agent task, empty ledger | {ag["agent"].show()} | {per:.2f} |
+| agent task, {ag["ledger"]:,} earlier runs in the ledger | {ag["agent_ledger"].show()} \
+| {per_ledger:.2f} |
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer sizes and runs")
@@ -539,6 +642,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("flood...", file=sys.stderr)
         results["flood_size"] = 100_000_000 if args.quick else 300_000_000
         results["flood"] = flood(work, results["flood_size"])
+        print("agents...", file=sys.stderr)
+        results["agents"] = (
+            agents(work, 100, 3, 7, 200) if args.quick else agents(work, 300, 5, 7, 1000)
+        )
     command = "make bench" if not args.quick else "python bench/run.py --quick"
     text = render(results, command)
     if args.out:

@@ -38,6 +38,12 @@ class Totals:
     runs: int = 0
     unknown: int = 0  # runs whose usage could not be read: their spend is not counted
 
+    def merge(self, other: Totals) -> None:
+        self.usd += other.usd
+        self.tokens += other.tokens
+        self.runs += other.runs
+        self.unknown += other.unknown
+
     def add(self, entry: dict[str, Any]) -> None:
         self.runs += 1
         if not entry.get("known"):
@@ -89,16 +95,15 @@ def summary(snapshot: Snapshot, date: str, run_id: str | None = None) -> dict[st
 
 def standing(budget: BudgetSection, snapshot: Snapshot, date: str) -> list[dict[str, Any]]:
     """Every configured limit with what has been spent against it, overall limits first."""
-    week = snapshot.spend(week_of(date))
-    scopes: list[tuple[str | None, Limits, list[dict[str, Any]]]] = [(None, budget, week)]
-    for name, limits in budget.agents.items():
-        scopes.append((name, limits, [e for e in week if e.get("agent") == name]))
+    scopes: list[tuple[str | None, Limits]] = [(None, budget), *budget.agents.items()]
+    week = week_of(date)
     out = []
-    for agent, limits, entries in scopes:
+    for agent, limits in scopes:
         for key, limit in limits.items():
             span, unit = key.split("_", 1)
-            seen = [e for e in entries if e["date"] == date] if span == "nightly" else entries
-            spent = total(seen)
+            spent = Totals()
+            for day in [date] if span == "nightly" else week:
+                spent.merge(_day_totals(snapshot.spend_day(day)).get(agent) or Totals())
             amount = spent.usd if unit == "usd" else spent.tokens
             out.append(
                 {
@@ -106,11 +111,38 @@ def standing(budget: BudgetSection, snapshot: Snapshot, date: str) -> list[dict[
                     "limit": key,
                     "value": limit,
                     "spent": round(amount, 6),
-                    "since": date if span == "nightly" else week_of(date)[0],
+                    "since": date if span == "nightly" else week[0],
                     "reached": amount >= limit,
                     "unknown_runs": spent.unknown,
                 }
             )
+    return out
+
+
+# Totals of a day's ledger, by agent (None: all agents), kept while that day's dict lives.
+# Snapshots are never changed in place (the store copies what a write touches), so a day
+# that is the same object has the same entries; each check then costs only tonight's day,
+# not the whole week, however many agent runs the ledger holds.
+_totals_cache: dict[int, tuple[dict[str, Any], dict[str | None, Totals]]] = {}
+_cache_lock = threading.Lock()
+_CACHE_DAYS = 64
+
+
+def _day_totals(day: dict[str, Any]) -> dict[str | None, Totals]:
+    if not day:
+        return {}
+    with _cache_lock:
+        hit = _totals_cache.get(id(day))
+        if hit is not None and hit[0] is day:
+            return hit[1]
+    out: dict[str | None, Totals] = {None: Totals()}
+    for entry in day.values():
+        out[None].add(entry)
+        out.setdefault(entry.get("agent"), Totals()).add(entry)
+    with _cache_lock:
+        if len(_totals_cache) >= _CACHE_DAYS:
+            _totals_cache.clear()
+        _totals_cache[id(day)] = (day, out)  # the reference keeps the id from being reused
     return out
 
 

@@ -142,6 +142,11 @@ class Snapshot:
         fires: dict[str, Any] = self.doc.get("fires", {})
         return fires
 
+    def spend_day(self, date: str) -> dict[str, Any]:
+        """One day's ledger as stored (do not change it): entry key -> entry."""
+        day: dict[str, Any] = self.doc.get("spend", {}).get(date, {})
+        return day
+
     def spend(self, dates: Collection[str]) -> list[dict[str, Any]]:
         """The agent runs of these calendar dates (the schedule's zone), with their cost."""
         ledger: dict[str, Any] = self.doc.get("spend", {})
