@@ -138,7 +138,8 @@ def _day_totals(day: dict[str, Any]) -> dict[str | None, Totals]:
     out: dict[str | None, Totals] = {None: Totals()}
     for entry in day.values():
         out[None].add(entry)
-        out.setdefault(entry.get("agent"), Totals()).add(entry)
+        if entry.get("agent") is not None:  # None is the key of the overall totals
+            out.setdefault(entry["agent"], Totals()).add(entry)
     with _cache_lock:
         if len(_totals_cache) >= _CACHE_DAYS:
             _totals_cache.clear()
@@ -159,10 +160,15 @@ def describe(item: dict[str, Any]) -> str:
     scope = f"{item['agent']}'s " if item["agent"] else ""
     since = f"on {item['since']}" if span == "nightly" else f"since {item['since']}"
     state = "reached" if item["reached"] else "not reached"
-    return (
+    text = (
         f"{scope}{span} limit of {amount_text(item['value'], unit)} {state} "
         f"({amount_text(item['spent'], unit)} spent {since})"
     )
+    unknown = item.get("unknown_runs")
+    if unknown:  # the budget cannot fail safe on what it cannot see: say so where it shows
+        runs = "run" if unknown == 1 else "runs"
+        text += f"; {unknown} agent {runs} with usage unknown not counted"
+    return text
 
 
 def amount_text(value: float, unit: str) -> str:

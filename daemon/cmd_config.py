@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from config import Config
+from config.model import Limits
 from daemon.bootstrap import config_path, load, state_dir
 from daemon.cli import EXIT_OK, UsageError
 
@@ -31,11 +32,31 @@ def config_command(args: argparse.Namespace) -> int:
     limits = _limits(config)
     if limits:
         print(f"  budget: {limits}")
+    blind = _uncosted_agents(config)
+    if blind:
+        verb = "reports" if len(blind) == 1 else "report"
+        print(
+            f"  note: {', '.join(blind)} {verb} tokens but no cost: "
+            "USD limits do not count them; a *_tokens limit does"
+        )
     notify = config.settings.notify
     channels = [c for c in ("command", "webhook") if getattr(notify, c) is not None]
     if channels:
         print(f"  alerts: {' and '.join(channels)}, on {notify.when}")
     return EXIT_OK
+
+
+def _uncosted_agents(config: Config) -> list[str]:
+    """Agents some task uses whose output has no cost, when a USD limit would cover them."""
+    budget = config.settings.budget
+    used = sorted({t.agent for t in config.settings.tasks.values() if t.agent is not None})
+    uncosted = [a for a in used if config.usage_format(a) in ("codex", "gemini")]
+
+    def has_usd(limits: Limits) -> bool:
+        return limits.nightly_usd is not None or limits.weekly_usd is not None
+
+    overall = has_usd(budget)
+    return [a for a in uncosted if overall or (a in budget.agents and has_usd(budget.agents[a]))]
 
 
 def _limits(config: Config) -> str:

@@ -71,8 +71,10 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     env |= {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
     verb = args[2] if args[0] == "-c" else args[0]
     try:
+        # Hooks off for every command (worktree add runs post-checkout, update-ref runs
+        # reference-transaction): the user's hooks are written for them to watch.
         proc = subprocess.run(
-            ["git", *args],
+            ["git", "-c", "core.hooksPath=/dev/null", *args],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -86,6 +88,8 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
         if not cwd.is_dir():
             raise GitError(f"{cwd} does not exist") from err
         raise GitError("git is not installed") from err
+    except OSError as err:  # the directory not searchable, not a directory, ...
+        raise GitError(f"cannot run git in {cwd}: {err.strerror or err}") from err
     except subprocess.TimeoutExpired as err:
         raise GitError(f"git {verb} in {cwd} timed out after {TIMEOUT:.0f} s") from err
     if check and proc.returncode != 0:
@@ -201,11 +205,8 @@ def add_worktree(
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix=f"{top.name}-", dir=root.resolve()))
         try:
-            # Hooks off: a post-checkout hook is the user's, written for them to watch.
             _git(
                 top,
-                "-c",
-                "core.hooksPath=/dev/null",
                 "worktree",
                 "add",
                 "--quiet",

@@ -123,7 +123,11 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
             grace = ctx.config.settings.run.kill_grace
             orphans.stop_orphans(claim.replaced.run_id, name, grace, log)
 
-    refusal = _refused(ctx, planned)
+    try:
+        refusal = _refused(ctx, planned)
+    except Exception as exc:  # the claim below must be released whatever happens
+        log.exception("project.check_crashed")
+        refusal = ("failed", f"require_clean: internal error: {exc!r}")
     if refusal is not None:
         status, reason = refusal
         log.warning("project.refused", status=status, reason=reason)
@@ -264,10 +268,17 @@ def _execute(
         try:
             tree = _new_worktree(ctx, planned, task)
         except gitrepo.GitError as exc:
-            reason = f"cannot create a worktree: {exc}"
-            ctx.failures.add(planned.name, task, "error", reason)
             log.error("task.worktree_failed", error=str(exc))
-            return TaskResult(task, "error", reason=reason, agent=agent)
+            now = iso(datetime.now(config.zone))
+            failed = TaskResult(
+                task,
+                "error",
+                reason=f"cannot create a worktree: {exc}",
+                started_at=now,
+                finished_at=now,
+                agent=agent,
+            )
+            return _conclude(ctx, planned.name, failed, problems, log)
         workdir = tree.cwd
         extra_env = {"AGENTD_REPO_DIR": str(planned.path), "AGENTD_BRANCH": tree.branch}
     values = {
@@ -301,10 +312,29 @@ def _execute(
         agent=agent,
         usage=usage.to_dict() if usage else None,
     )
+    cleanup_failed = None
     if tree is not None:
-        result.worktree = _finish_worktree(ctx, planned.name, task, tree, log)
+        result.worktree, cleanup_failed = _finish_worktree(tree, log)
+    _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
+    if cleanup_failed is not None:  # after the task's own outcome: the order they happened
+        ctx.failures.add(planned.name, task, "error", cleanup_failed)
+    return result
+
+
+def _conclude(
+    ctx: SweepContext,
+    project: str,
+    result: TaskResult,
+    problems: list[str],
+    log: Any,
+    log_path: Path | None = None,
+    usage: Usage | None = None,
+) -> TaskResult:
+    """Every task that was started, or failed to start, ends here: the failure list, the
+    state store (skip guard and spend ledger), the log and the live view."""
+    task = result.name
     if result.status in TASK_FAILURES:
-        ctx.failures.add(planned.name, task, result.status, result.reason)
+        ctx.failures.add(project, task, result.status, result.reason)
     record = TaskRecord(
         result.status,
         ctx.date,
@@ -313,15 +343,15 @@ def _execute(
         result.finished_at,
         result.duration_s,
         result.exit_code,
-        agent,
+        result.agent,
         result.usage,
     )
     try:
-        ctx.store.record(planned.name, task, record)
+        ctx.store.record(project, task, record)
     except StateError as exc:
         message = f"outcome of {task} not saved: {exc}"
         problems.append(message)
-        ctx.failures.add(planned.name, task, "error", message)
+        ctx.failures.add(project, task, "error", message)
         log.error("task.record_failed", error=str(exc))
     emit = log.info if result.status == "ok" else log.warning
     emit(
@@ -330,10 +360,10 @@ def _execute(
         exit_code=result.exit_code,
         duration_s=result.duration_s,
         reason=result.reason or None,
-        log=str(command.log_path),
+        log=str(log_path) if log_path else None,
         **_usage_fields(usage),
     )
-    ctx.observer.task_finished(planned.name, result)
+    ctx.observer.task_finished(project, result)
     return result
 
 
@@ -362,16 +392,16 @@ def _new_worktree(ctx: SweepContext, planned: Planned, task: str) -> gitrepo.Wor
     return gitrepo.add_worktree(planned.path, ctx.worktrees, ctx.date, task, base)
 
 
-def _finish_worktree(
-    ctx: SweepContext, project: str, task: str, tree: gitrepo.Worktree, log: Any
-) -> dict[str, Any]:
+def _finish_worktree(tree: gitrepo.Worktree, log: Any) -> tuple[dict[str, Any], str | None]:
+    """What became of the worktree, for the report, and the failure to report if its
+    cleanup failed."""
     info: dict[str, Any] = {"branch": tree.branch, "path": str(tree.path), "base": tree.base}
     try:
         done = gitrepo.finish_worktree(tree)
-    except gitrepo.GitError as exc:
+    except Exception as exc:  # noqa: BLE001 - the task's outcome must still be recorded
         message = f"worktree {tree.path} not cleaned up: {exc}"
-        ctx.failures.add(project, task, "error", message)
         log.error("task.worktree_cleanup_failed", error=str(exc), path=str(tree.path))
-        return {**info, "kept": "worktree", "message": message}
+        return {**info, "kept": "worktree", "message": message}, message
     log.info("task.worktree", branch=tree.branch, kept=done.kept, commits=done.commits)
-    return {**info, "commits": done.commits, "kept": done.kept, "message": done.message}
+    info |= {"commits": done.commits, "kept": done.kept, "message": done.message}
+    return info, None

@@ -171,7 +171,9 @@ class StateStore(ABC):
 
     @abstractmethod
     def read(self) -> Snapshot:
-        """The current state, without taking the lock or writing anything."""
+        """The current state, without taking the lock or writing anything. A snapshot is
+        never changed afterwards, not even in part: later writes give new objects for what
+        they touch (daemon.budget keeps totals per day object on that promise)."""
 
     @abstractmethod
     def claim(

@@ -257,12 +257,13 @@ class JsonFileStore(StateStore):
 
 
 def _expired(doc: dict[str, Any], date: str) -> list[str]:
-    """Ledger days older than SPEND_DAYS_KEPT before ``date``: no budget looks that far back."""
+    """Ledger days before the last SPEND_DAYS_KEPT (``date`` included): no budget looks
+    that far back."""
     try:
         cutoff = (dt.date.fromisoformat(date) - dt.timedelta(days=SPEND_DAYS_KEPT)).isoformat()
     except ValueError:
         return []
-    return [day for day in doc.get("spend", {}) if day < cutoff]
+    return [day for day in doc.get("spend", {}) if day <= cutoff]
 
 
 def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:

@@ -714,13 +714,17 @@ def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
         webhook = "https://hooks.example.com/T/SECRET"
         [tasks.t]
         command = ["true"]
+        [tasks.x]
+        agent = "codex"
+        prompt = "x"
         [[projects]]
         name = "api"
         path = "api"
-        tasks = ["t"]
+        tasks = ["t", "x"]
         """
     )
     out = aws.run("config", "check", "--config", str(aws.config)).stdout
+    assert "note: codex reports tokens but no cost: USD limits do not count them" in out
     assert "budget: nightly $5.00, weekly 2,000,000 tokens; codex: nightly 1,000 tokens" in out
     assert "alerts: webhook, on failure" in out
     assert "SECRET" not in out

@@ -186,3 +186,18 @@ def test_no_bound_means_no_waiting() -> None:
     slots = budget.AgentSlots(0, stop)
     assert all(slots.acquire() for _ in range(100))
     stop.close()
+
+
+def test_an_entry_without_an_agent_counts_once_overall() -> None:
+    snap = ledger({TODAY: [entry(None, 1.0, 10), entry("claude", 1.0, 10)]})
+    [row] = budget.standing(limits(nightly_usd=5), snap, TODAY)
+    assert row["spent"] == 2.0
+
+
+def test_the_limit_says_what_it_could_not_count() -> None:
+    snap = ledger({TODAY: [entry("claude", 0.5, 10), entry("claude", None, None)]})
+    [row] = budget.standing(limits(nightly_usd=5), snap, TODAY)
+    assert budget.describe(row) == (
+        "nightly limit of $5.00 not reached ($0.5000 spent on 2026-11-22); "
+        "1 agent run with usage unknown not counted"
+    )

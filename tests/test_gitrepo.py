@@ -432,3 +432,17 @@ def test_hooks_do_not_run(repo: Path, root: Path, tmp_path: Path) -> None:
     marker.unlink()
     add_worktree(repo, root, DATE, "triage", "main")  # ...but not for agentd
     assert not marker.exists()
+
+
+def test_no_hook_runs_for_any_of_agentds_git_commands(
+    repo: Path, root: Path, tmp_path: Path
+) -> None:
+    """reference-transaction runs for every ref update, e.g. deleting an unused branch."""
+    marker = tmp_path / "hook-ran"
+    for name in ("post-checkout", "reference-transaction"):
+        hook = repo / ".git" / "hooks" / name
+        hook.write_text(f"#!/bin/sh\necho {name} >> '{marker}'\n")
+        hook.chmod(0o755)
+    wt = add_worktree(repo, root, DATE, "triage", "main")
+    assert finish_worktree(wt).kept == "nothing"
+    assert not marker.exists()

@@ -229,7 +229,7 @@ def _agent_run(date: str, run_id: str, cost: float | None) -> TaskRecord:
 
 def test_agent_outcomes_go_to_the_spend_ledger_and_old_days_are_dropped(tmp_path: Path) -> None:
     store = JsonFileStore(tmp_path)
-    days = ["2026-11-01", "2026-11-08", "2026-11-21", "2026-11-22"]
+    days = ["2026-11-01", "2026-11-08", "2026-11-09", "2026-11-21", "2026-11-22"]
     for i, day in enumerate(days):
         run = f"run-{i}"
         store.claim("api", me(run, NOW), day, ["triage"], True, NOW)
@@ -237,16 +237,16 @@ def test_agent_outcomes_go_to_the_spend_ledger_and_old_days_are_dropped(tmp_path
         store.release("api", run, None)
     store.claim("api", me("plain", NOW), days[-1], ["lint"], True, NOW)
     store.record("api", "lint", _ok(days[-1], "plain"))  # not an agent task: no entry
-    # 2026-11-01 is more than 14 days before the last record; 2026-11-08 is exactly 14.
+    # 14 days are kept, the last record's included: from 2026-11-09 on.
     fresh = JsonFileStore(tmp_path).read()
-    assert sorted(fresh.doc["spend"]) == days[1:]
+    assert sorted(fresh.doc["spend"]) == days[2:]
     today = fresh.spend(["2026-11-22"])
     assert today == [
         {
             "project": "api",
             "task": "triage",
             "agent": "claude",
-            "run_id": "run-3",
+            "run_id": "run-4",
             "finished_at": None,
             "known": True,
             "cost_usd": 0.5,

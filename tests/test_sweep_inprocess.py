@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from config import load_config
+from daemon import gitrepo
 from daemon import project as project_module
 from daemon import sweep as sweep_module
 from daemon.progress import Observer
@@ -155,3 +156,48 @@ def test_claims_get_heartbeats_while_a_sweep_runs(
         watcher.join()
     assert report["status"] == "ok"
     assert len(set(seen)) >= 2, "the claim's heartbeat never moved during a 3 s task"
+
+
+REPO_TASK = """
+[tasks.one]
+command = ["true"]
+[[projects]]
+name = "p"
+path = "p"
+tasks = ["one"]
+{extra}
+"""
+
+
+def test_a_crash_in_the_repository_check_releases_the_claim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Left claimed by a live daemon, the project would be skipped as "claimed" every night,
+    with the sweep ok and no alert."""
+    config, store, state = _setup(tmp_path, REPO_TASK.format(extra="require_clean = true"))
+
+    def broken(*args: Any) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(gitrepo, "default_branch", broken)
+    stop = StopToken()
+    report = run_sweep(config, store, state, SweepRequest(), stop, Observer(), {})
+    [p] = report["projects"]
+    assert p["status"] == "failed"
+    assert p["reason"].startswith("require_clean: internal error: PermissionError")
+    assert store.read().claims() == {}
+    stop.close()
+
+
+def test_a_worktree_that_cannot_be_made_is_a_recorded_error(tmp_path: Path) -> None:
+    """p is not a git repository: the task is an error, in the report and in the store."""
+    config, store, state = _setup(tmp_path, REPO_TASK.format(extra='isolation = "worktree"'))
+    stop = StopToken()
+    report = run_sweep(config, store, state, SweepRequest(), stop, Observer(), {})
+    [task] = report["projects"][0]["tasks"]
+    assert task["status"] == "error"
+    assert task["reason"].startswith("cannot create a worktree:")
+    assert "not in a git repository" in task["reason"]
+    assert store.read().task("p", "one")["status"] == "error"  # type: ignore[index]
+    assert report["failures"][0]["task"] == "one"
+    stop.close()
