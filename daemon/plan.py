@@ -40,6 +40,7 @@ def plan_dict(
                 "expected_start_s": round(start, 1),
                 "expected_duration_s": selection.expected.get(name),
                 "repository": _repository(config, by_name[name].name, by_name[name].path),
+                "budget_stops": _budget_stops(config, by_name[name].tasks, snapshot, date),
             }
             for name, start in simulated.starts
         ],
@@ -51,6 +52,18 @@ def plan_dict(
         "budget": budget.standing(config.settings.budget, snapshot, date),
         "max_parallel_agents": run.max_parallel_agents or None,
     }
+
+
+def _budget_stops(
+    config: Config, tasks: tuple[str, ...], snapshot: Snapshot, date: str
+) -> list[str]:
+    """Agent tasks the budget would keep from starting, were the sweep to start now."""
+    stops = []
+    for task in tasks:
+        agent = config.task(task).agent
+        if agent is not None and budget.exhausted(config.settings.budget, snapshot, date, agent):
+            stops.append(task)
+    return stops
 
 
 def _repository(config: Config, name: str, path: Path) -> str | None:
@@ -95,6 +108,8 @@ def render_plan(plan: dict[str, Any], zone: str) -> str:
             extra += f"  [done today: {', '.join(project['done_today'])}]"
         if project["repository"]:
             extra += f"  [{project['repository']}]"
+        if project["budget_stops"]:
+            extra += f"  [budget reached: {', '.join(project['budget_stops'])} would be skipped]"
         lines.append(
             f"  {i:>3}. {project['name']:<{width}}  {', '.join(project['tasks'])}  [{when}]{extra}"
         )

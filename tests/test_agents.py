@@ -208,7 +208,11 @@ def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspac
     assert report["spend"]["today"]["total"]["usd"] == pytest.approx(1.8)
     assert report["budget"]["standing"][0]["reached"] is True
 
-    # The next sweep the same day: the agent tasks are skipped, the others still run.
+    # The dry run says so, and the next sweep the same day skips the agent tasks, while the
+    # others still run.
+    dry = aws.once("--dry-run", "--force").stdout
+    assert dry.count("[budget reached: c would be skipped]") == 3
+    assert "budget: nightly limit of $1.00 reached ($1.80 spent on" in dry
     code, again = aws.once_json("--force")
     assert code == 0, again["failures"]
     for n in names:
