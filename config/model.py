@@ -228,6 +228,10 @@ class NotifySection(Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: PositiveDuration = 30.0
 
+    @property
+    def configured(self) -> bool:
+        return self.command is not None or self.webhook is not None
+
     @field_validator("webhook")
     @classmethod
     def _url(cls, value: str | None) -> str | None:

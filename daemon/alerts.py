@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from config.model import NotifySection, redact_url
 from daemon import __version__
+from daemon.results import failure_place
 from daemon.runner import Command, run
 from daemon.stop import StopToken
 from daemon.taskcmd import STRIPPED_ENV
@@ -44,7 +45,7 @@ SHORTEST_SECRET = 4  # shorter fragments are not secrets, and scrubbing them man
 
 
 def should_alert(notify: NotifySection, report: dict[str, Any]) -> bool:
-    if notify.command is None and notify.webhook is None:
+    if not notify.configured:
         return False
     return notify.when == "always" or report.get("status") != "ok" or bool(report.get("failures"))
 
@@ -70,15 +71,20 @@ def send_alerts(
     log: Any,
 ) -> list[dict[str, Any]]:
     """Each configured channel, the command first; one result per channel, never raises."""
-    channels: list[tuple[str, Callable[[], tuple[bool, str]]]] = []
+    try:
+        payload: dict[str, Any] | None = alert_payload(report, run_dir)
+        broken = ""
+    except Exception as exc:  # noqa: BLE001 - an alert must not take the daemon down
+        payload, broken = None, f"internal error: {exc!r}"
+    channels: list[tuple[str, Callable[[dict[str, Any]], tuple[bool, str]]]] = []
     if notify.command is not None:
-        channels.append(("command", lambda: _command(notify, report, run_dir, environ, log)))
+        channels.append(("command", lambda p: _command(notify, p, run_dir, environ, log)))
     if notify.webhook is not None:
-        channels.append(("webhook", lambda: _webhook(notify, report, run_dir, log)))
+        channels.append(("webhook", lambda p: _webhook(notify, p, log)))
     results = []
     for via, send in channels:
         try:
-            ok, detail = send()
+            ok, detail = send(payload) if payload is not None else (False, broken)
         except Exception as exc:  # noqa: BLE001 - an alert must not take the daemon down
             ok, detail = False, f"internal error: {exc!r}"
         detail = _scrub(detail, notify)
@@ -101,7 +107,7 @@ def _text(report: dict[str, Any], failures: list[dict[str, Any]]) -> str:
     head = f"agentd run {report.get('run_id')}: {report.get('status')} on {report.get('host')}"
     parts = [head + (f": {', '.join(tally)}" if tally else "")]
     for failure in failures[:TEXT_FAILURES]:
-        where = "/".join(str(p) for p in (failure["project"], failure["task"]) if p) or "sweep"
+        where = failure_place(failure)
         parts.append(f"{where}: {failure['status']}: {_cut(str(failure['message'] or ''))}")
     text = "; ".join(parts)
     if len(failures) > TEXT_FAILURES:
@@ -121,7 +127,7 @@ def _cut(text: str) -> str:
 
 def _command(
     notify: NotifySection,
-    report: dict[str, Any],
+    payload: dict[str, Any],
     run_dir: Path,
     environ: Mapping[str, str],
     log: Any,
@@ -130,7 +136,6 @@ def _command(
     left behind. The alert goes through a file rather than a pipe so that a command that
     never reads its stdin cannot block agentd."""
     assert notify.command is not None
-    payload = alert_payload(report, run_dir)
     alert = run_dir / ALERT_FILE
     try:
         with os.fdopen(open_private(alert), "wb") as handle:
@@ -164,16 +169,14 @@ def _command(
     return False, f"{outcome.reason} (log: {COMMAND_LOG})"
 
 
-def _webhook(
-    notify: NotifySection, report: dict[str, Any], run_dir: Path, log: Any
-) -> tuple[bool, str]:
+def _webhook(notify: NotifySection, payload: dict[str, Any], log: Any) -> tuple[bool, str]:
     """POST the alert, retrying what may pass on a second try (no connection, a timeout,
     429, 5xx), all within ``notify.timeout``."""
     assert notify.webhook is not None
     where = redact_url(notify.webhook)
     headers = {"Content-Type": "application/json", "User-Agent": f"agentd/{__version__}"}
     headers.update(notify.headers)
-    body = json.dumps(alert_payload(report, run_dir)).encode()
+    body = json.dumps(payload).encode()
     # The config admits only http:// and https:// URLs.
     request = urllib.request.Request(notify.webhook, body, headers, method="POST")  # noqa: S310
     opener = urllib.request.build_opener(_NoRedirect)

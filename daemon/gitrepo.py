@@ -69,7 +69,7 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
     # C for messages we can show; no optional locks so that reading never writes the index.
     env |= {"LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"}
-    verb = args[2] if args[0] == "-c" else args[0]
+    verb = args[0]
     try:
         # Hooks off for every command (worktree add runs post-checkout, update-ref runs
         # reference-transaction): the user's hooks are written for them to watch.
@@ -179,6 +179,18 @@ def repo_problem(path: Path, configured_branch: str | None = None) -> str | None
     except GitError as err:
         return str(err)
     return None
+
+
+def clean_verdict(path: Path, configured_branch: str | None = None) -> tuple[str, str] | None:
+    """What ``require_clean`` makes of ``path``: None when clean and on its default branch;
+    ("skipped", why) when someone works there; ("failed", why) when the question cannot be
+    answered (not a repository, no default branch), a configuration to fix."""
+    try:
+        default_branch(path, configured_branch)
+    except GitError as exc:
+        return "failed", str(exc)
+    problem = repo_problem(path, configured_branch)
+    return ("skipped", problem) if problem else None
 
 
 def ref_safe(task: str) -> str:

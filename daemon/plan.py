@@ -71,12 +71,9 @@ def _repository(config: Config, name: str, path: Path) -> str | None:
     spec = config.project(name)
     notes = []
     if config.require_clean(spec):
-        try:
-            gitrepo.default_branch(path, spec.default_branch)
-            problem = gitrepo.repo_problem(path, spec.default_branch)
-            notes.append(f"would be skipped: {problem}" if problem else "clean")
-        except gitrepo.GitError as exc:
-            notes.append(f"would fail: {exc}")
+        verdict = gitrepo.clean_verdict(path, spec.default_branch)
+        would = {"skipped": "would be skipped", "failed": "would fail"}
+        notes.append(f"{would[verdict[0]]}: {verdict[1]}" if verdict else "clean")
     if config.isolation(spec) == "worktree":
         notes.append("tasks run in new worktrees")
     return "; ".join(notes) or None

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from daemon.results import BUDGET, TASK_FAILURES, ProjectResult, TaskResult
+from daemon.results import BUDGET, TASK_FAILURES, ProjectResult, TaskResult, failure_place
 
 if TYPE_CHECKING:
     from daemon.selection import Planned, Selection
@@ -136,7 +136,7 @@ def print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: boo
     if report["failures"]:
         write("failures:\n")
         for failure in report["failures"]:
-            where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
+            where = failure_place(failure)
             write(f"  {where}: {failure['status']}: {failure['message']}\n")
     for line in _spend_lines(report):
         write(line + "\n")
@@ -200,7 +200,7 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
         )
     )
     for failure in report["failures"]:
-        where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
+        where = failure_place(failure)
         console.print(
             Text.assemble("  ", (where, "red"), f": {failure['status']}: {failure['message']}")
         )

@@ -186,12 +186,8 @@ def _refused(ctx: SweepContext, planned: Planned) -> tuple[str, str] | None:
     spec = ctx.config.project(planned.name)
     if not ctx.config.require_clean(spec):
         return None
-    try:
-        gitrepo.default_branch(planned.path, spec.default_branch)
-    except gitrepo.GitError as exc:
-        return "failed", f"require_clean: {exc}"
-    problem = gitrepo.repo_problem(planned.path, spec.default_branch)
-    return ("skipped", f"require_clean: {problem}") if problem else None
+    verdict = gitrepo.clean_verdict(planned.path, spec.default_branch)
+    return (verdict[0], f"require_clean: {verdict[1]}") if verdict else None
 
 
 def _run_tasks(

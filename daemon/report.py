@@ -15,7 +15,7 @@ from typing import Any
 
 from daemon import spendview
 from daemon.budget import amount_text
-from daemon.results import PROJECT_FAILURES, TASK_FAILURES, ProjectResult
+from daemon.results import PROJECT_FAILURES, TASK_FAILURES, ProjectResult, failure_place
 from state.files import write_atomic
 
 UNFINISHED_KEPT = timedelta(hours=24)
@@ -173,7 +173,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         for t in p["tasks"]
     }
     for i, failure in enumerate(failures, 1):
-        where = " / ".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
+        where = failure_place(failure, " / ")
         lines.append(f"{i}. **{_md(where)}**: {failure['status']}: {_md(failure['message'])}")
         tail = tails.get((failure["project"], failure["task"]), "")
         if tail:

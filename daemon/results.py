@@ -52,6 +52,11 @@ class ProjectResult:
         return data
 
 
+def failure_place(failure: dict[str, Any], sep: str = "/") -> str:
+    """Where a failure of the report's list happened: ``api/lint``, ``api``, or ``sweep``."""
+    return sep.join(str(x) for x in (failure.get("project"), failure.get("task")) if x) or "sweep"
+
+
 def project_status(tasks: list[TaskResult]) -> str:
     """Interrupted if a stop cut it short (a task killed, or kept from starting), else failed
     if any task failed, else skipped if the budget kept every task left from running, else

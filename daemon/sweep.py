@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from config import Config, ConfigError
-from daemon import __version__, alerts, budget, ordering, orphans
+from daemon import __version__, budget, ordering, orphans
 from daemon.budget import AgentSlots
 from daemon.executor import execute
 from daemon.progress import Observer
@@ -31,7 +31,7 @@ from daemon.report import (
     summary_of,
     write_report,
 )
-from daemon.results import BUDGET, ProjectResult
+from daemon.results import BUDGET, ProjectResult, failure_place
 from daemon.selection import Selection, select
 from daemon.stop import StopToken
 from state import StateError, StateStore
@@ -194,6 +194,10 @@ def _alert(
     """After the report is on disk (the alert points to it); a failing alert is logged and
     noted in the report, never a failure of the sweep."""
     notify = config.settings.notify
+    if not notify.configured:
+        return  # the common case: no need to load urllib and friends
+    from daemon import alerts
+
     if not alerts.should_alert(notify, report):
         return
     sent = alerts.send_alerts(
@@ -360,7 +364,7 @@ def _sweep_failure(report: dict[str, Any], message: str) -> None:
 
 
 def _failure_line(failure: dict[str, Any]) -> str:
-    where = "/".join(x for x in (failure["project"], failure["task"]) if x) or "sweep"
+    where = failure_place(failure)
     return f"{where}: {failure['status']}: {failure['message']}"
 
 

@@ -149,11 +149,10 @@ class Snapshot:
 
     def spend(self, dates: Collection[str]) -> list[dict[str, Any]]:
         """The agent runs of these calendar dates (the schedule's zone), with their cost."""
-        ledger: dict[str, Any] = self.doc.get("spend", {})
         return [
             {**entry, "date": date}
             for date in sorted(set(dates))
-            for entry in ledger.get(date, {}).values()
+            for entry in self.spend_day(date).values()
         ]
 
     def daemon(self) -> dict[str, Any] | None:

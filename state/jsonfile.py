@@ -328,8 +328,6 @@ def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
             entry = doc.get("spend", {}).get(where[1], {}).get(where[2])
             if entry is not None and not _shaped(entry, SPEND_SHAPE):
                 raise StateCorrupt(f"{path}: a 'spend' entry has the wrong shape; {HINT}")
-        elif where[0] == "spend" and len(where) == 2 and op[0] == "del":
-            pass
         elif where[0] in _CHECKS:
             _CHECKS[where[0]](doc, path)
         else:
