@@ -16,6 +16,15 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+# Values, keys and messages are cut to this in anything printed: a 10,000-character key
+# or a 4,000-digit number must not flood a terminal or a journal line.
+SHOWN_CHARS = 200
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 @dataclass(frozen=True)
@@ -24,7 +33,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.place}: {self.message}" if self.place else self.message
+        message = cut(self.message, 2 * SHOWN_CHARS)
+        return f"{cut(self.place)}: {message}" if self.place else message
 
 
 class ConfigError(Exception):
@@ -139,9 +149,14 @@ def _shown(value: Any, loc: tuple[Any, ...]) -> str:
     kind = type(value).__name__
     names = {"str": "string", "int": "integer", "float": "float", "bool": "boolean"}
     names |= {"list": "array", "dict": "table"}
-    text = repr(value)
+    if isinstance(value, int) and value.bit_length() > 200:
+        # str() of a number this long is slow, and past 4,300 digits refused by Python.
+        text = f"of about {int(value.bit_length() * 0.30103) + 1:,} digits"
+    else:
+        try:
+            text = repr(value)
+        except (ValueError, RecursionError):  # too large, or nested too deeply, to print
+            text = "(too large to show)"
     if len(text) > 60:
         text = text[:57] + "..."
-    if isinstance(value, dict | list):
-        return f"{names[kind]} {text}"
     return f"{names.get(kind, kind)} {text}"

@@ -9,6 +9,7 @@ its place, and the cross-table checks run even when some values have the wrong t
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 import types
 import typing
@@ -17,25 +18,33 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, TomlConfigSettingsSource
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
 from config import crossref
-from config.errors import ConfigError, Problem, problems_from_validation
+from config.errors import ConfigError, Problem, cut, problems_from_validation
+from config.homedir import NoHome, expand
 from config.model import SECTIONS, SOURCES, Settings
 from config.resolved import Config
 
 ENV_PREFIX = "AGENTD_"
+# A configuration file is a few kilobytes; 10,000 projects are about a megabyte. Anything
+# far larger is not one, and reading it whole would only exhaust memory.
+MAX_BYTES = 64 * 1024 * 1024
+# A file that changes while it is read (an editor saving in place) is read again.
+READ_ATTEMPTS = 5
+BOM = "\ufeff"
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
-    """The lookup order of SPEC section 2, after ``--config``."""
+    """The lookup order of SPEC section 2, after ``--config``; NoHome if it needs a home
+    directory that does not exist."""
     if environ.get("AGENTD_CONFIG"):
-        return Path(environ["AGENTD_CONFIG"]).expanduser()
+        return expand(environ["AGENTD_CONFIG"])
     if environ.get("CONFIGURATION_DIRECTORY"):
         # systemd may pass several directories separated by ':'; ours is the first.
         first = environ["CONFIGURATION_DIRECTORY"].split(":")[0]
         return Path(first) / "config.toml"
-    base = environ.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
+    base = environ.get("XDG_CONFIG_HOME") or expand("~/.config")
     return Path(base) / "agentd" / "config.toml"
 
 
@@ -105,29 +114,26 @@ def _scalar_kinds(annotation: Any) -> set[type]:
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
-    """Load and validate; raises ConfigError listing every problem found."""
+    """Load and validate; raises ConfigError listing every problem found, and nothing else:
+    the file is hostile input, and the daemon must survive whatever it holds."""
     environ = os.environ if environ is None else environ
-    shown = str(path)
-    if not path.exists():
-        raise ConfigError(
-            shown,
-            [Problem("", "no such file (create a starter file with `agentd config init`)")],
-        )
-    if not path.is_file():
-        raise ConfigError(shown, [Problem("", "not a regular file")])
     try:
-        toml = TomlConfigSettingsSource(Settings, toml_file=path)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(shown, [Problem("", f"TOML syntax error: {exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            shown, [Problem("", f"not UTF-8 text (bad byte at offset {exc.start})")]
-        ) from None
-    except OSError as exc:
-        raise ConfigError(shown, [Problem("", f"cannot read: {exc.strerror}")]) from None
+        return _load(path, environ)
+    except ConfigError:
+        raise
+    except RecursionError:
+        problem = Problem("", "nested too deeply (arrays or tables inside each other)")
+        raise ConfigError(str(path), [problem]) from None
+    except Exception as exc:  # noqa: BLE001 - a bad file is exit 2, never a crash
+        problem = Problem("", f"cannot be read as a configuration: {_exception_text(exc)}")
+        raise ConfigError(str(path), [problem]) from None
+
+
+def _load(path: Path, environ: Mapping[str, str]) -> Config:
+    shown = str(path)
+    raw = parse_toml(read_text(path), shown)
     env = EnvOverrides(Settings, environ)
-    raw: dict[str, Any] = dict(toml.toml_data)
-    token = SOURCES.set((env, toml))
+    token = SOURCES.set((env, InitSettingsSource(Settings, init_kwargs=raw)))
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -136,10 +142,100 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(shown, problems) from None
     finally:
         SOURCES.reset(token)
-    problems = env.problems + crossref.check(settings.model_dump())
+    config = Config(settings=settings, path=path.absolute())
+    problems = env.problems + crossref.check(settings.model_dump()) + _home_problems(config)
     if problems:
         raise ConfigError(shown, problems)
-    return Config(settings=settings, path=path.absolute())
+    return config
+
+
+def read_text(path: Path) -> str:
+    """The file's text, read whole. A file replaced or rewritten while we read it (its
+    inode, size or modification time changed) is read again; a UTF-8 byte order mark,
+    which some Windows editors write, is dropped."""
+    shown = str(path)
+    data = b""
+    for _ in range(READ_ATTEMPTS):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ConfigError(
+                shown,
+                [Problem("", "no such file (create a starter file with `agentd config init`)")],
+            ) from None
+        except OSError as exc:
+            raise ConfigError(shown, [Problem("", f"cannot read: {exc.strerror}")]) from None
+        with os.fdopen(fd, "rb") as handle:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise ConfigError(shown, [Problem("", "not a regular file")])
+            if before.st_size > MAX_BYTES:
+                raise ConfigError(
+                    shown, [Problem("", f"is {before.st_size:,} bytes; a configuration is smaller")]
+                )
+            try:
+                data = handle.read(MAX_BYTES + 1)
+            except OSError as exc:
+                raise ConfigError(shown, [Problem("", f"cannot read: {exc.strerror}")]) from None
+        if _unchanged(path, before, len(data)):
+            break
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            shown, [Problem("", f"not UTF-8 text (bad byte at offset {exc.start})")]
+        ) from None
+    return text.removeprefix(BOM)
+
+
+def _unchanged(path: Path, before: os.stat_result, size: int) -> bool:
+    try:
+        after = os.stat(path)
+    except OSError:
+        return False
+    same = (before.st_ino, before.st_size, before.st_mtime_ns) == (
+        after.st_ino,
+        after.st_size,
+        after.st_mtime_ns,
+    )
+    return same and size == after.st_size
+
+
+def parse_toml(text: str, shown: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(shown, [Problem("", f"TOML syntax error: {exc}")]) from None
+    except ValueError as exc:
+        message = str(exc)
+        if "integer string conversion" in message:
+            message = "a number has thousands of digits"
+        raise ConfigError(shown, [Problem("", f"a value cannot be read: {cut(message)}")]) from None
+
+
+def _home_problems(config: Config) -> list[Problem]:
+    """Paths that start with ``~`` need a home directory; say so now, not at 3 a.m."""
+    problems = []
+    for spec in config.projects:
+        try:
+            config.project_dir(spec)
+        except NoHome as exc:
+            problems.append(Problem(f"projects[{spec.name}].path", str(exc)))
+    state_dir = config.settings.paths.state_dir
+    if state_dir:
+        try:
+            expand(state_dir)
+        except NoHome as exc:
+            problems.append(Problem("paths.state_dir", str(exc)))
+    return problems
+
+
+def _exception_text(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - even printing it may fail (a 5,000-digit number)
+        text = ""
+    return type(exc).__name__ + (f": {cut(text)}" if text else "")
 
 
 def known_keys(loc: tuple[Any, ...]) -> list[str]:

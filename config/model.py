@@ -48,6 +48,30 @@ def _no_nul(value: Any) -> Any:
 
 NoNul = BeforeValidator(_no_nul)
 
+# Linux refuses to start a program with any one argument or environment string longer
+# than this (MAX_ARG_STRLEN, 32 pages, the final NUL included): found now, not at 3 a.m.
+MAX_ARG_BYTES = 131072 - 1
+
+
+def _too_long(text: str) -> str | None:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= MAX_ARG_BYTES:
+        return None
+    return (
+        f"is {size:,} bytes; the kernel passes no argument or environment string longer "
+        f"than {MAX_ARG_BYTES + 1:,} bytes to a program (put long text in a file instead)"
+    )
+
+
+def _fits(value: Any) -> Any:
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and (why := _too_long(item)):
+            raise ValueError(why)
+    return value
+
+
+Fits = AfterValidator(_fits)
+
 
 def _program_named(value: list[str]) -> list[str]:
     if not value[0]:
@@ -56,7 +80,7 @@ def _program_named(value: list[str]) -> list[str]:
 
 
 # An argv list: executed directly, so its first element names the program.
-Argv = Annotated[list[str], Field(min_length=1), NoNul, AfterValidator(_program_named)]
+Argv = Annotated[list[str], Field(min_length=1), NoNul, Fits, AfterValidator(_program_named)]
 
 
 def is_secret_key(key: str) -> bool:
@@ -100,21 +124,36 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-_NAME_RE = re.compile(r"^[^\x00-\x1f\x7f/\\]+$")
+# Control characters (C0 and C1) would act on the terminals names are shown on, and the
+# bidirectional marks would reorder what is shown around them.
+_NAME_RE = re.compile("^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069/\\\\]+$")
+# A file name is at most 255 bytes on the usual file systems; names become directory and
+# file names with a suffix added (``<task>.log``, a branch's ``-2``).
+MAX_NAME_CHARS = 100
+MAX_NAME_BYTES = 200
 
 
 def check_name(name: str, what: str) -> str:
     """Project and task names become directory and file names under runs/<run_id>/."""
     if not name.strip():
         raise ValueError(f"{what} name must not be empty")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"{what} name is longer than {MAX_NAME_CHARS} characters")
     if name != name.strip():
         raise ValueError(f"{what} name {name!r} has leading or trailing spaces")
     if name in (".", "..") or name.startswith("."):
         raise ValueError(f"{what} name {name!r} must not start with '.'")
     if not _NAME_RE.match(name):
-        raise ValueError(f"{what} name {name!r} must not contain '/', '\\' or control characters")
-    if len(name) > 100:
-        raise ValueError(f"{what} name is longer than 100 characters")
+        raise ValueError(
+            f"{what} name {name!r} must not contain '/', '\\', control characters or "
+            "text-direction marks"
+        )
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        raise ValueError(
+            f"{what} name {name!r} is {size} bytes in UTF-8; at most {MAX_NAME_BYTES} fit in "
+            "a file name"
+        )
     return name
 
 
@@ -276,9 +315,9 @@ class AgentSpec(Strict):
 
 class TaskSpec(Strict):
     command: Argv | None = None
-    shell: Annotated[str, Field(min_length=1), NoNul] | None = None
+    shell: Annotated[str, Field(min_length=1), NoNul, Fits] | None = None
     agent: str | None = None
-    prompt: Annotated[str, Field(min_length=1), NoNul] | None = None
+    prompt: Annotated[str, Field(min_length=1), NoNul, Fits] | None = None
     timeout: PositiveDuration | None = None
 
     @field_validator("shell")
@@ -310,8 +349,11 @@ class TaskSpec(Strict):
         return "command" if self.command else "shell" if self.shell else "agent"
 
 
-# A project's run directory sits next to these files of the run.
-RESERVED_PROJECT_NAMES = frozenset({"report.json", "report.md"})
+# A project's run directory sits next to these files of the run (report.html: the HTML
+# report to come; reserved now so that no configuration has to change then).
+RESERVED_PROJECT_NAMES = frozenset(
+    {"report.json", "report.md", "report.html", "alert.json", "alert-command.log"}
+)
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -344,6 +386,8 @@ class ProjectSpec(Strict):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
             if "\x00" in item:
                 raise ValueError(f"the value of {key} contains a NUL byte")
+            if why := _too_long(f"{key}={item}"):
+                raise ValueError(f"{key}=<value> {why}")
         return value
 
 

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from config.cron import CronSpec, parse_cron
+from config.homedir import expand
 from config.model import ProjectSpec, Settings, TaskSpec
 from config.presets import AGENT_PRESETS
 
@@ -52,7 +53,9 @@ class Config:
         return self._by_name[name]
 
     def resolve_path(self, text: str) -> Path:
-        path = Path(text).expanduser()
+        """NoHome for a ``~`` path without a home directory (the loader checks every path
+        of the file this way, so a loaded configuration never raises it)."""
+        path = expand(text)
         return path if path.is_absolute() else self.directory / path
 
     def project_dir(self, spec: ProjectSpec) -> Path:
@@ -94,16 +97,17 @@ def resolve_state_dir(
     """--state-dir, $AGENTD_STATE_DIR, [paths] state_dir, $STATE_DIRECTORY, then XDG.
 
     ``config`` is None for commands that work without a valid file (``agentd report``).
+    NoHome if the answer needs a home directory that does not exist.
     """
     if override:
-        return Path(override).expanduser().absolute()
+        return expand(override).absolute()
     if environ.get("AGENTD_STATE_DIR"):
-        return Path(environ["AGENTD_STATE_DIR"]).expanduser().absolute()
+        return expand(environ["AGENTD_STATE_DIR"]).absolute()
     if config is not None and config.settings.paths.state_dir:
         return config.resolve_path(config.settings.paths.state_dir).absolute()
     if environ.get("STATE_DIRECTORY"):
         return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    base = environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    base = environ.get("XDG_STATE_HOME") or expand("~/.local/state")
     return Path(base) / "agentd"
 
 

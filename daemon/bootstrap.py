@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from config import Config, ConfigError, default_config_path, load_config, resolve_state_dir
+from config.homedir import NoHome, expand
 from daemon.cli import UsageError
 from state import JsonFileStore, Snapshot, StateError
 from state.files import ensure_private_dir
@@ -19,8 +20,22 @@ from state.files import ensure_private_dir
 
 def config_path(args: argparse.Namespace) -> Path:
     if args.config:
-        return Path(args.config).expanduser()
-    return default_config_path(os.environ)
+        return user_path(args.config)
+    try:
+        return default_config_path(os.environ)
+    except NoHome as exc:
+        raise UsageError(
+            f"cannot find the configuration file: {exc}; name it with --config PATH "
+            "or $AGENTD_CONFIG"
+        ) from None
+
+
+def user_path(text: str) -> Path:
+    """A path given on the command line, ``~`` expanded."""
+    try:
+        return expand(text)
+    except NoHome as exc:
+        raise UsageError(f"{exc}; give the path without '~'") from None
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -40,7 +55,13 @@ def setup_logging(args: argparse.Namespace, config: Config | None) -> None:
 
 
 def state_dir(args: argparse.Namespace, config: Config | None) -> Path:
-    return resolve_state_dir(config, args.state_dir, os.environ)
+    try:
+        return resolve_state_dir(config, args.state_dir, os.environ)
+    except NoHome as exc:
+        raise UsageError(
+            f"cannot find the state directory: {exc}; name it with --state-dir, "
+            "$AGENTD_STATE_DIR or [paths] state_dir"
+        ) from None
 
 
 def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Snapshot]:
@@ -52,12 +73,24 @@ def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Sn
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"state directory {directory} is not a directory")
     if create:
+        existed = directory.exists()
         try:
-            ensure_private_dir(directory)
+            _, old_mode = ensure_private_dir(directory)
         except OSError as exc:
+            verb = "use" if existed else "create"
             raise UsageError(
-                f"cannot create state directory {directory}: {exc.strerror or exc}"
+                f"cannot {verb} state directory {directory}: {exc.strerror or exc}"
             ) from None
+        if old_mode is not None:
+            import structlog
+
+            # Others could read (or swap) the state and the task logs until now: say so.
+            structlog.get_logger("agentd").warning(
+                "state_dir.permissions_changed",
+                path=str(directory),
+                was=f"{old_mode:04o}",
+                now="0700",
+            )
         # Found now, not halfway through a sweep with tasks already run and unrecorded; a
         # real write, since access(2) misses some reasons (a read-only bind mount).
         try:

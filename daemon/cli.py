@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
 from daemon import __version__
+from daemon.textout import discard_stdout, harmless
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -88,25 +90,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C before a command installs its own handlers (run --once and the daemon do, first
+    # thing) has nothing to stop in order: die of the signal as any program would, rather
+    # than raise KeyboardInterrupt from whichever import it lands in.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _open_standard_streams()
     args = build_parser().parse_args(argv)
     for option in ("config", "state_dir", "log_level", "log_format"):
         if not hasattr(args, option):
             setattr(args, option, None)
-    handler = _handler(args)
     try:
-        return handler(args)
+        return _handler(args)(args)
     except UsageError as exc:
-        print(f"agentd: {exc}", file=sys.stderr)
+        print(f"agentd: {harmless(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        # Ctrl-C before our own handlers were installed: nothing had started yet.
-        print("agentd: interrupted", file=sys.stderr)
-        return 128 + 2
     except BrokenPipeError:
-        # `agentd report | head`: the reader left; not an error worth a traceback.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # `agentd report | head`: the reader left, after what it wanted; not an error.
+        # (`run --once` keeps its sweep's own status: its output never raises this.)
+        discard_stdout()
         return EXIT_OK
+
+
+def _open_standard_streams() -> None:
+    """Started with stdin, stdout or stderr closed (``agentd run --once >&-``), the next
+    file agentd opens would take that number, and a print would land in a lock or state
+    file. /dev/null takes their place instead; output to them is simply discarded."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # a lower one was closed too and took it; the loop fixes that
+                os.dup2(null, fd)
+                os.close(null)
+            if getattr(sys, name) is None:
+                mode = "r" if fd == 0 else "w"
+                setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - lives on
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:

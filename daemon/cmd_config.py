@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from config import Config
 from config.model import Limits
-from daemon.bootstrap import config_path, load, state_dir
+from daemon.bootstrap import config_path, load, state_dir, user_path
 from daemon.cli import EXIT_OK, UsageError
+from daemon.textout import harmless
 
 
 def config_command(args: argparse.Namespace) -> int:
@@ -25,10 +25,12 @@ def config_command(args: argparse.Namespace) -> int:
     run = config.settings.run
     enabled = sum(p.enabled for p in config.projects)
     mode = f"parallel, at most {run.bound}" if run.project_parallelism else "serial"
-    print(f"{config.path}: ok")
+    print(f"{harmless(str(config.path))}: ok")
     tasks = len(config.settings.tasks)
     print(f"  projects: {len(config.projects)} ({enabled} enabled), tasks: {tasks}")
     print(f"  schedule: {config.settings.schedule.cron!r} in {config.zone}, mode: {mode}")
+    if not config.projects:
+        print("  note: no [[projects]]: a sweep would run nothing")
     limits = _limits(config)
     if limits:
         print(f"  budget: {limits}")
@@ -74,14 +76,14 @@ def _limits(config: Config) -> str:
 def _init(args: argparse.Namespace) -> int:
     from config.starter import write_starter
 
-    path = Path(args.path).expanduser() if args.path else config_path(args)
+    path = user_path(args.path) if args.path else config_path(args)
     try:
         write_starter(path)
     except FileExistsError:
         raise UsageError(f"{path} already exists; not overwriting it") from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    print(f"wrote {path}")
+    print(f"wrote {harmless(str(path))}")
     hint = f" --config {path}" if args.path or os.environ.get("AGENTD_CONFIG") else ""
     print(f"next: add your projects, then `agentd config check{hint}`")
     return EXIT_OK

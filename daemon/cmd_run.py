@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from daemon.bootstrap import load, open_store, setup_logging, state_dir
 from daemon.cli import EXIT_FAILED, EXIT_OK, UsageError
+from daemon.textout import reader_may_leave
 from state import StateError
 
 ONCE_ONLY = ("dry_run", "project", "force", "json")
@@ -19,7 +20,9 @@ def run_command(args: argparse.Namespace) -> int:
     if not args.once:
         given = [f"--{o.replace('_', '-')}" for o in ONCE_ONLY if getattr(args, o)]
         if given:
-            raise UsageError(f"{', '.join(given)} only work with --once")
+            names = ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
+            verb = "works" if len(given) == 1 else "work"
+            raise UsageError(f"{names} only {verb} with --once")
         from daemon.service import serve
 
         return serve(args)
@@ -73,7 +76,8 @@ def run_once(args: argparse.Namespace) -> int:
     except StateError as exc:  # before any task ran: nothing to report but this
         raise UsageError(str(exc)) from None
     if args.json:
-        print(json.dumps(report, indent=2))
+        with reader_may_leave():
+            print(json.dumps(report, indent=2), flush=True)
     if stop.requested:
         return stop.exit_status
     return EXIT_FAILED if report["failures"] else EXIT_OK

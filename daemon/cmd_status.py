@@ -7,6 +7,7 @@ for, or slow down, a running sweep; and neither writes anything.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -14,11 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config import Config
+from config.cron import CronError, parse_cron
 from daemon import budget, spendview
 from daemon.bootstrap import load, open_store, state_dir
 from daemon.cli import EXIT_OK, UsageError
 from daemon.results import TASK_FAILURES
 from daemon.schedule import next_fires
+from daemon.textout import harmless
 from state import Snapshot
 from state.claims import process_gone, this_host, why_stale
 from state.daemonlock import read_holder
@@ -64,7 +67,7 @@ def status_command(args: argparse.Namespace) -> int:
         if not explicit:
             raise
         # The state alone still says a lot; the configuration problem is printed too.
-        print(f"agentd: {exc}", file=sys.stderr)
+        print(f"agentd: {harmless(str(exc))}", file=sys.stderr)
         config = None
     directory = state_dir(args, config)
     _, snapshot = open_store(directory)
@@ -80,10 +83,7 @@ def gather(
     config: Config | None, snapshot: Snapshot, directory: Any, now: datetime
 ) -> dict[str, Any]:
     daemon = _daemon(snapshot, directory)
-    next_fire = daemon.get("next_fire") if daemon["running"] else None
-    if next_fire is None and config is not None:
-        upcoming = next_fires(config.cron, config.zone, now, 1)
-        next_fire = upcoming[0].isoformat() if upcoming else None
+    schedule = _schedule(config, daemon, now)
     runs = snapshot.runs()
     fires = snapshot.fires()
     host = this_host()
@@ -128,11 +128,7 @@ def gather(
         "daemon": daemon,
         "spend": budget.summary(snapshot, today),
         "budget": budget.standing(config.settings.budget, snapshot, today) if config else [],
-        "schedule": {
-            "cron": config.settings.schedule.cron if config else daemon.get("schedule"),
-            "timezone": str(config.zone) if config else daemon.get("timezone"),
-            "next_fire": next_fire,
-        },
+        "schedule": schedule,
         "last_sweep": runs[-1] if runs else None,
         "last_fire_handled": fires.get("last_handled"),
         "skipped_fires": fires.get("skipped", [])[-5:],
@@ -141,15 +137,62 @@ def gather(
     }
 
 
+def _schedule(config: Config | None, daemon: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The schedule that fires: the running daemon's armed one (a reload may have kept it
+    while the file says something else), else the file's. The next fire is computed now,
+    so a sweep that runs across a fire time never shows one in the past."""
+    if daemon["running"] and daemon.get("schedule"):
+        cron, zone_name = str(daemon["schedule"]), str(daemon.get("timezone"))
+        fire = _next_fire(cron, zone_name, str(daemon.get("seconds") or "0"), now)
+        out = {"cron": cron, "timezone": zone_name, "next_fire": fire or daemon.get("next_fire")}
+        if config is not None and (config.settings.schedule.cron, str(config.zone)) != (
+            cron,
+            zone_name,
+        ):
+            out["in_file"] = {"cron": config.settings.schedule.cron, "timezone": str(config.zone)}
+        return out
+    if config is None:
+        return {
+            "cron": daemon.get("schedule"),
+            "timezone": daemon.get("timezone"),
+            "next_fire": None,
+        }
+    upcoming = next_fires(config.cron, config.zone, now, 1)
+    return {
+        "cron": config.settings.schedule.cron,
+        "timezone": str(config.zone),
+        "next_fire": upcoming[0].isoformat() if upcoming else None,
+    }
+
+
+def _next_fire(cron: str, zone_name: str, seconds: str, now: datetime) -> str | None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        spec = dataclasses.replace(parse_cron(cron), second=seconds)
+        fires = next_fires(spec, ZoneInfo(zone_name), now, 1)
+    except (CronError, ValueError, LookupError):  # published by another version, say
+        return None
+    return fires[0].isoformat() if fires else None
+
+
 def _daemon(snapshot: Snapshot, directory: Any) -> dict[str, Any]:
     info = snapshot.daemon() or read_holder(directory) or {}
     if not info:
         return {"running": False}
     if info.get("host") not in (None, this_host()):
         return {"running": None, **info, "note": "published by another host; cannot check it"}
+    if info.get("stopped_at"):
+        return {
+            "running": False,
+            "last_pid": info.get("pid"),
+            "stopped_at": info["stopped_at"],
+            "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
+        }
     gone = process_gone(int(info.get("pid", 0)), info.get("pid_start"))
     if gone:
-        return {"running": False, "last_pid": info.get("pid"), "note": gone}
+        note = "exited without a clean stop: killed or crashed (see the journal)"
+        return {"running": False, "last_pid": info.get("pid"), "note": note, "why": gone}
     return {"running": True, **info}
 
 
@@ -165,13 +208,21 @@ def render(status: dict[str, Any]) -> str:
             f"daemon:      {daemon['note']} (pid {daemon.get('pid')} on {daemon.get('host')})"
         )
     else:
-        note = f" (pid {daemon['last_pid']}: {daemon['note']})" if daemon.get("last_pid") else ""
+        note = f" (pid {daemon['last_pid']} {daemon['note']})" if daemon.get("last_pid") else ""
         lines.append(f"daemon:      not running{note}")
+    if daemon.get("reload_error"):
+        lines.append(f"             configuration reload refused: {daemon['reload_error']}")
     schedule = status["schedule"]
     when = schedule["next_fire"] or "never"
     if not daemon["running"] and schedule["next_fire"]:
         when += " (once the daemon runs)"
     lines.append(f"schedule:    {schedule['cron']!r} in {schedule['timezone']}; next fire {when}")
+    if schedule.get("in_file"):
+        pending = schedule["in_file"]
+        lines.append(
+            f"             the file says {pending['cron']!r} in {pending['timezone']}: armed at "
+            "the next reload (systemctl reload agentd) or sweep"
+        )
     last = status["last_sweep"]
     if last:
         c = last.get("counts") or {}
@@ -181,8 +232,11 @@ def render(status: dict[str, Any]) -> str:
         )
         lines.append(
             f"             projects {c.get('projects_ok', 0)} ok, "
-            f"{c.get('projects_failed', 0)} failed, {c.get('projects_skipped', 0)} skipped; "
-            f"tasks {c.get('tasks_ok', 0)} ok, {c.get('tasks_failed', 0)} failed"
+            f"{c.get('projects_failed', 0)} failed, "
+            f"{c.get('projects_interrupted', 0)} interrupted, "
+            f"{c.get('projects_skipped', 0)} skipped; "
+            f"tasks {c.get('tasks_ok', 0)} ok, {c.get('tasks_failed', 0)} failed, "
+            f"{c.get('tasks_interrupted', 0)} interrupted, {c.get('tasks_skipped', 0)} skipped"
         )
     else:
         lines.append("last sweep:  none yet")
@@ -211,4 +265,4 @@ def render(status: dict[str, Any]) -> str:
                 f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}"
             )
     lines += spendview.status_lines(status["spend"], status["budget"])
-    return "\n".join(lines) + "\n"
+    return harmless("\n".join(lines) + "\n")  # the state file is not ours to trust

@@ -13,6 +13,8 @@ from typing import Any
 
 import structlog
 
+from daemon.textout import harmless
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -30,6 +32,17 @@ class _CurrentStderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
+
+
+def _harmless_values(logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """On a console, values that came from a task, a repository or the state file must
+    not act on the terminal; JSON lines escape them already."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = harmless(value)
+        elif isinstance(value, list):
+            event[key] = [harmless(v) if isinstance(v, str) else v for v in value]
+    return event
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
@@ -60,7 +73,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *([structlog.processors.format_exc_info] if use_json else []),
+            *([structlog.processors.format_exc_info] if use_json else [_harmless_values]),
             renderer,
         ],
     )

@@ -11,6 +11,7 @@ from daemon.budget import describe
 from daemon.ordering import simulate
 from daemon.report import describe_mode
 from daemon.selection import Selection
+from daemon.textout import harmless
 from state import Snapshot
 
 
@@ -128,4 +129,4 @@ def render_plan(plan: dict[str, Any], zone: str) -> str:
             lines += ["", f"{title} ({len(plan[key])}):"]
             width = max(len(n) for n in plan[key])
             lines += [f"  {name:<{width}}  {reason}" for name, reason in plan[key].items()]
-    return "\n".join(lines) + "\n"
+    return harmless("\n".join(lines) + "\n")

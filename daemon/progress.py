@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from daemon.results import BUDGET, TASK_FAILURES, ProjectResult, TaskResult, failure_place
+from daemon.textout import harmless, reader_may_leave
 
 if TYPE_CHECKING:
     from daemon.selection import Planned, Selection
@@ -98,8 +99,8 @@ class LiveView(Observer):
         for name, (task, index, count, since) in sorted(running.items()):
             table.add_row(
                 Spinner("dots"),
-                Text(name, style="bold"),
-                Text(f"{task} ({index}/{count})" if task else "starting"),
+                Text(harmless(name), style="bold"),
+                Text(harmless(f"{task} ({index}/{count})") if task else "starting"),
                 Text(f"{now - since:.0f}s", style="dim"),
             )
         waiting = self.total - len(running) - sum(finished.values())
@@ -116,12 +117,21 @@ class LiveView(Observer):
 
 
 def print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: bool) -> None:
-    """The closing summary: a table on a terminal, plain lines otherwise."""
+    """The closing summary: a table on a terminal, plain lines otherwise. A reader that
+    left (``| head``) ends the summary, not the sweep, whose exit status stands."""
+    with reader_may_leave():
+        _print_summary(report, run_dir, out, rich)
+
+
+def _print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: bool) -> None:
     if rich:
         _rich_summary(report, run_dir, out)
         return
     c = report["counts"]
-    write = out.write
+
+    def write(text: str) -> None:
+        out.write(harmless(text))
+
     speedup = f", speedup {report['speedup']:.1f}x" if report.get("speedup") else ""
     write(f"sweep {report['run_id']}: {report['status']} in {report['duration_s']:.1f}s{speedup}\n")
     write(
@@ -140,7 +150,7 @@ def print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: boo
             write(f"  {where}: {failure['status']}: {failure['message']}\n")
     for line in _spend_lines(report):
         write(line + "\n")
-    write(f"report: {run_dir / 'report.md'}\n")
+    write(f"report: {_report_place(run_dir)}\n")
     out.flush()
 
 
@@ -182,13 +192,13 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
         took = sum(t.get("duration_s") or 0 for t in tasks)
         # Names and reasons are Text, never markup: a "[" in a path must print as itself.
         table.add_row(
-            Text(project["name"]),
+            Text(harmless(project["name"])),
             Text(project["status"], style=_STYLES.get(project["status"], "")),
             str(sum(t["status"] == "ok" for t in tasks)),
             str(sum(t["status"] in TASK_FAILURES for t in tasks)),
             str(sum(t["status"] == "skipped" for t in tasks)),
             f"{took:.1f}s" if tasks else "",
-            Text(_note(project)),
+            Text(harmless(_note(project))),
         )
     console.print(table)
     status = report["status"]
@@ -202,11 +212,23 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
     for failure in report["failures"]:
         where = failure_place(failure)
         console.print(
-            Text.assemble("  ", (where, "red"), f": {failure['status']}: {failure['message']}")
+            Text.assemble(
+                "  ",
+                (harmless(where), "red"),
+                harmless(f": {failure['status']}: {failure['message']}"),
+            )
         )
     for line in _spend_lines(report):
-        console.print(Text(line))
-    console.print(Text(f"report: {run_dir / 'report.md'}"))
+        console.print(Text(harmless(line)))
+    console.print(Text(harmless(f"report: {_report_place(run_dir)}")))
+
+
+def _report_place(run_dir: Path) -> str:
+    """Where the report is; never the name of a file that could not be written."""
+    path = run_dir / "report.md"
+    if path.exists():
+        return str(path)
+    return f"not written (see the failures above; {run_dir} has what could be kept)"
 
 
 def _note(project: dict[str, Any]) -> str:

@@ -294,7 +294,8 @@ def _execute(
     ctx.observer.task_started(planned.name, task)
     log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
     outcome = runner.run(command, ctx.stop, config.zone, log)
-    usage = usage_of(config, agent, command.log_path)
+    # An agent that never started spent nothing: not "a run with usage unknown".
+    usage = usage_of(config, agent, command.log_path) if outcome.spawned else None
     result = TaskResult(
         name=task,
         status=outcome.status,

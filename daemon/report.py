@@ -16,6 +16,7 @@ from typing import Any
 from daemon import spendview
 from daemon.budget import amount_text
 from daemon.results import PROJECT_FAILURES, TASK_FAILURES, ProjectResult, failure_place
+from daemon.textout import harmless
 from state.files import write_atomic
 
 UNFINISHED_KEPT = timedelta(hours=24)
@@ -221,7 +222,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {_md(task['name'])} | {task['status']} | {code} | {took} | {_md(note)} |"
             )
-    return "\n".join(lines) + "\n"
+    # Task output, agent text and git messages are not ours: read with `cat` or shown by
+    # `agentd report`, none of it may act on the reader's terminal.
+    return harmless("\n".join(lines) + "\n")
 
 
 def _usage_note(task: dict[str, Any]) -> str:

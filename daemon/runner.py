@@ -12,6 +12,7 @@ reused, so the final SIGKILL to the group can never hit an unrelated process gro
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import selectors
 import signal
@@ -55,6 +56,7 @@ class Outcome:
     finished_at: datetime
     duration_s: float
     output_end: str  # the log's last bytes, untrimmed: secrets are masked before trimming
+    spawned: bool = True  # False: the program never started (not found, no directory, ...)
 
 
 def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Outcome:
@@ -62,7 +64,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     started = datetime.now(zone)
     t0 = time.monotonic()
 
-    def finish(status: str, exit_code: int | None, reason: str) -> Outcome:
+    def finish(status: str, exit_code: int | None, reason: str, spawned: bool = True) -> Outcome:
         duration = time.monotonic() - t0
         return Outcome(
             status,
@@ -72,12 +74,14 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             datetime.now(zone),
             round(duration, 3),
             read_end(command.log_path),
+            spawned,
         )
 
     try:
         log_fd = open_private(command.log_path)
     except OSError as exc:
-        return finish("error", None, f"cannot open log file {command.log_path}: {exc.strerror}")
+        reason = f"cannot open log file {command.log_path}: {exc.strerror}"
+        return finish("error", None, reason, spawned=False)
     stdin_fd = subprocess.DEVNULL
     try:
         if command.stdin is not None:
@@ -95,7 +99,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
         reason = _start_failure(exc, command)
         os.write(log_fd, f"agentd: {reason}\n".encode())
-        return finish("error", None, reason)
+        return finish("error", None, reason, spawned=False)
     finally:
         os.close(log_fd)
         if stdin_fd != subprocess.DEVNULL:
@@ -210,9 +214,21 @@ def _start_failure(exc: OSError | ValueError, command: Command) -> str:
         return f"cannot open input file {stdin}: {exc.strerror}"
     if isinstance(exc, ValueError):
         return f"cannot start {program}: {exc}"
-    if isinstance(exc, FileNotFoundError):
-        if exc.filename is not None and os.fsdecode(exc.filename) == str(command.cwd):
+    if exc.filename is not None and os.fsdecode(exc.filename) == str(command.cwd):
+        # The child could not change into the directory; the program was never tried.
+        if isinstance(exc, FileNotFoundError):
             return f"project directory {command.cwd} does not exist"
+        return f"cannot enter the project directory {command.cwd}: {exc.strerror}"
+    if exc.errno == errno.E2BIG:
+        sizes = (
+            sum(len(os.fsencode(a)) + 1 for a in command.argv),
+            sum(len(os.fsencode(k)) + len(os.fsencode(v)) + 2 for k, v in command.env.items()),
+        )
+        return (
+            f"cannot start {program}: its arguments ({sizes[0]:,} bytes) and environment "
+            f"({sizes[1]:,} bytes) are more than the kernel passes to a program"
+        )
+    if isinstance(exc, FileNotFoundError):
         return f"command not found: {program}"
     if isinstance(exc, PermissionError):
         return f"permission denied: cannot execute {program}"

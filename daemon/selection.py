@@ -6,6 +6,9 @@ every rule is tested with plain tables. The executor runs only what this hands i
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +42,22 @@ class Selection:
 
 
 def directory_problem(path: Path) -> str | None:
-    if not path.exists():
+    """Why tasks could not run in ``path``, in words that point at the fix."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        if path.is_symlink():
+            target = os.readlink(path)
+            return f"project path {path} is a symbolic link to {target}, which does not exist"
         return f"project directory {path} does not exist"
-    if not path.is_dir():
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"project path {path} is a loop of symbolic links"
+        return f"project directory {path} cannot be reached: {exc.strerror}"
+    if not stat.S_ISDIR(found.st_mode):
         return f"project path {path} is not a directory"
+    if not os.access(path, os.X_OK):
+        return f"project directory {path} cannot be entered: permission denied"
     return None
 
 

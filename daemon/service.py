@@ -33,7 +33,7 @@ from typing import Any
 
 import structlog
 
-from config import Config, ConfigError, load_config
+from config import Config, ConfigError, Problem, load_config
 from config.cron import CronSpec
 from config.durations import format_duration
 from daemon.bootstrap import load, open_store, setup_logging, state_dir
@@ -55,6 +55,9 @@ log = structlog.get_logger("agentd.daemon")
 TEST_SECONDS_ENV = "AGENTD_TESTING_CRON_SECONDS"
 # With catch_up = "none", a fire delivered later than this (suspend, overload) is skipped.
 LATE_FIRE_GRACE = 60
+# A file that cannot be taken at a fire is read once more after this long (an editor may
+# be saving it that very moment).
+CONFIG_RETRY_AFTER = 2.0
 
 
 class Signals:
@@ -152,6 +155,7 @@ class Daemon:
         self.skipped_upto: datetime | None = None
         self.started_at = datetime.now(UTC)
         self.last_summary = ""
+        self.reload_error: str | None = None  # the last refused reload, for `agentd status`
         self.ticked = time.monotonic()
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -207,13 +211,16 @@ class Daemon:
     def reload(self) -> None:
         """SIGHUP: re-read the file; reschedule if the schedule changed; keep it if invalid."""
         try:
-            config = load_config(self.path, os.environ)
+            config = self._reread()
         except ConfigError as exc:
             problems = [str(p) for p in exc.problems]
             log.error("config.reload_failed", path=str(self.path), problems=problems)
             first = problems[0] if problems else "invalid"
+            self.reload_error = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%SZ}: {first}"
+            self._publish()
             self.notifier.status(f"configuration invalid, kept the running schedule: {first}")
             return
+        self.reload_error = None
         setup_logging(self.args, config)
         if state_dir(self.args, config) != self.directory:
             log.warning(
@@ -233,6 +240,31 @@ class Daemon:
         if not self.sweep_lock.locked():
             self.notifier.status(self._idle_status())
 
+    def _reread(self) -> Config:
+        """The file as a running daemon may take it over; ConfigError if it must not.
+
+        A file saved in place (truncated, then written) can be read in between: empty, which
+        is a valid configuration with the default schedule and nothing to run. Taking that
+        would re-arm the daemon on ``30 2 * * *`` and skip the user's sweeps without a word.
+        So a file without projects never replaces one with projects: a deliberate pause is
+        ``enabled = false`` (or stopping the daemon), not an empty file.
+        """
+        config = load_config(self.path, os.environ)
+        if self.config.projects and not config.projects:
+            count = len(self.config.projects)
+            raise ConfigError(
+                str(self.path),
+                [
+                    Problem(
+                        "",
+                        f"has no [[projects]] while the running configuration has {count}: "
+                        "refused as probably half-written, the running configuration is kept "
+                        "(to pause every project, set enabled = false, or stop the daemon)",
+                    )
+                ],
+            )
+        return config
+
     def shutdown(self, signum: int) -> int:
         """Stop in order: no new fires, stop the running sweep's tasks, wait for its report."""
         name = signal.Signals(signum).name
@@ -248,8 +280,10 @@ class Daemon:
                     log.warning("daemon.stopping_now", signal=signal.Signals(again).name)
                     self.stop.request(again)
         self.scheduler.shutdown(wait=True)
+        # Left for `agentd status`, which would otherwise find only a pid that is gone and
+        # could not tell a clean stop from a crash.
+        self._publish(stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=name)
         try:
-            self.store.set_daemon(None)
             self.store.checkpoint()
         except StateError as exc:
             log.error("state.write_failed", error=str(exc))
@@ -376,7 +410,7 @@ class Daemon:
 
     def _sweep(self, trigger: str, fire: datetime) -> None:
         try:
-            config = load_config(self.path, os.environ)
+            config = self._reread_for_sweep()
         except ConfigError as exc:
             # Nothing runs; the run is recorded as failed, with every problem in its report.
             log.error(
@@ -388,6 +422,8 @@ class Daemon:
             self.last_summary = f"last sweep {report['run_id']} failed: invalid configuration"
             self._handled(fire)
             return
+        if config is None:
+            return  # stopped while waiting to read the file again
         self.config = config
         if self._arm(config):
             log.info("schedule.changed", next_fire=self._next_fire_text())
@@ -405,6 +441,18 @@ class Daemon:
             # Fires turned away during a sweep cut short are covered by the catch-up that
             # resumes it at the next start.
             self.skipped_upto = None
+
+    def _reread_for_sweep(self) -> Config | None:
+        """The file for this sweep. One that cannot be taken is read once more after a
+        moment, in case the fire met an editor saving it; None if a stop came meanwhile."""
+        try:
+            return self._reread()
+        except ConfigError as exc:
+            log.warning("sweep.config_retry", problems=[str(p) for p in exc.problems][:3])
+        readable, _, _ = select.select([self.stop.fileno()], [], [], CONFIG_RETRY_AFTER)
+        if readable or self.stop.requested:
+            return None
+        return self._reread()
 
     # -- bookkeeping of fires -------------------------------------------------------------
 
@@ -454,19 +502,24 @@ class Daemon:
             text += f" (+ up to {format_duration(self.armed.jitter)} jitter)"
         return f"{text}; {self.last_summary}" if self.last_summary else text
 
-    def _publish(self) -> None:
-        """Tell `agentd status` who we are and when we fire next."""
+    def _publish(self, **extra: Any) -> None:
+        """Tell `agentd status` who we are and what is armed: the schedule a reload kept,
+        not whatever the file says now, since that is what fires."""
         pid = os.getpid()
+        armed = self.armed
         info = {
             "pid": pid,
             "pid_start": process_start(pid),
             "host": this_host(),
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "config": str(self.path),
-            "schedule": self.config.settings.schedule.cron,
-            "timezone": str(self.config.zone),
-            "jitter_s": self.armed.jitter if self.armed else 0,
+            "schedule": armed.spec.expression if armed else self.config.settings.schedule.cron,
+            "timezone": str(armed.zone if armed else self.config.zone),
+            "jitter_s": armed.jitter if armed else 0,
             "next_fire": self._next_fire_text(),
+            **({"seconds": armed.spec.second} if armed and armed.spec.second != "0" else {}),
+            **({"reload_error": self.reload_error} if self.reload_error else {}),
+            **extra,
         }
         try:
             self.store.set_daemon(info)

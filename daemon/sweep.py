@@ -374,7 +374,7 @@ def _make_run_dir(state_dir: Path, now: datetime) -> tuple[str, Path]:
         if runs_dir(state_dir).is_symlink():
             # Retention deletes old run directories in there: never somewhere else.
             raise StateError(f"{runs_dir(state_dir)} is a symbolic link; agentd will not follow it")
-        root = ensure_private_dir(runs_dir(state_dir))
+        root, _ = ensure_private_dir(runs_dir(state_dir))
         bump = 0
         while True:
             run_id = new_run_id(now, bump)

@@ -87,8 +87,8 @@ def _json_lines(text: str) -> Iterator[dict[str, Any]]:
         if not (line.startswith(("{", "[")) and line.endswith(("}", "]"))):
             continue
         try:
-            value = json.loads(line, parse_constant=_reject)
-        except ValueError:
+            value = json.loads(line, parse_constant=_not_a_number)
+        except (ValueError, RecursionError):  # one line of garbage costs that line alone
             continue
         for item in reversed(value) if isinstance(value, list) else [value]:
             if isinstance(item, dict):
@@ -104,15 +104,24 @@ def _last_json_document(text: str) -> dict[str, Any] | None:
     starts = [m.start() for m in re.finditer(r"(?m)^\{", end)]
     for begin in reversed(starts[-50:]):
         try:
-            value = json.loads(end[begin:], parse_constant=_reject)
-        except ValueError:
+            value = json.loads(end[begin:], parse_constant=_not_a_number)
+        except (ValueError, RecursionError):
             continue
         return value if isinstance(value, dict) else None
     return None
 
 
-def _reject(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a number")
+class _NotANumber:
+    """What ``NaN`` and ``Infinity`` (JavaScript's, not JSON's) read as: a value that no
+    figure accepts, so a bad figure is dropped alone and the rest of its line still
+    counts."""
+
+
+_NAN = _NotANumber()
+
+
+def _not_a_number(constant: str) -> Any:
+    return _NAN
 
 
 # Larger figures are not usage but garbage: no agent run spends them.

@@ -48,7 +48,8 @@ class TaskRecord:
     duration_s: float | None
     exit_code: int | None
     agent: str | None = None  # the agent preset of an agent task
-    usage: dict[str, Any] | None = None  # daemon.usage.Usage.to_dict() of an agent task
+    # daemon.usage.Usage.to_dict() of an agent task whose program started; None otherwise
+    usage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,5 +216,6 @@ class StateStore(ABC):
         """A scheduled fire was handled (its sweep ended), or skipped for ``reason``."""
 
     @abstractmethod
-    def set_daemon(self, info: dict[str, Any] | None) -> None:
-        """Publish (or, with None, withdraw) the daemon's pid and next fire time."""
+    def set_daemon(self, info: dict[str, Any]) -> None:
+        """Publish the daemon's pid, armed schedule and next fire time (and, once it has
+        stopped, when and why)."""

@@ -9,6 +9,7 @@ created 0600 by mkstemp, so a permissive umask never exposes state or reports.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -18,8 +19,13 @@ PARENT_MODE = 0o755
 FILE_MODE = 0o600
 
 
-def ensure_private_dir(path: Path) -> Path:
+def ensure_private_dir(path: Path) -> tuple[Path, int | None]:
     """Create ``path`` (and parents) and make ``path`` itself 0700, whatever the umask.
+
+    Returns the directory (a symlink resolved) and, if its mode had to be changed, the old
+    mode, for the caller to say so. A directory owned by another user is refused
+    (PermissionError): whoever owns it can swap its files under us, and what we wrote there
+    would end up owned by us and unusable by them.
 
     Missing parents (``~/.local/state`` on a first run) get 0755, not what a permissive
     umask would give: a world-writable parent would let anyone swap the state directory.
@@ -32,10 +38,29 @@ def ensure_private_dir(path: Path) -> Path:
     if path.is_symlink():
         # A symlinked state directory is the operator's choice; its target gets the mode.
         path = path.resolve()
-    if (path.stat().st_mode & 0o777) != DIR_MODE:
-        with contextlib.suppress(PermissionError):
-            path.chmod(DIR_MODE)
-    return path
+    found = path.stat()
+    if found.st_uid != os.geteuid():
+        raise PermissionError(errno.EPERM, _not_ours(path, found.st_uid), str(path))
+    mode = found.st_mode & 0o777
+    if mode == DIR_MODE:
+        return path, None
+    path.chmod(DIR_MODE)
+    return path, mode
+
+
+def _not_ours(path: Path, uid: int) -> str:
+    import pwd
+
+    def name(number: int) -> str:
+        try:
+            return f"{pwd.getpwuid(number).pw_name} (uid {number})"
+        except KeyError:
+            return f"uid {number}"
+
+    return (
+        f"{path} belongs to {name(uid)}, not to {name(os.geteuid())}: agentd uses only a "
+        "state directory of its own user (run it as its owner, or choose another directory)"
+    )
 
 
 def write_atomic(path: Path, data: bytes, sync_dir: bool = True) -> None:

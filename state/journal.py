@@ -107,7 +107,7 @@ class Journal:
         self.path = directory / "state.json"
         self.journal = directory / "state.journal"
         self._parse = parse  # state.json's bytes -> document, shapes checked
-        self._empty = empty
+        self._empty = empty  # the state when there is no state.json yet (it may refuse)
         self._check = check  # the entries a batch of operations touched, shapes checked
 
     # -- reading ---------------------------------------------------------------------------
@@ -237,8 +237,11 @@ class Journal:
         doc = {**doc, "version": STATE_VERSION, "journal": token}
         data = json.dumps(doc, indent=1, sort_keys=True).encode()
         header = json.dumps({"journal": token, "snapshot": _digest(data)}).encode() + b"\n"
+        # A state.json that is a symbolic link (to another disk, say) is the operator's
+        # choice, like a symlinked state directory: the file it points to is replaced.
+        target = self.path.resolve() if self.path.is_symlink() else self.path
         try:
-            write_atomic(self.path, data)
+            write_atomic(target, data)
         except OSError as exc:
             raise StateError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         # From here on the write is durable: state.json holds it, whatever happens next.

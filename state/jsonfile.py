@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,8 +60,39 @@ class JsonFileStore(StateStore):
         self._lock: FileLock | None = None
         self._thread_lock = threading.Lock()
         self._swept = False
-        self._journal = Journal(directory, parse_document, empty_document, check_touched)
+        self._journal = Journal(directory, parse_document, self._first_state, check_touched)
         self._loaded: Loaded | None = None
+
+    def _first_state(self) -> dict[str, Any]:
+        """The state when there is no state.json: empty, unless this directory has been used.
+
+        Then state.json was deleted, or it is a symbolic link to a disk that is not mounted.
+        Starting over would re-run everything that succeeded today and forget the spend
+        ledger, so the nightly budget would start again: refused, until the operator says.
+        """
+        if self.path.is_symlink():
+            raise StateCorrupt(
+                f"{self.path} is a symbolic link to {os.readlink(self.path)}, which does not "
+                "exist (a disk that is not mounted?); nothing is run until it is back. "
+                f"To start afresh on purpose, move {self.directory} aside"
+            )
+        used = [
+            what
+            for what, there in (
+                ("state.journal", (self.directory / "state.journal").exists()),
+                ("reports in runs/", any(self.directory.glob("runs/*/report.json"))),
+            )
+            if there
+        ]
+        if used:
+            raise StateCorrupt(
+                f"{self.path} is missing, but {self.directory} has been used (it holds "
+                f"{' and '.join(used)}): starting over with an empty state would re-run "
+                "today's finished tasks and forget what agents spent. Put state.json back "
+                f"(mount its disk?), or to start afresh on purpose, move {self.directory} "
+                "aside"
+            )
+        return empty_document()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -184,7 +216,7 @@ class JsonFileStore(StateStore):
     def record(self, project: str, task: str, record: TaskRecord) -> None:
         def change(doc: dict[str, Any]) -> tuple[ClaimLost | None, list[Op]]:
             spend: list[Op] = []
-            if record.agent is not None:
+            if record.usage is not None:  # an agent ran (one that never started spent nothing)
                 # Money spent stays spent: the ledger counts it even from a sweep whose
                 # claim was taken over, whose outcome no longer counts.
                 key = f"{record.run_id}/{project}/{task}"
@@ -247,10 +279,8 @@ class JsonFileStore(StateStore):
                 self._loaded = None
                 raise
 
-    def set_daemon(self, info: dict[str, Any] | None) -> None:
+    def set_daemon(self, info: dict[str, Any]) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
-            if info is None:
-                return None, [["del", ["daemon"]]] if "daemon" in doc else []
             return None, [["set", ["daemon"], info]]
 
         self._update(change)

@@ -376,9 +376,9 @@ HOSTILE = [
     ("claude", "truncated array", CLAUDE_VERBOSE[:-40], NO_CLAUDE),
     ("claude", "no figures", _claude(result="hi"), NO_FIGURES),
     ("claude", "modelUsage only", _claude(modelUsage={"m": {"costUSD": 1.0}}), NO_FIGURES),
-    # NaN is not JSON; a line holding it is not read at all.
-    ("claude", "NaN", '{"type":"result","total_cost_usd":NaN}', NO_CLAUDE),
-    ("claude", "Infinity", '{"type":"result","usage":{"output_tokens":Infinity}}', NO_CLAUDE),
+    # NaN and Infinity are not numbers: the figure is dropped, the rest of the line is read.
+    ("claude", "NaN", '{"type":"result","total_cost_usd":NaN}', NO_FIGURES),
+    ("claude", "Infinity", '{"type":"result","usage":{"output_tokens":Infinity}}', NO_FIGURES),
     ("claude", "1e999", '{"type":"result","total_cost_usd":1e999}', NO_FIGURES),
     ("claude", "negative", _claude(total_cost_usd=-0.5, usage={"input_tokens": -1}), NO_FIGURES),
     (
@@ -447,7 +447,12 @@ HOSTILE = [
         _gemini(prompt=True, candidates=3),
         "stats.models without prompt and candidates token counts",
     ),
-    ("gemini", "NaN", '{\n  "stats": {"models": {"m": {"tokens": {"prompt": NaN}}}}\n}', NO_GEMINI),
+    (
+        "gemini",
+        "NaN",
+        '{\n  "stats": {"models": {"m": {"tokens": {"prompt": NaN}}}}\n}',
+        "stats.models without prompt and candidates token counts",
+    ),
     (
         "gemini",
         "stream result with strings",
@@ -488,6 +493,35 @@ def test_an_integer_too_large_for_a_float_is_rejected_not_fatal() -> None:
     """A figure beyond any real run is dropped alone; the valid cost beside it stays."""
     text = _claude(total_cost_usd=0.5, usage={"output_tokens": 10**400})
     assert parse(text, "claude") == known(0.5)
+
+
+def test_a_nan_cost_is_dropped_alone_and_the_token_counts_beside_it_count() -> None:
+    text = '{"type":"result","total_cost_usd":NaN,"usage":{"input_tokens":7,"output_tokens":3}}'
+    assert parse(text, "claude") == known(None, 10, 7, 3)
+
+
+@pytest.mark.parametrize("fmt", ["claude", "codex", "auto"])
+def test_one_line_nested_too_deeply_costs_only_that_line(fmt: str) -> None:
+    """Brackets nested past Python's recursion limit after the real report: the report
+    before them still counts (RecursionError is not a ValueError). (Gemini's report is
+    the document that ends the output, so nothing may follow it anyway.)"""
+    report = {
+        "claude": _claude(total_cost_usd=0.5, usage={"input_tokens": 10, "output_tokens": 5}),
+        "codex": _codex(input_tokens=10, output_tokens=5),
+        "auto": _claude(total_cost_usd=0.5, usage={"input_tokens": 10, "output_tokens": 5}),
+    }[fmt]
+    expected = parse(report, fmt)
+    assert expected.known
+    bomb = "[" * 100_000 + "]" * 100_000
+    assert parse(report + "\n" + bomb + "\n", fmt) == expected
+    assert parse(report + "\n{" + '"a":' * 50_000 + "1" + "}" * 50_000 + "\n", fmt) == expected
+
+
+def test_a_gemini_document_nested_too_deeply_is_unknown_not_an_error() -> None:
+    bomb = "{\n" + '"a":{' * 50_000 + "}" * 50_001
+    assert parse(_gemini(prompt=10, candidates=5) + "\n" + bomb, "gemini") == Usage(
+        False, reason="no stats in a JSON result (is --output-format json set?)"
+    )
 
 
 def test_an_aider_line_with_an_absurd_figure_is_skipped_not_the_whole_report() -> None:
