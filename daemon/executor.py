@@ -10,12 +10,14 @@ thread and only starts projects and collects their results.
 
 from __future__ import annotations
 
+import heapq
 import queue
 import threading
 from collections.abc import Callable
 
 import structlog
 
+from daemon.ordering import dependants_of
 from daemon.results import ProjectResult
 from daemon.selection import Planned
 from daemon.stop import StopToken
@@ -38,12 +40,13 @@ def execute(
     missing); their dependants are skipped like those of any failed project.
     """
     results: dict[str, ProjectResult] = dict(settled or {})
-    waiting = {p.name: {d for d in p.deps if d not in results} for p in planned}
-    dependants: dict[str, list[str]] = {}
-    for p in planned:
-        for dep in p.deps:
-            dependants.setdefault(dep, []).append(p.name)
-    pending = list(planned)
+    dependants = dependants_of(planned)
+    # Ready projects by priority, and how many dependencies each still waits for: a finish
+    # costs its own dependants and a heap push, never a scan of the whole sweep.
+    index = {p.name: i for i, p in enumerate(planned)}
+    waiting = {p.name: len(dict.fromkeys(p.deps)) for p in planned}
+    ready = [(i, p.name) for i, p in enumerate(planned) if not waiting[p.name]]
+    started: set[str] = set()
     done: queue.SimpleQueue[ProjectResult] = queue.SimpleQueue()
     running = 0
 
@@ -65,7 +68,9 @@ def execute(
     def settle(result: ProjectResult) -> None:
         results[result.name] = result
         for name in dependants.get(result.name, []):
-            waiting.get(name, set()).discard(result.name)
+            waiting[name] -= 1
+            if waiting[name] == 0:
+                heapq.heappush(ready, (index[name], name))
         skip_dependants(result)
 
     for result in list(results.values()):
@@ -84,29 +89,30 @@ def execute(
             )
         done.put(result)
 
+    interrupted = False
     while True:
-        pending = [p for p in pending if p.name not in results]
-        if stop.requested:
-            for p in pending:
-                results[p.name] = ProjectResult(
-                    p.name, "skipped", "sweep interrupted before it started"
-                )
-            pending = []
-        for p in list(pending):
-            if running >= bound:
-                break
-            if waiting[p.name]:
+        if stop.requested and not interrupted:
+            interrupted = True
+            for p in planned:
+                if p.name not in results and p.name not in started:
+                    results[p.name] = ProjectResult(
+                        p.name, "skipped", "sweep interrupted before it started"
+                    )
+        while running < bound and ready:
+            i, name = heapq.heappop(ready)
+            if name in results:  # skipped since it became ready
                 continue
-            pending.remove(p)
+            started.add(name)
             running += 1
             threading.Thread(
-                target=worker, args=(p,), name=f"project:{p.name}", daemon=True
+                target=worker, args=(planned[i],), name=f"project:{name}", daemon=True
             ).start()
         if running == 0:
             break
         result = done.get()
         running -= 1
         settle(result)
-    for p in pending:  # unreachable with a validated (acyclic) configuration
-        results.setdefault(p.name, ProjectResult(p.name, "error", "unresolvable dependencies"))
+    for p in planned:  # unreachable with a validated (acyclic) configuration
+        if p.name not in results:
+            results[p.name] = ProjectResult(p.name, "error", "unresolvable dependencies")
     return results

@@ -9,29 +9,35 @@ early costs little if it turns out short. With nothing known at all, every task 
 the same, so dependency chains go first, then file order.
 
 Pure: the same inputs give the same order, and the dry run simulates the executor with it.
+Everything here is O(n log n) in projects plus linear in dependency edges: a config of
+ten thousand chained projects must plan in a blink, not in minutes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
+from collections import deque
+from collections.abc import Iterable
 
 from daemon.selection import Planned, Selection
 from state import Snapshot
 
 
-def task_durations(selection: Selection, snapshot: Snapshot) -> dict[tuple[str, str], float | None]:
-    """The last known duration of every task the sweep will run; None if it never ran."""
-    out: dict[tuple[str, str], float | None] = {}
+def task_durations(selection: Selection, snapshot: Snapshot) -> dict[str, list[float | None]]:
+    """The last known duration of every task the sweep will run, per project, in task
+    order; None for a task that never ran."""
+    out: dict[str, list[float | None]] = {}
     for project in selection.run:
-        for task in project.tasks:
+        mine = out.setdefault(project.name, [])
+        for task in dict.fromkeys(project.tasks):
             if task in project.done:
                 continue
             seconds = (snapshot.task(project.name, task) or {}).get("duration_s")
             if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-                out[(project.name, task)] = float(seconds)
+                mine.append(float(seconds))
             else:
-                out[(project.name, task)] = None
+                mine.append(None)
     return out
 
 
@@ -39,18 +45,28 @@ def order(selection: Selection, snapshot: Snapshot, keep_file_order: bool = Fals
     """``selection`` with its projects in start priority, and the durations it assumed:
     known tasks at their last duration, each unknown one at the longest known task's."""
     tasks = task_durations(selection, snapshot)
-    known = [d for d in tasks.values() if d is not None]
+    known = [d for mine in tasks.values() for d in mine if d is not None]
     longest = max(known) if known else 1.0
     expected: dict[str, float | None] = {}
     assumed: dict[str, float] = {}
     for project in selection.run:
-        mine = [d for (name, _), d in tasks.items() if name == project.name]
+        mine = tasks[project.name]
         assumed[project.name] = sum(longest if d is None else d for d in mine)
         expected[project.name] = None if None in mine else sum(d or 0.0 for d in mine)
     ranked = list(selection.run) if keep_file_order else rank(selection.run, assumed)
     return dataclasses.replace(
         selection, run=ranked, expected=expected, assumed=assumed, unknown_task_s=longest
     )
+
+
+def dependants_of(planned: Iterable[Planned]) -> dict[str, list[str]]:
+    """Who waits for whom, each dependant once, in ``planned`` order. A dependency outside
+    ``planned`` (a failed project, say) is a key too, so its dependants can be found."""
+    out: dict[str, list[str]] = {}
+    for p in planned:
+        for dep in dict.fromkeys(p.deps):
+            out.setdefault(dep, []).append(p.name)
+    return out
 
 
 def rank(planned: list[Planned], durations: dict[str, float]) -> list[Planned]:
@@ -78,6 +94,18 @@ def rank(planned: list[Planned], durations: dict[str, float]) -> list[Planned]:
     return sorted(planned, key=lambda p: (-level.get(p.name, 0.0), index[p.name]))
 
 
+def blocked_by(failed: Iterable[str], dependants: dict[str, list[str]]) -> set[str]:
+    """``failed`` and everything that depends on them, directly or not."""
+    blocked = set(failed)
+    queue = deque(blocked)
+    while queue:
+        for name in dependants.get(queue.popleft(), ()):
+            if name not in blocked:
+                blocked.add(name)
+                queue.append(name)
+    return blocked
+
+
 @dataclasses.dataclass(frozen=True)
 class Simulated:
     starts: list[tuple[str, float]]  # (project, expected start offset), in start order
@@ -87,31 +115,35 @@ class Simulated:
 def simulate(
     planned: list[Planned], durations: dict[str, float], bound: int, failed: set[str]
 ) -> Simulated:
-    """What the executor would do with these durations: same bound, same priority rule."""
-    blocked = set(failed)
-    changed = True
-    while changed:  # dependants of failed projects are skipped, and theirs
-        changed = False
-        for p in planned:
-            if p.name not in blocked and any(d in blocked for d in p.deps):
-                blocked.add(p.name)
-                changed = True
-    pending = [p for p in planned if p.name not in blocked]
-    in_sweep = {p.name for p in pending}
-    finished: set[str] = set()
+    """What the executor would do with these durations: same bound, same priority rule.
+
+    One finish at a time, and after each the free slots go to the ready projects of best
+    priority, as in the executor; a dependency outside the sweep does not hold anyone up.
+    """
+    dependants = dependants_of(planned)
+    blocked = blocked_by(failed, dependants)
+    index = {p.name: i for i, p in enumerate(planned) if p.name not in blocked}
+    waiting = {
+        p.name: sum(1 for d in dict.fromkeys(p.deps) if d in index)
+        for p in planned
+        if p.name in index
+    }
+    ready = [(i, name) for name, i in index.items() if waiting[name] == 0]
+    heapq.heapify(ready)
     running: list[tuple[float, str]] = []
     now = 0.0
     starts: list[tuple[str, float]] = []
-    while pending or running:
-        for p in list(pending):
-            if len(running) >= bound:
-                break
-            if all(d in finished or d not in in_sweep for d in p.deps):
-                pending.remove(p)
-                starts.append((p.name, now))
-                heapq.heappush(running, (now + durations[p.name], p.name))
+    while True:
+        while ready and len(running) < bound:
+            _, name = heapq.heappop(ready)
+            starts.append((name, now))
+            heapq.heappush(running, (now + durations[name], name))
         if not running:
             break
         now, name = heapq.heappop(running)
-        finished.add(name)
+        for after in dependants.get(name, ()):
+            if after in index:
+                waiting[after] -= 1
+                if waiting[after] == 0:
+                    heapq.heappush(ready, (index[after], after))
     return Simulated(starts, now)
