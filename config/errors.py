@@ -56,7 +56,10 @@ def format_key(key: str) -> str:
 
 
 def format_place(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
-    """``('projects', 0, 'tasks', 2)`` -> ``projects[api].tasks[2]``."""
+    """``('projects', 0, 'tasks', 2)`` -> ``projects[api].tasks[2]``; by index when the
+    name itself is what is wrong with it (too long, control characters)."""
+    from config.model import check_name
+
     out = ""
     node: Any = raw
     for part in loc:
@@ -64,7 +67,7 @@ def format_place(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
             label: Any = part
             if out == "projects" and isinstance(node, list) and part < len(node):
                 name = node[part].get("name") if isinstance(node[part], Mapping) else None
-                if isinstance(name, str) and name:
+                if isinstance(name, str) and name and _valid(check_name, name):
                     label = name
             out += f"[{label}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
@@ -73,6 +76,14 @@ def format_place(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
             out += ("." if out else "") + format_key(key)
             node = node.get(key) if isinstance(node, Mapping) else None
     return out
+
+
+def _valid(check: Any, name: str) -> bool:
+    try:
+        check(name, "project")
+    except ValueError:
+        return False
+    return True
 
 
 def problems_from_validation(
@@ -123,6 +134,10 @@ def _describe(err: Mapping[str, Any], loc: tuple[Any, ...], known_keys: Any) -> 
             from config.durations import format_duration
 
             bound = format_duration(float(bound))
+        elif loc and isinstance(bound, int) and str(loc[-1]) == "max_log_size":
+            from config.sizes import format_size
+
+            bound = format_size(bound)
         return f"must be {words} {bound}, got {got}"
     if kind in ("too_short", "too_long"):
         return f"{_lower_first(err['msg'])}, got {got}"

@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from config.cron import CronError, parse_cron
 from config.durations import format_duration, parse_duration
+from config.sizes import EXAMPLES, format_size, parse_size
 
 PLACEHOLDERS = ("prompt", "project", "project_dir", "run_id", "date")
 PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -120,6 +121,22 @@ Duration = Annotated[
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 
 
+def _size(value: Any) -> int:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a size string such as {EXAMPLES}, got {value!r}")
+    return parse_size(value)
+
+
+# A log under 64 KiB holds too little to be worth keeping; past a TiB it is a typo.
+LogSize = Annotated[
+    int,
+    BeforeValidator(_size),
+    Field(ge=64 * 1024, le=1024**4),
+    PlainSerializer(format_size, return_type=str),
+]
+DEFAULT_MAX_LOG_SIZE = 100 * 1024 * 1024
+
+
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
@@ -205,6 +222,9 @@ class RunSection(Strict):
     # Agent tasks running at once across the sweep, to stay under the providers' rate
     # limits; 0 leaves them bounded by max_parallel_projects alone.
     max_parallel_agents: Annotated[int, Field(ge=0, le=1024)] = 0
+    # A task's output kept in its log: one that prints gigabytes must not fill the disk,
+    # thirty runs over (keep_runs).
+    max_log_size: LogSize = DEFAULT_MAX_LOG_SIZE
 
     @property
     def bound(self) -> int:
@@ -319,6 +339,7 @@ class TaskSpec(Strict):
     agent: str | None = None
     prompt: Annotated[str, Field(min_length=1), NoNul, Fits] | None = None
     timeout: PositiveDuration | None = None
+    max_log_size: LogSize | None = None
 
     @field_validator("shell")
     @classmethod

@@ -71,6 +71,10 @@ class Config:
         own = self.settings.tasks[name].timeout
         return own if own is not None else self.settings.run.task_timeout
 
+    def max_log_size(self, name: str) -> int:
+        own = self.settings.tasks[name].max_log_size
+        return own if own is not None else self.settings.run.max_log_size
+
     def agent_command(self, agent: str) -> list[str]:
         custom = self.settings.agents.get(agent)
         return list(custom.command) if custom else list(AGENT_PRESETS[agent])

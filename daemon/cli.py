@@ -90,9 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Ctrl-C before a command installs its own handlers (run --once and the daemon do, first
-    # thing) has nothing to stop in order: die of the signal as any program would, rather
-    # than raise KeyboardInterrupt from whichever import it lands in.
+    # Also done by daemon.entry, the console script, before this module is even imported;
+    # here for callers that come in another way.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     _open_standard_streams()
     args = build_parser().parse_args(argv)

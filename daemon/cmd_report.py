@@ -6,10 +6,15 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 from daemon.bootstrap import load, state_dir
 from daemon.cli import EXIT_OK, UsageError
-from daemon.report import ReportNotFound, find_report, render_markdown
+from daemon.report import render_markdown
+from daemon.rundirs import ReportNotFound, find_report
+from daemon.textout import harmless
+from state import JsonFileStore, StateError
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -18,15 +23,34 @@ def report_command(args: argparse.Namespace) -> int:
     explicit = args.state_dir or os.environ.get("AGENTD_STATE_DIR")
     directory = state_dir(args, None if explicit else load(args))
     try:
-        path = find_report(directory, args.run_id)
+        found = find_report(directory, args.run_id, _history(directory))
     except ReportNotFound as exc:
         raise UsageError(str(exc)) from None
+    path = found.path
+    if found.newer_without:
+        print(
+            f"agentd: {harmless(found.newer_without)}; this is {path.parent.name}'s",
+            file=sys.stderr,
+        )
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        sys.stdout.write(render_markdown(report))
+        return EXIT_OK
+    try:
+        text = render_markdown(report)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UsageError(f"cannot show {path}: it is not a report of this agentd") from None
+    sys.stdout.write(text)
     return EXIT_OK
+
+
+def _history(directory: Path) -> list[dict[str, Any]]:
+    """The run summaries the state store keeps, to say why a sweep has no report; none if
+    the state cannot be read (the reports do not need it)."""
+    try:
+        return JsonFileStore(directory).read().runs()
+    except StateError:
+        return []

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from daemon.report import describe_mode, logs_cut
 from daemon.results import BUDGET, TASK_FAILURES, ProjectResult, TaskResult, failure_place
 from daemon.textout import harmless, reader_may_leave
 
@@ -148,6 +149,8 @@ def _print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: bo
         for failure in report["failures"]:
             where = failure_place(failure)
             write(f"  {where}: {failure['status']}: {failure['message']}\n")
+    for where, text in logs_cut(report):
+        write(f"log cut: {where}: {text}\n")
     for line in _spend_lines(report):
         write(line + "\n")
     write(f"report: {_report_place(run_dir)}\n")
@@ -179,7 +182,6 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
     from rich.text import Text
 
     console = Console(file=out)
-    from daemon.report import describe_mode
 
     title = f"sweep {report['run_id']} ({describe_mode(report['mode'])})"
     table = Table(title=title, title_justify="left")
@@ -217,6 +219,10 @@ def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
                 (harmless(where), "red"),
                 harmless(f": {failure['status']}: {failure['message']}"),
             )
+        )
+    for where, text in logs_cut(report):
+        console.print(
+            Text.assemble("log cut: ", (harmless(where), "yellow"), harmless(f": {text}"))
         )
     for line in _spend_lines(report):
         console.print(Text(harmless(line)))

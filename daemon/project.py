@@ -290,6 +290,7 @@ def _execute(
         log_path=ctx.run_dir / log_rel,
         timeout=config.task_timeout(task),
         kill_grace=config.settings.run.kill_grace,
+        max_log_size=config.max_log_size(task),
     )
     ctx.observer.task_started(planned.name, task)
     log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
@@ -308,13 +309,21 @@ def _execute(
         output_tail=runner.trim_tail(mask_secrets(outcome.output_end, spec.env)),
         agent=agent,
         usage=usage.to_dict() if usage else None,
+        log_cut=outcome.log_cut.to_dict() if outcome.log_cut else None,
     )
+    if outcome.log_cut is not None:
+        log.warning("task.log_cut", **outcome.log_cut.to_dict())
     cleanup_failed = None
     if tree is not None:
         result.worktree, cleanup_failed = _finish_worktree(tree, log)
     _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
     if cleanup_failed is not None:  # after the task's own outcome: the order they happened
         ctx.failures.add(planned.name, task, "error", cleanup_failed)
+    lost = outcome.log_cut
+    if lost is not None and lost.why == "disk full" and result.status not in TASK_FAILURES:
+        # Unlike a log cut at its configured size, a log the disk could not hold is a
+        # problem to fix: the sweep fails and says so, even though the task did not.
+        ctx.failures.add(planned.name, task, "error", lost.reason())
     return result
 
 

@@ -1,4 +1,4 @@
-"""The sweep report (SPEC section 6): built, written, read back, and pruned.
+"""The sweep report (SPEC section 6): built, written, and rendered for people.
 
 ``report.json`` is the record; ``report.md`` is the same content for people. Both are
 written atomically, so ``agentd report`` never shows half a file.
@@ -7,19 +7,16 @@ written atomically, so ``agentd report`` never shows half a file.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from daemon import spendview
 from daemon.budget import amount_text
 from daemon.results import PROJECT_FAILURES, TASK_FAILURES, ProjectResult, failure_place
+from daemon.tasklog import LogCut
 from daemon.textout import harmless
 from state.files import write_atomic
-
-UNFINISHED_KEPT = timedelta(hours=24)
 
 
 def counts(projects: Iterable[ProjectResult]) -> dict[str, int]:
@@ -67,69 +64,6 @@ def summary_of(report: dict[str, Any]) -> dict[str, Any]:
     """The part of a report kept in the state store's run history."""
     keys = ("run_id", "trigger", "date", "started_at", "finished_at", "status", "counts", "mode")
     return {key: report.get(key) for key in keys}
-
-
-# -- reading back --------------------------------------------------------------------------
-
-
-class ReportNotFound(LookupError):
-    pass
-
-
-def runs_dir(state_dir: Path) -> Path:
-    return state_dir / "runs"
-
-
-def find_report(state_dir: Path, run_id: str | None) -> Path:
-    """The report of ``run_id`` (a unique prefix is enough), or the latest one."""
-    root = runs_dir(state_dir)
-    finished = sorted(p.parent.name for p in root.glob("*/report.json")) if root.is_dir() else []
-    if not finished:
-        raise ReportNotFound(f"no reports yet in {root}")
-    if run_id is None:
-        return root / finished[-1] / "report.json"
-    matches = [name for name in finished if name.startswith(run_id)]
-    if len(matches) == 1:
-        return root / matches[0] / "report.json"
-    if not matches:
-        if (root / run_id).is_dir():
-            raise ReportNotFound(f"run {run_id} has no report (it is running, or was killed)")
-        raise ReportNotFound(f"no run {run_id!r} in {root}")
-    raise ReportNotFound(f"{run_id!r} matches {len(matches)} runs: {', '.join(matches[:5])}")
-
-
-def prune_runs(state_dir: Path, keep: int, protected: set[str]) -> list[str]:
-    """Delete run directories beyond the newest ``keep``; returns the deleted run ids.
-
-    A run without a report may still be running in another process, so it is only deleted
-    once no claim names it and it is a day old (a sweep killed with SIGKILL leaves one).
-    """
-    root = runs_dir(state_dir)
-    if not root.is_dir() or root.is_symlink():
-        return []
-    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink())
-    deleted = []
-    now = datetime.now(UTC)
-    for name in names[: max(0, len(names) - keep)]:
-        if name in protected:
-            continue
-        path = root / name
-        if not (path / "report.json").exists():
-            started = run_id_time(name)
-            if started is None or now - started < UNFINISHED_KEPT:
-                continue
-        shutil.rmtree(path, ignore_errors=True)
-        deleted.append(name)
-    return deleted
-
-
-def run_id_time(run_id: str) -> datetime | None:
-    try:
-        return datetime.strptime(run_id.split("-", maxsplit=1)[0], "%Y%m%dT%H%M%SZ").replace(
-            tzinfo=UTC
-        )
-    except ValueError:
-        return None
 
 
 # -- Markdown ------------------------------------------------------------------------------
@@ -185,6 +119,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                 *[f"   {line}" for line in tail.splitlines()],
                 f"   {fence}",
             ]
+    cut = logs_cut(report)
+    if cut:
+        lines += ["", f"## Logs cut ({len(cut)})", ""]
+        lines += [f"- **{_md(where)}**: {_md(text)}" for where, text in cut]
     lines += spendview.markdown_lines(report)
     if report.get("alerts"):
         lines += ["", "## Alerts", ""]
@@ -225,6 +163,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     # Task output, agent text and git messages are not ours: read with `cat` or shown by
     # `agentd report`, none of it may act on the reader's terminal.
     return harmless("\n".join(lines) + "\n")
+
+
+def logs_cut(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(project / task, what its log lacks and where it is) for every log not kept whole."""
+    out = []
+    for project in report["projects"]:
+        for task in project["tasks"]:
+            cut = task.get("log_cut")
+            if cut:
+                text = LogCut(**cut).reason() + (f" (`{task['log']}`)" if task.get("log") else "")
+                out.append((f"{project['name']} / {task['name']}", text))
+    return out
 
 
 def _usage_note(task: dict[str, Any]) -> str:

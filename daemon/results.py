@@ -29,6 +29,7 @@ class TaskResult:
     agent: str | None = None  # agent tasks only, with what they reported spending
     usage: dict[str, Any] | None = None
     worktree: dict[str, Any] | None = None  # isolation = "worktree": branch, path, what was kept
+    log_cut: dict[str, Any] | None = None  # output its log does not hold (daemon.tasklog)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,8 +1,9 @@
 """Running one task as a process group, with a deadline, and leaving nothing behind.
 
 The task gets its own session (so its own process group), stdin from /dev/null (or a
-given file), and its stdout and stderr go straight into its log file: the kernel writes
-them there, so a task that prints gigabytes costs agentd no memory.
+given file), and its stdout and stderr go into a pipe that ``daemon.tasklog`` splices
+into its log file, up to ``max_log_size``: a task that prints gigabytes costs agentd no
+memory, and no more disk than the limit.
 
 We wait for the group leader through a pidfd, which becomes readable when the leader
 exits but before it is reaped. Until we reap it, its pid (which is the group id) cannot be
@@ -25,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from config.durations import format_duration
+from config.model import DEFAULT_MAX_LOG_SIZE
 from daemon import orphans
 from daemon.stop import StopToken
+from daemon.tasklog import LogCut, LogSink
 from state.files import open_private
 
 TAIL_BYTES = 4096
@@ -45,6 +48,7 @@ class Command:
     timeout: float
     kill_grace: float
     stdin: Path | None = None  # read-only; None is /dev/null
+    max_log_size: int = DEFAULT_MAX_LOG_SIZE
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Outcome:
     duration_s: float
     output_end: str  # the log's last bytes, untrimmed: secrets are masked before trimming
     spawned: bool = True  # False: the program never started (not found, no directory, ...)
+    log_cut: LogCut | None = None  # output the log does not hold (max_log_size, a full disk)
 
 
 def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Outcome:
@@ -64,8 +69,16 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     started = datetime.now(zone)
     t0 = time.monotonic()
 
-    def finish(status: str, exit_code: int | None, reason: str, spawned: bool = True) -> Outcome:
+    def finish(
+        status: str,
+        exit_code: int | None,
+        reason: str,
+        spawned: bool = True,
+        cut: LogCut | None = None,
+    ) -> Outcome:
         duration = time.monotonic() - t0
+        if cut is not None:
+            reason = f"{reason}; {cut.reason()}" if reason else cut.reason()
         return Outcome(
             status,
             exit_code,
@@ -75,10 +88,11 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             round(duration, 3),
             read_end(command.log_path),
             spawned,
+            cut,
         )
 
     try:
-        log_fd = open_private(command.log_path)
+        sink = LogSink(open_private(command.log_path), command.max_log_size)
     except OSError as exc:
         reason = f"cannot open log file {command.log_path}: {exc.strerror}"
         return finish("error", None, reason, spawned=False)
@@ -91,24 +105,26 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             cwd=command.cwd,
             env=command.env,
             stdin=stdin_fd,
-            stdout=log_fd,
-            stderr=log_fd,
+            stdout=sink.write_fd,
+            stderr=sink.write_fd,
             start_new_session=True,
             close_fds=True,
         )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
         reason = _start_failure(exc, command)
-        os.write(log_fd, f"agentd: {reason}\n".encode())
+        with contextlib.suppress(OSError):
+            os.write(sink.log_fd, f"agentd: {reason}\n".encode())
+        sink.finish()
         return finish("error", None, reason, spawned=False)
     finally:
-        os.close(log_fd)
+        sink.child_started()
         if stdin_fd != subprocess.DEVNULL:
             os.close(stdin_fd)
 
     waiter = _ExitWaiter(proc.pid)
     status: str | None = "error"
     try:
-        status, reason = _supervise(proc, waiter, command, stop, log)
+        status, reason = _supervise(proc, waiter, command, stop, log, sink)
     finally:
         # Whatever is left of the group goes now, while the unreaped leader pins its id.
         _kill_group(proc.pid, signal.SIGKILL)
@@ -116,20 +132,24 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             orphans.signal_all(_strays(command, proc.pid), signal.SIGKILL)
         proc.wait()
         waiter.close()
+        cut = sink.finish()
     code = proc.returncode
     if status is not None:
-        return finish(status, None, reason)
+        return finish(status, None, reason, cut=cut)
     if code == 0:
-        return finish("ok", 0, "")
+        return finish("ok", 0, "", cut=cut)
     if code < 0:
         name = _signal_name(-code)
-        return finish("failed", None, f"killed by {name}" + _full(command.log_path))
-    return finish("failed", code, f"exit status {code}" + _full(command.log_path))
+        return finish("failed", None, f"killed by {name}" + _full(command.log_path, cut), cut=cut)
+    return finish("failed", code, f"exit status {code}" + _full(command.log_path, cut), cut=cut)
 
 
-def _full(log_path: Path) -> str:
-    """A task that fails while its log's file system is full probably failed writing its
-    output there: say so, or the report shows only an exit status."""
+def _full(log_path: Path, cut: LogCut | None) -> str:
+    """A task that fails while its log's file system is full may have failed writing its
+    own files there: say so, or the report shows only an exit status. (Unless the log's
+    own cut says so already.)"""
+    if cut is not None and cut.why == "disk full":
+        return ""
     try:
         stat = os.statvfs(log_path.parent)
     except OSError:
@@ -145,12 +165,14 @@ def _supervise(
     command: Command,
     stop: StopToken,
     log: Any,
+    sink: LogSink,
 ) -> tuple[str | None, str]:
     """Wait for the leader; on deadline or stop, SIGTERM the group, then SIGKILL after grace.
+    Meanwhile the output keeps flowing into the log (a full pipe would block the task).
 
     Returns (None, "") when the task ended by itself, else the status and reason to record.
     """
-    woke = _wait(waiter, stop.fileno(), command.timeout)
+    woke = _wait(waiter, stop.fileno(), command.timeout, sink)
     if woke == "exit":
         return None, ""
     if woke is None:
@@ -161,7 +183,7 @@ def _supervise(
         log.info("task.terminating", why=status, pgid=proc.pid, kill_grace=command.kill_grace)
     _kill_group(proc.pid, signal.SIGTERM)
     orphans.signal_all(_strays(command, proc.pid), signal.SIGTERM)
-    woke = _wait(waiter, stop.urgent_fileno(), command.kill_grace)
+    woke = _wait(waiter, stop.urgent_fileno(), command.kill_grace, sink)
     if woke == "exit":
         return status, reason + "; stopped by SIGTERM"
     if woke is None:
@@ -169,18 +191,24 @@ def _supervise(
     return status, reason + "; SIGKILL at a second stop request"
 
 
-def _wait(waiter: _ExitWaiter, other: int, seconds: float) -> str | None:
+def _wait(waiter: _ExitWaiter, other: int, seconds: float, sink: LogSink) -> str | None:
     """ "exit" when the leader exits, "other" when ``other`` becomes readable, None when
-    ``seconds`` have passed, whichever comes first."""
+    ``seconds`` have passed, whichever comes first; the output is pumped meanwhile."""
     deadline = time.monotonic() + seconds
     with selectors.DefaultSelector() as sel:
         sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
         sel.register(other, selectors.EVENT_READ, "other")
+        if not sink.eof:
+            sel.register(sink.fileno(), selectors.EVENT_READ, "log")
         while (remaining := deadline - time.monotonic()) > 0:
             ready = {key.data for key, _ in sel.select(min(remaining, MAX_WAIT))}
+            if "log" in ready:
+                sink.pump()
+                if sink.eof:
+                    sel.unregister(sink.fileno())
             if "exit" in ready:
                 return "exit"
-            if ready:
+            if "other" in ready:
                 return "other"
     return None
 

@@ -6,6 +6,7 @@ only in the trigger they name and in who owns the stop token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Collection, Mapping
@@ -18,7 +19,7 @@ from typing import Any
 import structlog
 
 from config import Config, ConfigError
-from daemon import __version__, budget, ordering, orphans
+from daemon import __version__, budget, ordering, orphans, rundirs
 from daemon.budget import AgentSlots
 from daemon.executor import execute
 from daemon.progress import Observer
@@ -26,17 +27,15 @@ from daemon.project import Failures, SweepContext, iso, run_project
 from daemon.report import (
     counts,
     overall_status,
-    prune_runs,
-    runs_dir,
     summary_of,
     write_report,
 )
 from daemon.results import BUDGET, ProjectResult, failure_place
+from daemon.rundirs import RunDir
 from daemon.selection import Selection, select
 from daemon.stop import StopToken
 from state import StateError, StateStore
 from state.claims import HEARTBEAT_EVERY, this_host
-from state.files import ensure_private_dir
 
 log = structlog.get_logger("agentd.sweep")
 
@@ -46,14 +45,6 @@ class SweepRequest:
     trigger: str = "manual"  # manual | schedule | catch-up
     only: Collection[str] | None = None
     force: bool = False
-
-
-def new_run_id(now: datetime, bump: int = 0) -> str:
-    """``20261122T023000Z-3f9a``: the suffix is the fraction of the second in 1/65536ths,
-    so ids of sweeps started within one second still sort by start time."""
-    utc = now.astimezone(UTC)
-    fraction = utc.microsecond * 65536 // 1_000_000 + bump
-    return f"{utc:%Y%m%dT%H%M%SZ}-{fraction:04x}"
 
 
 def sweep_date(config: Config, now: datetime) -> str:
@@ -81,9 +72,27 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Run one sweep to its end (or until ``stop``) and return its report."""
     now = datetime.now(UTC)
+    run = _open_run(state_dir, now, config.settings.run.keep_runs)
+    try:
+        return _sweep(config, store, state_dir, request, stop, observer, environ, now, run)
+    finally:
+        run.release()
+
+
+def _sweep(
+    config: Config,
+    store: StateStore,
+    state_dir: Path,
+    request: SweepRequest,
+    stop: StopToken,
+    observer: Observer,
+    environ: Mapping[str, str] | None,
+    now: datetime,
+    held: RunDir,
+) -> dict[str, Any]:
     started = now.astimezone(config.zone)
     date = sweep_date(config, now)
-    run_id, run_dir = _make_run_dir(state_dir, now)
+    run_id, run_dir = held.run_id, held.path
     slog = log.bind(run_id=run_id)
     _reap_stale_claims(config, store, now, slog)
     selection = plan(config, store, request, now)
@@ -128,6 +137,7 @@ def run_sweep(
     for name, result in results.items():
         if result.status == "skipped" and name not in selection.skipped:
             slog.info("project.skipped", project=name, reason=result.reason)
+    _forget_removed_projects(config, store, slog)
 
     finished = datetime.now(config.zone)
     ordered = _in_config_order(config, results, selection.skipped)
@@ -147,7 +157,7 @@ def run_sweep(
     except Exception as exc:  # noqa: BLE001 - the tasks ran; their report must be written
         slog.exception("spend.failed")
         _sweep_failure(report, f"spend not summed: internal error: {exc!r}")
-    _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
+    _finish(store, run_dir, report, config.settings.run.keep_runs, slog)
     _alert(config, report, run_dir, environ, slog)
     observer.sweep_finished(report, run_dir)
     return report
@@ -210,6 +220,20 @@ def _alert(
         slog.error("report.write_failed", path=str(run_dir), error=str(exc))
 
 
+def _forget_removed_projects(config: Config, store: StateStore, slog: Any) -> None:
+    """Projects no longer in the configuration leave the state after keep_runs sweeps."""
+    keep = config.settings.run.keep_runs
+    try:
+        forgotten = store.forget_absent([spec.name for spec in config.projects], keep)
+    except StateError as exc:
+        slog.error("state.write_failed", error=str(exc))
+        return
+    if forgotten:
+        slog.info(
+            "state.projects_forgotten", count=len(forgotten), first=forgotten[:10], after=keep
+        )
+
+
 def _reap_stale_claims(config: Config, store: StateStore, now: datetime, slog: Any) -> None:
     """Claims left by dead sweeps go first, with the tasks those sweeps left running."""
     try:
@@ -255,23 +279,28 @@ def _record_unrun(
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     started = now.astimezone(config.zone)
-    run_id, run_dir = _make_run_dir(state_dir, now)
-    failures = [{"project": None, "task": None, "status": "error", "message": m} for m in messages]
-    report = _report(
-        run_id,
-        SweepRequest(trigger),
-        sweep_date(config, now),
-        started,
-        started,
-        "failed",
-        config,
-        [],
-        failures,
-    )
-    report.update(extra)
-    slog = log.bind(run_id=run_id)
-    _finish(store, state_dir, run_dir, report, config.settings.run.keep_runs, slog)
-    _alert(config, report, run_dir, None, slog)
+    held = _open_run(state_dir, now, config.settings.run.keep_runs)
+    try:
+        failures = [
+            {"project": None, "task": None, "status": "error", "message": m} for m in messages
+        ]
+        report = _report(
+            held.run_id,
+            SweepRequest(trigger),
+            sweep_date(config, now),
+            started,
+            started,
+            "failed",
+            config,
+            [],
+            failures,
+        )
+        report.update(extra)
+        slog = log.bind(run_id=held.run_id)
+        _finish(store, held.path, report, config.settings.run.keep_runs, slog)
+        _alert(config, report, held.path, None, slog)
+    finally:
+        held.release()
     return report
 
 
@@ -318,40 +347,38 @@ def _report(
 
 def _finish(
     store: StateStore,
-    state_dir: Path,
     run_dir: Path,
     report: dict[str, Any],
     keep: int,
     slog: Any,
 ) -> None:
     """Record the run in the history, then write the report: a history that could not be
-    saved is one more failure the report should show."""
-    live: set[str] | None = None
+    saved is one more failure the report should show. A report that could not be written
+    is noted in the history, if that can still be written, for `agentd report` to say."""
     try:
         store.record_run(summary_of(report), keep)
         store.checkpoint()  # between sweeps, state.json alone holds the whole state
-        live = {claim.run_id for claim in store.read().claims().values()}
     except StateError as exc:
         slog.error("state.write_failed", error=str(exc))
         _sweep_failure(report, f"run history not saved: {exc}")
     try:
         write_report(run_dir, report)
     except OSError as exc:
+        message = f"report not written: {exc.strerror or exc}"
         slog.error("report.write_failed", path=str(run_dir), error=str(exc))
-        _sweep_failure(report, f"report not written: {exc.strerror or exc}")
-    if live is not None:
-        deleted = prune_runs(state_dir, keep, live | {report["run_id"]})
-        if deleted:
-            slog.info("runs.pruned", deleted=deleted, keep=keep)
+        _sweep_failure(report, message)
+        with contextlib.suppress(StateError):  # one short journal line may still fit
+            store.record_run({**summary_of(report), "report_error": message}, keep)
     c = report["counts"]
     emit = slog.info if report["status"] == "ok" else slog.warning
+    report_md = run_dir / "report.md"
     emit(
         "sweep.finish",
         status=report["status"],
         duration_s=report["duration_s"],
         **c,
         failures=[_failure_line(f) for f in report["failures"]],
-        report=str(run_dir / "report.md"),
+        report=str(report_md) if report_md.exists() else None,
     )
 
 
@@ -368,26 +395,13 @@ def _failure_line(failure: dict[str, Any]) -> str:
     return f"{where}: {failure['status']}: {failure['message']}"
 
 
-def _make_run_dir(state_dir: Path, now: datetime) -> tuple[str, Path]:
-    try:
-        ensure_private_dir(state_dir)
-        if runs_dir(state_dir).is_symlink():
-            # Retention deletes old run directories in there: never somewhere else.
-            raise StateError(f"{runs_dir(state_dir)} is a symbolic link; agentd will not follow it")
-        root, _ = ensure_private_dir(runs_dir(state_dir))
-        bump = 0
-        while True:
-            run_id = new_run_id(now, bump)
-            try:
-                (root / run_id).mkdir(mode=0o700)
-            except FileExistsError:
-                bump += 1  # another sweep started within the same 15 microseconds
-                continue
-            return run_id, root / run_id
-    except OSError as exc:
-        raise StateError(
-            f"cannot create a run directory in {state_dir}: {exc.strerror or exc}"
-        ) from None
+def _open_run(state_dir: Path, now: datetime, keep: int) -> RunDir:
+    """Old run directories go first, then this sweep's is made: retention needs no write
+    and no state, so a full disk, or an unreadable state, still gets its room back."""
+    deleted = rundirs.prune(state_dir, keep - 1)  # with this sweep's own: keep
+    if deleted:
+        log.info("runs.pruned", deleted=deleted, keep=keep)
+    return rundirs.open_run(state_dir, now)
 
 
 def _in_config_order(

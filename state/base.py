@@ -205,6 +205,13 @@ class StateStore(ABC):
         ClaimLost (and nothing written) if the claim is no longer ``run_id``'s."""
 
     @abstractmethod
+    def forget_absent(self, configured: Collection[str], sweeps: int) -> list[str]:
+        """Count one more sweep for every stored project not in ``configured``, and drop
+        those absent for ``sweeps`` sweeps; returns their names. The state stays the size
+        of the configuration, while a project commented out for a night or two keeps its
+        history (its skip guard, its durations)."""
+
+    @abstractmethod
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
         """Append a finished sweep's summary to the history, keeping the newest ``keep``."""
 

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -243,6 +243,29 @@ class JsonFileStore(StateStore):
 
         self._update(change)
 
+    def forget_absent(self, configured: Collection[str], sweeps: int) -> list[str]:
+        wanted = set(configured)
+
+        def change(doc: dict[str, Any]) -> tuple[list[str], list[Op]]:
+            seen = doc.get("absent", {})
+            absent: dict[str, int] = {}
+            forgotten = []
+            for name in doc.get("projects", {}):
+                if name in wanted:
+                    continue
+                count = int(seen.get(name, 0)) + 1
+                if count >= sweeps:
+                    forgotten.append(name)
+                else:
+                    absent[name] = count
+            ops: list[Op] = [["del", ["projects", name]] for name in forgotten]
+            if absent != seen:
+                ops.append(["set", ["absent"], absent])
+            return forgotten, ops
+
+        result: list[str] = self._update(change)
+        return result
+
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             runs = [r for r in doc.get("runs", []) if r.get("run_id") != summary.get("run_id")]
@@ -341,8 +364,8 @@ def check_document(doc: dict[str, Any], path: Path) -> None:
         _check_project(doc, name, path)
     for name in doc["claims"]:
         _check_claim(doc, name, path)
-    for key in ("daemon", "runs", "fires", "spend"):
-        _CHECKS[key](doc, path)
+    for check in _CHECKS.values():
+        check(doc, path)
 
 
 def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
@@ -406,6 +429,15 @@ def _check_fires(doc: dict[str, Any], path: Path) -> None:
         raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {HINT}")
 
 
+def _check_absent(doc: dict[str, Any], path: Path) -> None:
+    absent = doc.get("absent", {})
+    ok = isinstance(absent, dict) and all(
+        isinstance(n, int) and not isinstance(n, bool) for n in absent.values()
+    )
+    if not ok:
+        raise StateCorrupt(f"{path}: 'absent' has the wrong shape; {HINT}")
+
+
 def _check_spend(doc: dict[str, Any], path: Path) -> None:
     spend = doc.get("spend", {})
     ok = isinstance(spend, dict) and all(
@@ -421,6 +453,7 @@ _CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
     "runs": _check_runs,
     "fires": _check_fires,
     "spend": _check_spend,
+    "absent": _check_absent,
 }
 
 

@@ -466,3 +466,125 @@ def test_a_state_error_during_reload_does_not_bring_the_daemon_down(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, log.read_text()
     assert "daemon.stopped" in log.read_text()
+
+
+def _status(ws: Workspace) -> dict[str, Any]:
+    proc = ws.run("status", "--json", "--config", str(ws.config))
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout))
+
+
+@pytest.mark.parametrize(
+    "saved",
+    ["", "[run]\nkeep_runs = 3\n", "[schedule]\ncron = "],
+    ids=["empty", "no projects", "cut short"],
+)
+def test_a_file_caught_mid_save_is_refused_and_the_armed_schedule_kept(
+    ws: Workspace, reap: list, saved: str
+) -> None:
+    """An editor saving in place truncates, then writes: a reload in between must not
+    re-arm the daemon on the default schedule, and status shows what is really armed."""
+    _hourly(ws, "once")
+    good = ws.config.read_text()
+    proc = _daemon(ws, reap, fast=False)
+    first = wait_for(lambda: ws.state_doc().get("daemon"), what="the daemon to be ready")
+    ws.config.write_text(saved)
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: ws.state_doc().get("daemon", {}).get("reload_error"), what="the refusal")
+    status = _status(ws)
+    assert status["schedule"]["cron"] == "0 * * * *"  # the armed one, not "30 2 * * *"
+    assert status["schedule"]["next_fire"] == first["next_fire"]
+    text = ws.run("status", "--config", str(ws.config)).stdout
+    assert "configuration reload refused: " in text
+    ws.config.write_text(good.replace('cron = "0 * * * *"', 'cron = "0 0 1 1 *"'))
+    proc.send_signal(signal.SIGHUP)
+    wait_for(
+        lambda: ws.state_doc().get("daemon", {}).get("schedule") == "0 0 1 1 *",
+        what="the good file armed",
+    )
+    assert "reload_error" not in ws.state_doc()["daemon"]
+    _, err = _stop(proc)
+    assert proc.returncode == 0
+    refused = next(e for e in _events(err) if e["event"] == "config.reload_failed")
+    if saved == "[schedule]\ncron = ":
+        assert "TOML syntax error" in refused["problems"][0]
+    else:
+        assert (
+            "has no [[projects]] while the running configuration has 1" in (refused["problems"][0])
+        )
+
+
+def test_status_tells_a_file_not_yet_armed_from_the_schedule_that_fires(
+    ws: Workspace, reap: list
+) -> None:
+    _hourly(ws, "once")
+    proc = _daemon(ws, reap, fast=False)
+    wait_for(lambda: ws.state_doc().get("daemon"), what="the daemon to be ready")
+    ws.config.write_text(ws.config.read_text().replace('cron = "0 * * * *"', 'cron = "5 4 * * *"'))
+    status = _status(ws)
+    assert status["schedule"]["cron"] == "0 * * * *"
+    assert status["schedule"]["in_file"]["cron"] == "5 4 * * *"
+    assert datetime.fromisoformat(status["schedule"]["next_fire"]).minute == 0
+    text = ws.run("status", "--config", str(ws.config)).stdout
+    assert "the file says '5 4 * * *' in UTC: armed at the next reload" in text
+    _stop(proc)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = " + "[" * 600 + "]" * 600 + "\n",
+        "[run]\nmax_parallel_projects = " + "9" * 5000 + "\n",
+        "[run]\nmax_parallel_projects = " + "9" * 4000 + "\n",
+        '[run]\n"' + "k" * 20000 + '" = 1\n',
+        "\x00\xff garbage",
+    ],
+    ids=["deep nesting", "5000 digits", "4000 digits", "a huge key", "binary"],
+)
+def test_the_daemon_survives_any_file_on_reload(ws: Workspace, reap: list, text: str) -> None:
+    _hourly(ws, "once")
+    proc = _daemon(ws, reap, fast=False)
+    wait_for(lambda: ws.state_doc().get("daemon"), what="the daemon to be ready")
+    ws.config.write_bytes(text.encode("latin-1", "replace"))
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: ws.state_doc().get("daemon", {}).get("reload_error"), what="the refusal")
+    assert proc.poll() is None, "the daemon died on a bad file"
+    assert ws.state_doc()["daemon"]["schedule"] == "0 * * * *"
+    _, err = _stop(proc)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    refused = next(e for e in _events(err) if e["event"] == "config.reload_failed")
+    assert all(len(p) < 1000 for p in refused["problems"])  # long values are cut
+
+
+def test_a_clean_stop_is_not_reported_as_a_crash(ws: Workspace, reap: list) -> None:
+    _hourly(ws, "once")
+    proc = _daemon(ws, reap, fast=False)
+    wait_for(lambda: ws.state_doc().get("daemon"), what="the daemon to be ready")
+    _stop(proc)
+    daemon = _status(ws)["daemon"]
+    assert daemon["running"] is False
+    assert daemon["stopped_at"]
+    text = ws.run("status", "--config", str(ws.config)).stdout
+    assert f"not running (pid {proc.pid} stopped at " in text
+    assert "on SIGTERM" in text
+    # A daemon killed outright did not stop: that is said differently.
+    killed = _daemon(ws, reap, fast=False)
+    wait_for(lambda: ws.state_doc().get("daemon", {}).get("pid") == killed.pid, what="ready again")
+    killed.kill()
+    killed.wait(timeout=60)
+    text = ws.run("status", "--config", str(ws.config)).stdout
+    assert "exited without a clean stop: killed or crashed" in text
+
+
+def test_the_next_fire_shown_during_a_long_sweep_is_never_in_the_past(
+    ws: Workspace, reap: list
+) -> None:
+    """Fires every 2 s; the sweep takes 6 s: status computes the next fire when asked."""
+    _write(ws, 1, ["a", "b", "c"], seconds=2.0)
+    proc = _daemon(ws, reap)
+    for records in (3, 5, 7):  # seconds 2, 4 and 6 of a sweep started at a fire
+        wait_for(lambda n=records: len(ws.read_records()) >= n, what="the sweep to go on")
+        fire = _status(ws)["schedule"]["next_fire"]
+        assert datetime.fromisoformat(fire) > datetime.now(UTC) - timedelta(seconds=1)
+    _stop(proc)

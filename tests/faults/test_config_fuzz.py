@@ -101,6 +101,11 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str, bool]:
                 "empty",
                 "garbage",
                 "several",
+                "deep",
+                "huge",
+                "long",
+                "control",
+                "bom",
             ]
         )
     )
@@ -109,6 +114,45 @@ def mutated(draw: st.DrawFn) -> tuple[bytes, str, bool]:
         return b"", kind, False
     if kind == "garbage":
         return draw(st.binary(min_size=1, max_size=200)), kind, False
+    if kind in ("deep", "huge"):
+        # Values no TOML writer makes: arrays or inline tables nested past Python's
+        # recursion limit, numbers of thousands of digits. Put where a value was.
+        loc, table = draw(st.sampled_from([t for t in _tables(doc) if t[1]]))
+        key = draw(st.sampled_from(sorted(table)))
+        table[key] = "@@BOMB@@"
+        if kind == "huge":
+            bomb = draw(st.sampled_from(["", "-"])) + "9" * draw(st.integers(1000, 12000))
+        else:
+            depth = draw(st.integers(200, 3000))
+            bomb = draw(
+                st.sampled_from(["[" * depth + "]" * depth, "{a = " * depth + "1" + "}" * depth])
+            )
+        return tomli_w.dumps(doc).replace('"@@BOMB@@"', bomb).encode(), kind, True
+    if kind == "bom":  # a UTF-8 byte order mark, as some Windows editors write: accepted
+        return b"\xef\xbb\xbf" + tomli_w.dumps(doc).encode(), kind, False
+    if kind == "long":
+        # Names too long for a file name once UTF-8 (100 emoji are 400 bytes), or keys of
+        # thousands of characters: refused, and no message grows with them.
+        which = draw(st.sampled_from(["project", "task", "key"]))
+        long_name = draw(st.sampled_from(["\U0001f600" * 100, "é" * 101, "k" * 20000]))
+        if which == "project":
+            doc["projects"][0]["name"] = long_name
+        elif which == "task":
+            doc["tasks"][long_name] = {"command": ["true"]}
+        else:
+            doc["run"][long_name] = 1
+        return tomli_w.dumps(doc).encode(), kind, True
+    if kind == "control":
+        # Escape sequences and text-direction marks in names and in a reason's path.
+        bad = draw(st.sampled_from(["\x1b[2J", "\x1b]0;owned\x07", "\x9b31m", "\u202eevil", "\r"]))
+        which = draw(st.sampled_from(["project", "task", "agent"]))
+        if which == "project":
+            doc["projects"][0]["name"] = "api" + bad
+        elif which == "task":
+            doc["tasks"]["x" + bad] = {"command": ["true"]}
+        else:
+            doc["agents"]["a" + bad] = {"command": ["echo", "{prompt}"]}
+        return tomli_w.dumps(doc).encode(), kind, True
     must_fail = False
     rounds = draw(st.integers(2, 5)) if kind == "several" else 1
     for _ in range(rounds):
@@ -197,8 +241,17 @@ def _check(path: Path) -> ConfigError | None:
             assert problem.message
             if not problem.place:  # file-level: syntax, encoding, emptiness of the file
                 assert any(
-                    w in problem.message for w in ("TOML syntax error", "UTF-8", "no such file")
+                    w in problem.message
+                    for w in (
+                        "TOML syntax error",
+                        "UTF-8",
+                        "no such file",
+                        "nested too deeply",
+                        "a value cannot be read",
+                    )
                 ), problem
+            # Nothing printed grows with the input: long keys and values are cut.
+            assert len(str(problem)) < 1000, str(problem)[:200]
         return exc
     return None
 
@@ -220,7 +273,7 @@ def test_mutated_configs_load_or_fail_with_placed_problems(
         assert error is not None, content
     if kind in ("garbage", "several", "names", "cron", "zone", "type", "unknown"):
         return  # otherwise may or may not be valid; _check held it to the rules
-    if kind == "empty":
+    if kind in ("empty", "bom"):
         assert error is None  # an empty file is a valid, empty configuration
     elif kind == "cycle":
         assert error is not None

@@ -62,8 +62,19 @@ def test_disk_full_during_a_sweep(small_disk: Workspace) -> None:
     assert "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
     messages = [f["message"] for f in report["failures"]]
-    assert "exit status 1; the file system of its log is full" in messages
+    # The task itself wrote into a pipe and succeeded; it is agentd that could not keep
+    # its output, and says so, as a failure of the sweep.
+    big = report["projects"][1]["tasks"][0]
+    assert big["status"] == "ok"
+    assert big["log_cut"]["why"] == "disk full"
+    assert any(m.startswith("log incomplete: the file system of its log is full") for m in messages)
     assert "report not written: No space left on device" in messages
+    # `agentd report` says why the latest sweep has no report, and what it shows instead.
+    shown = ws.run("report", "--config", str(ws.config))
+    assert shown.returncode == 0, shown.stderr
+    assert f"the latest sweep, {report['run_id']}, has no report: " in shown.stderr
+    assert "report not written" in shown.stderr or "file system is full" in shown.stderr
+    assert _first["run_id"] in shown.stdout
     # The state file was never torn: the old one survives, or a whole newer one.
     after = json.loads((ws.state / "state.json").read_bytes())
     assert after["version"] == 2
@@ -102,3 +113,40 @@ def test_a_disk_already_full_when_the_sweep_starts(small_disk: Workspace) -> Non
     filler.unlink()
     code, report = ws.once_json("--force")
     assert code == 0, report["failures"]
+
+
+def test_a_full_disk_clears_itself_by_retention(small_disk: Workspace) -> None:
+    """keep_runs = 1 and each sweep's log takes most of the disk: the old run directory is
+    deleted before the new sweep writes, not after a history save that a full disk would
+    refuse, so every sweep finds its room."""
+    ws = small_disk
+    ws.project_dirs("a")
+    ws.write_config(
+        """
+        [run]
+        keep_runs = 1
+        [tasks.big]
+        shell = "head -c 700000 /dev/zero | tr '\\\\0' x"
+        [[projects]]
+        name = "a"
+        path = "a"
+        tasks = ["big"]
+        """
+    )
+    for _ in range(3):
+        code, report = ws.once_json("--force")
+        assert code == 0, report["failures"]
+        task = report["projects"][0]["tasks"][0]
+        assert task["log_cut"] is None
+        log = ws.state / "runs" / report["run_id"] / "a" / "big.log"
+        assert log.stat().st_size == 700_000
+        assert [p.name for p in (ws.state / "runs").iterdir()] == [report["run_id"]]
+
+
+def test_the_summary_never_names_a_report_that_was_not_written(small_disk: Workspace) -> None:
+    ws = small_disk
+    _config(ws, 4_000_000)
+    proc = ws.once("--force")
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("report: not written"), proc.stdout

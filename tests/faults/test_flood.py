@@ -1,4 +1,5 @@
-"""A task that floods its output: agentd's memory stays flat, the log holds every byte."""
+"""A task that floods its output: agentd's memory stays flat, the log holds every byte up
+to max_log_size, and past it the output's beginning and end, with a word on the rest."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def _peak_rss_kib(ws: Workspace) -> tuple[int, dict]:
 )
 def test_flooding_output_costs_no_memory(ws: Workspace, kind: str, shell: str) -> None:
     ws.project_dirs("p")
-    base = '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    base = '[run]\nmax_log_size = "1GiB"\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
     ws.write_config(f'[tasks.t]\nshell = "echo quiet"\n{base}')
     baseline, _ = _peak_rss_kib(ws)
     ws.write_config(f'[tasks.t]\nshell = "{shell}"\n{base}')
@@ -59,3 +60,64 @@ def test_flooding_output_costs_no_memory(ws: Workspace, kind: str, shell: str) -
     # Flat: the output never passes through agentd (allow 5 MiB of noise).
     assert flood - baseline < 5 * 1024, f"peak RSS {baseline} KiB quiet, {flood} KiB flooding"
     print(f"{kind}: peak RSS {baseline} KiB for a quiet task, {flood} KiB for {SIZE} bytes")
+
+
+def test_output_past_max_log_size_keeps_the_head_and_the_tail(ws: Workspace) -> None:
+    """The default cap (100 MiB) on 300 MB of numbered lines: the log keeps the first lines
+    and the last ones, a marker says how much is missing, the task keeps its status, the
+    report and the summary say so, and agentd's memory stays flat."""
+    ws.project_dirs("p")
+    base = '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    ws.write_config(f'[tasks.t]\nshell = "echo quiet"\n{base}')
+    baseline, _ = _peak_rss_kib(ws)
+    # 300 MB of numbered lines, then a last word: seq's lines are 8 bytes here and more.
+    flood = "seq 1 40000000 | head -c 300000000; echo; echo THE-END"
+    ws.write_config(f'[tasks.t]\nshell = "{flood}"\n{base}')
+    peak, report = _peak_rss_kib(ws)
+    task = report["projects"][0]["tasks"][0]
+    assert task["status"] == "ok", task
+    cut = task["log_cut"]
+    assert cut["why"] == "max_log_size"
+    assert cut["limit"] == 100 * 1024 * 1024
+    log = ws.state / "runs" / report["run_id"] / "p" / "t.log"
+    size = log.stat().st_size
+    assert cut["limit"] <= size < cut["limit"] + 200  # the limit, and the marker line
+    assert cut["dropped_bytes"] + cut["kept_bytes"] == 300_000_000 + len("\nTHE-END\n")
+    assert "log cut at max_log_size (100MiB)" in task["reason"]
+    with log.open("rb") as handle:
+        head = handle.read(20)
+        handle.seek(-2 * 1024 * 1024, os.SEEK_END)
+        end = handle.read()
+    assert head.startswith(b"1\n2\n3\n4\n")
+    assert end.endswith(b"THE-END\n")
+    assert f"[agentd: {cut['dropped_bytes']:,} bytes of output not kept here".encode() in end
+    assert task["output_tail"].endswith("THE-END")
+    markdown = (log.parent.parent / "report.md").read_text()
+    assert "## Logs cut (1)" in markdown
+    assert "p / t**: log cut at max_log_size (100MiB)" in markdown
+    assert report["status"] == "ok"  # a configured cap is not a failure
+    assert peak - baseline < 5 * 1024, f"peak RSS {baseline} KiB quiet, {peak} KiB cut"
+
+
+def test_a_task_flooding_past_its_timeout_is_still_stopped(ws: Workspace) -> None:
+    """The log's pump must never keep the supervisor from the task's deadline."""
+    ws.project_dirs("p")
+    ws.write_config(
+        """
+        [run]
+        kill_grace = "1s"
+        [tasks.t]
+        command = ["yes"]
+        timeout = "2s"
+        max_log_size = "1MiB"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["t"]
+        """
+    )
+    code, report = ws.once_json()
+    task = report["projects"][0]["tasks"][0]
+    assert code == 1
+    assert task["status"] == "timeout"
+    assert task["log_cut"]["dropped_bytes"] > 0
