@@ -25,8 +25,9 @@ lint: venv
 	$(BIN)/ruff format --check $(PACKAGES) tests examples bench
 	$(BIN)/mypy
 
+# One worker per core (xdist): the suite runs real processes and mostly waits on them.
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 clean-demo:
 	rm -rf examples/workspace
