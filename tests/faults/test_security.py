@@ -43,16 +43,21 @@ def test_secrets_stay_out_of_validation_errors(ws: Workspace) -> None:
     assert "visible-value" in proc.stderr  # only secret-looking keys are masked
 
 
-def test_a_symlinked_state_file_is_replaced_not_written_through(ws: Workspace) -> None:
+def test_a_symlinked_report_is_replaced_not_written_through(ws: Workspace) -> None:
+    """state.json may be a link the operator made (test_edges); a report never is."""
     _config(ws)
-    victim = ws.root / "victim.json"
-    victim.write_text(STATE)
-    ws.state.mkdir(mode=0o700)
-    (ws.state / "state.json").symlink_to(victim)
-    code, _ = ws.once_json()
+    code, first = ws.once_json()
     assert code == 0
+    victim = ws.root / "victim.md"
+    victim.write_text(STATE)
+    run_dir = ws.state / "runs" / first["run_id"]
+    (run_dir / "report.md").unlink()
+    (run_dir / "report.md").symlink_to(victim)
+    from daemon.report import write_report
+
+    write_report(run_dir, first)
     assert victim.read_text() == STATE
-    assert not (ws.state / "state.json").is_symlink()
+    assert not (run_dir / "report.md").is_symlink()
 
 
 @pytest.mark.parametrize("name", ["state.json.lock", "daemon.lock"])
