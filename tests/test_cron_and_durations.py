@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -79,6 +80,21 @@ def _next(expr: str, after: str, zone: ZoneInfo = UTC, count: int = 1) -> list[s
             ["Mon 2026-11-23 06:00", "Mon 2026-11-30 06:00", "Mon 2026-12-07 06:00"],
         ),
         ("0 0 29 2 *", "2026-11-22 00:00", ["Tue 2028-02-29 00:00"]),
+        # 2100 is no leap year: eight years without a Feb 29
+        ("0 0 29 2 *", "2096-03-01 00:00", ["Fri 2104-02-29 00:00"]),
+        # Feb 30 never exists, but with both day fields restricted Mondays still fire
+        (
+            "0 0 30 2 mon",
+            "2026-11-22 00:00",
+            [
+                "Mon 2027-02-01 00:00",
+                "Mon 2027-02-08 00:00",
+                "Mon 2027-02-15 00:00",
+                "Mon 2027-02-22 00:00",
+                "Mon 2028-02-07 00:00",
+            ],
+        ),
+        ("0 0 31 2,4 fri", "2026-11-22 00:00", ["Fri 2027-02-05 00:00"]),
     ],
 )
 def test_next_fire_times(expr: str, after: str, expected: list[str]) -> None:
@@ -109,12 +125,54 @@ def test_fire_times_are_in_the_given_zone() -> None:
         ("5/10 * * * *", "a step needs a range"),
         ("@reboot", "unknown shortcut"),
         ("0 0 31 2 *", "never fires"),
+        ("0 0 30 2 *", "never fires"),
+        # a '*'-led weekday field means both must match: still Feb 30
+        ("0 0 30 2 */1", "never fires"),
         ("1,,2 * * * *", "cannot read"),
     ],
 )
 def test_invalid_expressions_say_what_is_wrong(expr: str, words: str) -> None:
     with pytest.raises(CronError, match=words):
         parse_cron(expr)
+
+
+@pytest.mark.parametrize(
+    ("expr", "fixed"),
+    [
+        ("30 2 * * *", True),
+        ("@daily", True),
+        ("0,30 1-3 * * *", True),
+        ("0 0-23/2 * * *", True),  # a range, not '*': still fixed times
+        ("0 * * * *", False),
+        ("@hourly", False),
+        ("*/15 * * * *", False),
+        ("0 */2 * * *", False),
+        ("*/10 2 * * *", False),
+    ],
+)
+def test_which_daylight_saving_rule_an_expression_follows(expr: str, fixed: bool) -> None:
+    # Fixed times fire once per wall time (in a gap: when it ends); the rest follow the clock.
+    assert parse_cron(expr).fixed_time is fixed
+
+
+def test_the_test_only_seconds_field_follows_the_clock() -> None:
+    spec = dataclasses.replace(parse_cron("30 2 * * *"), second="*/20")
+    out = []
+    moment = datetime(2026, 3, 28, 12, tzinfo=BERLIN)
+    for _ in range(4):
+        fire = spec.next_after(moment, BERLIN)
+        assert fire is not None
+        out.append(fire.isoformat())
+        moment = fire
+    # 02:30 does not exist on 2026-03-29, and a test schedule does not fire in the gap.
+    assert out == [
+        "2026-03-30T02:30:00+02:00",
+        "2026-03-30T02:30:20+02:00",
+        "2026-03-30T02:30:40+02:00",
+        "2026-03-31T02:30:00+02:00",
+    ]
+    with pytest.raises(CronError, match="second field"):
+        dataclasses.replace(spec, second="61").next_after(moment, BERLIN)
 
 
 @pytest.mark.parametrize(
