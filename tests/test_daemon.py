@@ -338,16 +338,17 @@ def test_catch_up_none_skips_and_says_so(ws: Workspace, reap: list) -> None:
 
 
 def test_status_and_schedule_while_the_daemon_runs_and_after(ws: Workspace, reap: list) -> None:
-    _write(ws, 1, ["a", "b"], seconds=2.0)
+    _write(ws, 1, ["a", "b"], seconds=6.0)  # long enough to be running when status looks
     proc = _daemon(ws, reap)
     wait_for(ws.read_records, what="a task to start")
+    asked = datetime.now(UTC)
     status = ws.run("status", "--json", "--config", str(ws.config))
     assert status.returncode == 0, status.stderr
     data = json.loads(status.stdout)
     assert data["daemon"]["running"] is True
     assert data["daemon"]["pid"] == proc.pid
     # Mid-sweep, the next fire time is still ahead, not the fire that started this sweep.
-    assert datetime.fromisoformat(data["schedule"]["next_fire"]) > datetime.now(UTC)
+    assert datetime.fromisoformat(data["schedule"]["next_fire"]) > asked
     assert data["running"][0]["project"] == "a"
     assert data["running"][0]["pid"] == proc.pid
     assert data["running"][0]["stale"] is None
