@@ -443,3 +443,42 @@ def test_status_text_counts_interrupted_work(ws: Workspace, reap: list) -> None:
     text = ws.run("status", "--config", str(ws.config)).stdout
     assert "projects 0 ok, 0 failed, 1 interrupted, 0 skipped" in text
     assert "tasks 0 ok, 0 failed, 1 interrupted, 0 skipped" in text
+
+
+def test_retention_never_takes_the_run_directory_of_a_live_sweep(ws: Workspace, reap: list) -> None:
+    """keep_runs = 1: a second sweep prunes before it starts, and must leave the first
+    one's directory, whose sweep is still running, alone (the kernel's flock says so)."""
+    ws.project_dirs("slow", "quick")
+    go = ws.root / "go"
+    ws.write_config(
+        f"""
+        [run]
+        keep_runs = 1
+        [tasks.wait]
+        shell = "record slow 0; while [ ! -e {go} ]; do sleep 0.05; done"
+        [tasks.quick]
+        command = ["true"]
+        [[projects]]
+        name = "slow"
+        path = "slow"
+        tasks = ["wait"]
+        [[projects]]
+        name = "quick"
+        path = "quick"
+        tasks = ["quick"]
+        """
+    )
+    first = ws.spawn("run", "--once", "--project", "slow", "--config", str(ws.config))
+    reap.append(first)
+    wait_for(ws.read_records, what="the slow sweep's task to start")
+    (running,) = list((ws.state / "runs").iterdir())
+    second = ws.once("--project", "quick")
+    assert second.returncode == 0, second.stderr
+    assert running.is_dir()  # not pruned: its sweep is alive
+    go.touch()
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert (running / "report.json").exists()
+    # Once both are over, the next sweep prunes down to keep_runs again.
+    assert ws.once("--project", "quick").returncode == 0
+    assert len(list((ws.state / "runs").iterdir())) == 1
