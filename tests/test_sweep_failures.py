@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,9 @@ def test_on_task_failure_stop_skips_the_rest_of_that_project(ws: Workspace) -> N
     assert "second" not in ws.intervals()
 
 
-def test_timeout_kills_the_whole_group_including_a_stubborn_grandchild(ws: Workspace) -> None:
+def test_a_timeout_stops_a_stubborn_task_and_its_grandchild(ws: Workspace) -> None:
+    """Both processes are in the task's group and session and carry its environment, so
+    several mechanisms reach them at once; the tests after this one take each alone."""
     ws.project_dirs("p")
     pidfile = ws.root / "stubborn.pid"
     ws.write_config(
@@ -134,6 +137,105 @@ def test_timeout_kills_the_whole_group_including_a_stubborn_grandchild(ws: Works
     grandchild = int(Path(f"{pidfile}.grandchild").read_text())
     for pid in (leader, grandchild):
         wait_for(lambda pid=pid: process_gone(pid), what=f"pid {pid} to be gone")
+
+
+# A process started by a task that ignores SIGTERM, moves itself out of the task's group
+# ("pgrp") or session ("session") or stays ("group"), writes where it ended up to PIDFILE,
+# and sleeps far past any test. Started through `env -i` it keeps none of the task's
+# environment, so the /proc search by AGENTD_RUN_ID and friends cannot find it.
+ESCAPEE = """
+import json, os, signal, sys, time
+mode, path = sys.argv[1], sys.argv[2]
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "pgrp":
+    os.setpgid(0, 0)
+elif mode == "session":
+    os.setsid()
+agentd = sorted(k for k in os.environ if k.startswith("AGENTD_"))
+info = {"pid": os.getpid(), "pgid": os.getpgid(0), "sid": os.getsid(0), "agentd_env": agentd}
+with open(path + ".tmp", "w") as handle:
+    json.dump(info, handle)
+os.replace(path + ".tmp", path)
+time.sleep(300)
+"""
+
+
+def _escapee_task(ws: Workspace, mode: str, scrub: bool, then: str, timeout: str) -> Path:
+    """A config whose one task starts an ESCAPEE, waits until it has settled, then runs
+    ``then``; returns the escapee's PIDFILE."""
+    ws.project_dirs("p")
+    script, pidfile = ws.root / "escapee.py", ws.root / "escapee.json"
+    script.write_text(ESCAPEE)
+    start = f"{'env -i ' if scrub else ''}{sys.executable} {script} {mode} {pidfile}"
+    ws.write_config(
+        f"""
+        [run]
+        kill_grace = "1s"
+        [tasks.t]
+        shell = "{start} & while [ ! -s {pidfile} ]; do sleep 0.05; done; {then}"
+        timeout = "{timeout}"
+        [[projects]]
+        name = "p"
+        path = "p"
+        tasks = ["t"]
+        """
+    )
+    return pidfile
+
+
+def _escapee_gone(pidfile: Path) -> dict:
+    """Where the escapee was; fails unless it is gone (and kills it, if not)."""
+    info = json.loads(pidfile.read_text())
+    try:
+        wait_for(lambda: process_gone(info["pid"]), what=f"the escapee {info} to be gone")
+    finally:
+        if not process_gone(info["pid"]):
+            os.kill(info["pid"], signal.SIGKILL)
+    return info
+
+
+def test_the_group_kill_alone_stops_what_a_finished_task_left_in_its_group(
+    ws: Workspace,
+) -> None:
+    """The leader exits 0 and leaves a process in its group that ignores SIGTERM and has
+    no AGENTD_ variables. A task that ended by itself gets no /proc search, so only the
+    SIGKILL to the task's process group can stop it."""
+    pidfile = _escapee_task(ws, "group", scrub=True, then="echo leaving", timeout="10m")
+    code, report = ws.once_json()
+    assert code == 0, report
+    task = report["projects"][0]["tasks"][0]
+    assert (task["status"], task["output_tail"]) == ("ok", "leaving")
+    info = _escapee_gone(pidfile)
+    assert info["pgid"] == info["sid"] != info["pid"]  # in the task's group
+    assert info["agentd_env"] == []
+
+
+def test_the_session_search_alone_stops_a_process_that_left_the_group(ws: Workspace) -> None:
+    """A process in its own group (the group kill misses it) with no AGENTD_ variables
+    (the environment search misses it), still in the task's session: found by session
+    when the task times out."""
+    pidfile = _escapee_task(ws, "pgrp", scrub=True, then="exec sleep 600", timeout="5s")
+    code, report = ws.once_json()
+    assert code == 1, report
+    assert report["projects"][0]["tasks"][0]["status"] == "timeout"
+    info = _escapee_gone(pidfile)
+    assert info["pgid"] == info["pid"] != info["sid"]  # its own group, the task's session
+    assert info["agentd_env"] == []
+
+
+def test_the_environment_search_alone_stops_a_process_that_left_the_session(
+    ws: Workspace,
+) -> None:
+    """A process that left the task's group and session (setsid), so neither the group
+    kill nor the session search reaches it, but kept its environment: found by
+    AGENTD_RUN_ID, AGENTD_PROJECT and AGENTD_TASK when the task times out."""
+    pidfile = _escapee_task(ws, "session", scrub=False, then="exec sleep 600", timeout="5s")
+    code, report = ws.once_json()
+    assert code == 1, report
+    assert report["projects"][0]["tasks"][0]["status"] == "timeout"
+    info = _escapee_gone(pidfile)
+    assert info["sid"] == info["pgid"] == info["pid"]  # a session of its own
+    assert {"AGENTD_PROJECT", "AGENTD_RUN_ID", "AGENTD_TASK"} <= set(info["agentd_env"])
 
 
 def test_a_background_process_left_by_a_finished_task_is_killed(ws: Workspace) -> None:

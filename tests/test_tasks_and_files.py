@@ -6,6 +6,9 @@ import json
 import os
 import stat
 
+import pytest
+
+from config.model import MASK
 from tests.conftest import Workspace
 
 HOSTILE = """"; rm -rf x; $(id) `id` 'quoted' {run_id}"""
@@ -276,14 +279,29 @@ def test_tasks_start_with_no_signal_blocked(ws: Workspace) -> None:
     assert report["projects"][0]["tasks"][0]["output_tail"] == "SigBlk:\t0000000000000000"
 
 
-def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace) -> None:
+# The task prints its token and then just enough output that the report's 4 KiB window
+# (runner.read_end) begins CUT bytes before the token's end. The rest is four-byte
+# characters, so those 4 KiB are about 1,000 characters on one line: well under the
+# 2,000 characters and 20 lines the tail keeps (runner.trim_tail), so the cut token would
+# show in the report if it were not masked.
+EMIT = """
+import os, sys
+cut = int(sys.argv[1])
+rest = 4096 - cut
+filler = "\\U0001F600" * (rest // 4) + "x" * (rest % 4)
+sys.stdout.buffer.write(os.environ["API_TOKEN"].encode() + filler.encode())
+"""
+
+
+@pytest.mark.parametrize("cut", [4, 17, 39])
+def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace, cut: int) -> None:
     ws.project_dirs("p")
     token = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    (ws.root / "emit.py").write_text(EMIT)
     ws.write_config(
         f"""
         [tasks.t]
-        # the token, then just enough output that the 4 KiB window begins inside it
-        shell = "printf '%s' \\"$API_TOKEN\\"; head -c 4080 /dev/zero | tr '\\\\0' x"
+        command = ["python3", "{ws.root / "emit.py"}", "{cut}"]
         [[projects]]
         name = "p"
         path = "p"
@@ -293,6 +311,14 @@ def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace) -> None:
     )
     code, report = ws.once_json()
     assert code == 0, report
+    log = _log(ws, report, "p", "t").encode()
+    assert log.startswith(token.encode())
+    assert len(log) == len(token) + 4096 - cut
+    rest = log[len(token) :].decode()
+    assert len(rest) + cut < 2000  # the window's text fits the tail whole
     tail = report["projects"][0]["tasks"][0]["output_tail"]
-    for cut in range(4, len(token)):
-        assert token[-cut:] not in tail
+    shown = [n for n in range(4, len(token)) if token[-n:] in tail]
+    assert not shown, f"the report shows the token's last {max(shown)} characters"
+    # The window began `cut` characters before the token's end: that fragment is masked,
+    # and the rest of the line is kept.
+    assert tail == MASK + rest
