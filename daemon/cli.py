@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # Also done by daemon.entry, the console script, before this module is even imported;
     # here for callers that come in another way.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
     _open_standard_streams()
     args = build_parser().parse_args(argv)
     for option in ("config", "state_dir", "log_level", "log_format"):

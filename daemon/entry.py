@@ -9,7 +9,9 @@ process dies of the signal, quietly, as any program would.
 
 import signal
 
-signal.signal(signal.SIGINT, signal.SIG_DFL)
+# Python installs its handler only where SIGINT was not ignored: an ignored one stays so.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def main() -> int:

@@ -194,11 +194,13 @@ class Daemon:
                 next_fire=self._next_fire_text(),
             )
             while True:
-                for signum in self.signals.wait(interval):
+                received = self.signals.wait(interval)
+                for i, signum in enumerate(received):
                     if signum == signal.SIGHUP:
                         self.reload()
                     else:
-                        return self.shutdown(signum)
+                        # A second stop signal read in the same batch still skips the grace.
+                        return self.shutdown(signum, received[i + 1 :])
                 if interval and time.monotonic() - self.ticked < 3 * interval:
                     self.notifier.watchdog()
         except Exception:
@@ -265,8 +267,9 @@ class Daemon:
             )
         return config
 
-    def shutdown(self, signum: int) -> int:
-        """Stop in order: no new fires, stop the running sweep's tasks, wait for its report."""
+    def shutdown(self, signum: int, more: list[int] | None = None) -> int:
+        """Stop in order: no new fires, stop the running sweep's tasks, wait for its report.
+        ``more``: signals that came with the first one, still to be acted on."""
         name = signal.Signals(signum).name
         log.info("daemon.stopping", signal=name, sweep=self.current_run)
         self.notifier.stopping(f"stopping on {name}")
@@ -274,11 +277,15 @@ class Daemon:
         self.stop.request(signum)
         # The sweep sends SIGTERM to its task groups now and SIGKILL after kill_grace. A
         # second signal meanwhile skips the rest of the grace period.
-        while not self.sweep_lock.acquire(timeout=0.25):
-            for again in self.signals.wait(0):
+        pending = list(more or [])
+        while True:
+            for again in pending:
                 if again in (signal.SIGTERM, signal.SIGINT):
                     log.warning("daemon.stopping_now", signal=signal.Signals(again).name)
                     self.stop.request(again)
+            if self.sweep_lock.acquire(timeout=0.25):
+                break
+            pending = self.signals.wait(0)
         self.scheduler.shutdown(wait=True)
         # Left for `agentd status`, which would otherwise find only a pid that is gone and
         # could not tell a clean stop from a crash.

@@ -78,7 +78,12 @@ def _poke(fd: int) -> None:
 
 
 def install_handlers(token: StopToken, signals: tuple[int, ...]) -> dict[int, object]:
-    """Route ``signals`` to ``token``; returns the previous handlers for restoring."""
+    """Route ``signals`` to ``token``; returns the previous handlers for restoring.
+
+    A signal ignored when agentd started stays ignored: whoever ignored it meant it
+    (``nohup agentd run --once`` must survive the hangup it asked to survive, and a
+    background job of a script must not die of the terminal's Ctrl-C).
+    """
     signal.set_wakeup_fd(token.wakeup_fileno(), warn_on_full_buffer=False)
     previous: dict[int, object] = {}
 
@@ -86,5 +91,6 @@ def install_handlers(token: StopToken, signals: tuple[int, ...]) -> dict[int, ob
         token.request(signum)
 
     for sig in signals:
-        previous[sig] = signal.signal(sig, handler)
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
     return previous

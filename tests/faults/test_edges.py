@@ -482,3 +482,23 @@ def test_retention_never_takes_the_run_directory_of_a_live_sweep(ws: Workspace, 
     # Once both are over, the next sweep prunes down to keep_runs again.
     assert ws.once("--project", "quick").returncode == 0
     assert len(list((ws.state / "runs").iterdir())) == 1
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+def test_a_signal_ignored_by_whoever_started_agentd_stays_ignored(ws: Workspace, sig: int) -> None:
+    """`nohup agentd run --once` must survive the hangup it asked to survive, and a
+    script's background job the terminal's Ctrl-C."""
+    _one(ws, 'command = ["record", "{project}", "2"]')
+    proc = subprocess.Popen(
+        ["sh", "-c", f'trap "" {sig.name[3:]}; exec "{AGENTD}" run --once --config "{ws.config}"'],
+        cwd=ws.root,
+        env=ws.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(ws.read_records, what="the task to start")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert ws.intervals().keys() == {"p"}  # the task ran to its end
