@@ -76,11 +76,13 @@ class JsonFileStore(StateStore):
                 "exist (a disk that is not mounted?); nothing is run until it is back. "
                 f"To start afresh on purpose, move {self.directory} aside"
             )
+        runs = self.directory / "runs"
+        reports = not runs.is_symlink() and any(runs.glob("*/report.json"))
         used = [
             what
             for what, there in (
                 ("state.journal", (self.directory / "state.journal").exists()),
-                ("reports in runs/", any(self.directory.glob("runs/*/report.json"))),
+                ("reports in runs/", reports),
             )
             if there
         ]

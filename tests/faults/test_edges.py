@@ -94,8 +94,8 @@ def test_report_into_a_closed_pipe_is_quiet(ws: Workspace) -> None:
 
 def test_sigint_at_any_moment_of_start_up_is_never_a_traceback(ws: Workspace) -> None:
     _one(ws, 'command = ["record", "{project}", "5"]')
-    outcomes = []
-    for i in range(16):
+    outcomes: list[int | str] = []
+    for i in range(24):
         proc = subprocess.Popen(
             [AGENTD, "run", "--once", "--config", str(ws.config)],
             cwd=ws.root,
@@ -104,7 +104,7 @@ def test_sigint_at_any_moment_of_start_up_is_never_a_traceback(ws: Workspace) ->
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(0.025 * i)  # the moment under test, 0 to 375 ms into start-up
+        time.sleep(0.025 * i)  # the moment under test, 0 to 575 ms into start-up
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         if "init_import_site" in err:
@@ -117,8 +117,9 @@ def test_sigint_at_any_moment_of_start_up_is_never_a_traceback(ws: Workspace) ->
         # Killed by the signal before anything started, or stopped in order after.
         assert proc.returncode in (-signal.SIGINT, 130), (proc.returncode, err)
         outcomes.append(proc.returncode)
-    assert -signal.SIGINT in outcomes  # the early window of agentd's own was really hit
-    assert outcomes.count("python") <= 4, outcomes
+    # The early window of agentd's own was really hit (how many tries land in Python's own
+    # start-up depends on the machine's load).
+    assert -signal.SIGINT in outcomes, outcomes
 
 
 def test_grammar_of_once_only_options(ws: Workspace) -> None:
