@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := daemon config state
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv clean-demo bench
+.PHONY: demo test lint venv clean-demo bench mutants
 
 venv: $(VENV)/.installed
 
@@ -34,3 +34,7 @@ clean-demo:
 
 bench: venv
 	$(BIN)/python bench/run.py --out BENCHMARKS.md
+
+# Each promise of RELIABILITY.md against the mutant of the product that breaks it (~40 min).
+mutants: venv
+	$(BIN)/python tests/mutants.py
