@@ -51,6 +51,38 @@ MUTANTS = [
         ("systemd/agentd.service", "KillMode=mixed", "KillMode=process"),
     ),
     m(
+        "alert-fails-the-sweep",
+        "A failing alert never changes the sweep's status",
+        "daemon/sweep.py::_alert lets a failed alert fail the sweep",
+        ("tests/test_agents.py::test_failing_alert_never_fails_the_sweep",),
+        (
+            "daemon/sweep.py",
+            '    report["alerts"] = sent\n',
+            '    report["alerts"] = sent\n    if not all(a["ok"] for a in sent):\n        report["status"] = "failed"\n',
+        ),
+    ),
+    m(
+        "branch-with-commits-deleted",
+        "An agent's commits in its worktree are never deleted",
+        "daemon/gitrepo.py::finish_worktree deletes a branch with commits",
+        ("tests/test_gitrepo.py::test_commits_keep_the_branch_and_remove_the_worktree",),
+        ("daemon/gitrepo.py", "        if commits:\n", "        if False:\n"),
+    ),
+    m(
+        "signal-wakeup-off",
+        "A signal that lands on another thread still wakes the daemon",
+        "daemon/service.py::Signals.install without set_wakeup_fd",
+        (
+            "tests/faults/test_signals.py::test_sigterm_right_after_sighup",
+            "tests/faults/test_signals.py::test_a_sighup_storm_during_a_sweep",
+        ),
+        (
+            "daemon/service.py",
+            "        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)",
+            "        pass",
+        ),
+    ),
+    m(
         "skip-guard-off",
         "SIGKILL at any point: nothing that succeeded runs again",
         "state/base.py::is_done always False",
@@ -606,25 +638,28 @@ def main() -> int:
         for mt in chosen:
             print(f"{mt.id}: {mt.where} -> {', '.join(mt.tests)}")
         return 0
-    rows, missed = [], []
+    rows: list[tuple[Mutant, str, str, float]] = []
+    missed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="agentd-mutants-") as scratch:
         for mt in chosen:
-            tree = Path(scratch) / mt.id
-            tree.mkdir()
+            # ../shared beside the copy, as beside the checkout (tools/with-systemd).
+            tree = Path(scratch) / mt.id / "main"
+            tree.mkdir(parents=True)
+            if (ROOT.parent / "shared").is_dir():
+                (tree.parent / "shared").symlink_to(ROOT.parent / "shared")
             _copy_tree(tree)
-            clean, detail, _ = _run(tree, mt.tests)
-            if not clean:
+            outcome, detail, _ = _run(tree, mt.tests)
+            if outcome != "passed":
+                verdict = f"not checked: the tests {outcome} on the real code"
+            else:
+                _apply(tree, mt)
+                outcome, detail, _ = _run(tree, mt.tests)
+                verdict = {"failed": "caught", "passed": "MISSED"}.get(outcome, "not checked")
+            if verdict != "caught":
                 missed.append(mt.id)
-                rows.append((mt, "tests fail on the real code", detail, 0.0))
-                continue
-            _apply(tree, mt)
-            passed, detail, seconds = _run(tree, mt.tests)
-            verdict = "MISSED" if passed else "caught"
-            if passed:
-                missed.append(mt.id)
-            rows.append((mt, verdict, detail, seconds))
-            print(f"{verdict:>7}  {mt.id}  ({seconds:.0f}s)  {detail[:120]}", flush=True)
-            shutil.rmtree(tree, ignore_errors=True)
+            rows.append((mt, verdict, detail, 0.0))
+            print(f"{verdict}  {mt.id}  {detail[:140]}", flush=True)
+            shutil.rmtree(tree.parent, ignore_errors=True)
     print("\n| promise | mutant | test | verdict |\n|---|---|---|---|")
     for mt, verdict, _, _ in rows:
         tests = ", ".join(f"`{t.split('::')[-1]}`" for t in mt.tests)
