@@ -97,7 +97,7 @@ MUTANTS = [
         "placeholders-twice",
         "Placeholders are substituted in one pass, never re-expanded",
         "daemon/taskcmd.py::substitute runs twice",
-        ("tests/test_tasks_and_files.py::test_placeholders_are_substituted_without_a_shell",),
+        ("tests/test_tasks_and_files.py::test_a_substituted_value_is_never_expanded_again",),
         (
             "daemon/taskcmd.py",
             "    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)",

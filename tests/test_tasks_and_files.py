@@ -322,3 +322,22 @@ def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace, cut: int) 
     # The window began `cut` characters before the token's end: that fragment is masked,
     # and the rest of the line is kept.
     assert tail == MASK + rest
+
+
+def test_a_substituted_value_is_never_expanded_again(ws: Workspace) -> None:
+    """One pass: a project named like a placeholder reaches the program as its name."""
+    ws.project_dirs("{run_id}")
+    ws.write_config(
+        """
+        [tasks.args]
+        command = ["argv-json", "{project}", "{project_dir}"]
+        [[projects]]
+        name = "x{date}"
+        path = "{run_id}"
+        tasks = ["args"]
+        """
+    )
+    code, report = ws.once_json()
+    assert code == 0, report["failures"]
+    seen = json.loads(_log(ws, report, "x{date}", "args"))
+    assert seen["argv"] == ["x{date}", str(ws.root / "{run_id}")]
