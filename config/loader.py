@@ -179,6 +179,10 @@ def read_text(path: Path) -> str:
                 raise ConfigError(shown, [Problem("", f"cannot read: {exc.strerror}")]) from None
         if _unchanged(path, before, len(data)):
             break
+    else:
+        raise ConfigError(
+            shown, [Problem("", f"kept changing while it was read ({READ_ATTEMPTS} times)")]
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -23,8 +23,8 @@ EXAMPLES = "'512KiB', '100MiB' or '2GB'"
 def parse_size(text: str) -> int:
     """Bytes in ``text``; raises ValueError with a message fit for a config error."""
     match = _SIZE.match(text.strip().lower())
-    if not match or match.group(2) not in _UNITS:
-        raise ValueError(f"{text!r} is not a size; write it like {EXAMPLES}")
+    if not match or match.group(2) not in _UNITS or len(match.group(1)) > 30:
+        raise ValueError(f"{text[:40]!r} is not a size; write it like {EXAMPLES}")
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 

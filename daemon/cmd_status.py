@@ -145,10 +145,7 @@ def _schedule(config: Config | None, daemon: dict[str, Any], now: datetime) -> d
         cron, zone_name = str(daemon["schedule"]), str(daemon.get("timezone"))
         fire = _next_fire(cron, zone_name, str(daemon.get("seconds") or "0"), now)
         out = {"cron": cron, "timezone": zone_name, "next_fire": fire or daemon.get("next_fire")}
-        if config is not None and (config.settings.schedule.cron, str(config.zone)) != (
-            cron,
-            zone_name,
-        ):
+        if config is not None and _differs(config, cron, zone_name):
             out["in_file"] = {"cron": config.settings.schedule.cron, "timezone": str(config.zone)}
         return out
     if config is None:
@@ -163,6 +160,20 @@ def _schedule(config: Config | None, daemon: dict[str, Any], now: datetime) -> d
         "timezone": str(config.zone),
         "next_fire": upcoming[0].isoformat() if upcoming else None,
     }
+
+
+def _differs(config: Config, cron: str, zone_name: str) -> bool:
+    """Whether the file asks for another schedule than the one armed. A file without a
+    timezone means the daemon's own zone, which this process cannot see (its TZ may
+    differ): only an explicit one is compared."""
+    try:
+        armed = parse_cron(cron)
+    except CronError:
+        return True
+    # Compared as parsed: "30 2  * * *" and "30 2 * * *" are one schedule.
+    same = dataclasses.replace(armed, expression=config.cron.expression) == config.cron
+    zone = config.settings.schedule.timezone
+    return not same or (zone is not None and zone != zone_name)
 
 
 def _next_fire(cron: str, zone_name: str, seconds: str, now: datetime) -> str | None:
@@ -219,9 +230,13 @@ def render(status: dict[str, Any]) -> str:
     lines.append(f"schedule:    {schedule['cron']!r} in {schedule['timezone']}; next fire {when}")
     if schedule.get("in_file"):
         pending = schedule["in_file"]
+        when = (
+            "not armed: the daemon refused it (above)"
+            if daemon.get("reload_error")
+            else "armed at the next reload (systemctl reload agentd) or sweep"
+        )
         lines.append(
-            f"             the file says {pending['cron']!r} in {pending['timezone']}: armed at "
-            "the next reload (systemctl reload agentd) or sweep"
+            f"             the file says {pending['cron']!r} in {pending['timezone']}: {when}"
         )
     last = status["last_sweep"]
     if last:

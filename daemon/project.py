@@ -319,11 +319,11 @@ def _execute(
     _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
     if cleanup_failed is not None:  # after the task's own outcome: the order they happened
         ctx.failures.add(planned.name, task, "error", cleanup_failed)
-    lost = outcome.log_cut
-    if lost is not None and lost.why == "disk full" and result.status not in TASK_FAILURES:
+    cut = outcome.log_cut
+    if cut is not None and cut.lost and result.status not in TASK_FAILURES:
         # Unlike a log cut at its configured size, a log the disk could not hold is a
         # problem to fix: the sweep fails and says so, even though the task did not.
-        ctx.failures.add(planned.name, task, "error", lost.reason())
+        ctx.failures.add(planned.name, task, "error", cut.reason())
     return result
 
 

@@ -14,13 +14,14 @@ import contextlib
 import fcntl
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from state import StateError
-from state.files import ensure_private_dir
+from state.files import ensure_private_dir, nearly_full
 
 
 def runs_dir(state_dir: Path) -> Path:
@@ -56,21 +57,36 @@ def open_run(state_dir: Path, now: datetime) -> RunDir:
             # Retention deletes old run directories in there: never somewhere else.
             raise StateError(f"{runs_dir(state_dir)} is a symbolic link; agentd will not follow it")
         root, _ = ensure_private_dir(runs_dir(state_dir))
-        bump = 0
-        while True:
-            run_id = new_run_id(now, bump)
-            try:
-                (root / run_id).mkdir(mode=0o700)
-            except FileExistsError:
-                bump += 1  # another sweep started within the same 15 microseconds
-                continue
-            fd = os.open(root / run_id, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            fcntl.flock(fd, fcntl.LOCK_EX)  # new and ours alone: never waits
-            return RunDir(run_id, root / run_id, fd)
+        # Made and locked while runs/ itself is locked, which retention also takes: it
+        # never sees a run directory that its sweep does not hold yet.
+        with _locked(root):
+            bump = 0
+            while True:
+                run_id = new_run_id(now, bump)
+                try:
+                    (root / run_id).mkdir(mode=0o700)
+                except FileExistsError:
+                    bump += 1  # another sweep started within the same 15 microseconds
+                    continue
+                fd = os.open(root / run_id, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # new and ours alone: never waits
+                return RunDir(run_id, root / run_id, fd)
     except OSError as exc:
         raise StateError(
             f"cannot create a run directory in {state_dir}: {exc.strerror or exc}"
         ) from None
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """runs/ locked against the other sweeps' making and pruning of run directories: a
+    lock on the directory itself, so it needs no file and works on a full disk."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def in_use(path: Path) -> bool:
@@ -91,10 +107,19 @@ def in_use(path: Path) -> bool:
 
 
 def _run_names(state_dir: Path) -> list[str]:
+    """Run ids, oldest first (``.old-*`` are being deleted)."""
     root = runs_dir(state_dir)
     if not root.is_dir() or root.is_symlink():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if not p.name.startswith(".") and p.is_dir() and not p.is_symlink()
+    )
+
+
+def _has_report(path: Path) -> bool:
+    return os.path.exists(path / "report.json")  # an unreadable directory has none to show
 
 
 def prune(state_dir: Path, keep: int) -> list[str]:
@@ -104,14 +129,24 @@ def prune(state_dir: Path, keep: int) -> list[str]:
     deleted; one without a report whose sweep is gone (killed, or its report could not be
     written) goes like any other.
     """
-    names = _run_names(state_dir)
-    deleted = []
-    for name in names[: max(0, len(names) - keep)]:
-        path = runs_dir(state_dir) / name
-        if in_use(path):
-            continue
+    root = runs_dir(state_dir)
+    for path in root.glob(".old-*"):  # what a sweep killed while deleting left behind
         shutil.rmtree(path, ignore_errors=True)
-        deleted.append(name)
+    deleted: list[str] = []
+    try:
+        with _locked(root):
+            names = _run_names(state_dir)
+            for name in names[: max(0, len(names) - keep)]:
+                if in_use(root / name):
+                    continue
+                with contextlib.suppress(OSError):
+                    # Out of the way at once; deleted once runs/ is free for the others.
+                    os.rename(root / name, root / f".old-{name}")
+                    deleted.append(name)
+    except OSError:
+        pass  # runs/ missing or unreadable: the sweep says so when it makes its own
+    for name in deleted:
+        shutil.rmtree(root / f".old-{name}", ignore_errors=True)
     return deleted
 
 
@@ -130,7 +165,13 @@ def find_report(state_dir: Path, run_id: str | None, history: list[dict[str, Any
     """The report of ``run_id`` (a unique prefix is enough), or the latest one; a sweep
     without a report is explained (``history``: the run summaries of the state store)."""
     root = runs_dir(state_dir)
-    names = _run_names(state_dir)
+    try:
+        names = _run_names(state_dir)
+    except OSError as exc:
+        raise ReportNotFound(
+            f"cannot read {root}: {exc.strerror} (the reports are readable by the user "
+            "agentd runs as)"
+        ) from None
     if run_id is not None:
         matches = [name for name in names if name.startswith(run_id)]
         if len(matches) > 1:
@@ -139,10 +180,10 @@ def find_report(state_dir: Path, run_id: str | None, history: list[dict[str, Any
         if not matches:
             raise ReportNotFound(f"no run {run_id!r} in {root}")
         path = root / matches[0]
-        if not (path / "report.json").exists():
+        if not _has_report(path):
             raise ReportNotFound(f"run {path.name} has no report: {why_no_report(path, history)}")
         return Found(path / "report.json")
-    finished = [name for name in names if (root / name / "report.json").exists()]
+    finished = [name for name in names if _has_report(root / name)]
     unfinished = [name for name in names if not finished or name > finished[-1]]
     note = None
     if unfinished:
@@ -161,8 +202,6 @@ def why_no_report(path: Path, history: list[dict[str, Any]]) -> str:
         return f"it ended {entry.get('status')}, but {entry['report_error']}"
     if entry is not None:
         return f"it ended {entry.get('status')}, but its report is missing (deleted?)"
-    with contextlib.suppress(OSError):
-        stat = os.statvfs(path)
-        if stat.f_bavail * stat.f_frsize < 1024 * 1024:
-            return "it ended without writing one, and its file system is full"
+    if nearly_full(path):
+        return "it ended without writing one, and its file system is full"
     return "it ended without writing one (killed, or its disk was full at the time)"

@@ -30,7 +30,7 @@ from config.model import DEFAULT_MAX_LOG_SIZE
 from daemon import orphans
 from daemon.stop import StopToken
 from daemon.tasklog import LogCut, LogSink
-from state.files import open_private
+from state.files import nearly_full, open_private
 
 TAIL_BYTES = 4096
 TAIL_LINES = 20
@@ -92,10 +92,15 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
         )
 
     try:
-        sink = LogSink(open_private(command.log_path), command.max_log_size)
+        log_fd = open_private(command.log_path)
     except OSError as exc:
         reason = f"cannot open log file {command.log_path}: {exc.strerror}"
         return finish("error", None, reason, spawned=False)
+    try:
+        sink = LogSink(log_fd, command.max_log_size)
+    except OSError as exc:  # no pipe to be had (too many open files)
+        os.close(log_fd)
+        return finish("error", None, f"cannot make a pipe for its output: {exc.strerror}", False)
     stdin_fd = subprocess.DEVNULL
     try:
         if command.stdin is not None:
@@ -116,22 +121,30 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             os.write(sink.log_fd, f"agentd: {reason}\n".encode())
         sink.finish()
         return finish("error", None, reason, spawned=False)
+    except BaseException:
+        sink.finish()
+        raise
     finally:
         sink.child_started()
         if stdin_fd != subprocess.DEVNULL:
             os.close(stdin_fd)
 
-    waiter = _ExitWaiter(proc.pid)
     status: str | None = "error"
+    reason = "agentd could not watch it"
+    waiter: _ExitWaiter | None = None
     try:
+        waiter = _ExitWaiter(proc.pid)
         status, reason = _supervise(proc, waiter, command, stop, log, sink)
+    except OSError as exc:  # no descriptor left to watch it with: stopped, not left alone
+        reason = f"{reason}: {exc.strerror or exc}"
     finally:
         # Whatever is left of the group goes now, while the unreaped leader pins its id.
         _kill_group(proc.pid, signal.SIGKILL)
         if status is not None:  # stopped, not ended by itself: also what left the group
             orphans.signal_all(_strays(command, proc.pid), signal.SIGKILL)
         proc.wait()
-        waiter.close()
+        if waiter is not None:
+            waiter.close()
         cut = sink.finish()
     code = proc.returncode
     if status is not None:
@@ -150,13 +163,7 @@ def _full(log_path: Path, cut: LogCut | None) -> str:
     own cut says so already.)"""
     if cut is not None and cut.why == "disk full":
         return ""
-    try:
-        stat = os.statvfs(log_path.parent)
-    except OSError:
-        return ""
-    # Nearly nothing rather than nothing: agentd itself may have freed a block since.
-    full = stat.f_bavail * stat.f_frsize < 1024 * 1024
-    return "; the file system of its log is full" if full else ""
+    return "; the file system of its log is full" if nearly_full(log_path.parent) else ""
 
 
 def _supervise(

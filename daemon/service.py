@@ -207,7 +207,7 @@ class Daemon:
             # Whatever broke, stop in order: the lock must not be released while a sweep
             # still runs in this process.
             log.exception("daemon.crashed")
-            self.shutdown(signal.SIGTERM)
+            self.shutdown(signal.SIGTERM, cause="an internal error (see the journal)")
             return EXIT_FAILED
 
     def reload(self) -> None:
@@ -217,8 +217,7 @@ class Daemon:
         except ConfigError as exc:
             problems = [str(p) for p in exc.problems]
             log.error("config.reload_failed", path=str(self.path), problems=problems)
-            first = problems[0] if problems else "invalid"
-            self.reload_error = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%SZ}: {first}"
+            first = self._refused(problems)
             self._publish()
             self.notifier.status(f"configuration invalid, kept the running schedule: {first}")
             return
@@ -241,6 +240,12 @@ class Daemon:
         self._publish()
         if not self.sweep_lock.locked():
             self.notifier.status(self._idle_status())
+
+    def _refused(self, problems: list[str]) -> str:
+        """Remember a file that was refused, for `agentd status`; its first problem."""
+        first = problems[0] if problems else "invalid"
+        self.reload_error = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%SZ}: {first}"
+        return first
 
     def _reread(self) -> Config:
         """The file as a running daemon may take it over; ConfigError if it must not.
@@ -267,9 +272,10 @@ class Daemon:
             )
         return config
 
-    def shutdown(self, signum: int, more: list[int] | None = None) -> int:
+    def shutdown(self, signum: int, more: list[int] | None = None, cause: str | None = None) -> int:
         """Stop in order: no new fires, stop the running sweep's tasks, wait for its report.
-        ``more``: signals that came with the first one, still to be acted on."""
+        ``more``: signals that came with the first one, still to be acted on; ``cause``:
+        why, when it was not a signal."""
         name = signal.Signals(signum).name
         log.info("daemon.stopping", signal=name, sweep=self.current_run)
         self.notifier.stopping(f"stopping on {name}")
@@ -289,7 +295,9 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         # Left for `agentd status`, which would otherwise find only a pid that is gone and
         # could not tell a clean stop from a crash.
-        self._publish(stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=name)
+        self._publish(
+            stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=cause or name
+        )
         try:
             self.store.checkpoint()
         except StateError as exc:
@@ -400,6 +408,11 @@ class Daemon:
             if not self.stop.requested:
                 self._publish()
                 self.notifier.status(self._idle_status())
+        except StateError as exc:
+            # The state refused (deleted, damaged, a full disk): the message says it all.
+            log.error("sweep.state_refused", trigger=trigger, error=str(exc))
+            self.notifier.status(f"the last sweep could not run: {exc}")
+            self._record_crash(trigger, exc)
         except Exception as exc:
             log.exception("sweep.crashed", trigger=trigger)
             self.notifier.status("the last sweep crashed; see the journal")
@@ -420,11 +433,9 @@ class Daemon:
             config = self._reread_for_sweep()
         except ConfigError as exc:
             # Nothing runs; the run is recorded as failed, with every problem in its report.
-            log.error(
-                "sweep.config_invalid",
-                path=str(self.path),
-                problems=[str(p) for p in exc.problems],
-            )
+            problems = [str(p) for p in exc.problems]
+            log.error("sweep.config_invalid", path=str(self.path), problems=problems)
+            self._refused(problems)
             report = record_failed_start(self.config, self.store, self.directory, trigger, exc)
             self.last_summary = f"last sweep {report['run_id']} failed: invalid configuration"
             self._handled(fire)
@@ -432,6 +443,7 @@ class Daemon:
         if config is None:
             return  # stopped while waiting to read the file again
         self.config = config
+        self.reload_error = None  # whatever was refused before, this file was taken
         if self._arm(config):
             log.info("schedule.changed", next_fire=self._next_fire_text())
         progress = _StatusProgress(self, trigger)

@@ -72,6 +72,7 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Run one sweep to its end (or until ``stop``) and return its report."""
     now = datetime.now(UTC)
+    store.read()  # a state that is refused (StateError) stops us before anything is made
     run = _open_run(state_dir, now, config.settings.run.keep_runs)
     try:
         return _sweep(config, store, state_dir, request, stop, observer, environ, now, run)

@@ -15,9 +15,7 @@ task, that reports the log as incomplete.
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
-import fcntl
 import os
 from dataclasses import dataclass
 
@@ -26,12 +24,11 @@ from config.sizes import format_size, human
 CHUNK = 1024 * 1024  # spliced at once: no copy, no memory
 TAIL_CHUNK = 64 * 1024  # read into memory at once, past the head
 TAIL_MAX = 256 * 1024  # the end kept of a cut log: room for an agent's last report
-# One wakeup per megabyte rather than per 64 KiB; the kernel may refuse, which only costs
-# more wakeups.
-PIPE_SIZE = 1024 * 1024
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK", 0)
-# Errors of the file side: the log cannot take more, whatever we do.
-_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+# The file side refusing more: the disk (or the quota) is full ...
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+# ... or it fails otherwise. Either way the log cannot take more, whatever we do.
+_BROKEN = frozenset({errno.EFBIG, errno.EIO})
 
 
 @dataclass(frozen=True)
@@ -40,13 +37,23 @@ class LogCut:
 
     dropped_bytes: int
     kept_bytes: int
-    why: str  # "max_log_size" or "disk full"
+    why: str  # "max_log_size", "disk full", or "write error: <the error>"
     limit: int
+
+    @property
+    def lost(self) -> bool:
+        """Output lost to a failure, not left out by the configured limit."""
+        return self.why != "max_log_size"
 
     def reason(self) -> str:
         if self.why == "disk full":
             return (
                 f"log incomplete: the file system of its log is full; "
+                f"{human(self.dropped_bytes)} of output not kept"
+            )
+        if self.lost:
+            return (
+                f"log incomplete: {self.why.removeprefix('write error: ')}; "
                 f"{human(self.dropped_bytes)} of output not kept"
             )
         return (
@@ -72,13 +79,13 @@ class LogSink:
         self.limit = limit
         self.tail_size = min(limit // 2, TAIL_MAX)
         self.head_room = limit - self.tail_size
+        # The default pipe (64 KiB): larger ones count against a per-user kernel limit that
+        # the tasks' own pipes share.
         self.read_fd, self.write_fd = os.pipe2(os.O_CLOEXEC)
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(self.read_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(self.read_fd, False)
         self.written = 0
         self.dropped = 0
-        self.full = False
+        self.failure: str | None = None  # why the log takes no more: "disk full", ...
         self.splice = hasattr(os, "splice")
         self.tail: collections.deque[bytes] = collections.deque()
         self.tail_bytes = 0
@@ -100,7 +107,7 @@ class LogSink:
         for _ in range(chunks):
             if self.eof:
                 return
-            room = 0 if self.full else self.head_room - self.written
+            room = 0 if self.failure else self.head_room - self.written
             try:
                 moved = self._to_log(room) if room > 0 else self._to_tail()
             except BlockingIOError:
@@ -121,15 +128,14 @@ class LogSink:
         try:
             moved = os.splice(self.read_fd, self.log_fd, size, flags=_SPLICE_FLAGS)
         except BlockingIOError:
-            raise
+            raise  # the pipe is empty for now (an OSError, but not the file's)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.ENOSYS):
                 self.splice = False  # a file system splice cannot write to: copy instead
                 return -1
-            if exc.errno in _FULL:
-                self.full = True  # what is still in the pipe goes to the tail from now on
-                return -1
-            raise
+            if not self._failed(exc):
+                raise
+            return -1  # what is still in the pipe goes to the tail from now on
         self.written += moved
         return moved
 
@@ -140,12 +146,21 @@ class LogSink:
             try:
                 done = os.write(self.log_fd, view)
             except OSError as exc:
-                if exc.errno not in _FULL:
+                if not self._failed(exc):
                     raise
-                self.full = True
                 break
             view = view[done:]
         return len(data) - len(view)
+
+    def _failed(self, exc: OSError) -> bool:
+        """Note why the log takes no more, if ``exc`` says so."""
+        if exc.errno in _FULL:
+            self.failure = "disk full"
+        elif exc.errno in _BROKEN:
+            self.failure = f"write error: {exc.strerror}"
+        else:
+            return False
+        return True
 
     def _to_tail(self) -> int:
         data = os.read(self.read_fd, TAIL_CHUNK)
@@ -179,7 +194,7 @@ class LogSink:
         skip = max(0, self.tail_bytes - self.tail_size)  # of the first chunk, beyond the tail
         tail_size = self.tail_bytes - skip
         missing = self.dropped - tail_size
-        why = "disk full" if self.full else "max_log_size"
+        why = self.failure or "max_log_size"
         pieces = [memoryview(chunk) for chunk in self.tail]
         if pieces:
             pieces[0] = pieces[0][skip:]
@@ -195,5 +210,4 @@ class LogSink:
                 break
         if not missing:
             return None  # everything fitted after all
-        why = "disk full" if self.full else why
-        return LogCut(missing, self.written + tail_size, why, self.limit)
+        return LogCut(missing, self.written + tail_size, self.failure or why, self.limit)

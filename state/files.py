@@ -92,6 +92,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def nearly_full(path: Path) -> bool:
+    """Whether the file system of ``path`` has next to no room left: nearly nothing rather
+    than nothing, since agentd itself may have freed a block since what failed."""
+    try:
+        found = os.statvfs(path)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < 1024 * 1024
+
+
 def open_private(path: Path) -> int:
     """A new 0600 file for writing; refuses to follow a symlink planted at ``path``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC

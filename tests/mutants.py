@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -187,7 +188,10 @@ MUTANTS = [
         "claim-without-skip-guard",
         "Many sweepers: every task runs once",
         "state/jsonfile.py::claim does not re-read the skip guard",
-        ("tests/faults/test_concurrency.py::test_five_sweepers_run_every_task_exactly_once",),
+        (
+            "tests/test_state_store.py::test_claim_rereads_the_skip_guard",
+            "tests/faults/test_concurrency.py::test_five_sweepers_run_every_task_exactly_once",
+        ),
         (
             "state/jsonfile.py",
             "frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))",
@@ -208,8 +212,8 @@ MUTANTS = [
         ("tests/faults/test_flood.py::test_output_past_max_log_size_keeps_the_head_and_the_tail",),
         (
             "daemon/tasklog.py",
-            "            room = 0 if self.full else self.head_room - self.written",
-            "            room = 0 if self.full else CHUNK",
+            "            room = 0 if self.failure else self.head_room - self.written",
+            "            room = 0 if self.failure else CHUNK",
         ),
     ),
     m(
@@ -277,7 +281,7 @@ MUTANTS = [
         ("tests/faults/test_disk_full.py::test_disk_full_during_a_sweep",),
         (
             "daemon/project.py",
-            '    if lost is not None and lost.why == "disk full" and result.status not in TASK_FAILURES:',
+            "    if cut is not None and cut.lost and result.status not in TASK_FAILURES:",
             "    if False:",
         ),
     ),
@@ -299,8 +303,8 @@ MUTANTS = [
         (E + "test_retention_never_takes_the_run_directory_of_a_live_sweep",),
         (
             "daemon/rundirs.py",
-            "            fcntl.flock(fd, fcntl.LOCK_EX)  # new and ours alone: never waits",
-            "            pass",
+            "                fcntl.flock(fd, fcntl.LOCK_EX)  # new and ours alone: never waits",
+            "                pass",
         ),
     ),
     m(
@@ -475,8 +479,8 @@ MUTANTS = [
         ("tests/test_daemon.py::test_a_clean_stop_is_not_reported_as_a_crash",),
         (
             "daemon/service.py",
-            '        self._publish(stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=name)',
-            "        pass",
+            '            stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=cause or name',
+            "",
         ),
     ),
     m(
@@ -682,6 +686,8 @@ def _run(tree: Path, tests: tuple[str, ...]) -> tuple[str, str, float]:
 
 
 def main() -> int:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # run in the background (nohup)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", help="mutant ids")
     parser.add_argument("--list", action="store_true")

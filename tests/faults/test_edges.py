@@ -12,6 +12,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -503,3 +504,139 @@ def test_a_signal_ignored_by_whoever_started_agentd_stays_ignored(ws: Workspace,
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert ws.intervals().keys() == {"p"}  # the task ran to its end
+
+
+FD_SCRIPT = """
+import os, sys, time
+from datetime import UTC
+from pathlib import Path
+from daemon import runner
+from daemon.stop import StopToken
+
+stop, where = StopToken(), Path(sys.argv[1])
+def command(i):
+    log = where / f"{i}.log"
+    return runner.Command(["sh", "-c", "echo hi"], where, dict(os.environ), log, 5, 1)
+runner.run(command("warm"), stop, UTC)
+base = len(os.listdir("/proc/self/fd"))
+reasons = set()
+for spare in range(0, 7):  # every error path between opening the log and watching the task
+    fill = []
+    try:
+        while True:
+            fill.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    for _ in range(spare):
+        os.close(fill.pop())
+    outcome = runner.run(command(spare), stop, UTC)
+    reasons.add(outcome.status + ": " + outcome.reason.split(":")[0])
+    for fd in fill:
+        os.close(fd)
+print(base, len(os.listdir("/proc/self/fd")), sorted(reasons))
+"""
+
+
+def test_no_descriptor_leaks_when_they_run_out(ws: Workspace) -> None:
+    """With the descriptor table all but full, each step of starting a task can fail in
+    turn: the task fails with a reason, and nothing stays open (no log, no pipe)."""
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", limit + FD_SCRIPT, str(ws.root)],
+        env=ws.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    base, after, reasons = proc.stdout.split(" ", 2)
+    assert after == base, (base, after, reasons)
+    assert "error: cannot make a pipe for its output" in reasons
+    assert "ok" in reasons
+
+
+def test_report_of_a_runs_directory_you_cannot_read_says_so(
+    ws: Workspace, shared_dir: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    _one(ws)
+    assert ws.once().returncode == 0
+    state = shared_dir / "state"
+    shutil.copytree(ws.state, state)
+    (state / "runs").chmod(0o700)  # root's, as a state directory of the daemon's user is
+    state.chmod(0o755)
+    proc = _as_nobody(["report", "--state-dir", str(state)], shared_dir, ws.env)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"cannot read {state / 'runs'}: Permission denied" in proc.stderr
+
+
+def test_a_refused_reload_is_forgotten_once_a_sweep_takes_a_good_file(
+    ws: Workspace, reap: list
+) -> None:
+    ws.project_dirs("p")
+    good = (
+        '[schedule]\ncron = "  *  *  * * *  "\ntimezone = "UTC"\n'  # spaces: the same schedule
+        '[tasks.t]\ncommand = ["record", "{project}", "0", "1"]\n'
+        '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    )
+    ws.config.write_text(good)
+    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2")
+    proc = subprocess.Popen(
+        [AGENTD, "run", "--config", str(ws.config)],
+        cwd=ws.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    reap.append(proc)
+    wait_for(lambda: ws.state_doc().get("daemon"), what="the daemon to be ready")
+    status = json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)
+    assert "in_file" not in status["schedule"]  # spacing does not make another schedule
+    ws.config.write_text("x = [")
+    proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: ws.state_doc().get("daemon", {}).get("reload_error"), what="the refusal")
+    ws.config.write_text(good)  # fixed, but no SIGHUP: the next fire takes it
+    wait_for(
+        lambda: "reload_error" not in ws.state_doc().get("daemon", {"reload_error": 1}),
+        what="the refusal forgotten",
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+
+def test_a_state_file_deleted_under_the_daemon_is_a_failed_run_not_a_crash(
+    ws: Workspace, reap: list
+) -> None:
+    ws.project_dirs("p")
+    ws.write_config(
+        '[schedule]\ncron = "* * * * *"\n[tasks.t]\ncommand = ["record", "{project}", "0", "1"]\n'
+        '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    )
+    log = ws.root / "daemon.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            [AGENTD, "run", "--config", str(ws.config)],
+            cwd=ws.root,
+            env=dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2"),
+            stderr=stderr,
+        )
+    reap.append(proc)
+    wait_for(lambda: list(ws.state.glob("runs/*/report.json")), what="a first sweep")
+    (ws.state / "state.json").unlink()
+    wait_for(lambda: "sweep.state_refused" in log.read_text(), what="the next fire to refuse")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "sweep.crashed" not in text
+    refused = [
+        json.loads(p.read_text())
+        for p in ws.state.glob("runs/*/report.json")
+        if "is missing, but" in p.read_text()
+    ]
+    assert refused
+    assert refused[0]["status"] == "failed"
+    # One run directory per refused fire, each with its report: none left empty.
+    assert all((d / "report.json").exists() for d in (ws.state / "runs").iterdir())
