@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 
-# Started in the background of a script (or by nohup), the suite would hand its agentd
-# processes an ignored SIGINT, which agentd rightly keeps ignored: the tests that press
-# Ctrl-C need it to act, however the suite was started.
+# Started in the background of a script, or by nohup, the suite would hand its agentd
+# processes an ignored SIGINT or SIGHUP, which agentd rightly keeps ignored: the tests
+# that send them need them to act, however the suite was started.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_BIN = Path(__file__).resolve().parent / "bin"

@@ -688,6 +688,8 @@ def _run(tree: Path, tests: tuple[str, ...]) -> tuple[str, str, float]:
 def main() -> int:
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # run in the background (nohup)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", help="mutant ids")
     parser.add_argument("--list", action="store_true")
