@@ -101,9 +101,9 @@ class LogSink:
             self.write_fd = -1
 
     def pump(self, chunks: int = 16) -> None:
-        """Move what the pipe holds now into the log (or the tail), at most ``chunks``
-        megabytes at a time: a task that writes faster than that must not keep its
-        supervisor from noticing its deadline. Never blocks."""
+        """Move what the pipe holds now into the log (or the tail), in at most ``chunks``
+        moves: a task that writes faster than we move must not keep its supervisor from
+        noticing its deadline. Never blocks."""
         for _ in range(chunks):
             if self.eof:
                 return
