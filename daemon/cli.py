@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -90,10 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Also done by daemon.entry, the console script, before this module is even imported;
-    # here for callers that come in another way.
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # SIGINT already has its default action back: daemon.entry, the console script's
+    # module (and `python -m daemon`'s), sees to it before this module is imported.
     _open_standard_streams()
     args = build_parser().parse_args(argv)
     for option in ("config", "state_dir", "log_level", "log_format"):

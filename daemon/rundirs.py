@@ -42,7 +42,10 @@ class RunDir:
     path: Path
     _fd: int  # the open directory, flocked: "this sweep is alive"
 
-    def release(self) -> None:
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         """The sweep is over (its report written, or not): retention may take it."""
         if self._fd >= 0:
             os.close(self._fd)
@@ -125,7 +128,8 @@ def _has_report(path: Path) -> bool:
 def prune(state_dir: Path, keep: int) -> list[str]:
     """Delete run directories beyond the newest ``keep``, oldest first; returns their ids.
 
-    Writes nothing, so it works on a full disk. A directory a live sweep holds is never
+    Needs no room on the disk (renames, then deletions), so it works on a full one, and
+    no state either. A directory a live sweep holds is never
     deleted; one without a report whose sweep is gone (killed, or its report could not be
     written) goes like any other.
     """

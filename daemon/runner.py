@@ -69,13 +69,9 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     started = datetime.now(zone)
     t0 = time.monotonic()
 
-    def finish(
-        status: str,
-        exit_code: int | None,
-        reason: str,
-        spawned: bool = True,
-        cut: LogCut | None = None,
-    ) -> Outcome:
+    cut: LogCut | None = None  # known once the task is over; every outcome carries it
+
+    def finish(status: str, exit_code: int | None, reason: str, spawned: bool = True) -> Outcome:
         duration = time.monotonic() - t0
         if cut is not None:
             reason = f"{reason}; {cut.reason()}" if reason else cut.reason()
@@ -148,22 +144,21 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
         cut = sink.finish()
     code = proc.returncode
     if status is not None:
-        return finish(status, None, reason, cut=cut)
+        return finish(status, None, reason)
     if code == 0:
-        return finish("ok", 0, "", cut=cut)
+        return finish("ok", 0, "")
     if code < 0:
-        name = _signal_name(-code)
-        return finish("failed", None, f"killed by {name}" + _full(command.log_path, cut), cut=cut)
-    return finish("failed", code, f"exit status {code}" + _full(command.log_path, cut), cut=cut)
+        return finish("failed", None, f"killed by {_signal_name(-code)}" + _full(command, cut))
+    return finish("failed", code, f"exit status {code}" + _full(command, cut))
 
 
-def _full(log_path: Path, cut: LogCut | None) -> str:
+def _full(command: Command, cut: LogCut | None) -> str:
     """A task that fails while its log's file system is full may have failed writing its
     own files there: say so, or the report shows only an exit status. (Unless the log's
     own cut says so already.)"""
     if cut is not None and cut.why == "disk full":
         return ""
-    return "; the file system of its log is full" if nearly_full(log_path.parent) else ""
+    return "; the file system of its log is full" if nearly_full(command.log_path.parent) else ""
 
 
 def _supervise(

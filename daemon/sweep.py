@@ -73,95 +73,80 @@ def run_sweep(
     """Run one sweep to its end (or until ``stop``) and return its report."""
     now = datetime.now(UTC)
     store.read()  # a state that is refused (StateError) stops us before anything is made
-    run = _open_run(state_dir, now, config.settings.run.keep_runs)
-    try:
-        return _sweep(config, store, state_dir, request, stop, observer, environ, now, run)
-    finally:
-        run.release()
+    with _open_run(state_dir, now, config.settings.run.keep_runs) as held:
+        started = now.astimezone(config.zone)
+        date = sweep_date(config, now)
+        run_id, run_dir = held.run_id, held.path
+        slog = log.bind(run_id=run_id)
+        _reap_stale_claims(config, store, now, slog)
+        selection = plan(config, store, request, now)
+        run = config.settings.run
+        slog.info(
+            "sweep.start",
+            trigger=request.trigger,
+            date=date,
+            mode="parallel" if run.project_parallelism else "serial",
+            bound=run.bound,
+            to_run=len(selection.run),
+            skipped=len(selection.skipped),
+            config=str(config.path),
+        )
+        observer.sweep_started(run_id, selection, run.bound)
+        failures = Failures()
+        settled: dict[str, ProjectResult] = {}
+        for name, reason in selection.failed.items():
+            slog.error("project.failed", project=name, reason=reason)
+            failures.add(name, None, "failed", reason)
+            settled[name] = ProjectResult(
+                name, "failed", reason, blocks=f"dependency failed: {name}"
+            )
+        for name, reason in selection.skipped.items():
+            slog.info("project.skipped", project=name, reason=reason)
 
+        ctx = SweepContext(
+            config=config,
+            store=store,
+            run_id=run_id,
+            date=date,
+            run_dir=run_dir,
+            stop=stop,
+            force=request.force,
+            environ=os.environ if environ is None else environ,
+            observer=observer,
+            failures=failures,
+            log=slog,
+            agent_slots=AgentSlots(run.max_parallel_agents, stop),
+            worktrees=state_dir / "worktrees",
+        )
+        with _Heartbeat(store, run_id, slog):
+            results = execute(selection.run, run.bound, partial(run_project, ctx), stop, settled)
+        for name, result in results.items():
+            if result.status == "skipped" and name not in selection.skipped:
+                slog.info("project.skipped", project=name, reason=result.reason)
+        _forget_removed_projects(config, store, slog)
 
-def _sweep(
-    config: Config,
-    store: StateStore,
-    state_dir: Path,
-    request: SweepRequest,
-    stop: StopToken,
-    observer: Observer,
-    environ: Mapping[str, str] | None,
-    now: datetime,
-    held: RunDir,
-) -> dict[str, Any]:
-    started = now.astimezone(config.zone)
-    date = sweep_date(config, now)
-    run_id, run_dir = held.run_id, held.path
-    slog = log.bind(run_id=run_id)
-    _reap_stale_claims(config, store, now, slog)
-    selection = plan(config, store, request, now)
-    run = config.settings.run
-    slog.info(
-        "sweep.start",
-        trigger=request.trigger,
-        date=date,
-        mode="parallel" if run.project_parallelism else "serial",
-        bound=run.bound,
-        to_run=len(selection.run),
-        skipped=len(selection.skipped),
-        config=str(config.path),
-    )
-    observer.sweep_started(run_id, selection, run.bound)
-    failures = Failures()
-    settled: dict[str, ProjectResult] = {}
-    for name, reason in selection.failed.items():
-        slog.error("project.failed", project=name, reason=reason)
-        failures.add(name, None, "failed", reason)
-        settled[name] = ProjectResult(name, "failed", reason, blocks=f"dependency failed: {name}")
-    for name, reason in selection.skipped.items():
-        slog.info("project.skipped", project=name, reason=reason)
-
-    ctx = SweepContext(
-        config=config,
-        store=store,
-        run_id=run_id,
-        date=date,
-        run_dir=run_dir,
-        stop=stop,
-        force=request.force,
-        environ=os.environ if environ is None else environ,
-        observer=observer,
-        failures=failures,
-        log=slog,
-        agent_slots=AgentSlots(run.max_parallel_agents, stop),
-        worktrees=state_dir / "worktrees",
-    )
-    with _Heartbeat(store, run_id, slog):
-        results = execute(selection.run, run.bound, partial(run_project, ctx), stop, settled)
-    for name, result in results.items():
-        if result.status == "skipped" and name not in selection.skipped:
-            slog.info("project.skipped", project=name, reason=result.reason)
-    _forget_removed_projects(config, store, slog)
-
-    finished = datetime.now(config.zone)
-    ordered = _in_config_order(config, results, selection.skipped)
-    report = _report(
-        run_id,
-        request,
-        date,
-        started,
-        finished,
-        overall_status(stop.requested, failures.items),
-        config,
-        ordered,
-        failures.items,
-    )
-    try:
-        _add_spend(report, ordered, config, store, slog)
-    except Exception as exc:  # noqa: BLE001 - the tasks ran; their report must be written
-        slog.exception("spend.failed")
-        _sweep_failure(report, f"spend not summed: internal error: {exc!r}")
-    _finish(store, run_dir, report, config.settings.run.keep_runs, slog)
-    _alert(config, report, run_dir, environ, slog)
-    observer.sweep_finished(report, run_dir)
-    return report
+        finished = datetime.now(config.zone)
+        ordered = _in_config_order(config, results, selection.skipped)
+        report = _report(
+            run_id,
+            request,
+            date,
+            started,
+            finished,
+            overall_status(stop.requested, failures.items),
+            config,
+            ordered,
+            failures.items,
+        )
+        try:
+            _add_spend(report, ordered, config, store, slog)
+        except Exception as exc:  # noqa: BLE001 - the tasks ran; their report must be written
+            slog.exception("spend.failed")
+            _sweep_failure(report, f"spend not summed: internal error: {exc!r}")
+        _finish(store, run_dir, report, config.settings.run.keep_runs, slog)
+        _alert(config, report, run_dir, environ, slog)
+        observer.sweep_finished(report, run_dir)
+        return report
 
 
 def _add_spend(
@@ -280,8 +265,7 @@ def _record_unrun(
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     started = now.astimezone(config.zone)
-    held = _open_run(state_dir, now, config.settings.run.keep_runs)
-    try:
+    with _open_run(state_dir, now, config.settings.run.keep_runs) as held:
         failures = [
             {"project": None, "task": None, "status": "error", "message": m} for m in messages
         ]
@@ -300,8 +284,6 @@ def _record_unrun(
         slog = log.bind(run_id=held.run_id)
         _finish(store, held.path, report, config.settings.run.keep_runs, slog)
         _alert(config, report, held.path, None, slog)
-    finally:
-        held.release()
     return report
 
 

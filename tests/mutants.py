@@ -536,10 +536,9 @@ MUTANTS = [
     m(
         "early-sigint-traceback",
         "SIGINT early in start-up: never a traceback",
-        "daemon/entry.py and daemon/cli.py::main keep Python's SIGINT handler",
+        "daemon/entry.py keeps Python's SIGINT handler",
         (E + "test_sigint_at_any_moment_of_start_up_is_never_a_traceback",),
         ("daemon/entry.py", "    signal.signal(signal.SIGINT, signal.SIG_DFL)", "    pass"),
-        ("daemon/cli.py", "        signal.signal(signal.SIGINT, signal.SIG_DFL)", "        pass"),
     ),
     m(
         "ignored-signal-overridden",
