@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PACKAGES := daemon config state
+PACKAGES := agentd/__init__.py agentd/__main__.py daemon config state
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint venv clean-demo bench mutants

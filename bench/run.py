@@ -565,14 +565,14 @@ def dispatch(
     import queue
     import threading
 
-    from config import load_config
-    from daemon.executor import execute
-    from daemon.ordering import order
-    from daemon.plan import plan_dict, render_plan
-    from daemon.results import ProjectResult
-    from daemon.selection import Planned, select
-    from daemon.stop import StopToken
-    from state import Snapshot
+    from agentd.config import load_config
+    from agentd.daemon.model.results import ProjectResult
+    from agentd.daemon.output.plan import plan_dict, render_plan
+    from agentd.daemon.sweep.executor import execute
+    from agentd.daemon.sweep.ordering import order
+    from agentd.daemon.sweep.selection import Planned, select
+    from agentd.daemon.tasks.stop import StopToken
+    from agentd.state import Snapshot
 
     empty, day = Snapshot({}), "2026-01-01"
 

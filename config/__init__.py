@@ -1,8 +1,8 @@
 """The configuration file: schema, validation, lookup, and the starter file."""
 
-from config.errors import ConfigError, Problem
-from config.loader import default_config_path, load_config
-from config.resolved import Config, resolve_state_dir
+from agentd.config.errors import ConfigError, Problem
+from agentd.config.loader import default_config_path, load_config
+from agentd.config.resolved import Config, resolve_state_dir
 
 __all__ = [
     "Config",

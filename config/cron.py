@@ -5,7 +5,7 @@ day-of-week number 0 as Monday, ANDs the two day fields where cron ORs them, and
 as 24 hours, which loses the night after a spring-forward day, loses April after a start in
 early March, and fires a repeated fall-back wall time twice. Walking calendar days in the
 zone, and resolving each wall time by one rule, is right by construction; APScheduler only
-keeps the time (``config.cron_trigger``).
+keeps the time (``agentd.daemon.service.trigger``).
 
 The rules are Debian cron's, which cronsim implements and
 ``tests/test_cron_differential.py`` holds us to:
@@ -104,7 +104,7 @@ class CronSpec:
 
     def trigger(self, zone: tzinfo, jitter: float | None = None) -> BaseTrigger:
         """An APScheduler trigger that fires exactly when crontab would, in ``zone``."""
-        from config.cron_trigger import CrontabTrigger
+        from agentd.daemon.service.trigger import CrontabTrigger
 
         return CrontabTrigger(self, zone, jitter)
 

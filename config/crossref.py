@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from config.errors import Problem, format_key
-from config.presets import AGENT_PRESETS
+from agentd.config.errors import Problem, format_key
+from agentd.config.presets import AGENT_PRESETS
 
 
 def check(data: Mapping[str, Any]) -> list[Problem]:

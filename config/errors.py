@@ -58,7 +58,7 @@ def format_key(key: str) -> str:
 def format_place(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
     """``('projects', 0, 'tasks', 2)`` -> ``projects[api].tasks[2]``; by index when the
     name itself is what is wrong with it (too long, control characters)."""
-    from config.model import check_name
+    from agentd.config.model import check_name
 
     out = ""
     node: Any = raw
@@ -131,11 +131,11 @@ def _describe(err: Mapping[str, Any], loc: tuple[Any, ...], known_keys: Any) -> 
         key, words = ops[kind]
         bound = ctx.get(key)
         if loc and isinstance(bound, int | float) and _is_duration(loc):
-            from config.durations import format_duration
+            from agentd.config.durations import format_duration
 
             bound = format_duration(float(bound))
         elif loc and isinstance(bound, int) and str(loc[-1]) == "max_log_size":
-            from config.sizes import format_size
+            from agentd.config.sizes import format_size
 
             bound = format_size(bound)
         return f"must be {words} {bound}, got {got}"
@@ -157,7 +157,7 @@ def _lower_first(text: str) -> str:
 
 
 def _shown(value: Any, loc: tuple[Any, ...]) -> str:
-    from config.model import is_secret_key
+    from agentd.config.model import is_secret_key
 
     if len(loc) >= 2 and loc[-2] == "env" and is_secret_key(str(loc[-1])):
         return "a value (masked)"

@@ -20,11 +20,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
-from config import crossref
-from config.errors import ConfigError, Problem, cut, problems_from_validation
-from config.homedir import NoHome, expand
-from config.model import SECTIONS, SOURCES, Settings
-from config.resolved import Config
+from agentd.config import crossref
+from agentd.config.errors import ConfigError, Problem, cut, problems_from_validation
+from agentd.config.homedir import NoHome, expand
+from agentd.config.model import SECTIONS, SOURCES, Settings
+from agentd.config.resolved import Config
 
 ENV_PREFIX = "AGENTD_"
 # A configuration file is a few kilobytes; 10,000 projects are about a megabyte. Anything

@@ -28,9 +28,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.cron import CronError, parse_cron
-from config.durations import format_duration, parse_duration
-from config.sizes import EXAMPLES, format_size, parse_size
+from agentd.config.cron import CronError, parse_cron
+from agentd.config.durations import format_duration, parse_duration
+from agentd.config.sizes import EXAMPLES, format_size, parse_size
 
 PLACEHOLDERS = ("prompt", "project", "project_dir", "run_id", "date")
 PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -321,7 +321,7 @@ UsageFormat = Literal["auto", "claude", "codex", "gemini", "aider", "none"]
 
 class AgentSpec(Strict):
     command: Argv
-    # How to read cost and tokens from the agent's output (daemon.usage). Unset: a
+    # How to read cost and tokens from the agent's output (agentd.daemon.agents.usage). Unset: a
     # built-in preset's own format, or "auto" (each known format tried) for others.
     usage: Annotated[UsageFormat, BeforeValidator(_lower)] | None = None
 

@@ -12,10 +12,10 @@ from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
 
-from config.cron import CronSpec, parse_cron
-from config.homedir import expand
-from config.model import ProjectSpec, Settings, TaskSpec
-from config.presets import AGENT_PRESETS
+from agentd.config.cron import CronSpec, parse_cron
+from agentd.config.homedir import expand
+from agentd.config.model import ProjectSpec, Settings, TaskSpec
+from agentd.config.presets import AGENT_PRESETS
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Config:
         return list(custom.command) if custom else list(AGENT_PRESETS[agent])
 
     def usage_format(self, agent: str) -> str:
-        """How ``daemon.usage`` reads this agent's output: as configured, else the preset's
+        """How ``agents.usage`` reads this agent's output: as configured, else the preset's
         own format, else every known format in turn."""
         custom = self.settings.agents.get(agent)
         if custom is not None and custom.usage is not None:

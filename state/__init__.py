@@ -1,6 +1,6 @@
 """The state store: skip guard, claims, task outcomes and run history."""
 
-from state.base import (
+from agentd.state.base import (
     AllDone,
     Busy,
     Claimed,
@@ -13,8 +13,8 @@ from state.base import (
     StateStore,
     TaskRecord,
 )
-from state.claims import Holder
-from state.jsonfile import JsonFileStore
+from agentd.state.claims import Holder
+from agentd.state.jsonfile import JsonFileStore
 
 __all__ = [
     "AllDone",

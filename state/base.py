@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from state.claims import Holder
+from agentd.state.claims import Holder
 
 # 2: state.json has a journal (state/journal.py); 1, without one, is read as it is.
 STATE_VERSION = 2
@@ -48,7 +48,7 @@ class TaskRecord:
     duration_s: float | None
     exit_code: int | None
     agent: str | None = None  # the agent preset of an agent task
-    # daemon.usage.Usage.to_dict() of an agent task whose program started; None otherwise
+    # agents.usage.Usage.to_dict() of an agent task whose program started; None otherwise
     usage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,7 +173,7 @@ class StateStore(ABC):
     def read(self) -> Snapshot:
         """The current state, without taking the lock or writing anything. A snapshot is
         never changed afterwards, not even in part: later writes give new objects for what
-        they touch (daemon.budget keeps totals per day object on that promise)."""
+        they touch (agentd.daemon.sweep.budget keeps totals per day object on that promise)."""
 
     @abstractmethod
     def claim(

@@ -15,9 +15,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from state.base import StateError
-from state.claims import process_start, this_host
-from state.files import FILE_MODE, ensure_private_dir
+from agentd.state.base import StateError
+from agentd.state.claims import process_start, this_host
+from agentd.state.files import FILE_MODE, ensure_private_dir
 
 
 class DaemonLocked(StateError):

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from state.base import STATE_VERSION, StateCorrupt, StateError
-from state.files import fsync_dir, write_atomic
+from agentd.state.base import STATE_VERSION, StateCorrupt, StateError
+from agentd.state.files import fsync_dir, write_atomic
 
 COMPACT_AT = 256 * 1024  # journal bytes: compact once past this and past the state's size
 RETRIES = 5  # reading while another process compacts: read again, a few times at most

@@ -24,7 +24,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from state.base import (
+from agentd.state.base import (
     STATE_VERSION,
     AllDone,
     Busy,
@@ -39,9 +39,9 @@ from state.base import (
     TaskRecord,
     is_done,
 )
-from state.claims import Holder, this_host, why_stale
-from state.files import FILE_MODE, ensure_private_dir
-from state.journal import Journal, Loaded, Op
+from agentd.state.claims import Holder, this_host, why_stale
+from agentd.state.files import FILE_MODE, ensure_private_dir
+from agentd.state.journal import Journal, Loaded, Op
 
 LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
 SKIPPED_FIRES_KEPT = 20

@@ -107,7 +107,7 @@ class Workspace:
 
     def state_doc(self) -> dict[str, Any]:
         """The state as agentd sees it (state.json and its journal); {} before it exists."""
-        from state import JsonFileStore
+        from agentd.state import JsonFileStore
 
         if not (self.state / "state.json").exists():
             return {}

@@ -54,10 +54,10 @@ MUTANTS = [
     m(
         "alert-fails-the-sweep",
         "A failing alert never changes the sweep's status",
-        "daemon/sweep.py::_alert lets a failed alert fail the sweep",
+        "daemon/sweep/engine.py::_alert lets a failed alert fail the sweep",
         ("tests/test_agents.py::test_failing_alert_never_fails_the_sweep",),
         (
-            "daemon/sweep.py",
+            "daemon/sweep/engine.py",
             '    report["alerts"] = sent\n',
             '    report["alerts"] = sent\n    if not all(a["ok"] for a in sent):\n        report["status"] = "failed"\n',
         ),
@@ -65,20 +65,20 @@ MUTANTS = [
     m(
         "branch-with-commits-deleted",
         "An agent's commits in its worktree are never deleted",
-        "daemon/gitrepo.py::finish_worktree deletes a branch with commits",
+        "daemon/tasks/gitrepo.py::finish_worktree deletes a branch with commits",
         ("tests/test_gitrepo.py::test_commits_keep_the_branch_and_remove_the_worktree",),
-        ("daemon/gitrepo.py", "        if commits:\n", "        if False:\n"),
+        ("daemon/tasks/gitrepo.py", "        if commits:\n", "        if False:\n"),
     ),
     m(
         "signal-wakeup-off",
         "A signal that lands on another thread still wakes the daemon",
-        "daemon/service.py::Signals.install without set_wakeup_fd",
+        "daemon/service/daemon.py::Signals.install without set_wakeup_fd",
         (
             "tests/faults/test_signals.py::test_sigterm_right_after_sighup",
             "tests/faults/test_signals.py::test_a_sighup_storm_during_a_sweep",
         ),
         (
-            "daemon/service.py",
+            "daemon/service/daemon.py",
             "        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)",
             "        pass",
         ),
@@ -86,10 +86,10 @@ MUTANTS = [
     m(
         "shell-for-commands",
         "No shell where none was asked for",
-        "daemon/taskcmd.py::task_argv runs commands through /bin/sh",
+        "daemon/tasks/taskcmd.py::task_argv runs commands through /bin/sh",
         ("tests/faults/test_security.py::test_no_shell_unless_asked",),
         (
-            "daemon/taskcmd.py",
+            "daemon/tasks/taskcmd.py",
             "        return [substitute(part, values) for part in spec.command]",
             '        return ["/bin/sh", "-c", " ".join(substitute(p, values) for p in spec.command)]',
         ),
@@ -97,10 +97,10 @@ MUTANTS = [
     m(
         "placeholders-twice",
         "Placeholders are substituted in one pass, never re-expanded",
-        "daemon/taskcmd.py::substitute runs twice",
+        "daemon/tasks/taskcmd.py::substitute runs twice",
         ("tests/test_tasks_and_files.py::test_a_substituted_value_is_never_expanded_again",),
         (
-            "daemon/taskcmd.py",
+            "daemon/tasks/taskcmd.py",
             "    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)",
             "    once = PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)\n"
             "    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), once)",
@@ -116,22 +116,26 @@ MUTANTS = [
     m(
         "symlinked-runs-followed",
         "A symlinked runs/ is refused",
-        "daemon/rundirs.py::open_run follows a symlinked runs/",
+        "daemon/sweep/rundirs.py::open_run follows a symlinked runs/",
         ("tests/faults/test_security.py::test_a_symlinked_runs_directory_is_refused",),
-        ("daemon/rundirs.py", "        if runs_dir(state_dir).is_symlink():", "        if False:"),
+        (
+            "daemon/sweep/rundirs.py",
+            "        if runs_dir(state_dir).is_symlink():",
+            "        if False:",
+        ),
     ),
     m(
         "notify-socket-to-tasks",
         "No task can notify systemd in agentd's name",
-        "daemon/notify.py keeps NOTIFY_SOCKET, daemon/taskcmd.py passes it on",
+        "daemon/service/notify.py keeps NOTIFY_SOCKET, daemon/tasks/taskcmd.py passes it on",
         ("tests/test_daemon.py::test_systemd_notifications",),
         (
-            "daemon/notify.py",
+            "daemon/service/notify.py",
             '        self.address = environ.pop("NOTIFY_SOCKET", None)',
             '        self.address = environ.get("NOTIFY_SOCKET")',
         ),
         (
-            "daemon/taskcmd.py",
+            "daemon/tasks/taskcmd.py",
             "    env = {k: v for k, v in base.items() if k not in STRIPPED_ENV}",
             "    env = dict(base)",
         ),
@@ -166,10 +170,10 @@ MUTANTS = [
     m(
         "orphans-left",
         "A task orphaned by a SIGKILLed agentd is stopped before its project runs again",
-        "daemon/orphans.py::stop_orphans finds nothing",
+        "daemon/tasks/orphans.py::stop_orphans finds nothing",
         (K + "test_an_orphaned_task_is_stopped_before_its_project_runs_again",),
         (
-            "daemon/orphans.py",
+            "daemon/tasks/orphans.py",
             "    found = find(run_id, project)\n    if not found:",
             "    found = []\n    if not found:",
         ),
@@ -201,17 +205,17 @@ MUTANTS = [
     m(
         "tail-in-memory",
         "A task floods its output: agentd's memory stays flat",
-        "daemon/tasklog.py: a cut log's tail held whole in memory",
+        "daemon/tasks/tasklog.py: a cut log's tail held whole in memory",
         ("tests/faults/test_flood.py::test_output_past_max_log_size_keeps_the_head_and_the_tail",),
-        ("daemon/tasklog.py", "TAIL_MAX = 256 * 1024", "TAIL_MAX = 1024**3"),
+        ("daemon/tasks/tasklog.py", "TAIL_MAX = 256 * 1024", "TAIL_MAX = 1024**3"),
     ),
     m(
         "no-log-cap",
         "A task prints gigabytes: its log stops at max_log_size",
-        "daemon/tasklog.py::LogSink.pump never stops writing the log",
+        "daemon/tasks/tasklog.py::LogSink.pump never stops writing the log",
         ("tests/faults/test_flood.py::test_output_past_max_log_size_keeps_the_head_and_the_tail",),
         (
-            "daemon/tasklog.py",
+            "daemon/tasks/tasklog.py",
             "            room = 0 if self.failure else self.head_room - self.written",
             "            room = 0 if self.failure else CHUNK",
         ),
@@ -219,12 +223,12 @@ MUTANTS = [
     m(
         "no-group-kill",
         "Hostile tasks: what a task leaves in its group is killed",
-        "daemon/runner.py::run without the final SIGKILL to the group",
+        "daemon/tasks/runner.py::run without the final SIGKILL to the group",
         (
             "tests/test_sweep_failures.py::test_the_group_kill_alone_stops_what_a_finished_task_left_in_its_group",
         ),
         (
-            "daemon/runner.py",
+            "daemon/tasks/runner.py",
             "        _kill_group(proc.pid, signal.SIGKILL)\n        if status is not None:",
             "        if status is not None:",
         ),
@@ -266,10 +270,10 @@ MUTANTS = [
     m(
         "no-write-probe",
         "A read-only state directory: exit 2 before any task runs",
-        "daemon/bootstrap.py::open_store without the write probe",
+        "daemon/cli/setup.py::open_store without the write probe",
         ("tests/faults/test_bad_state.py::test_a_read_only_state_directory",),
         (
-            "daemon/bootstrap.py",
+            "daemon/cli/setup.py",
             '            tempfile.TemporaryFile(dir=directory, prefix=".probe.").close()',
             "            pass",
         ),
@@ -277,10 +281,10 @@ MUTANTS = [
     m(
         "disk-full-log-not-a-failure",
         "A full disk: a log it could not hold is a failure of the sweep",
-        "daemon/project.py::_execute does not report an incomplete log",
+        "daemon/sweep/project.py::_execute does not report an incomplete log",
         ("tests/faults/test_disk_full.py::test_disk_full_during_a_sweep",),
         (
-            "daemon/project.py",
+            "daemon/sweep/project.py",
             "    if cut is not None and cut.lost and result.status not in TASK_FAILURES:",
             "    if False:",
         ),
@@ -288,10 +292,10 @@ MUTANTS = [
     m(
         "retention-after-history",
         "A full disk clears itself: retention first, needing no write",
-        "daemon/sweep.py::_open_run does not prune",
+        "daemon/sweep/engine.py::_open_run does not prune",
         ("tests/faults/test_disk_full.py::test_a_full_disk_clears_itself_by_retention",),
         (
-            "daemon/sweep.py",
+            "daemon/sweep/engine.py",
             "    deleted = rundirs.prune(state_dir, keep - 1)",
             "    deleted: list[str] = []",
         ),
@@ -299,10 +303,10 @@ MUTANTS = [
     m(
         "live-run-pruned",
         "Retention never takes the directory of a live sweep",
-        "daemon/rundirs.py::open_run without its flock",
+        "daemon/sweep/rundirs.py::open_run without its flock",
         (E + "test_retention_never_takes_the_run_directory_of_a_live_sweep",),
         (
-            "daemon/rundirs.py",
+            "daemon/sweep/rundirs.py",
             "                fcntl.flock(fd, fcntl.LOCK_EX)  # new and ours alone: never waits",
             "                pass",
         ),
@@ -310,12 +314,12 @@ MUTANTS = [
     m(
         "summary-names-missing-report",
         "The summary never names a report that was not written",
-        "daemon/progress.py::_report_place",
+        "daemon/output/progress.py::_report_place",
         (
             "tests/faults/test_disk_full.py::test_the_summary_never_names_a_report_that_was_not_written",
         ),
         (
-            "daemon/progress.py",
+            "daemon/output/progress.py",
             "    if path.exists():\n        return str(path)",
             "    if True:\n        return str(path)",
         ),
@@ -323,17 +327,17 @@ MUTANTS = [
     m(
         "report-silent-on-missing",
         "`agentd report` says why the latest sweep has no report",
-        "daemon/cmd_report.py::report_command",
+        "daemon/cli/cmd_report.py::report_command",
         ("tests/faults/test_disk_full.py::test_disk_full_during_a_sweep",),
-        ("daemon/cmd_report.py", "    if found.newer_without:", "    if False:"),
+        ("daemon/cli/cmd_report.py", "    if found.newer_without:", "    if False:"),
     ),
     m(
         "sigterm-unhandled-at-start",
         "SIGTERM during start-up: the daemon stops in order",
-        "daemon/service.py::serve installs no handlers",
+        "daemon/service/daemon.py::serve installs no handlers",
         ("tests/test_daemon.py::test_idle_daemon_stops_at_once_on_sigint_and_sigterm",),
         (
-            "daemon/service.py",
+            "daemon/service/daemon.py",
             "    signals.install(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)",
             "    pass",
         ),
@@ -341,10 +345,10 @@ MUTANTS = [
     m(
         "second-sigterm-ignored",
         "Two SIGTERMs in a row: the second skips the grace",
-        "daemon/service.py::Daemon.shutdown ignores further signals",
+        "daemon/service/daemon.py::Daemon.shutdown ignores further signals",
         ("tests/faults/test_signals.py::test_two_sigterms_in_a_row_during_a_sweep",),
         (
-            "daemon/service.py",
+            "daemon/service/daemon.py",
             "            pending = self.signals.wait(0)",
             "            pending = []",
         ),
@@ -352,12 +356,12 @@ MUTANTS = [
     m(
         "second-sigterm-in-batch-lost",
         "Two SIGTERMs read together (during a reload): the second still counts",
-        "daemon/service.py::Daemon.run drops the rest of a batch",
+        "daemon/service/daemon.py::Daemon.run drops the rest of a batch",
         (
             "tests/faults/test_signals.py::test_two_sigterms_that_arrive_during_a_reload_still_skip_the_grace",
         ),
         (
-            "daemon/service.py",
+            "daemon/service/daemon.py",
             "return self.shutdown(signum, received[i + 1 :])",
             "return self.shutdown(signum)",
         ),
@@ -365,10 +369,10 @@ MUTANTS = [
     m(
         "ctrl-c-twice",
         "Ctrl-C twice during run --once: the second kills at once",
-        "daemon/stop.py::StopToken.request never escalates",
+        "daemon/tasks/stop.py::StopToken.request never escalates",
         ("tests/test_sweep_failures.py::test_a_second_signal_kills_at_once",),
         (
-            "daemon/stop.py",
+            "daemon/tasks/stop.py",
             "            self.urgent = True\n            _poke(self._hard_w)",
             "            pass",
         ),
@@ -376,10 +380,10 @@ MUTANTS = [
     m(
         "sighup-kills-run-once",
         "SIGHUP to run --once: stop in order, exit 129",
-        "daemon/cmd_run.py::run_once without a SIGHUP handler",
+        "daemon/cli/cmd_run.py::run_once without a SIGHUP handler",
         ("tests/faults/test_signals.py::test_sighup_stops_run_once_in_order",),
         (
-            "daemon/cmd_run.py",
+            "daemon/cli/cmd_run.py",
             "    install_handlers(stop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))",
             "    install_handlers(stop, (signal.SIGINT, signal.SIGTERM))",
         ),
@@ -387,10 +391,10 @@ MUTANTS = [
     m(
         "usage-line-recursion",
         "Agent output: one line nested too deeply costs only that line",
-        "daemon/usage.py::_json_lines",
+        "daemon/agents/usage.py::_json_lines",
         ("tests/test_usage.py::test_one_line_nested_too_deeply_costs_only_that_line",),
         (
-            "daemon/usage.py",
+            "daemon/agents/usage.py",
             "        except (ValueError, RecursionError):  # one line of garbage costs that line alone",
             "        except ValueError:",
         ),
@@ -398,12 +402,12 @@ MUTANTS = [
     m(
         "nan-drops-the-line",
         "Agent output: a NaN figure is dropped alone",
-        "daemon/usage.py::_not_a_number raises",
+        "daemon/agents/usage.py::_not_a_number raises",
         (
             "tests/test_usage.py::test_a_nan_cost_is_dropped_alone_and_the_token_counts_beside_it_count",
         ),
         (
-            "daemon/usage.py",
+            "daemon/agents/usage.py",
             "def _not_a_number(constant: str) -> Any:\n    return _NAN",
             "def _not_a_number(constant: str) -> Any:\n    raise ValueError(constant)",
         ),
@@ -411,24 +415,24 @@ MUTANTS = [
     m(
         "unstarted-agent-counted",
         "An agent that never started is not a run with usage unknown",
-        "daemon/project.py::_execute reads usage of a program that never ran",
+        "daemon/sweep/project.py::_execute reads usage of a program that never ran",
         (E + "test_an_agent_that_never_started_is_not_a_run_with_usage_unknown",),
-        ("daemon/project.py", "if outcome.spawned else None", "if True else None"),
+        ("daemon/sweep/project.py", "if outcome.spawned else None", "if True else None"),
     ),
     m(
         "budget-unchecked",
         "The budget reached: no new agent task starts",
-        "daemon/project.py::_run_task skips the budget check",
+        "daemon/sweep/project.py::_run_task skips the budget check",
         ("tests/test_agents.py::test_budget_skips_new_agent_tasks_and_never_kills_running_ones",),
-        ("daemon/project.py", "        if over is not None:", "        if False:"),
+        ("daemon/sweep/project.py", "        if over is not None:", "        if False:"),
     ),
     m(
         "require-clean-ignored",
         "A checkout the user is working in is left alone",
-        "daemon/project.py::_refused never refuses",
+        "daemon/sweep/project.py::_refused never refuses",
         ("tests/test_agents.py::test_require_clean_skips_dirty_or_off_branch_checkouts",),
         (
-            "daemon/project.py",
+            "daemon/sweep/project.py",
             "    if not ctx.config.require_clean(spec):\n        return None",
             "    if True:\n        return None",
         ),
@@ -436,12 +440,12 @@ MUTANTS = [
     m(
         "empty-file-reloaded",
         "A file caught mid-save is refused on reload; the armed schedule is kept",
-        "daemon/service.py::Daemon._reread",
+        "daemon/service/daemon.py::Daemon._reread",
         (
             "tests/test_daemon.py::test_a_file_caught_mid_save_is_refused_and_the_armed_schedule_kept",
         ),
         (
-            "daemon/service.py",
+            "daemon/service/daemon.py",
             "        if self.config.projects and not config.projects:",
             "        if False:",
         ),
@@ -449,12 +453,12 @@ MUTANTS = [
     m(
         "status-shows-the-file",
         "`agentd status` shows the schedule that is armed",
-        "daemon/cmd_status.py::_schedule",
+        "daemon/cli/cmd_status.py::_schedule",
         (
             "tests/test_daemon.py::test_status_tells_a_file_not_yet_armed_from_the_schedule_that_fires",
         ),
         (
-            "daemon/cmd_status.py",
+            "daemon/cli/cmd_status.py",
             '    if daemon["running"] and daemon.get("schedule"):',
             "    if False:",
         ),
@@ -462,12 +466,12 @@ MUTANTS = [
     m(
         "next-fire-stale",
         "`agentd status` never shows a next fire in the past",
-        "daemon/cmd_status.py::_schedule uses the published next fire",
+        "daemon/cli/cmd_status.py::_schedule uses the published next fire",
         (
             "tests/test_daemon.py::test_the_next_fire_shown_during_a_long_sweep_is_never_in_the_past",
         ),
         (
-            "daemon/cmd_status.py",
+            "daemon/cli/cmd_status.py",
             '        fire = _next_fire(cron, zone_name, str(daemon.get("seconds") or "0"), now)',
             "        fire = None",
         ),
@@ -475,10 +479,10 @@ MUTANTS = [
     m(
         "clean-stop-unrecorded",
         "`agentd status` tells a clean stop from a crash",
-        "daemon/service.py::Daemon.shutdown records nothing",
+        "daemon/service/daemon.py::Daemon.shutdown records nothing",
         ("tests/test_daemon.py::test_a_clean_stop_is_not_reported_as_a_crash",),
         (
-            "daemon/service.py",
+            "daemon/service/daemon.py",
             '            stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=cause or name',
             "",
         ),
@@ -511,24 +515,24 @@ MUTANTS = [
     m(
         "silent-chmod",
         "An open state directory is closed with a warning",
-        "daemon/bootstrap.py::open_store",
+        "daemon/cli/setup.py::open_store",
         (E + "test_an_open_state_directory_is_closed_with_a_warning",),
-        ("daemon/bootstrap.py", "        if old_mode is not None:", "        if False:"),
+        ("daemon/cli/setup.py", "        if old_mode is not None:", "        if False:"),
     ),
     m(
         "closed-stdout",
         "stdout closed: the sweep runs, nothing lands in agentd's files",
-        "daemon/cli.py::main without _open_standard_streams",
+        "daemon/cli/main.py::main without _open_standard_streams",
         (E + "test_a_sweep_with_stdout_closed_runs_and_writes_no_output_into_its_files",),
-        ("daemon/cli.py", "    _open_standard_streams()\n    args", "    args"),
+        ("daemon/cli/main.py", "    _open_standard_streams()\n    args", "    args"),
     ),
     m(
         "broken-pipe-exit-0",
         "A reader that leaves does not change the exit status",
-        "daemon/progress.py::print_summary without reader_may_leave",
+        "daemon/output/progress.py::print_summary without reader_may_leave",
         (E + "test_a_reader_that_leaves_does_not_change_the_exit_status",),
         (
-            "daemon/progress.py",
+            "daemon/output/progress.py",
             "    with reader_may_leave():\n        _print_summary(report, run_dir, out, rich)",
             "    _print_summary(report, run_dir, out, rich)",
         ),
@@ -536,17 +540,17 @@ MUTANTS = [
     m(
         "early-sigint-traceback",
         "SIGINT early in start-up: never a traceback",
-        "daemon/entry.py keeps Python's SIGINT handler",
+        "daemon/cli/entry.py keeps Python's SIGINT handler",
         (E + "test_sigint_at_any_moment_of_start_up_is_never_a_traceback",),
-        ("daemon/entry.py", "    signal.signal(signal.SIGINT, signal.SIG_DFL)", "    pass"),
+        ("daemon/cli/entry.py", "    signal.signal(signal.SIGINT, signal.SIG_DFL)", "    pass"),
     ),
     m(
         "ignored-signal-overridden",
         "A signal ignored by whoever started agentd stays ignored",
-        "daemon/stop.py::install_handlers",
+        "daemon/tasks/stop.py::install_handlers",
         (E + "test_a_signal_ignored_by_whoever_started_agentd_stays_ignored",),
         (
-            "daemon/stop.py",
+            "daemon/tasks/stop.py",
             "        if signal.getsignal(sig) is not signal.SIG_IGN:",
             "        if True:",
         ),
@@ -554,24 +558,24 @@ MUTANTS = [
     m(
         "e2big-unexplained",
         "Arguments past the kernel's limit: the task fails with that reason",
-        "daemon/runner.py::_start_failure",
+        "daemon/tasks/runner.py::_start_failure",
         (E + "test_arguments_and_environment_past_the_kernels_limit_fail_the_task_alone",),
-        ("daemon/runner.py", "    if exc.errno == errno.E2BIG:", "    if False:"),
+        ("daemon/tasks/runner.py", "    if exc.errno == errno.E2BIG:", "    if False:"),
     ),
     m(
         "symlink-loop-unnamed",
         "Odd project paths are named for what they are",
-        "daemon/selection.py::directory_problem",
+        "daemon/sweep/selection.py::directory_problem",
         (E + "test_odd_project_paths_are_named_for_what_they_are",),
-        ("daemon/selection.py", "        if exc.errno == errno.ELOOP:", "        if False:"),
+        ("daemon/sweep/selection.py", "        if exc.errno == errno.ELOOP:", "        if False:"),
     ),
     m(
         "escape-sequences-shown",
         "Terminal safety: control characters never reach a terminal",
-        "daemon/report.py::render_markdown",
+        "daemon/output/report.py::render_markdown",
         (E + "test_escape_sequences_in_task_output_never_reach_a_terminal",),
         (
-            "daemon/report.py",
+            "daemon/output/report.py",
             '    return harmless("\\n".join(lines) + "\\n")',
             '    return "\\n".join(lines) + "\\n"',
         ),
@@ -614,10 +618,10 @@ MUTANTS = [
     m(
         "secret-prefix-shown",
         "Secrets in output: masked even where the window cuts them",
-        "daemon/project.py::mask_secrets without the prefix loop",
+        "daemon/sweep/project.py::mask_secrets without the prefix loop",
         ("tests/test_tasks_and_files.py::test_a_secret_cut_by_the_tail_window_is_masked_too",),
         (
-            "daemon/project.py",
+            "daemon/sweep/project.py",
             "            if text.startswith(value[-cut:]):",
             "            if False:",
         ),
@@ -636,9 +640,13 @@ MUTANTS = [
     m(
         "git-hooks-run",
         "agentd's git commands run no repository hook",
-        "daemon/gitrepo.py::_git",
+        "daemon/tasks/gitrepo.py::_git",
         ("tests/test_gitrepo.py::test_hooks_do_not_run",),
-        ("daemon/gitrepo.py", '["git", "-c", "core.hooksPath=/dev/null", *args]', '["git", *args]'),
+        (
+            "daemon/tasks/gitrepo.py",
+            '["git", "-c", "core.hooksPath=/dev/null", *args]',
+            '["git", *args]',
+        ),
     ),
     m(
         "reserved-names-allowed",

@@ -676,10 +676,10 @@ def test_credentials_in_a_webhook_url_are_refused(aws: Workspace) -> None:
 def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: str) -> None:
     """The daemon records a nightly sweep that could not start (an invalid configuration
     after an edit, an unreadable state) as failed, and alerts: nobody watches at night."""
-    from config import ConfigError, load_config
-    from config.errors import Problem
-    from daemon.sweep import record_crash, record_failed_start
-    from state import JsonFileStore, StateCorrupt
+    from agentd.config import ConfigError, load_config
+    from agentd.config.errors import Problem
+    from agentd.daemon.sweep.engine import record_crash, record_failed_start
+    from agentd.state import JsonFileStore, StateCorrupt
 
     alert_config(aws, hook.url, "failure", fail=False)
     config = load_config(aws.config, aws.env)

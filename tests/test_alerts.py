@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from config.model import NotifySection
-from daemon import __version__
-from daemon.alerts import alert_payload, redact_url, send_alerts, should_alert
-from daemon.runner import Command, run
-from daemon.stop import StopToken
+from agentd.config.model import NotifySection
+from agentd.daemon import __version__
+from agentd.daemon.output.alerts import alert_payload, redact_url, send_alerts, should_alert
+from agentd.daemon.tasks.runner import Command, run
+from agentd.daemon.tasks.stop import StopToken
 
 DEADLINE = 60.0  # generous: the test machines are small and shared
 HANG = "hang"  # a scripted reply: hold the request until the test ends

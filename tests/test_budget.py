@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from config.model import BudgetSection
-from daemon import budget
-from daemon.stop import StopToken
-from state import Snapshot
+from agentd.config.model import BudgetSection
+from agentd.daemon.sweep import budget
+from agentd.daemon.tasks.stop import StopToken
+from agentd.state import Snapshot
 
 TODAY = "2026-11-22"
 

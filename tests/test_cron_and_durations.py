@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.cron import CronError, parse_cron
-from config.durations import format_duration, parse_duration
+from agentd.config.cron import CronError, parse_cron
+from agentd.config.durations import format_duration, parse_duration
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")

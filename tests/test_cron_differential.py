@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import cronsim  # a dev dependency: without its oracle this test must fail, not skip
 import pytest
 
-from config.cron import SHORTCUTS, parse_cron
+from agentd.config.cron import SHORTCUTS, parse_cron
 
 EXPRESSIONS = [
     # daily, at times inside, around and outside every zone's gap and repeated hour

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from daemon.gitrepo import (
+from agentd.daemon.tasks.gitrepo import (
     GitError,
     Worktree,
     add_worktree,

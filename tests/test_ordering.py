@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.executor import execute
-from daemon.ordering import blocked_by, dependants_of, rank, simulate
-from daemon.results import ProjectResult
-from daemon.selection import Planned
-from daemon.stop import StopToken
+from agentd.daemon.model.results import ProjectResult
+from agentd.daemon.sweep.executor import execute
+from agentd.daemon.sweep.ordering import blocked_by, dependants_of, rank, simulate
+from agentd.daemon.sweep.selection import Planned
+from agentd.daemon.tasks.stop import StopToken
 
 
 def _p(name: str, *deps: str) -> Planned:

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config import load_config
-from config.cron import parse_cron
-from daemon.schedule import MAX_COUNTED, catch_up, next_fires
-from daemon.selection import select
-from state import Snapshot
+from agentd.config import load_config
+from agentd.config.cron import parse_cron
+from agentd.daemon.service.schedule import MAX_COUNTED, catch_up, next_fires
+from agentd.daemon.sweep.selection import select
+from agentd.state import Snapshot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -254,7 +254,7 @@ CATCH_UP = [
 def test_catch_up_decisions(
     last: str, now: str, window: str, mode: str, fire: str | None, missed: int
 ) -> None:
-    from config.durations import parse_duration
+    from agentd.config.durations import parse_duration
 
     last_dt = datetime.fromisoformat(last)
     last_dt = last_dt if last_dt.tzinfo else last_dt.replace(tzinfo=BERLIN)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from config import Config, load_config
-from daemon.ordering import order, rank, simulate
-from daemon.selection import select
-from state import Snapshot
+from agentd.config import Config, load_config
+from agentd.daemon.sweep.ordering import order, rank, simulate
+from agentd.daemon.sweep.selection import select
+from agentd.state import Snapshot
 
 TODAY = "2026-11-22"
 

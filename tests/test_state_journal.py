@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from state import JsonFileStore, StateCorrupt, StateError, TaskRecord
-from state.claims import me
-from state.journal import COMPACT_AT
+from agentd.state import JsonFileStore, StateCorrupt, StateError, TaskRecord
+from agentd.state.claims import me
+from agentd.state.journal import COMPACT_AT
 
 NOW = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
 
@@ -135,10 +135,10 @@ WRITER = """
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-import state.journal
-from state import JsonFileStore, TaskRecord
-from state.claims import me
-state.journal.COMPACT_AT = 2048  # rewrite state.json all the time
+import agentd.state.journal
+from agentd.state import JsonFileStore, TaskRecord
+from agentd.state.claims import me
+agentd.state.journal.COMPACT_AT = 2048  # rewrite state.json all the time
 store = JsonFileStore(Path(sys.argv[1]))
 now = datetime.now(UTC)
 store.claim("a", me("w", now), "2026-11-22", ["t"], True, now)
@@ -220,7 +220,7 @@ def test_a_rewrite_cut_short_after_state_json_loses_nothing(
     _claimed(store, "a")
     for i in range(5):
         store.record("a", f"t{i}", _ok())
-    import state.journal as journal_module
+    import agentd.state.journal as journal_module
 
     real = journal_module.write_atomic
     calls: list[Path] = []
@@ -246,7 +246,7 @@ def test_a_failed_append_leaves_no_half_line(
 ) -> None:
     import os
 
-    import state.journal as journal_module
+    import agentd.state.journal as journal_module
 
     store = JsonFileStore(tmp_path)
     _claimed(store, "a")
@@ -268,7 +268,7 @@ def test_a_failed_append_leaves_no_half_line(
 
 
 def test_each_write_is_one_flush_to_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import state.journal as journal_module
+    import agentd.state.journal as journal_module
 
     store = JsonFileStore(tmp_path)
     _claimed(store, "a")
@@ -282,7 +282,7 @@ def test_each_write_is_one_flush_to_disk(tmp_path: Path, monkeypatch: pytest.Mon
 def test_when_a_rewrite_is_due_but_fails_the_write_still_lands(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import state.journal as journal_module
+    import agentd.state.journal as journal_module
 
     store = JsonFileStore(tmp_path)
     _claimed(store, "a")

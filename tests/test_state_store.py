@@ -12,9 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from state import AllDone, Busy, Claimed, ClaimLost, Holder, JsonFileStore, StateCorrupt, TaskRecord
-from state.base import ProjectRecord
-from state.claims import me
+from agentd.state import (
+    AllDone,
+    Busy,
+    Claimed,
+    ClaimLost,
+    Holder,
+    JsonFileStore,
+    StateCorrupt,
+    TaskRecord,
+)
+from agentd.state.base import ProjectRecord
+from agentd.state.claims import me
 
 NOW = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
 
@@ -144,9 +153,9 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from state import JsonFileStore, TaskRecord
+    from agentd.state import JsonFileStore, TaskRecord
     from datetime import datetime, UTC
-    from state.claims import me
+    from agentd.state.claims import me
     store = JsonFileStore(Path(sys.argv[1]))
     who, first, count = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     now = datetime.now(UTC)

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from config import load_config
-from daemon import gitrepo
-from daemon import project as project_module
-from daemon import sweep as sweep_module
-from daemon.progress import Observer
-from daemon.results import TaskResult
-from daemon.stop import StopToken
-from daemon.sweep import SweepRequest, run_sweep
-from state import JsonFileStore
+from agentd.config import load_config
+from agentd.daemon.model.results import TaskResult
+from agentd.daemon.output.progress import Observer
+from agentd.daemon.sweep import engine as sweep_module
+from agentd.daemon.sweep import project as project_module
+from agentd.daemon.sweep.engine import SweepRequest, run_sweep
+from agentd.daemon.tasks import gitrepo
+from agentd.daemon.tasks.stop import StopToken
+from agentd.state import JsonFileStore
 
 
 def _setup(tmp_path: Path, body: str) -> tuple[Any, JsonFileStore, Path]:

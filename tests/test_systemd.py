@@ -93,8 +93,8 @@ def _deploy(work: Path) -> tuple[str, str]:
         "agentd*",
     )
     shutil.copytree(site, app / "site", ignore=skip)
-    for package in ("daemon", "config", "state"):
-        shutil.copytree(ROOT / package, app / "site" / package, ignore=skip)
+    # The installed layout: the three folders under agentd/, as the wheel maps them.
+    shutil.copytree(ROOT / "agentd", app / "site" / "agentd", symlinks=False, ignore=skip)
     for folder in ("systemd", "tests/bin"):
         shutil.copytree(ROOT / folder, app / folder)
     shutil.copy(ROOT / "tests" / "systemd_scenario.py", app / "systemd_scenario.py")
@@ -109,7 +109,7 @@ def _deploy(work: Path) -> tuple[str, str]:
         if version == str(sys.version_info[:2]):
             python = system  # same ABI as the copied packages, and not under /root
     launcher = app / "agentd"
-    launcher.write_text(f'#!/bin/sh\nPYTHONPATH={app / "site"} exec {python} -m daemon "$@"\n')
+    launcher.write_text(f'#!/bin/sh\nPYTHONPATH={app / "site"} exec {python} -m agentd "$@"\n')
     launcher.chmod(0o755)
     for path in [work, *work.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else path.stat().st_mode | 0o644)

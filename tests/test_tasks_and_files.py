@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from config.model import MASK
+from agentd.config.model import MASK
 from tests.conftest import Workspace
 
 HOSTILE = """"; rm -rf x; $(id) `id` 'quoted' {run_id}"""

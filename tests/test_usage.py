@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import usage
-from daemon.usage import Usage, from_log, parse
+from agentd.daemon.agents import usage
+from agentd.daemon.agents.usage import Usage, from_log, parse
 from tests.conftest import TEST_BIN
 
 FAKES = TEST_BIN / "fake-agents"

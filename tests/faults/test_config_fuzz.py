@@ -16,7 +16,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config import ConfigError, load_config
+from agentd.config import ConfigError, load_config
 from tests.conftest import AGENTD, Workspace
 
 VALID: dict[str, Any] = {

@@ -97,7 +97,7 @@ def _before_agentd(err: str) -> bool:
     """A KeyboardInterrupt whose every frame is the interpreter's import machinery, the
     console script, or the loading of the entry module, before its first line ran."""
     frames = re.findall(r'File "([^"]+)"', err)
-    start_up = ("<frozen ", "/bin/agentd", "daemon/__init__.py", "daemon/entry.py")
+    start_up = ("<frozen ", "/bin/agentd", "daemon/__init__.py", "daemon/cli/entry.py")
     return err.rstrip().endswith("KeyboardInterrupt") and all(
         f.startswith(start_up) or f.endswith(start_up) for f in frames
     )
@@ -220,7 +220,7 @@ def test_a_project_directory_that_cannot_be_entered_says_so(
 def test_a_directory_gone_unenterable_after_selection_is_named_as_such(tmp_path: Path) -> None:
     """Between the selection's check and the task's start: the child's chdir fails, and
     the reason names the directory, not the program (it was never tried)."""
-    from daemon.runner import Command, _start_failure
+    from agentd.daemon.tasks.runner import Command, _start_failure
 
     command = Command(["/bin/sh", "-c", "true"], tmp_path, {}, tmp_path / "t.log", 1.0, 1.0)
     denied = PermissionError(13, "Permission denied", str(tmp_path))
@@ -521,8 +521,8 @@ FD_SCRIPT = """
 import os, sys, time
 from datetime import UTC
 from pathlib import Path
-from daemon import runner
-from daemon.stop import StopToken
+from agentd.daemon.tasks import runner
+from agentd.daemon.tasks.stop import StopToken
 
 stop, where = StopToken(), Path(sys.argv[1])
 def command(i):

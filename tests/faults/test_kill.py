@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from state.base import STATE_VERSION
+from agentd.state.base import STATE_VERSION
 from tests.conftest import AGENTD, DEADLINE, ROOT, Workspace, process_gone, wait_for
 
 PROJECTS = ["p1", "p2", "p3", "p4"]
@@ -251,8 +251,8 @@ WRITER = textwrap.dedent(
     import os, sys
     from datetime import datetime, UTC
     from pathlib import Path
-    from state import JsonFileStore, TaskRecord
-    from state.claims import me
+    from agentd.state import JsonFileStore, TaskRecord
+    from agentd.state.claims import me
     store = JsonFileStore(Path(sys.argv[1]))
     now = datetime.now(UTC)
     run = f"writer-{os.getpid()}"
@@ -332,7 +332,7 @@ class _Writer:
 
 def _sequence(directory: Path) -> float:
     """The last write a fresh store loads (state.json, then its journal): never torn."""
-    from state import JsonFileStore
+    from agentd.state import JsonFileStore
 
     doc = json.loads((directory / "state.json").read_bytes())  # raises on a torn file
     assert doc["version"] == STATE_VERSION
@@ -391,7 +391,7 @@ def test_sigkill_during_state_writes_never_leaves_a_torn_file(tmp_path: Path) ->
     )
     assert leftovers, "a kill mid-rewrite leaves its temporary file behind"
     # The next writer removes what killed writers left: any write will do.
-    from state import JsonFileStore
+    from agentd.state import JsonFileStore
 
     JsonFileStore(tmp_path).set_daemon(None)
     JsonFileStore(tmp_path).checkpoint()

@@ -53,7 +53,7 @@ def test_a_symlinked_report_is_replaced_not_written_through(ws: Workspace) -> No
     run_dir = ws.state / "runs" / first["run_id"]
     (run_dir / "report.md").unlink()
     (run_dir / "report.md").symlink_to(victim)
-    from daemon.report import write_report
+    from agentd.daemon.output.report import write_report
 
     write_report(run_dir, first)
     assert victim.read_text() == STATE

@@ -19,7 +19,7 @@ CLI would print, and the environment decides what really happens:
     FAKE_COMMIT=1        commit a new file agent-NAME-PID.txt in the current directory
     FAKE_DIRTY=1         leave an untracked agent-scratch.txt in the current directory
 
-The token settings mean what daemon.usage reports (input with cached, output), so a test
+The token settings mean what agents.usage reports (input with cached, output), so a test
 expects back what it set; each fake splits them into its own CLI's fields. A run killed
 during FAKE_SLEEP leaves a "start" without an "end" in the trace.
 """

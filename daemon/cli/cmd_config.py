@@ -1,0 +1,89 @@
+"""``agentd config check | show | init``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from agentd.config import Config
+from agentd.config.model import Limits
+from agentd.daemon.cli.main import EXIT_OK, UsageError
+from agentd.daemon.cli.setup import config_path, load, state_dir, user_path
+from agentd.daemon.output.textout import harmless
+
+
+def config_command(args: argparse.Namespace) -> int:
+    if args.config_command == "init":
+        return _init(args)
+    config = load(args)
+    if args.config_command == "show":
+        from agentd.config.render import render_toml
+
+        sys.stdout.write(render_toml(config, state_dir(args, config)))
+        return EXIT_OK
+    run = config.settings.run
+    enabled = sum(p.enabled for p in config.projects)
+    mode = f"parallel, at most {run.bound}" if run.project_parallelism else "serial"
+    print(f"{harmless(str(config.path))}: ok")
+    tasks = len(config.settings.tasks)
+    print(f"  projects: {len(config.projects)} ({enabled} enabled), tasks: {tasks}")
+    print(f"  schedule: {config.settings.schedule.cron!r} in {config.zone}, mode: {mode}")
+    if not config.projects:
+        print("  note: no [[projects]]: a sweep would run nothing")
+    limits = _limits(config)
+    if limits:
+        print(f"  budget: {limits}")
+    blind = _uncosted_agents(config)
+    if blind:
+        verb = "reports" if len(blind) == 1 else "report"
+        print(
+            f"  note: {', '.join(blind)} {verb} tokens but no cost: "
+            "USD limits do not count them; a *_tokens limit does"
+        )
+    notify = config.settings.notify
+    channels = [c for c in ("command", "webhook") if getattr(notify, c) is not None]
+    if channels:
+        print(f"  alerts: {' and '.join(channels)}, on {notify.when}")
+    return EXIT_OK
+
+
+def _uncosted_agents(config: Config) -> list[str]:
+    """Agents some task uses whose output has no cost, when a USD limit would cover them."""
+    budget = config.settings.budget
+    used = sorted({t.agent for t in config.settings.tasks.values() if t.agent is not None})
+    uncosted = [a for a in used if config.usage_format(a) in ("codex", "gemini")]
+
+    def has_usd(limits: Limits) -> bool:
+        return limits.nightly_usd is not None or limits.weekly_usd is not None
+
+    overall = has_usd(budget)
+    return [a for a in uncosted if overall or (a in budget.agents and has_usd(budget.agents[a]))]
+
+
+def _limits(config: Config) -> str:
+    from agentd.daemon.sweep.budget import amount_text
+
+    budget = config.settings.budget
+    scopes = [("", budget), *((f"{name}: ", lim) for name, lim in budget.agents.items())]
+    return "; ".join(
+        scope + ", ".join(f"{k.split('_')[0]} {amount_text(v, k.split('_')[1])}" for k, v in items)
+        for scope, limits in scopes
+        if (items := limits.items())
+    )
+
+
+def _init(args: argparse.Namespace) -> int:
+    from agentd.config.starter import write_starter
+
+    path = user_path(args.path) if args.path else config_path(args)
+    try:
+        write_starter(path)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; not overwriting it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {harmless(str(path))}")
+    hint = f" --config {path}" if args.path or os.environ.get("AGENTD_CONFIG") else ""
+    print(f"next: add your projects, then `agentd config check{hint}`")
+    return EXIT_OK

@@ -1,0 +1,56 @@
+"""``agentd report [RUN_ID] [--json]``: a finished sweep's report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from agentd.daemon.cli.main import EXIT_OK, UsageError
+from agentd.daemon.cli.setup import load, state_dir
+from agentd.daemon.output.report import render_markdown
+from agentd.daemon.output.textout import harmless
+from agentd.daemon.sweep.rundirs import ReportNotFound, find_report
+from agentd.state import JsonFileStore, StateError
+
+
+def report_command(args: argparse.Namespace) -> int:
+    # Reports outlive configuration mistakes: with the state directory given explicitly,
+    # the file is not needed; otherwise it may name the directory, so it must load.
+    explicit = args.state_dir or os.environ.get("AGENTD_STATE_DIR")
+    directory = state_dir(args, None if explicit else load(args))
+    try:
+        found = find_report(directory, args.run_id, _history(directory))
+    except ReportNotFound as exc:
+        raise UsageError(str(exc)) from None
+    path = found.path
+    if found.newer_without:
+        print(
+            f"agentd: {harmless(found.newer_without)}; this is {path.parent.name}'s",
+            file=sys.stderr,
+        )
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return EXIT_OK
+    try:
+        text = render_markdown(report)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UsageError(f"cannot show {path}: it is not a report of this agentd") from None
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _history(directory: Path) -> list[dict[str, Any]]:
+    """The run summaries the state store keeps, to say why a sweep has no report; none if
+    the state cannot be read (the reports do not need it)."""
+    try:
+        return JsonFileStore(directory).read().runs()
+    except StateError:
+        return []

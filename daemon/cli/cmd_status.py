@@ -1,0 +1,284 @@
+"""``agentd status`` and ``agentd schedule``: read-only views, safe while sweeps run.
+
+Both read the state file without its lock (writes are atomic renames), so they never wait
+for, or slow down, a running sweep; and neither writes anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from agentd.config import Config
+from agentd.config.cron import CronError, parse_cron
+from agentd.daemon.cli.main import EXIT_OK, UsageError
+from agentd.daemon.cli.setup import load, open_store, state_dir
+from agentd.daemon.model.results import TASK_FAILURES
+from agentd.daemon.output import spendview
+from agentd.daemon.output.textout import harmless
+from agentd.daemon.service.schedule import next_fires
+from agentd.daemon.sweep import budget
+from agentd.state import Snapshot
+from agentd.state.claims import process_gone, this_host, why_stale
+from agentd.state.daemonlock import read_holder
+
+
+def schedule_command(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.n < 1:
+        raise UsageError("-n must be at least 1")
+    fires = next_fires(config.cron, config.zone, datetime.now(UTC), args.n)
+    jitter = config.settings.schedule.jitter
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "cron": config.settings.schedule.cron,
+                    "timezone": str(config.zone),
+                    "jitter_s": jitter,
+                    "fires": [f.isoformat() for f in fires],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(f"{config.settings.schedule.cron!r} in {config.zone}:")
+    for fire in fires:
+        print(f"  {fire:%a %Y-%m-%d %H:%M %Z} ({fire.isoformat(timespec='minutes')})")
+    if not fires:
+        print("  (never fires)")
+    if jitter:
+        from agentd.config.durations import format_duration
+
+        print(f"each delayed by a random 0..{format_duration(jitter)} (jitter)")
+    return EXIT_OK
+
+
+def status_command(args: argparse.Namespace) -> int:
+    config: Config | None
+    explicit = args.state_dir or os.environ.get("AGENTD_STATE_DIR")
+    try:
+        config = load(args)
+    except UsageError as exc:
+        if not explicit:
+            raise
+        # The state alone still says a lot; the configuration problem is printed too.
+        print(f"agentd: {harmless(str(exc))}", file=sys.stderr)
+        config = None
+    directory = state_dir(args, config)
+    _, snapshot = open_store(directory)
+    status = gather(config, snapshot, directory, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        sys.stdout.write(render(status))
+    return EXIT_OK
+
+
+def gather(
+    config: Config | None, snapshot: Snapshot, directory: Any, now: datetime
+) -> dict[str, Any]:
+    daemon = _daemon(snapshot, directory)
+    schedule = _schedule(config, daemon, now)
+    runs = snapshot.runs()
+    fires = snapshot.fires()
+    host = this_host()
+    running = []
+    for project, holder in sorted(snapshot.claims().items()):
+        running.append(
+            {
+                "project": project,
+                "run_id": holder.run_id,
+                "pid": holder.pid,
+                "host": holder.host,
+                "started_at": holder.started_at,
+                "heartbeat": holder.heartbeat,
+                "stale": why_stale(holder, now, host),
+            }
+        )
+    names = (
+        [p.name for p in config.projects] if config else sorted(snapshot.doc.get("projects", {}))
+    )
+    projects = []
+    for name in names:
+        entry = snapshot.project(name)
+        last = entry.get("last_run") or {}
+        tasks = config.task_names(config.project(name)) if config else list(entry.get("tasks", {}))
+        states = [(entry.get("tasks", {}).get(t) or {}).get("status") for t in tasks]
+        projects.append(
+            {
+                "name": name,
+                "enabled": config.project(name).enabled if config else None,
+                "last_run_date": last.get("date"),
+                "last_run_id": last.get("run_id"),
+                "last_status": last.get("status"),
+                "tasks_ok": sum(s == "ok" for s in states),
+                "tasks_failed": sum(s in TASK_FAILURES for s in states),
+                "tasks": len(tasks),
+            }
+        )
+    # "Today" as the skip guard and the budget see it: the schedule's zone.
+    today = now.astimezone(config.zone if config else UTC).date().isoformat()
+    return {
+        "state_dir": str(directory),
+        "daemon": daemon,
+        "spend": budget.summary(snapshot, today),
+        "budget": budget.standing(config.settings.budget, snapshot, today) if config else [],
+        "schedule": schedule,
+        "last_sweep": runs[-1] if runs else None,
+        "last_fire_handled": fires.get("last_handled"),
+        "skipped_fires": fires.get("skipped", [])[-5:],
+        "running": running,
+        "projects": projects,
+    }
+
+
+def _schedule(config: Config | None, daemon: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The schedule that fires: the running daemon's armed one (a reload may have kept it
+    while the file says something else), else the file's. The next fire is computed now,
+    so a sweep that runs across a fire time never shows one in the past."""
+    if daemon["running"] and daemon.get("schedule"):
+        cron, zone_name = str(daemon["schedule"]), str(daemon.get("timezone"))
+        fire = _next_fire(cron, zone_name, str(daemon.get("seconds") or "0"), now)
+        out = {"cron": cron, "timezone": zone_name, "next_fire": fire or daemon.get("next_fire")}
+        if config is not None and _differs(config, cron, zone_name):
+            out["in_file"] = {"cron": config.settings.schedule.cron, "timezone": str(config.zone)}
+        return out
+    if config is None:
+        return {
+            "cron": daemon.get("schedule"),
+            "timezone": daemon.get("timezone"),
+            "next_fire": None,
+        }
+    upcoming = next_fires(config.cron, config.zone, now, 1)
+    return {
+        "cron": config.settings.schedule.cron,
+        "timezone": str(config.zone),
+        "next_fire": upcoming[0].isoformat() if upcoming else None,
+    }
+
+
+def _differs(config: Config, cron: str, zone_name: str) -> bool:
+    """Whether the file asks for another schedule than the one armed. A file without a
+    timezone means the daemon's own zone, which this process cannot see (its TZ may
+    differ): only an explicit one is compared."""
+    try:
+        armed = parse_cron(cron)
+    except CronError:
+        return True
+    # Compared as parsed: "30 2  * * *" and "30 2 * * *" are one schedule.
+    same = dataclasses.replace(armed, expression=config.cron.expression) == config.cron
+    zone = config.settings.schedule.timezone
+    return not same or (zone is not None and zone != zone_name)
+
+
+def _next_fire(cron: str, zone_name: str, seconds: str, now: datetime) -> str | None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        spec = dataclasses.replace(parse_cron(cron), second=seconds)
+        fires = next_fires(spec, ZoneInfo(zone_name), now, 1)
+    except (CronError, ValueError, LookupError):  # published by another version, say
+        return None
+    return fires[0].isoformat() if fires else None
+
+
+def _daemon(snapshot: Snapshot, directory: Any) -> dict[str, Any]:
+    info = snapshot.daemon() or read_holder(directory) or {}
+    if not info:
+        return {"running": False}
+    if info.get("host") not in (None, this_host()):
+        return {"running": None, **info, "note": "published by another host; cannot check it"}
+    if info.get("stopped_at"):
+        return {
+            "running": False,
+            "last_pid": info.get("pid"),
+            "stopped_at": info["stopped_at"],
+            "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
+        }
+    gone = process_gone(int(info.get("pid", 0)), info.get("pid_start"))
+    if gone:
+        note = "exited without a clean stop: killed or crashed (see the journal)"
+        return {"running": False, "last_pid": info.get("pid"), "note": note, "why": gone}
+    return {"running": True, **info}
+
+
+def render(status: dict[str, Any]) -> str:
+    lines = []
+    daemon = status["daemon"]
+    if daemon["running"]:
+        lines.append(
+            f"daemon:      running, pid {daemon['pid']} since {daemon.get('started_at', '?')}"
+        )
+    elif daemon["running"] is None:
+        lines.append(
+            f"daemon:      {daemon['note']} (pid {daemon.get('pid')} on {daemon.get('host')})"
+        )
+    else:
+        note = f" (pid {daemon['last_pid']} {daemon['note']})" if daemon.get("last_pid") else ""
+        lines.append(f"daemon:      not running{note}")
+    if daemon.get("reload_error"):
+        lines.append(f"             configuration reload refused: {daemon['reload_error']}")
+    schedule = status["schedule"]
+    when = schedule["next_fire"] or "never"
+    if not daemon["running"] and schedule["next_fire"]:
+        when += " (once the daemon runs)"
+    lines.append(f"schedule:    {schedule['cron']!r} in {schedule['timezone']}; next fire {when}")
+    if schedule.get("in_file"):
+        pending = schedule["in_file"]
+        when = (
+            "not armed: the daemon refused it (above)"
+            if daemon.get("reload_error")
+            else "armed at the next reload (systemctl reload agentd) or sweep"
+        )
+        lines.append(
+            f"             the file says {pending['cron']!r} in {pending['timezone']}: {when}"
+        )
+    last = status["last_sweep"]
+    if last:
+        c = last.get("counts") or {}
+        lines.append(
+            f"last sweep:  {last['run_id']} ({last.get('trigger')}) {last.get('status')}, "
+            f"{last.get('started_at')} -> {last.get('finished_at')}"
+        )
+        lines.append(
+            f"             projects {c.get('projects_ok', 0)} ok, "
+            f"{c.get('projects_failed', 0)} failed, "
+            f"{c.get('projects_interrupted', 0)} interrupted, "
+            f"{c.get('projects_skipped', 0)} skipped; "
+            f"tasks {c.get('tasks_ok', 0)} ok, {c.get('tasks_failed', 0)} failed, "
+            f"{c.get('tasks_interrupted', 0)} interrupted, {c.get('tasks_skipped', 0)} skipped"
+        )
+    else:
+        lines.append("last sweep:  none yet")
+    for skipped in status["skipped_fires"]:
+        lines.append(f"skipped fire: {skipped.get('fire')}: {skipped.get('reason')}")
+    if status["running"]:
+        lines.append("running now:")
+        for claim in status["running"]:
+            stale = f"  [stale: {claim['stale']}]" if claim["stale"] else ""
+            lines.append(
+                f"  {claim['project']}: run {claim['run_id']}, pid {claim['pid']} "
+                f"on {claim['host']}, since {claim['started_at']}{stale}"
+            )
+    else:
+        lines.append("running now: nothing")
+    if status["projects"]:
+        width = max(len(p["name"]) for p in status["projects"])
+        lines.append("projects:")
+        lines.append(f"  {'name':<{width}}  {'last run':<10}  {'status':<11}  tasks ok/failed")
+        for p in status["projects"]:
+            state = p["last_status"] or "-"
+            if p["enabled"] is False:
+                state += " (disabled)"
+            lines.append(
+                f"  {p['name']:<{width}}  {p['last_run_date'] or 'never':<10}  {state:<11}  "
+                f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}"
+            )
+    lines += spendview.status_lines(status["spend"], status["budget"])
+    return harmless("\n".join(lines) + "\n")  # the state file is not ours to trust

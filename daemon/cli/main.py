@@ -1,0 +1,147 @@
+"""The ``agentd`` command line (SPEC section 3).
+
+Global options are accepted before and after the command name: each subcommand parser
+repeats them with SUPPRESS defaults, so a value given in either place survives. Heavy
+modules (pydantic, structlog, rich, APScheduler) are imported inside the handlers, which
+keeps ``agentd --help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from agentd.daemon import __version__
+from agentd.daemon.output.textout import discard_stdout, harmless
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+
+
+class UsageError(Exception):
+    """Bad usage, configuration or state: exit status 2, nothing run."""
+
+
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("global options")
+    sup = argparse.SUPPRESS
+    group.add_argument("--config", metavar="PATH", default=sup, help="config.toml to use")
+    group.add_argument(
+        "--state-dir", metavar="PATH", default=sup, help="state directory ($AGENTD_STATE_DIR)"
+    )
+    group.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=sup)
+    group.add_argument("--log-format", choices=["auto", "json", "console"], default=sup)
+    group.add_argument("--version", action="version", version=f"agentd {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentd",
+        description="Run AI coding agents and other jobs across many repositories, nightly.",
+    )
+    _global_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _global_options(p)
+        return p
+
+    run = command("run", "run the daemon, or one sweep now with --once")
+    run.add_argument("--once", action="store_true", help="run one sweep now, then exit")
+    run.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
+    run.add_argument(
+        "--project",
+        action="append",
+        metavar="NAME",
+        help="sweep only this project (repeatable)",
+    )
+    run.add_argument("--force", action="store_true", help="ignore the daily skip guard")
+    run.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+    status = command("status", "daemon, schedule, last sweep, running and per-project state")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
+
+    schedule = command("schedule", "the next fire times in the configured zone")
+    schedule.add_argument("-n", type=int, default=5, metavar="N", help="how many (default 5)")
+    schedule.add_argument("--json", action="store_true", help="print them as JSON")
+
+    report = command("report", "show a sweep's report (default: the latest)")
+    report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a run id or a unique prefix")
+    report.add_argument("--json", action="store_true", help="print report.json")
+
+    cfg = command("config", "check, show or create the configuration file")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("check", "validate the configuration; exit 0 or 2"),
+        ("show", "print the resolved configuration as TOML, secrets masked"),
+        ("init", "write a commented starter file; never overwrites"),
+    ):
+        p = cfg_sub.add_parser(name, help=text, description=text)
+        _global_options(p)
+        if name == "init":
+            p.add_argument("path", nargs="?", metavar="PATH", help="where to write it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # SIGINT already has its default action back: agentd.daemon.cli.entry, the console script's
+    # module (and `python -m daemon`'s), sees to it before this module is imported.
+    _open_standard_streams()
+    args = build_parser().parse_args(argv)
+    for option in ("config", "state_dir", "log_level", "log_format"):
+        if not hasattr(args, option):
+            setattr(args, option, None)
+    try:
+        return _handler(args)(args)
+    except UsageError as exc:
+        print(f"agentd: {harmless(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # `agentd report | head`: the reader left, after what it wanted; not an error.
+        # (`run --once` keeps its sweep's own status: its output never raises this.)
+        discard_stdout()
+        return EXIT_OK
+
+
+def _open_standard_streams() -> None:
+    """Started with stdin, stdout or stderr closed (``agentd run --once >&-``), the next
+    file agentd opens would take that number, and a print would land in a lock or state
+    file. /dev/null takes their place instead; output to them is simply discarded."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # a lower one was closed too and took it; the loop fixes that
+                os.dup2(null, fd)
+                os.close(null)
+            if getattr(sys, name) is None:
+                mode = "r" if fd == 0 else "w"
+                setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - lives on
+
+
+def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    if args.command == "run":
+        from agentd.daemon.cli.cmd_run import run_command
+
+        return run_command
+    if args.command == "status":
+        from agentd.daemon.cli.cmd_status import status_command
+
+        return status_command
+    if args.command == "schedule":
+        from agentd.daemon.cli.cmd_status import schedule_command
+
+        return schedule_command
+    if args.command == "report":
+        from agentd.daemon.cli.cmd_report import report_command
+
+        return report_command
+    from agentd.daemon.cli.cmd_config import config_command
+
+    return config_command

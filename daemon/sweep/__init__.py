@@ -1,0 +1,3 @@
+"""A sweep: selection, ordering, the bounded executor, one project's claim -> tasks ->
+release, and the agents' budget.
+"""

@@ -1,0 +1,61 @@
+"""What a task runs: its argv with placeholders filled in, and its environment.
+
+Placeholders are replaced inside single argv elements in one pass, so a value is never
+re-split, never re-scanned for placeholders, and never seen by a shell: a prompt holding
+quotes, ``;`` or ``$(...)`` reaches the program as exactly one argument. ``shell`` tasks get
+no substitution at all (the schema rejects placeholders there); they read the same values
+from ``$AGENTD_PROJECT`` and friends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from agentd.config import Config
+from agentd.config.model import PLACEHOLDER_RE
+
+# Variables that belong to agentd's supervisor, not to its tasks: a task that found
+# NOTIFY_SOCKET could send READY=1 or STOPPING=1 on the daemon's behalf.
+STRIPPED_ENV = (
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+)
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def task_argv(config: Config, task: str, values: Mapping[str, str]) -> list[str]:
+    """``values`` holds project, project_dir, run_id and date; prompt is added here."""
+    spec = config.task(task)
+    if spec.command is not None:
+        return [substitute(part, values) for part in spec.command]
+    if spec.shell is not None:
+        return ["/bin/sh", "-c", spec.shell]
+    assert spec.agent is not None
+    assert spec.prompt is not None
+    prompt = substitute(spec.prompt, values)
+    with_prompt = {**values, "prompt": prompt}
+    return [substitute(part, with_prompt) for part in config.agent_command(spec.agent)]
+
+
+def task_env(
+    base: Mapping[str, str], project_env: Mapping[str, str], values: Mapping[str, str], task: str
+) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if k not in STRIPPED_ENV}
+    env.update(project_env)
+    env.update(
+        {
+            "AGENTD_RUN_ID": values["run_id"],
+            "AGENTD_PROJECT": values["project"],
+            "AGENTD_TASK": task,
+            "AGENTD_PROJECT_DIR": values["project_dir"],
+            "AGENTD_DATE": values["date"],
+        }
+    )
+    return env
