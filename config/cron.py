@@ -28,10 +28,6 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from apscheduler.triggers.base import BaseTrigger
 
 SHORTCUTS = {
     "@yearly": "0 0 1 1 *",
@@ -101,12 +97,6 @@ class CronSpec:
     # Crontab has no seconds; only the test suite sets this (a seconds field such as "*/2")
     # to fire within seconds.
     second: str = "0"
-
-    def trigger(self, zone: tzinfo, jitter: float | None = None) -> BaseTrigger:
-        """An APScheduler trigger that fires exactly when crontab would, in ``zone``."""
-        from agentd.daemon.service.trigger import CrontabTrigger
-
-        return CrontabTrigger(self, zone, jitter)
 
     def next_after(self, moment: datetime, zone: tzinfo) -> datetime | None:
         """The first fire time strictly after ``moment``, in ``zone``; None if it never fires."""

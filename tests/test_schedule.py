@@ -12,6 +12,7 @@ import pytest
 from agentd.config import load_config
 from agentd.config.cron import parse_cron
 from agentd.daemon.service.schedule import MAX_COUNTED, catch_up, next_fires
+from agentd.daemon.service.trigger import CrontabTrigger
 from agentd.daemon.sweep.selection import select
 from agentd.state import Snapshot
 
@@ -294,7 +295,7 @@ def test_jitter_delays_each_fire_by_zero_to_jitter() -> None:
     after = datetime(2026, 11, 22, 12, tzinfo=BERLIN)
     nominal = spec.next_after(after, BERLIN)
     assert nominal is not None
-    trigger = spec.trigger(BERLIN, jitter=600)
+    trigger = CrontabTrigger(spec, BERLIN, 600)
     delays = {
         (trigger.get_next_fire_time(None, after) - nominal).total_seconds() for _ in range(50)
     }
@@ -333,14 +334,14 @@ def test_the_daemon_trigger_fires_at_the_scheduled_instants(
     spec = parse_cron(cron)
     moment = datetime.fromisoformat(start).replace(tzinfo=zone)
     expected = next_fires(spec, zone, moment, 6)
-    fires = _drive(spec.trigger(zone), moment, 6)
+    fires = _drive(CrontabTrigger(spec, zone), moment, 6)
     assert _local(fires) == _local(expected)
     assert _utc(fires) == _utc(expected)
     # With jitter each fire is 0..jitter after its scheduled instant, counted in real time
     # (adding to a wall time would drop the fold of a repeated hour).
     jitter = 600
     for _ in range(5):
-        jittered = _drive(spec.trigger(zone, jitter=jitter), moment, 6)
+        jittered = _drive(CrontabTrigger(spec, zone, jitter), moment, 6)
         delays = [
             (fire.astimezone(UTC) - nominal.astimezone(UTC)).total_seconds()
             for fire, nominal in zip(jittered, expected, strict=True)
@@ -352,7 +353,7 @@ def test_the_daemon_trigger_fires_at_the_scheduled_instants(
 def test_the_daemon_trigger_catches_up_from_an_old_previous_fire() -> None:
     # APScheduler asks with the previous fire long past to list the fires it missed.
     spec = parse_cron("30 2 * * *")
-    trigger = spec.trigger(BERLIN)
+    trigger = CrontabTrigger(spec, BERLIN)
     previous = datetime(2026, 10, 24, 2, 30, tzinfo=BERLIN)
     now = datetime(2026, 10, 27, 12, tzinfo=BERLIN)
     missed = []

@@ -42,6 +42,7 @@ from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.output.progress import Observer
 from agentd.daemon.service.notify import Notifier
 from agentd.daemon.service.schedule import catch_up, next_fires
+from agentd.daemon.service.trigger import CrontabTrigger
 from agentd.daemon.sweep.engine import SweepRequest, record_crash, record_failed_start, run_sweep
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore, StateError
@@ -319,7 +320,7 @@ class Daemon:
         with self.arm_lock:
             if armed == self.armed:
                 return False
-            trigger = armed.spec.trigger(config.zone, jitter=armed.jitter or None)
+            trigger = CrontabTrigger(armed.spec, config.zone, armed.jitter or None)
             if self.armed is None:
                 self.scheduler.add_job(
                     self._scheduled,
