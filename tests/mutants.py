@@ -48,14 +48,14 @@ MUTANTS = [
         "killmode-process",
         "agentd SIGKILLed under systemd: its tasks go with it",
         "systemd/agentd.service KillMode=process",
-        ("tests/test_systemd.py::test_the_system_unit_under_a_real_systemd",),
+        ("tests/service/test_systemd.py::test_the_system_unit_under_a_real_systemd",),
         ("systemd/agentd.service", "KillMode=mixed", "KillMode=process"),
     ),
     m(
         "alert-fails-the-sweep",
         "A failing alert never changes the sweep's status",
         "daemon/sweep/engine.py::_alert lets a failed alert fail the sweep",
-        ("tests/test_agents.py::test_failing_alert_never_fails_the_sweep",),
+        ("tests/agents/test_agents.py::test_failing_alert_never_fails_the_sweep",),
         (
             "daemon/sweep/engine.py",
             '    report["alerts"] = sent\n',
@@ -66,7 +66,7 @@ MUTANTS = [
         "branch-with-commits-deleted",
         "An agent's commits in its worktree are never deleted",
         "daemon/tasks/gitrepo.py::finish_worktree deletes a branch with commits",
-        ("tests/test_gitrepo.py::test_commits_keep_the_branch_and_remove_the_worktree",),
+        ("tests/tasks/test_gitrepo.py::test_commits_keep_the_branch_and_remove_the_worktree",),
         ("daemon/tasks/gitrepo.py", "        if commits:\n", "        if False:\n"),
     ),
     m(
@@ -98,7 +98,7 @@ MUTANTS = [
         "placeholders-twice",
         "Placeholders are substituted in one pass, never re-expanded",
         "daemon/tasks/taskcmd.py::substitute runs twice",
-        ("tests/test_tasks_and_files.py::test_a_substituted_value_is_never_expanded_again",),
+        ("tests/tasks/test_tasks_and_files.py::test_a_substituted_value_is_never_expanded_again",),
         (
             "daemon/tasks/taskcmd.py",
             "    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)",
@@ -128,7 +128,7 @@ MUTANTS = [
         "notify-socket-to-tasks",
         "No task can notify systemd in agentd's name",
         "daemon/service/notify.py keeps NOTIFY_SOCKET, daemon/tasks/taskcmd.py passes it on",
-        ("tests/test_daemon.py::test_systemd_notifications",),
+        ("tests/service/test_daemon.py::test_systemd_notifications",),
         (
             "daemon/service/notify.py",
             '        self.address = environ.pop("NOTIFY_SOCKET", None)',
@@ -157,7 +157,7 @@ MUTANTS = [
         "state/files.py::write_atomic writes the file in place",
         (
             K + "test_sigkill_during_state_writes_never_leaves_a_torn_file",
-            "tests/test_state_store.py::"
+            "tests/state/test_store.py::"
             "test_concurrent_writers_lose_nothing_and_readers_never_see_a_torn_file",
         ),
         (
@@ -183,7 +183,7 @@ MUTANTS = [
         "A suspended sweep keeps its claims on this host",
         "state/claims.py::why_stale uses the heartbeat on this host too",
         (
-            "tests/test_state_store.py::"
+            "tests/state/test_store.py::"
             "test_a_live_process_on_this_host_keeps_its_claim_however_old_its_heartbeat",
         ),
         ("state/claims.py", "    if holder.host == host:\n", "    if False:\n"),
@@ -193,7 +193,7 @@ MUTANTS = [
         "Many sweepers: every task runs once",
         "state/jsonfile.py::claim does not re-read the skip guard",
         (
-            "tests/test_state_store.py::test_claim_rereads_the_skip_guard",
+            "tests/state/test_store.py::test_claim_rereads_the_skip_guard",
             "tests/faults/test_concurrency.py::test_five_sweepers_run_every_task_exactly_once",
         ),
         (
@@ -225,7 +225,7 @@ MUTANTS = [
         "Hostile tasks: what a task leaves in its group is killed",
         "daemon/tasks/runner.py::run without the final SIGKILL to the group",
         (
-            "tests/test_sweep_failures.py::test_the_group_kill_alone_stops_what_a_finished_task_left_in_its_group",
+            "tests/sweep/test_failures.py::test_the_group_kill_alone_stops_what_a_finished_task_left_in_its_group",
         ),
         (
             "daemon/tasks/runner.py",
@@ -260,7 +260,7 @@ MUTANTS = [
         "journal-replayed-over-an-edit",
         "The journal is never replayed over a hand edit",
         "state/journal.py::Journal._read skips the digest check",
-        ("tests/test_state_journal.py::test_editing_state_json_by_hand",),
+        ("tests/state/test_journal.py::test_editing_state_json_by_hand",),
         (
             "state/journal.py",
             '        if from_start and header.get("snapshot") not in (None, loaded.digest):',
@@ -335,7 +335,7 @@ MUTANTS = [
         "sigterm-unhandled-at-start",
         "SIGTERM during start-up: the daemon stops in order",
         "daemon/service/daemon.py::serve installs no handlers",
-        ("tests/test_daemon.py::test_idle_daemon_stops_at_once_on_sigint_and_sigterm",),
+        ("tests/service/test_daemon.py::test_idle_daemon_stops_at_once_on_sigint_and_sigterm",),
         (
             "daemon/service/daemon.py",
             "    signals.install(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)",
@@ -370,7 +370,7 @@ MUTANTS = [
         "ctrl-c-twice",
         "Ctrl-C twice during run --once: the second kills at once",
         "daemon/tasks/stop.py::StopToken.request never escalates",
-        ("tests/test_sweep_failures.py::test_a_second_signal_kills_at_once",),
+        ("tests/sweep/test_failures.py::test_a_second_signal_kills_at_once",),
         (
             "daemon/tasks/stop.py",
             "            self.urgent = True\n            _poke(self._hard_w)",
@@ -392,7 +392,7 @@ MUTANTS = [
         "usage-line-recursion",
         "Agent output: one line nested too deeply costs only that line",
         "daemon/agents/usage.py::_json_lines",
-        ("tests/test_usage.py::test_one_line_nested_too_deeply_costs_only_that_line",),
+        ("tests/agents/test_usage.py::test_one_line_nested_too_deeply_costs_only_that_line",),
         (
             "daemon/agents/usage.py",
             "        except (ValueError, RecursionError):  # one line of garbage costs that line alone",
@@ -404,7 +404,7 @@ MUTANTS = [
         "Agent output: a NaN figure is dropped alone",
         "daemon/agents/usage.py::_not_a_number raises",
         (
-            "tests/test_usage.py::test_a_nan_cost_is_dropped_alone_and_the_token_counts_beside_it_count",
+            "tests/agents/test_usage.py::test_a_nan_cost_is_dropped_alone_and_the_token_counts_beside_it_count",
         ),
         (
             "daemon/agents/usage.py",
@@ -423,14 +423,16 @@ MUTANTS = [
         "budget-unchecked",
         "The budget reached: no new agent task starts",
         "daemon/sweep/project.py::_run_task skips the budget check",
-        ("tests/test_agents.py::test_budget_skips_new_agent_tasks_and_never_kills_running_ones",),
+        (
+            "tests/agents/test_agents.py::test_budget_skips_new_agent_tasks_and_never_kills_running_ones",
+        ),
         ("daemon/sweep/project.py", "        if over is not None:", "        if False:"),
     ),
     m(
         "require-clean-ignored",
         "A checkout the user is working in is left alone",
         "daemon/sweep/project.py::_refused never refuses",
-        ("tests/test_agents.py::test_require_clean_skips_dirty_or_off_branch_checkouts",),
+        ("tests/agents/test_agents.py::test_require_clean_skips_dirty_or_off_branch_checkouts",),
         (
             "daemon/sweep/project.py",
             "    if not ctx.config.require_clean(spec):\n        return None",
@@ -442,7 +444,7 @@ MUTANTS = [
         "A file caught mid-save is refused on reload; the armed schedule is kept",
         "daemon/service/daemon.py::Daemon._reread",
         (
-            "tests/test_daemon.py::test_a_file_caught_mid_save_is_refused_and_the_armed_schedule_kept",
+            "tests/service/test_daemon.py::test_a_file_caught_mid_save_is_refused_and_the_armed_schedule_kept",
         ),
         (
             "daemon/service/daemon.py",
@@ -455,7 +457,7 @@ MUTANTS = [
         "`agentd status` shows the schedule that is armed",
         "daemon/cli/cmd_status.py::_schedule",
         (
-            "tests/test_daemon.py::test_status_tells_a_file_not_yet_armed_from_the_schedule_that_fires",
+            "tests/service/test_daemon.py::test_status_tells_a_file_not_yet_armed_from_the_schedule_that_fires",
         ),
         (
             "daemon/cli/cmd_status.py",
@@ -468,7 +470,7 @@ MUTANTS = [
         "`agentd status` never shows a next fire in the past",
         "daemon/cli/cmd_status.py::_schedule uses the published next fire",
         (
-            "tests/test_daemon.py::test_the_next_fire_shown_during_a_long_sweep_is_never_in_the_past",
+            "tests/service/test_daemon.py::test_the_next_fire_shown_during_a_long_sweep_is_never_in_the_past",
         ),
         (
             "daemon/cli/cmd_status.py",
@@ -480,7 +482,7 @@ MUTANTS = [
         "clean-stop-unrecorded",
         "`agentd status` tells a clean stop from a crash",
         "daemon/service/daemon.py::Daemon.shutdown records nothing",
-        ("tests/test_daemon.py::test_a_clean_stop_is_not_reported_as_a_crash",),
+        ("tests/service/test_daemon.py::test_a_clean_stop_is_not_reported_as_a_crash",),
         (
             "daemon/service/daemon.py",
             '            stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=cause or name',
@@ -592,8 +594,8 @@ MUTANTS = [
         "Daylight saving: no fire lost or doubled",
         "config/cron.py::_shifts treats every day as one without a change",
         (
-            "tests/test_schedule.py::test_fire_times_across_daylight_saving_changes",
-            "tests/test_cron_differential.py",
+            "tests/service/test_schedule.py::test_fire_times_across_daylight_saving_changes",
+            "tests/config/test_cron_differential.py",
         ),
         ("config/cron.py", "    return len(offsets) > 1", "    return False"),
     ),
@@ -601,14 +603,14 @@ MUTANTS = [
         "fixed-time-fires-twice",
         "Daylight saving: a repeated wall time fires once",
         "config/cron.py::_day_instants follows the clock for every expression",
-        ("tests/test_schedule.py::test_fire_times_across_daylight_saving_changes",),
+        ("tests/service/test_schedule.py::test_fire_times_across_daylight_saving_changes",),
         ("config/cron.py", "        if plan.fixed_time:", "        if False:"),
     ),
     m(
         "or-days-refused",
         "Crontab: with both day fields restricted, either matches",
         "config/cron.py::parse_cron",
-        ("tests/test_cron_and_durations.py",),
+        ("tests/config/test_cron_and_durations.py",),
         (
             "config/cron.py",
             "    if not either_day and not _any_day_exists(values[2], values[3]):",
@@ -619,7 +621,9 @@ MUTANTS = [
         "secret-prefix-shown",
         "Secrets in output: masked even where the window cuts them",
         "daemon/sweep/project.py::mask_secrets without the prefix loop",
-        ("tests/test_tasks_and_files.py::test_a_secret_cut_by_the_tail_window_is_masked_too",),
+        (
+            "tests/tasks/test_tasks_and_files.py::test_a_secret_cut_by_the_tail_window_is_masked_too",
+        ),
         (
             "daemon/sweep/project.py",
             "            if text.startswith(value[-cut:]):",
@@ -630,7 +634,7 @@ MUTANTS = [
         "webhook-url-shown",
         "A webhook URL holding a token is never shown",
         "config/model.py::redact_url",
-        ("tests/test_alerts.py::test_redact_url",),
+        ("tests/output/test_alerts.py::test_redact_url",),
         (
             "config/model.py",
             '    return f"{parts.scheme}://{host}" if parts.scheme and host else "(unparseable URL)"',
@@ -641,7 +645,7 @@ MUTANTS = [
         "git-hooks-run",
         "agentd's git commands run no repository hook",
         "daemon/tasks/gitrepo.py::_git",
-        ("tests/test_gitrepo.py::test_hooks_do_not_run",),
+        ("tests/tasks/test_gitrepo.py::test_hooks_do_not_run",),
         (
             "daemon/tasks/gitrepo.py",
             '["git", "-c", "core.hooksPath=/dev/null", *args]',
@@ -652,7 +656,7 @@ MUTANTS = [
         "reserved-names-allowed",
         "Names that collide with agentd's files are refused",
         "config/model.py::ProjectSpec._name",
-        ("tests/test_config_validation.py",),
+        ("tests/config/test_validation.py",),
         ("config/model.py", "        if value in RESERVED_PROJECT_NAMES:", "        if False:"),
     ),
 ]

@@ -8,7 +8,7 @@ import sys
 
 from agentd.config import Config
 from agentd.config.model import Limits
-from agentd.daemon.cli.main import EXIT_OK, UsageError
+from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import config_path, load, state_dir, user_path
 from agentd.daemon.output.textout import harmless
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agentd.daemon.cli.main import EXIT_OK, UsageError
+from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, state_dir
 from agentd.daemon.output.report import render_markdown
 from agentd.daemon.output.textout import harmless

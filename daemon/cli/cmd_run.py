@@ -8,7 +8,7 @@ import signal
 import sys
 from datetime import UTC, datetime
 
-from agentd.daemon.cli.main import EXIT_FAILED, EXIT_OK, UsageError
+from agentd.daemon.cli.exits import EXIT_FAILED, EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, open_store, setup_logging, state_dir
 from agentd.daemon.output.textout import reader_may_leave
 from agentd.state import StateError

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentd.config import Config
 from agentd.config.cron import CronError, parse_cron
-from agentd.daemon.cli.main import EXIT_OK, UsageError
+from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, open_store, state_dir
 from agentd.daemon.model.results import TASK_FAILURES
 from agentd.daemon.output import spendview

@@ -14,16 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agentd.daemon import __version__
+from agentd.daemon.cli.exits import EXIT_OK, EXIT_USAGE, UsageError
 from agentd.daemon.output.textout import discard_stdout, harmless
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
-
-
-class UsageError(Exception):
-    """Bad usage, configuration or state: exit status 2, nothing run."""
 
 
 def _global_options(parser: argparse.ArgumentParser) -> None:

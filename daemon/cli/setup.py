@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agentd.config import Config, ConfigError, default_config_path, load_config, resolve_state_dir
 from agentd.config.homedir import NoHome, expand
-from agentd.daemon.cli.main import UsageError
+from agentd.daemon.cli.exits import UsageError
 from agentd.state import JsonFileStore, Snapshot, StateError
 from agentd.state.files import ensure_private_dir
 

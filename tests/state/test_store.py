@@ -213,7 +213,7 @@ def test_concurrent_writers_lose_nothing_and_readers_never_see_a_torn_file(tmp_p
     seed = {"version": 2, "projects": projects, "claims": {}, "runs": [], "fires": {}}
     (state / "state.json").write_text(json.dumps(seed, indent=1))
     assert (state / "state.json").stat().st_size > 150_000
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     progress = tmp_path / "inodes-seen"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(state), str(progress)],

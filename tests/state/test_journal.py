@@ -154,7 +154,7 @@ def test_readers_never_see_corruption_or_go_back_while_the_state_is_rewritten(
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(tmp_path), "400"],
         env={**os.environ, "PYTHONPATH": str(root)},

@@ -2,7 +2,7 @@
 
 Real `agentd run --once` processes run the fake CLIs in tests/bin/fake-agents, which take
 the built-in presets' arguments and print the real CLIs' documented output formats (their
-sources are named in the fakes and in tests/test_usage.py). Repositories are real git
+sources are named in the fakes and in tests/agents/test_usage.py). Repositories are real git
 repositories; webhooks go to a real HTTP server on 127.0.0.1.
 """
 

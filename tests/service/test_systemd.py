@@ -97,7 +97,7 @@ def _deploy(work: Path) -> tuple[str, str]:
     shutil.copytree(ROOT / "agentd", app / "site" / "agentd", symlinks=False, ignore=skip)
     for folder in ("systemd", "tests/bin"):
         shutil.copytree(ROOT / folder, app / folder)
-    shutil.copy(ROOT / "tests" / "systemd_scenario.py", app / "systemd_scenario.py")
+    shutil.copy(ROOT / "tests" / "service" / "systemd_scenario.py", app / "systemd_scenario.py")
     python = sys._base_executable  # type: ignore[attr-defined]
     system = shutil.which("python3", path="/usr/bin:/bin")
     if system:

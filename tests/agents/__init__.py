@@ -1,0 +1,1 @@
+"""Agent CLIs: presets, usage, spend."""

@@ -1,0 +1,1 @@
+"""config.toml: parsing, validation, cron and durations."""

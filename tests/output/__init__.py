@@ -1,0 +1,1 @@
+"""Reports, alerts and what a person sees."""

@@ -1,0 +1,1 @@
+"""A sweep: selection, ordering, the bound, claims, failures."""

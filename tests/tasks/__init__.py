@@ -1,0 +1,1 @@
+"""Tasks as processes: argv, logs, worktrees."""
