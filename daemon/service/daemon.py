@@ -36,7 +36,7 @@ import structlog
 from agentd.config import Config, ConfigError, Problem, load_config
 from agentd.config.cron import CronSpec
 from agentd.config.durations import format_duration
-from agentd.daemon.cli.main import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, UsageError
+from agentd.daemon.cli.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, open_store, setup_logging, state_dir
 from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.output.progress import Observer
