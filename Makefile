@@ -24,6 +24,7 @@ lint: venv
 	$(BIN)/ruff check $(PACKAGES) tests examples bench
 	$(BIN)/ruff format --check $(PACKAGES) tests examples bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # One worker per core (xdist): the suite runs real processes and mostly waits on them.
 test: lint
