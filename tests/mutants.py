@@ -250,11 +250,11 @@ MUTANTS = [
     m(
         "bad-state-accepted",
         "Bad state: refused, exit 2, left byte for byte",
-        "state/jsonfile.py::parse_document skips the shape checks",
+        "state/document.py::parse_document skips the shape checks",
         (
             "tests/faults/test_bad_state.py::test_bad_state_files_stop_every_command_and_stay_as_they_are",
         ),
-        ("state/jsonfile.py", "    check_document(doc, path)\n    return doc", "    return doc"),
+        ("state/document.py", "    check_document(doc, path)\n    return doc", "    return doc"),
     ),
     m(
         "journal-replayed-over-an-edit",
