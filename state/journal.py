@@ -36,7 +36,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from agentd.state.base import STATE_VERSION, StateCorrupt, StateError
 from agentd.state.files import fsync_dir, write_atomic
@@ -141,15 +141,10 @@ class Journal:
         """Apply the journal's complete lines past ``loaded.offset``; False if the journal
         on disk is not this snapshot's. Header and lines come through one descriptor, so a
         rewrite in between cannot mix two journals."""
-        try:
-            fd = os.open(self.journal, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
+        handle = _open_regular(self.journal)
+        if handle is None:
             return False
-        except OSError as exc:
-            raise StateError(f"cannot read {self.journal}: {exc.strerror}") from None
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise StateCorrupt(f"{self.journal} is not a regular file; it is left untouched")
+        with handle:
             first = handle.readline()
             header = _header(first, self.journal)
             if header["journal"] != loaded.token:
@@ -278,17 +273,28 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
-def _read_regular(path: Path) -> bytes | None:
-    """The file's bytes; None if it does not exist. O_NONBLOCK: a FIFO must not hang us."""
+def _open_regular(path: Path) -> BinaryIO | None:
+    """The file opened for reading; None if it does not exist. O_NONBLOCK: a FIFO in its
+    place must not hang us, and anything but a regular file is refused, left as it is."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise StateError(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise StateCorrupt(f"{path} is not a regular file; it is left untouched")
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise StateCorrupt(f"{path} is not a regular file; it is left untouched")
+    return handle
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The file's bytes; None if it does not exist."""
+    handle = _open_regular(path)
+    if handle is None:
+        return None
+    with handle:
         try:
             return handle.read()
         except OSError as exc:
