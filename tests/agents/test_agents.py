@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TEST_BIN, Workspace
+from tests.helpers import TEST_BIN, Workspace
 
 FAKES = TEST_BIN / "fake-agents"
 GIT_ENV = {

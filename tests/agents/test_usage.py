@@ -17,7 +17,7 @@ import pytest
 
 from agentd.daemon.agents import usage
 from agentd.daemon.agents.usage import Usage, from_log, parse
-from tests.conftest import TEST_BIN
+from tests.helpers import TEST_BIN
 
 FAKES = TEST_BIN / "fake-agents"
 

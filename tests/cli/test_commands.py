@@ -10,7 +10,7 @@ import subprocess
 import time
 import tomllib
 
-from tests.conftest import AGENTD, Workspace
+from tests.helpers import AGENTD, Workspace
 
 SIMPLE = """
 [run]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import AGENTD, Workspace
+from tests.helpers import AGENTD, Workspace
 
 # Each impostor fails loudly the moment it is imported, so a test cannot pass by luck.
 IMPOSTOR = "raise ImportError('the impostor {name} package was imported')\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Workspace
+from tests.helpers import Workspace
 
 BASE = """
 [schedule]

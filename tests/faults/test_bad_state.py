@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENTD, Workspace
+from tests.helpers import AGENTD, Workspace
 
 VALID = {"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}}
 GOOD = json.dumps(VALID, indent=1).encode()

@@ -8,7 +8,7 @@ import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import AGENTD, Workspace, wait_for
+from tests.helpers import AGENTD, Workspace, wait_for
 
 PROJECTS = [f"p{i:02d}" for i in range(20)]
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentd.config import ConfigError, load_config
-from tests.conftest import AGENTD, Workspace
+from tests.helpers import AGENTD, Workspace
 
 VALID: dict[str, Any] = {
     "schedule": {

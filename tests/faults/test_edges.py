@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENTD, Workspace, wait_for
+from tests.helpers import AGENTD, Workspace, wait_for
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 NOBODY = 54321  # a uid with no passwd entry

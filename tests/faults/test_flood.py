@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import AGENTD, Workspace
+from tests.helpers import AGENTD, Workspace
 
 SIZE = 300_000_000  # bytes of output per flooding task
 

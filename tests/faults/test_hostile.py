@@ -6,7 +6,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from tests.conftest import Workspace, process_gone, wait_for
+from tests.helpers import Workspace, process_gone, wait_for
 
 TREE = textwrap.dedent(
     """

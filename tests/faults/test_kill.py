@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentd.state.base import STATE_VERSION
-from tests.conftest import AGENTD, DEADLINE, ROOT, Workspace, process_gone, wait_for
+from tests.helpers import AGENTD, DEADLINE, ROOT, Workspace, process_gone, wait_for
 
 PROJECTS = ["p1", "p2", "p3", "p4"]
 TASKS = ["t1", "t2", "t3"]

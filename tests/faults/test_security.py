@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENTD, Workspace, wait_for
+from tests.helpers import AGENTD, Workspace, wait_for
 
 STATE = json.dumps({"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}})
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENTD, DEADLINE, Workspace, process_gone, wait_for
+from tests.helpers import AGENTD, DEADLINE, Workspace, process_gone, wait_for
 
 
 def _config(

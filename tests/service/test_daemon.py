@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AGENTD, Workspace, max_overlap, process_gone, wait_for
+from tests.helpers import AGENTD, Workspace, max_overlap, process_gone, wait_for
 
 FAST = {"AGENTD_TESTING_CRON_SECONDS": "*/2"}  # fire every two seconds
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENTD, ROOT
+from tests.helpers import AGENTD, ROOT
 
 WITH_SYSTEMD = ROOT.parent / "shared" / "tools" / "with-systemd"
 UNITS = ROOT / "systemd"

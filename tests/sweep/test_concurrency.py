@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tests.conftest import Workspace, max_overlap
+from tests.helpers import Workspace, max_overlap
 
 
 def _projects(names: list[str], extra: str = "") -> str:

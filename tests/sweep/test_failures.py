@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AGENTD, Workspace, process_gone, wait_for
+from tests.helpers import AGENTD, Workspace, process_gone, wait_for
 
 
 def test_four_kinds_of_failure_are_all_reported_and_the_rest_runs(ws: Workspace) -> None:

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from tests.conftest import Workspace
+from tests.helpers import Workspace
 
 # UTC+14 and UTC-11: 25 hours apart, so at any instant their calendar dates differ.
 EAST, WEST = "Pacific/Kiritimati", "Pacific/Pago_Pago"

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from agentd.config.model import MASK
-from tests.conftest import Workspace
+from tests.helpers import Workspace
 
 HOSTILE = """"; rm -rf x; $(id) `id` 'quoted' {run_id}"""
 
