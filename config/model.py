@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from agentd.config.cron import CronError, parse_cron
 from agentd.config.durations import format_duration, parse_duration
+from agentd.config.presets import USAGE_FORMATS
 from agentd.config.sizes import EXAMPLES, format_size, parse_size
 
 PLACEHOLDERS = ("prompt", "project", "project_dir", "run_id", "date")
@@ -316,12 +317,16 @@ class NotifySection(Strict):
         return value
 
 
-UsageFormat = Literal["auto", "claude", "codex", "gemini", "aider", "none"]
+if TYPE_CHECKING:
+    UsageFormat = str
+else:
+    # The presets' names, so that naming a new agent there admits its format here too.
+    UsageFormat = Literal[USAGE_FORMATS]
 
 
 class AgentSpec(Strict):
     command: Argv
-    # How to read cost and tokens from the agent's output (agentd.daemon.agents.usage). Unset: a
+    # How to read cost and tokens from the agent's output (agentd.daemon.agents.registry). Unset: a
     # built-in preset's own format, or "auto" (each known format tried) for others.
     usage: Annotated[UsageFormat, BeforeValidator(_lower)] | None = None
 

@@ -80,7 +80,7 @@ class Config:
         return list(custom.command) if custom else list(AGENT_PRESETS[agent])
 
     def usage_format(self, agent: str) -> str:
-        """How ``agents.usage`` reads this agent's output: as configured, else the preset's
+        """How ``agents.registry`` reads this agent's output: as configured, else the preset's
         own format, else every known format in turn."""
         custom = self.settings.agents.get(agent)
         if custom is not None and custom.usage is not None:

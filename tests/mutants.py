@@ -620,13 +620,13 @@ MUTANTS = [
     m(
         "secret-prefix-shown",
         "Secrets in output: masked even where the window cuts them",
-        "daemon/sweep/project.py::mask_secrets without the prefix loop",
+        "daemon/output/redact.py::_mask_cut_start never masks",
         (
             "tests/tasks/test_tasks_and_files.py::test_a_secret_cut_by_the_tail_window_is_masked_too",
         ),
         (
-            "daemon/sweep/project.py",
-            "            if text.startswith(value[-cut:]):",
+            "daemon/output/redact.py",
+            "            if cut > longest and text.startswith(secret[-cut:]):",
             "            if False:",
         ),
     ),

@@ -1,9 +1,12 @@
-"""Reading what an agent run cost from the agent's own output.
+"""Reading what an agent run cost from the agent's own output: one parser per CLI.
 
 Each CLI reports usage its own way (see the parsers below and the examples in
-``tests/test_usage.py``). The output is not ours: any of it may be missing, cut short by a
-timeout, or changed by a new CLI version. So every parser answers "unknown, because ..."
-rather than raising, and a number is only taken when it is a finite, non-negative number.
+``tests/agents/test_usage.py``). The output is not ours: any of it may be missing, cut
+short by a timeout, or changed by a new CLI version. So a parser answers ``None`` when it
+finds no usage report at all (``agents.registry`` then gives that CLI's own reason, which
+names the flag that prints one) and "unknown, because ..." when the report it found is
+unusable; a number is only taken when it is a finite, non-negative number. Which parser
+reads which agent's log is the registry's business, not this module's.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,39 +43,9 @@ def unknown(reason: str) -> Usage:
     return Usage(known=False, reason=reason)
 
 
-def from_log(path: Path, fmt: str) -> Usage:
-    """The usage an agent reported in its log (stdout and stderr together)."""
-    if fmt == "none":
-        return unknown('this agent\'s usage is not read (usage = "none")')
-    try:
-        text = _tail(path)
-    except OSError as exc:
-        return unknown(f"cannot read the log: {exc.strerror or exc}")
-    return parse(text, fmt)
-
-
-def parse(text: str, fmt: str) -> Usage:
-    if fmt == "auto":
-        reasons = []
-        for name, parser in PARSERS.items():
-            found = _safely(parser, text)
-            if found.known:
-                return found
-            reasons.append(name)
-        return unknown("no usage report of a known agent (" + ", ".join(reasons) + ") found")
-    if fmt not in PARSERS:
-        return unknown(f"unknown usage format {fmt!r}")
-    return _safely(PARSERS[fmt], text)
-
-
-def _safely(parser: Callable[[str], Usage], text: str) -> Usage:
-    try:
-        return parser(text)
-    except Exception as exc:  # noqa: BLE001 - foreign output must never crash a sweep
-        return unknown(f"unreadable usage report ({type(exc).__name__})")
-
-
-def _tail(path: Path) -> str:
+def read_tail(path: Path) -> str:
+    """The last WINDOW_BYTES of a log, where an agent prints its final result; OSError if
+    it cannot be read."""
     with open(path, "rb") as handle:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - WINDOW_BYTES))
@@ -160,7 +133,7 @@ def _usage(cost: float | None, inp: int | None, out: int | None, cached: int | N
 # -- Claude Code: `claude -p ... --output-format json` (or stream-json) ---------------------
 
 
-def parse_claude(text: str) -> Usage:
+def parse_claude(text: str) -> Usage | None:
     """The last ``{"type": "result", ...}`` object: ``total_cost_usd`` (``cost_usd`` in old
     versions) and ``usage``, whose ``input_tokens`` leaves out the cache reads and writes
     counted beside it. With verbose on, ``json`` prints an array of every message instead;
@@ -175,13 +148,13 @@ def parse_claude(text: str) -> Usage:
         cached = _sum(written, read)
         cost = obj.get("total_cost_usd", obj.get("cost_usd"))
         return _usage(_money(cost), _sum(fresh, cached), _count(usage.get("output_tokens")), cached)
-    return unknown('no result object ({"type": "result", ...}) in the output')
+    return None
 
 
 # -- OpenAI Codex CLI: `codex exec --json ...` ---------------------------------------------
 
 
-def parse_codex(text: str) -> Usage:
+def parse_codex(text: str) -> Usage | None:
     """JSON lines. ``turn.completed`` carries the thread's running total so far (not the
     turn's own), so the last one is the run's; its ``input_tokens`` include
     ``cached_input_tokens``. Before 0.44, ``token_count`` events carried it (flat, or
@@ -201,13 +174,13 @@ def parse_codex(text: str) -> Usage:
         if inp is None or out is None:
             continue
         return Usage(True, None, inp + out, inp, out, _count(usage.get("cached_input_tokens")))
-    return unknown("no turn.completed event with usage in the output (is --json set?)")
+    return None
 
 
 # -- Gemini CLI: `gemini -p ... --output-format json` (or stream-json) --------------------
 
 
-def parse_gemini(text: str) -> Usage:
+def parse_gemini(text: str) -> Usage | None:
     """``json``: one pretty-printed document whose ``stats.models.<model>.tokens`` hold
     ``prompt`` (cached included), ``candidates``, ``cached`` and ``total`` (thoughts and
     tool tokens included). ``stream-json``: a last ``result`` event with the same sums in
@@ -223,7 +196,7 @@ def parse_gemini(text: str) -> Usage:
             if inp is not None and out is not None:
                 total = _count(stats.get("total_tokens")) or inp + out
                 return Usage(True, None, total, inp, out, _count(stats.get("cached")))
-    return unknown("no stats in a JSON result (is --output-format json set?)")
+    return None
 
 
 def _gemini_models(models: dict[str, Any]) -> Usage:
@@ -257,7 +230,7 @@ _AIDER_COST = re.compile(r"Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def parse_aider(text: str) -> Usage:
+def parse_aider(text: str) -> Usage | None:
     """aider prints ``Tokens: 2.3k sent, 120 received. Cost: $0.01 message, $0.05 session.``
     after each reply to the model (the cost part on the next line when both cache figures
     are shown; none when the model has no price). Counts are per reply and rounded (``2.3k``,
@@ -277,7 +250,7 @@ def parse_aider(text: str) -> Usage:
     costs = list(_AIDER_COST.finditer(text))
     cost = _money(_float(costs[-1]["session"])) if costs else None
     if not lines and cost is None:
-        return unknown('no "Tokens: ... sent, ... received." line in the output')
+        return None
     if not lines:
         return Usage(True, cost)
     return Usage(True, cost, sent + received, sent, received, cached or None)
@@ -298,11 +271,3 @@ def _float(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
-
-
-PARSERS: dict[str, Callable[[str], Usage]] = {
-    "claude": parse_claude,
-    "codex": parse_codex,
-    "gemini": parse_gemini,
-    "aider": parse_aider,
-}

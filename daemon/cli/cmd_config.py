@@ -52,7 +52,9 @@ def _uncosted_agents(config: Config) -> list[str]:
     """Agents some task uses whose output has no cost, when a USD limit would cover them."""
     budget = config.settings.budget
     used = sorted({t.agent for t in config.settings.tasks.values() if t.agent is not None})
-    uncosted = [a for a in used if config.usage_format(a) in ("codex", "gemini")]
+    from agentd.daemon.agents.registry import reports_cost
+
+    uncosted = [a for a in used if reports_cost(config.usage_format(a)) is False]
 
     def has_usd(limits: Limits) -> bool:
         return limits.nightly_usd is not None or limits.weekly_usd is not None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from agentd.config.model import NotifySection, redact_url
 from agentd.daemon import __version__
 from agentd.daemon.model.results import failure_place
+from agentd.daemon.output.redact import redact
 from agentd.daemon.tasks.runner import Command, run
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.taskcmd import STRIPPED_ENV
@@ -41,7 +42,6 @@ COPIED = (
     *("run_id", "status", "trigger", "date", "host"),
     *("started_at", "finished_at", "duration_s", "counts"),
 )
-SHORTEST_SECRET = 4  # shorter fragments are not secrets, and scrubbing them mangles text
 
 
 def should_alert(notify: NotifySection, report: dict[str, Any]) -> bool:
@@ -254,6 +254,10 @@ def _reason(reason: object) -> str:
 def _scrub(text: str, notify: NotifySection) -> str:
     """``text`` without the webhook's path, query or userinfo, or a header value, should an
     error message or a server's answer have echoed one."""
+    return redact(text, _secrets(notify))
+
+
+def _secrets(notify: NotifySection) -> set[str]:
     secrets = set(notify.headers.values())
     if notify.webhook is not None:
         secrets.add(notify.webhook)
@@ -265,10 +269,7 @@ def _scrub(text: str, notify: NotifySection) -> str:
             userinfo = parts.netloc.rpartition("@")[0]
             secrets.update((parts.path, parts.query, userinfo, *userinfo.split(":", 1)))
             secrets.add(notify.webhook.partition(parts.netloc)[2])
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= SHORTEST_SECRET:
-            text = text.replace(secret, "…")
-    return text
+    return secrets
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentd.config.durations import format_duration
-from agentd.config.model import MASK, is_secret_key
+from agentd.daemon.agents.registry import from_log as read_usage
 from agentd.daemon.agents.usage import Usage
-from agentd.daemon.agents.usage import from_log as read_usage
 from agentd.daemon.model.results import (
     BUDGET,
     STOPPED,
@@ -24,6 +23,7 @@ from agentd.daemon.model.results import (
     TaskResult,
     project_status,
 )
+from agentd.daemon.output.redact import env_secrets, redact
 from agentd.daemon.sweep import budget
 from agentd.daemon.tasks import gitrepo, orphans, runner
 from agentd.daemon.tasks.taskcmd import task_argv, task_env
@@ -65,20 +65,6 @@ class SweepContext:
     log: Any  # a structlog logger bound to run_id
     agent_slots: budget.AgentSlots
     worktrees: Path  # where isolation = "worktree" puts them: agentd's, not the user's
-
-
-def mask_secrets(text: str, env: Mapping[str, str]) -> str:
-    """The report quotes task output; a task that echoes its token must not leak it there,
-    not even the part of it that the quoted window happens to begin with."""
-    for key, value in env.items():
-        if not is_secret_key(key) or len(value) < 4:
-            continue
-        text = text.replace(value, MASK)
-        for cut in range(len(value) - 1, 3, -1):
-            if text.startswith(value[-cut:]):
-                text = MASK + text[cut:]
-                break
-    return text
 
 
 def iso(moment: datetime) -> str:
@@ -314,7 +300,11 @@ def _execute(
         finished_at=iso(outcome.finished_at),
         duration_s=outcome.duration_s,
         log=log_rel,
-        output_tail=runner.trim_tail(mask_secrets(outcome.output_end, spec.env)),
+        # A task that echoes its token must not leak it into the report, not even the
+        # part of it that the quoted window happens to begin with.
+        output_tail=runner.trim_tail(
+            redact(outcome.output_end, env_secrets(spec.env), window=True)
+        ),
         agent=agent,
         usage=usage.to_dict() if usage else None,
         log_cut=outcome.log_cut.to_dict() if outcome.log_cut else None,

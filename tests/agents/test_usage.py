@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from agentd.daemon.agents import usage
-from agentd.daemon.agents.usage import Usage, from_log, parse
+from agentd.daemon.agents.registry import from_log, parse
+from agentd.daemon.agents.usage import Usage
 from tests.helpers import TEST_BIN
 
 FAKES = TEST_BIN / "fake-agents"
