@@ -46,7 +46,7 @@ NONE = "none"  # usage format: the log is not read
 class AgentCLI:
     name: str  # as in config.toml: agent = "<name>", usage = "<name>"
     parse: Callable[[str], Usage | None]  # None: no usage report in this output at all
-    missing: str  # why usage is unknown when there is none: names the flag that prints it
+    missing: str  # why usage is unknown when its output has none (a flag to check, if any)
     reports_cost: bool  # False: tokens only, so USD limits cannot count its runs
 
     @property

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentd.daemon.agents import usage
-from agentd.daemon.agents.registry import from_log, parse
+from agentd.daemon.agents.registry import AGENTS, from_log, parse
 from agentd.daemon.agents.usage import Usage
 from tests.helpers import TEST_BIN
 
@@ -629,11 +629,10 @@ def test_from_log_result_starting_before_the_window(
 
 # -- the fake CLIs -------------------------------------------------------------------------
 
+# Each built-in agent's arguments as agentd passes them (the program itself left out).
 PRESET_ARGV = {
-    "claude": ["-p", "do it", "--output-format", "json"],
-    "codex": ["exec", "--json", "do it"],
-    "gemini": ["-p", "do it", "--output-format", "json"],
-    "aider": ["--yes-always", "--no-pretty", "--message", "do it"],
+    name: ["do it" if part == "{prompt}" else part for part in cli.argv[1:]]
+    for name, cli in AGENTS.items()
 }
 
 
