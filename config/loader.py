@@ -1,9 +1,14 @@
 """Finding, reading and validating ``config.toml``.
 
-pydantic-settings reads the TOML file and merges the ``AGENTD_<SECTION>__<KEY>``
-overrides; this module adds what it does not do: a missing file is an error (it skips one
-silently), a TOML syntax error names its line and column, every problem is reported with
-its place, and the cross-table checks run even when some values have the wrong type.
+The file's tables, with the ``AGENTD_<SECTION>__<KEY>`` overrides merged over them, are
+validated by the pydantic schema (``config.model``). A missing file is an error, a TOML
+syntax error names its line and column, every problem is reported with its place, and the
+cross-table checks run even when some values have the wrong type.
+
+The merge is done here, as pydantic-settings did it when agentd used that: top-level keys
+matched to the sections without regard to case, and an override's table merged into the
+file's key by key. pydantic-settings itself is not used: importing it cost more than all of
+``agentd status`` is allowed to take (BENCHMARKS.md, "Start-up of the read commands").
 """
 
 from __future__ import annotations
@@ -18,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource
 
 from agentd.config import crossref
 from agentd.config.errors import ConfigError, Problem, cut, problems_from_validation
 from agentd.config.homedir import NoHome, expand
-from agentd.config.model import SECTIONS, SOURCES, Settings
+from agentd.config.model import SECTIONS, Settings
 from agentd.config.resolved import Config
 
 ENV_PREFIX = "AGENTD_"
@@ -48,7 +52,7 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
     return Path(base) / "agentd" / "config.toml"
 
 
-class EnvOverrides(PydanticBaseSettingsSource):
+class EnvOverrides:
     """``AGENTD_RUN__MAX_PARALLEL_PROJECTS=2`` -> ``{"run": {"max_parallel_projects": 2}}``.
 
     Environment values are strings while the schema is strict, so values meant for integer
@@ -57,14 +61,10 @@ class EnvOverrides(PydanticBaseSettingsSource):
     ``AGENTD_RUN_ID``-style variables agentd gives its tasks are not.
     """
 
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.origins: dict[tuple[str, ...], str] = {}
         self.problems: list[Problem] = []
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ builds the whole mapping
 
     def __call__(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -132,21 +132,46 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 def _load(path: Path, environ: Mapping[str, str]) -> Config:
     shown = str(path)
     raw = parse_toml(read_text(path), shown)
-    env = EnvOverrides(Settings, environ)
-    token = SOURCES.set((env, InitSettingsSource(Settings, init_kwargs=raw)))
+    env = EnvOverrides(environ)
     try:
-        settings = Settings()
+        settings = Settings.model_validate(merged(sections_by_name(raw), env()))
     except ValidationError as exc:
         problems = env.problems + problems_from_validation(exc, raw, env.origins, known_keys)
         problems += crossref.check(raw)
         raise ConfigError(shown, problems) from None
-    finally:
-        SOURCES.reset(token)
     config = Config(settings=settings, path=path.absolute())
     problems = env.problems + crossref.check(settings.model_dump()) + _home_problems(config)
     if problems:
         raise ConfigError(shown, problems)
     return config
+
+
+def sections_by_name(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The file's top-level keys with the sections' own names: ``[RUN]`` and ``[Run]`` are
+    ``[run]``, and of two spellings of one section the first in the file is taken (the
+    other is dropped, not reported). pydantic-settings matched them so, and files written
+    for it keep loading alike; any other key stays as written, for the schema to refuse."""
+    out: dict[str, Any] = {}
+    taken: set[str] = set()
+    for field in Settings.model_fields:
+        spellings = [key for key in raw if key.lower() == field]
+        if spellings:
+            out[field] = raw[spellings[0]]
+            taken.update(spellings)
+    out.update((key, value) for key, value in raw.items() if key not in taken)
+    return out
+
+
+def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``: tables on both sides merged key by key, anything else
+    replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        old = out.get(key)
+        out[key] = (
+            merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+        )
+    return out
 
 
 def read_text(path: Path) -> str:

@@ -13,7 +13,6 @@ Checks that need the whole file (does a task exist, is there a cycle) live in
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -26,7 +25,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agentd.config.cron import CronError, parse_cron
 from agentd.config.durations import format_duration, parse_duration
@@ -434,15 +432,13 @@ SECTIONS: dict[str, type[Strict]] = {
 }
 
 
-# The sources of the load under way (see config.loader); a context variable keeps loads in
-# different threads apart without building a settings class per file.
-SOURCES: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("agentd_sources")
+class Settings(Strict):
+    """The whole file. Loaded through ``config.loader.load_config``, never built directly:
+    it merges the environment's overrides into the file's tables first."""
 
-
-class Settings(BaseSettings):
-    """The whole file. Loaded through ``config.loader.load_config``, never built directly."""
-
-    model_config = SettingsConfigDict(extra="forbid", strict=True, frozen=True)
+    # As pydantic-settings validated it (agentd used it until the read commands had to
+    # start fast): defaults validated too.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     run: RunSection = Field(default_factory=RunSection)
@@ -464,14 +460,3 @@ class Settings(BaseSettings):
     @classmethod
     def _task_names(cls, value: dict[str, TaskSpec]) -> dict[str, TaskSpec]:
         return _check_table_names(value, "task")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return SOURCES.get()

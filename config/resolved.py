@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentd.config.cron import CronSpec, parse_cron
 from agentd.config.homedir import expand
-from agentd.config.model import ProjectSpec, Settings, TaskSpec
 from agentd.config.presets import AGENT_PRESETS
+
+if TYPE_CHECKING:
+    # Only named here: resolve_state_dir serves `agentd report`, which needs no schema.
+    from agentd.config.model import ProjectSpec, Settings, TaskSpec
 
 
 @dataclass(frozen=True)

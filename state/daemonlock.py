@@ -11,9 +11,10 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 from agentd.state.base import StateError
 from agentd.state.claims import process_start, this_host
@@ -46,6 +47,9 @@ class DaemonLock:
         self._lock: FileLock | None = None
 
     def acquire(self) -> None:
+        # Imported here: `agentd status` reads the holder without locking, faster without it.
+        from filelock import FileLock, Timeout
+
         ensure_private_dir(self.path.parent)
         self._lock = FileLock(
             self.path,

@@ -19,9 +19,10 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 from agentd.state.base import (
     STATE_VERSION,
@@ -128,6 +129,9 @@ class JsonFileStore(StateStore):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        # Imported here: the read commands never lock, and start faster without it.
+        from filelock import FileLock, Timeout
+
         if self._lock is None:
             try:
                 ensure_private_dir(self.directory)

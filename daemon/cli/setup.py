@@ -2,6 +2,9 @@
 
 Every failure here is a UsageError (exit status 2) that names the file involved, raised
 before anything has been run or written.
+
+The configuration's schema (pydantic) is imported by ``load`` alone, when a command loads
+the file: ``agentd report`` with its state directory given never does.
 """
 
 from __future__ import annotations
@@ -10,17 +13,23 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentd.config import Config, ConfigError, default_config_path, load_config, resolve_state_dir
 from agentd.config.homedir import NoHome, expand
+from agentd.config.resolved import resolve_state_dir
 from agentd.daemon.cli.exits import UsageError
 from agentd.state import JsonFileStore, Snapshot, StateError
 from agentd.state.files import ensure_private_dir
+
+if TYPE_CHECKING:
+    from agentd.config import Config
 
 
 def config_path(args: argparse.Namespace) -> Path:
     if args.config:
         return user_path(args.config)
+    from agentd.config.loader import default_config_path
+
     try:
         return default_config_path(os.environ)
     except NoHome as exc:
@@ -39,6 +48,9 @@ def user_path(text: str) -> Path:
 
 
 def load(args: argparse.Namespace) -> Config:
+    from agentd.config.errors import ConfigError
+    from agentd.config.loader import load_config
+
     try:
         return load_config(config_path(args), os.environ)
     except ConfigError as exc:
