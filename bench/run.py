@@ -270,10 +270,10 @@ def makespan(work: Path, reps: int) -> dict[str, Any]:
         if not history:
             shutil.rmtree(state, ignore_errors=True)
         env = _env(state)
-        if file_order:
-            env["AGENTD_TESTING_ORDER"] = "file"
+        # File order: agentd with its start order replaced in-process (bench/file_order.py).
+        agentd = [sys.executable, str(ROOT / "bench" / "file_order.py")] if file_order else [AGENTD]
         proc = subprocess.run(
-            [AGENTD, "run", "--once", "--force", "--json", "--config", str(root / "config.toml")],
+            [*agentd, "run", "--once", "--force", "--json", "--config", str(root / "config.toml")],
             env=env,
             cwd=root,
             capture_output=True,
@@ -567,7 +567,8 @@ def dispatch(
 
     from agentd.config import load_config
     from agentd.daemon.model.results import ProjectResult
-    from agentd.daemon.output.plan import plan_dict, render_plan
+    from agentd.daemon.output.plan import render_plan
+    from agentd.daemon.sweep.dryrun import dry_run
     from agentd.daemon.sweep.executor import execute
     from agentd.daemon.sweep.ordering import order
     from agentd.daemon.sweep.selection import Planned, select
@@ -583,7 +584,7 @@ def dispatch(
         try:
             clocks = time.perf_counter(), time.process_time()
             selection = order(select(config, empty, day), empty)
-            text = render_plan(plan_dict(config, selection, Path(), day, empty), "UTC")
+            text = render_plan(dry_run(config, selection, Path(), day, empty), "UTC")
             took = time.perf_counter() - clocks[0], time.process_time() - clocks[1]
         finally:
             gc.enable()
@@ -761,7 +762,7 @@ def _makespan(mk: dict[str, Any]) -> str:
 30 projects of one `sleep` task each (seeded durations, {mk["work"]:.1f} s of work in all;
 five long ones and a chain of five dependants come last in the file), at most 5 at once.
 Lower bound: max(total work / 5, longest dependency chain) = {mk["bound"]:.2f} s. File
-order is measured with a benchmark-only switch (`AGENTD_TESTING_ORDER=file`).
+order is measured with agentd's start order replaced in-process (`bench/file_order.py`).
 
 The last column is the report's `speedup` (task time over wall time; at most 5 here).
 

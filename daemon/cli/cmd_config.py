@@ -64,12 +64,12 @@ def _uncosted_agents(config: Config) -> list[str]:
 
 
 def _limits(config: Config) -> str:
-    from agentd.daemon.sweep.budget import amount_text
+    from agentd.daemon.model.budget import limit_text
 
     budget = config.settings.budget
     scopes = [("", budget), *((f"{name}: ", lim) for name, lim in budget.agents.items())]
     return "; ".join(
-        scope + ", ".join(f"{k.split('_')[0]} {amount_text(v, k.split('_')[1])}" for k, v in items)
+        scope + ", ".join(limit_text(k, v) for k, v in items)
         for scope, limits in scopes
         if (items := limits.items())
     )

@@ -18,7 +18,7 @@ from agentd.config import Config
 from agentd.config.cron import CronError, parse_cron
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, open_store, state_dir
-from agentd.daemon.model.results import TASK_FAILURES
+from agentd.daemon.model.status import TASK_FAILURES
 from agentd.daemon.output import spendview
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.service.schedule import next_fires
@@ -127,8 +127,10 @@ def gather(
     return {
         "state_dir": str(directory),
         "daemon": daemon,
-        "spend": budget.summary(snapshot, today),
-        "budget": budget.standing(config.settings.budget, snapshot, today) if config else [],
+        "spend": budget.summary(snapshot, today).to_dict(),
+        "budget": [s.to_dict() for s in budget.standing(config.settings.budget, snapshot, today)]
+        if config
+        else [],
         "schedule": schedule,
         "last_sweep": runs[-1] if runs else None,
         "last_fire_handled": fires.get("last_handled"),

@@ -1,24 +1,35 @@
 """Outcomes of tasks and projects, shared by the executor, the report and the terminal view.
 
-Statuses are those of SPEC section 5. A failure is anything the exit status and the
-report's ``failures`` list must surface; skipped work never is.
+A failure is anything the exit status and the report's ``failures`` list must surface;
+skipped work never is.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-TASK_FAILURES = frozenset({"failed", "timeout", "error", "interrupted"})
+from agentd.daemon.model.status import (
+    PROJECT_FAILURES,
+    TASK_FAILURES,
+    ProjectStatus,
+    SkipCause,
+    TaskStatus,
+)
+
 STOPPED = "sweep interrupted"  # the reason of tasks a stop request kept from starting
 BUDGET = "budget: "  # the start of the reason of tasks a spend limit kept from starting
-PROJECT_FAILURES = frozenset({"failed", "error"})
+
+# Parts of a task's record that are other layers' JSON (an agent's usage, a worktree's
+# fate, a log's cut): kept as they serialise, since the report is where they go.
+Record = dict[str, Any]
 
 
 @dataclass
 class TaskResult:
     name: str
-    status: str  # ok | failed | timeout | error | interrupted | skipped
+    status: TaskStatus
     exit_code: int | None = None
     reason: str = ""
     started_at: str | None = None
@@ -27,20 +38,30 @@ class TaskResult:
     log: str | None = None  # relative to the run directory
     output_tail: str = ""
     agent: str | None = None  # agent tasks only, with what they reported spending
-    usage: dict[str, Any] | None = None
-    worktree: dict[str, Any] | None = None  # isolation = "worktree": branch, path, what was kept
-    log_cut: dict[str, Any] | None = (
-        None  # output its log does not hold (agentd.daemon.tasks.tasklog)
-    )
+    usage: Record | None = None
+    worktree: Record | None = None  # isolation = "worktree": branch, path, what was kept
+    log_cut: Record | None = None  # output its log does not hold (agentd.daemon.tasks.tasklog)
+    # Not in the report (its reason says it in words): why a skipped task never started.
+    cause: SkipCause | None = None
+
+    @classmethod
+    def skipped(
+        cls, name: str, cause: SkipCause, reason: str, agent: str | None = None
+    ) -> TaskResult:
+        return cls(name, TaskStatus.SKIPPED, reason=reason, agent=agent, cause=cause)
+
+    @property
+    def kept_by_budget(self) -> bool:
+        return self.cause is SkipCause.BUDGET
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cause"}
 
 
 @dataclass
 class ProjectResult:
     name: str
-    status: str  # ok | failed | error | interrupted | skipped
+    status: ProjectStatus
     reason: str = ""
     started_at: str | None = None
     finished_at: str | None = None
@@ -50,25 +71,115 @@ class ProjectResult:
     blocks: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["blocks"]
-        return data
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "tasks": [t.to_dict() for t in self.tasks],
+        }
 
 
-def failure_place(failure: dict[str, Any], sep: str = "/") -> str:
+@dataclass(frozen=True)
+class Failure:
+    """One entry of the report's ``failures``: where (project, task, or neither: the
+    sweep itself), with which status, and why."""
+
+    project: str | None
+    task: str | None
+    status: TaskStatus | ProjectStatus
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "task": self.task,
+            "status": self.status,
+            "message": self.message,
+        }
+
+    @property
+    def place(self) -> str:
+        return failure_place(self.to_dict())
+
+    def line(self) -> str:
+        return f"{self.place}: {self.status}: {self.message}"
+
+
+@dataclass
+class Counts:
+    """Projects and tasks by outcome, as the report, the summary and the history show."""
+
+    projects_ok: int = 0
+    projects_failed: int = 0
+    projects_interrupted: int = 0
+    projects_skipped: int = 0
+    tasks_ok: int = 0
+    tasks_failed: int = 0
+    tasks_interrupted: int = 0
+    tasks_skipped: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskTally:
+    """A project's tasks by outcome, as its table row shows them (interrupted is failed)."""
+
+    ok: int
+    failed: int
+    skipped: int
+
+
+def tally(statuses: Iterable[str]) -> TaskTally:
+    """Works on statuses read back from a report or the state file as well."""
+    seen = list(statuses)
+    return TaskTally(
+        ok=sum(s == TaskStatus.OK for s in seen),
+        failed=sum(s in TASK_FAILURES for s in seen),
+        skipped=sum(s == TaskStatus.SKIPPED for s in seen),
+    )
+
+
+def counts(projects: Iterable[ProjectResult]) -> Counts:
+    out = Counts()
+    for project in projects:
+        if project.status in PROJECT_FAILURES:
+            out.projects_failed += 1
+        elif project.status is ProjectStatus.OK:
+            out.projects_ok += 1
+        elif project.status is ProjectStatus.INTERRUPTED:
+            out.projects_interrupted += 1
+        elif project.status is ProjectStatus.SKIPPED:
+            out.projects_skipped += 1
+        for task in project.tasks:
+            if task.status is TaskStatus.INTERRUPTED:
+                out.tasks_interrupted += 1
+            elif task.status in TASK_FAILURES:
+                out.tasks_failed += 1
+            elif task.status is TaskStatus.OK:
+                out.tasks_ok += 1
+            elif task.status is TaskStatus.SKIPPED:
+                out.tasks_skipped += 1
+    return out
+
+
+def failure_place(failure: Mapping[str, Any], sep: str = "/") -> str:
     """Where a failure of the report's list happened: ``api/lint``, ``api``, or ``sweep``."""
     return sep.join(str(x) for x in (failure.get("project"), failure.get("task")) if x) or "sweep"
 
 
-def project_status(tasks: list[TaskResult]) -> str:
+def project_status(tasks: list[TaskResult]) -> ProjectStatus:
     """Interrupted if a stop cut it short (a task killed, or kept from starting), else failed
     if any task failed, else skipped if the budget kept every task left from running, else
     ok."""
     statuses = {t.status for t in tasks}
-    if "interrupted" in statuses or any(t.reason == STOPPED for t in tasks):
-        return "interrupted"
+    if TaskStatus.INTERRUPTED in statuses or any(t.cause is SkipCause.STOPPED for t in tasks):
+        return ProjectStatus.INTERRUPTED
     if statuses & TASK_FAILURES:
-        return "failed"
-    if statuses == {"skipped"} and any(t.reason.startswith(BUDGET) for t in tasks):
-        return "skipped"  # nothing ran: calling that "ok" would hide the budget
-    return "ok"
+        return ProjectStatus.FAILED
+    if statuses == {TaskStatus.SKIPPED} and any(t.kept_by_budget for t in tasks):
+        return ProjectStatus.SKIPPED  # nothing ran: calling that "ok" would hide the budget
+    return ProjectStatus.OK

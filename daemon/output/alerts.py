@@ -12,7 +12,6 @@ import http.client
 import json
 import os
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -21,10 +20,16 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+import structlog
+
 from agentd.config.model import NotifySection, redact_url
 from agentd.daemon import __version__
+from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
+from agentd.daemon.model.observer import QuietObserver
+from agentd.daemon.model.report import AlertResult, Report
 from agentd.daemon.model.results import failure_place
 from agentd.daemon.output.redact import redact
+from agentd.daemon.output.report import write_report
 from agentd.daemon.tasks.runner import Command, run
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.taskcmd import STRIPPED_ENV
@@ -42,6 +47,31 @@ COPIED = (
     *("run_id", "status", "trigger", "date", "host"),
     *("started_at", "finished_at", "duration_s", "counts"),
 )
+
+
+class AlertSender(QuietObserver):
+    """At a sweep's end, after its report is on disk (the alert points to it): alerts as
+    ``[notify]`` says, and what became of them added to the report. A failing alert is
+    logged and noted in the report, never a failure of the sweep."""
+
+    def __init__(
+        self, notify: NotifySection, environ: Mapping[str, str], clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.notify = notify
+        self.environ = environ
+        self.clock = clock
+
+    def sweep_finished(self, report: Report, run_dir: Path) -> None:
+        doc = report.to_dict()
+        if not should_alert(self.notify, doc):
+            return
+        log = structlog.get_logger("agentd.sweep").bind(run_id=report.run_id)
+        sent = send_alerts(self.notify, doc, run_dir, self.environ, log, self.clock)
+        report.alerts = [AlertResult(a["via"], a["ok"], a["detail"]) for a in sent]
+        try:
+            write_report(run_dir, report)
+        except OSError as exc:
+            log.error("report.write_failed", path=str(run_dir), error=str(exc))
 
 
 def should_alert(notify: NotifySection, report: dict[str, Any]) -> bool:
@@ -69,6 +99,7 @@ def send_alerts(
     run_dir: Path,
     environ: Mapping[str, str],
     log: Any,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[dict[str, Any]]:
     """Each configured channel, the command first; one result per channel, never raises."""
     try:
@@ -80,7 +111,7 @@ def send_alerts(
     if notify.command is not None:
         channels.append(("command", lambda p: _command(notify, p, run_dir, environ, log)))
     if notify.webhook is not None:
-        channels.append(("webhook", lambda p: _webhook(notify, p, log)))
+        channels.append(("webhook", lambda p: _webhook(notify, p, log, clock)))
     results = []
     for via, send in channels:
         try:
@@ -169,7 +200,9 @@ def _command(
     return False, f"{outcome.reason} (log: {COMMAND_LOG})"
 
 
-def _webhook(notify: NotifySection, payload: dict[str, Any], log: Any) -> tuple[bool, str]:
+def _webhook(
+    notify: NotifySection, payload: dict[str, Any], log: Any, clock: Clock
+) -> tuple[bool, str]:
     """POST the alert, retrying what may pass on a second try (no connection, a timeout,
     429, 5xx), all within ``notify.timeout``."""
     assert notify.webhook is not None
@@ -180,17 +213,17 @@ def _webhook(notify: NotifySection, payload: dict[str, Any], log: Any) -> tuple[
     # The config admits only http:// and https:// URLs.
     request = urllib.request.Request(notify.webhook, body, headers, method="POST")  # noqa: S310
     opener = urllib.request.build_opener(_NoRedirect)
-    deadline = time.monotonic() + notify.timeout
+    deadline = clock.monotonic() + notify.timeout
     attempt = 1
     while True:
-        ok, again, detail = _post_within(opener, request, deadline - time.monotonic(), where)
+        ok, again, detail = _post_within(opener, request, deadline - clock.monotonic(), where)
         if ok:
             return True, detail + (f" (attempt {attempt})" if attempt > 1 else "")
         pause = PAUSES[attempt - 1] if attempt < ATTEMPTS else None
-        if not again or pause is None or time.monotonic() + pause >= deadline:
+        if not again or pause is None or clock.monotonic() + pause >= deadline:
             return False, detail + (f" (after {attempt} attempts)" if attempt > 1 else "")
         log.warning("alert.retrying", via="webhook", detail=_scrub(detail, notify), pause_s=pause)
-        time.sleep(pause)
+        clock.sleep(pause)
         attempt += 1
 
 

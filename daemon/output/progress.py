@@ -1,40 +1,26 @@
 """What a person sees of a sweep: live progress on a terminal, and the closing summary.
 
-The executor calls an Observer from its project threads; the plain Observer does nothing,
-so the daemon (whose output is the journal) pays nothing for it. rich is imported only when
+The sweep calls its observers (``agentd.daemon.model.observer``) from its project threads;
+the daemon, whose output is the journal, passes none of these. rich is imported only when
 a terminal is there to draw on.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from agentd.daemon.model.results import (
-    BUDGET,
-    TASK_FAILURES,
-    ProjectResult,
-    TaskResult,
-    failure_place,
-)
+from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
+from agentd.daemon.model.observer import QuietObserver
+from agentd.daemon.model.report import Report
+from agentd.daemon.model.results import ProjectResult, tally
+from agentd.daemon.model.status import TASK_FAILURES, ProjectStatus, TaskStatus
 from agentd.daemon.output.report import describe_mode, logs_cut
 from agentd.daemon.output.textout import harmless, reader_may_leave
 
-if TYPE_CHECKING:
-    from agentd.daemon.sweep.selection import Planned, Selection
-
-
-class Observer:
-    """Progress callbacks; every method may be called from any thread."""
-
-    def sweep_started(self, run_id: str, selection: Selection, bound: int) -> None: ...
-    def project_started(self, name: str, planned: Planned) -> None: ...
-    def task_started(self, project: str, task: str) -> None: ...
-    def task_finished(self, project: str, result: TaskResult) -> None: ...
-    def project_finished(self, result: ProjectResult) -> None: ...
-    def sweep_finished(self, report: dict[str, Any], run_dir: Path) -> None: ...
+# The do-nothing observer, under the name tests and callers have used for it.
+Observer = QuietObserver
 
 
 class PlainSummary(Observer):
@@ -43,16 +29,17 @@ class PlainSummary(Observer):
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
-    def sweep_finished(self, report: dict[str, Any], run_dir: Path) -> None:
+    def sweep_finished(self, report: Report, run_dir: Path) -> None:
         print_summary(report, run_dir, self.stream, rich=False)
 
 
 class LiveView(Observer):
     """Running projects with their current task, and running totals, redrawn in place."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], clock: Clock = SYSTEM_CLOCK) -> None:
         from rich.console import Console
 
+        self.clock = clock
         self.console = Console(file=stream)
         self.lock = threading.Lock()
         self.header = ""
@@ -61,33 +48,34 @@ class LiveView(Observer):
         self.finished: dict[str, int] = {"ok": 0, "failed": 0, "other": 0}
         self.live: Any = None
 
-    def sweep_started(self, run_id: str, selection: Selection, bound: int) -> None:
+    def sweep_started(self, run_id: str, projects: int, bound: int) -> None:
         from rich.live import Live
 
         mode = f"parallel, at most {bound}" if bound > 1 else "serial"
         self.header = f"agentd sweep {run_id} ({mode})"
-        self.total = len(selection.run)
+        self.total = projects
         self.live = Live(
             self, console=self.console, refresh_per_second=4, transient=True, redirect_stderr=True
         )
         self.live.start()
 
-    def project_started(self, name: str, planned: Planned) -> None:
+    def project_started(self, name: str, tasks: int) -> None:
         with self.lock:
-            self.running[name] = ("", 0, len(planned.tasks), time.monotonic())
+            self.running[name] = ("", 0, tasks, self.clock.monotonic())
 
     def task_started(self, project: str, task: str) -> None:
         with self.lock:
-            _, index, count, since = self.running.get(project, ("", 0, 0, time.monotonic()))
+            _, index, count, since = self.running.get(project, ("", 0, 0, self.clock.monotonic()))
             self.running[project] = (task, index + 1, count, since)
 
     def project_finished(self, result: ProjectResult) -> None:
         with self.lock:
             self.running.pop(result.name, None)
-            key = result.status if result.status in ("ok", "failed") else "other"
+            ok = result.status in (ProjectStatus.OK, ProjectStatus.FAILED)
+            key = str(result.status) if ok else "other"
             self.finished[key] += 1
 
-    def sweep_finished(self, report: dict[str, Any], run_dir: Path) -> None:
+    def sweep_finished(self, report: Report, run_dir: Path) -> None:
         if self.live is not None:
             self.live.stop()
         print_summary(report, run_dir, self.console.file, rich=True)
@@ -102,7 +90,7 @@ class LiveView(Observer):
             running = dict(self.running)
             finished = dict(self.finished)
         table = Table.grid(padding=(0, 2))
-        now = time.monotonic()
+        now = self.clock.monotonic()
         for name, (task, index, count, since) in sorted(running.items()):
             table.add_row(
                 Spinner("dots"),
@@ -123,39 +111,38 @@ class LiveView(Observer):
         return Group(Text(self.header, style="bold"), table, totals)
 
 
-def print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: bool) -> None:
+def print_summary(report: Report, run_dir: Path, out: IO[str], rich: bool) -> None:
     """The closing summary: a table on a terminal, plain lines otherwise. A reader that
     left (``| head``) ends the summary, not the sweep, whose exit status stands."""
     with reader_may_leave():
-        _print_summary(report, run_dir, out, rich)
+        if rich:
+            _rich_summary(report, run_dir, out)
+        else:
+            _plain_summary(report, run_dir, out)
 
 
-def _print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: bool) -> None:
-    if rich:
-        _rich_summary(report, run_dir, out)
-        return
-    c = report["counts"]
+def _plain_summary(report: Report, run_dir: Path, out: IO[str]) -> None:
+    c = report.counts
 
     def write(text: str) -> None:
         out.write(harmless(text))
 
-    speedup = f", speedup {report['speedup']:.1f}x" if report.get("speedup") else ""
-    write(f"sweep {report['run_id']}: {report['status']} in {report['duration_s']:.1f}s{speedup}\n")
+    speedup = f", speedup {report.speedup:.1f}x" if report.speedup else ""
+    write(f"sweep {report.run_id}: {report.status} in {report.duration_s:.1f}s{speedup}\n")
     write(
-        f"  projects: {c['projects_ok']} ok, {c['projects_failed']} failed, "
-        f"{c['projects_interrupted']} interrupted, {c['projects_skipped']} skipped; "
-        f"tasks: {c['tasks_ok']} ok, {c['tasks_failed']} failed, "
-        f"{c['tasks_interrupted']} interrupted, {c['tasks_skipped']} skipped\n"
+        f"  projects: {c.projects_ok} ok, {c.projects_failed} failed, "
+        f"{c.projects_interrupted} interrupted, {c.projects_skipped} skipped; "
+        f"tasks: {c.tasks_ok} ok, {c.tasks_failed} failed, "
+        f"{c.tasks_interrupted} interrupted, {c.tasks_skipped} skipped\n"
     )
-    width = max((len(p["name"]) for p in report["projects"]), default=0)
-    for project in report["projects"]:
-        write(f"  {project['status']:<11} {project['name']:<{width}}  {_note(project)}\n")
-    if report["failures"]:
+    width = max((len(p.name) for p in report.projects), default=0)
+    for project in report.projects:
+        write(f"  {project.status:<11} {project.name:<{width}}  {_note(project)}\n")
+    if report.failures:
         write("failures:\n")
-        for failure in report["failures"]:
-            where = failure_place(failure)
-            write(f"  {where}: {failure['status']}: {failure['message']}\n")
-    for where, text in logs_cut(report):
+        for failure in report.failures:
+            write(f"  {failure.line()}\n")
+    for where, text in logs_cut(report.to_dict()):
         write(f"log cut: {where}: {text}\n")
     for line in _spend_lines(report):
         write(line + "\n")
@@ -163,18 +150,16 @@ def _print_summary(report: dict[str, Any], run_dir: Path, out: IO[str], rich: bo
     out.flush()
 
 
-def _spend_lines(report: dict[str, Any]) -> list[str]:
+def _spend_lines(report: Report) -> list[str]:
     """What agents spent in this sweep and where the budget stands, when agents ran."""
     from agentd.daemon.output.spendview import totals_text
-    from agentd.daemon.sweep.budget import describe
 
-    spend = report.get("spend") or {}
-    sweep = spend.get("sweep")
-    standing = (report.get("budget") or {}).get("standing", [])
-    if not sweep or (not sweep["runs"] and not standing):
+    sweep = report.spend.sweep if report.spend else None
+    standing = report.budget.standing if report.budget else []
+    if not sweep or (not sweep.runs and not standing):
         return []
-    return [f"spend: {totals_text(sweep)} (this sweep)"] + [
-        f"budget: {describe(item)}" for item in standing
+    return [f"spend: {totals_text(sweep.to_dict())} (this sweep)"] + [
+        f"budget: {item.describe()}" for item in standing
     ]
 
 
@@ -182,51 +167,50 @@ _STYLES = {"ok": "green", "failed": "red", "error": "red", "timeout": "red"}
 _STYLES |= {"interrupted": "yellow", "skipped": "dim"}
 
 
-def _rich_summary(report: dict[str, Any], run_dir: Path, out: IO[str]) -> None:
+def _rich_summary(report: Report, run_dir: Path, out: IO[str]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     console = Console(file=out)
 
-    title = f"sweep {report['run_id']} ({describe_mode(report['mode'])})"
+    title = f"sweep {report.run_id} ({describe_mode(report.mode.to_dict())})"
     table = Table(title=title, title_justify="left")
     for column in ("project", "status", "ok", "failed", "skipped", "time", "note"):
         table.add_column(
             column, justify="right" if column in ("ok", "failed", "skipped", "time") else "left"
         )
-    for project in report["projects"]:
-        tasks = project["tasks"]
-        took = sum(t.get("duration_s") or 0 for t in tasks)
+    for project in report.projects:
+        took = sum(t.duration_s or 0 for t in project.tasks)
+        n = tally(t.status for t in project.tasks)
         # Names and reasons are Text, never markup: a "[" in a path must print as itself.
         table.add_row(
-            Text(harmless(project["name"])),
-            Text(project["status"], style=_STYLES.get(project["status"], "")),
-            str(sum(t["status"] == "ok" for t in tasks)),
-            str(sum(t["status"] in TASK_FAILURES for t in tasks)),
-            str(sum(t["status"] == "skipped" for t in tasks)),
-            f"{took:.1f}s" if tasks else "",
+            Text(harmless(project.name)),
+            Text(project.status, style=_STYLES.get(project.status, "")),
+            str(n.ok),
+            str(n.failed),
+            str(n.skipped),
+            f"{took:.1f}s" if project.tasks else "",
             Text(harmless(_note(project))),
         )
     console.print(table)
-    status = report["status"]
+    status = report.status
     console.print(
         Text.assemble(
             (status, f"bold {_STYLES.get(status, '')}"),
-            f" in {report['duration_s']:.1f}s; {len(report['failures'])} failure(s)"
-            + (f"; speedup {report['speedup']:.1f}x" if report.get("speedup") else ""),
+            f" in {report.duration_s:.1f}s; {len(report.failures)} failure(s)"
+            + (f"; speedup {report.speedup:.1f}x" if report.speedup else ""),
         )
     )
-    for failure in report["failures"]:
-        where = failure_place(failure)
+    for failure in report.failures:
         console.print(
             Text.assemble(
                 "  ",
-                (harmless(where), "red"),
-                harmless(f": {failure['status']}: {failure['message']}"),
+                (harmless(failure.place), "red"),
+                harmless(f": {failure.status}: {failure.message}"),
             )
         )
-    for where, text in logs_cut(report):
+    for where, text in logs_cut(report.to_dict()):
         console.print(
             Text.assemble("log cut: ", (harmless(where), "yellow"), harmless(f": {text}"))
         )
@@ -243,15 +227,15 @@ def _report_place(run_dir: Path) -> str:
     return f"not written (see the failures above; {run_dir} has what could be kept)"
 
 
-def _note(project: dict[str, Any]) -> str:
-    bad = [t for t in project["tasks"] if t["status"] in TASK_FAILURES]
+def _note(project: ProjectResult) -> str:
+    bad = [t for t in project.tasks if t.status in TASK_FAILURES]
     if bad:
-        return "; ".join(f"{t['name']}: {t['status']} ({t['reason']})" for t in bad)
-    if project.get("reason"):
-        return str(project["reason"])
-    ran = [t for t in project["tasks"] if t["status"] == "ok"]
+        return "; ".join(f"{t.name}: {t.status} ({t.reason})" for t in bad)
+    if project.reason:
+        return project.reason
+    ran = [t for t in project.tasks if t.status is TaskStatus.OK]
     note = f"{len(ran)} task(s) ok" if ran else ""
-    budget = [t["name"] for t in project["tasks"] if t["reason"].startswith(BUDGET)]
+    budget = [t.name for t in project.tasks if t.kept_by_budget]
     if budget:
         note += ("; " if note else "") + f"skipped for the budget: {', '.join(budget)}"
     return note

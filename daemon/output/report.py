@@ -1,74 +1,71 @@
-"""The sweep report (SPEC section 6): built, written, and rendered for people.
+"""The sweep report (SPEC section 6): written, and rendered for people.
 
 ``report.json`` is the record; ``report.md`` is the same content for people. Both are
-written atomically, so ``agentd report`` never shows half a file.
+written atomically, so ``agentd report`` never shows half a file. The Markdown is rendered
+from the JSON form, the one ``agentd report`` reads back, so both show the same text.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentd.daemon.model.results import (
-    PROJECT_FAILURES,
-    TASK_FAILURES,
-    ProjectResult,
-    failure_place,
-)
+import structlog
+
+from agentd.daemon.model.budget import Unit, amount_text
+from agentd.daemon.model.observer import QuietObserver, ReportNotWritten, SweepObserver
+from agentd.daemon.model.report import Report
+from agentd.daemon.model.results import failure_place, tally
 from agentd.daemon.output import spendview
 from agentd.daemon.output.textout import harmless
-from agentd.daemon.sweep.budget import amount_text
 from agentd.daemon.tasks.tasklog import LogCut
 from agentd.state.files import write_atomic
 
+if TYPE_CHECKING:
+    from agentd.config.model import NotifySection
+    from agentd.daemon.model.clock import Clock
 
-def counts(projects: Iterable[ProjectResult]) -> dict[str, int]:
-    out = dict.fromkeys(
-        (
-            "projects_ok",
-            "projects_failed",
-            "projects_interrupted",
-            "projects_skipped",
-            "tasks_ok",
-            "tasks_failed",
-            "tasks_interrupted",
-            "tasks_skipped",
-        ),
-        0,
-    )
-    for project in projects:
-        if project.status in PROJECT_FAILURES:
-            out["projects_failed"] += 1
-        elif project.status in ("ok", "interrupted", "skipped"):
-            out[f"projects_{project.status}"] += 1
-        for task in project.tasks:
-            if task.status == "interrupted":
-                out["tasks_interrupted"] += 1
-            elif task.status in TASK_FAILURES:
-                out["tasks_failed"] += 1
-            elif task.status in ("ok", "skipped"):
-                out[f"tasks_{task.status}"] += 1
-    return out
+log = structlog.get_logger("agentd.sweep")
 
 
-def overall_status(interrupted: bool, failures: list[dict[str, Any]]) -> str:
-    if interrupted:
-        return "interrupted"
-    return "failed" if failures else "ok"
+def write_report(run_dir: Path, report: Report) -> None:
+    """report.md, then report.json; OSError if either cannot be written."""
+    write_document(run_dir, report.to_dict())
 
 
-def write_report(run_dir: Path, report: dict[str, Any]) -> None:
+def write_document(run_dir: Path, doc: dict[str, Any]) -> None:
+    """A report in its JSON form (as report.json holds it) to disk, in both forms."""
     # report.json last: its presence is what marks a run as finished.
-    write_atomic(run_dir / "report.md", render_markdown(report).encode())
-    write_atomic(run_dir / "report.json", json.dumps(report, indent=2).encode() + b"\n")
+    write_atomic(run_dir / "report.md", render_markdown(doc).encode())
+    write_atomic(run_dir / "report.json", json.dumps(doc, indent=2).encode() + b"\n")
 
 
-def summary_of(report: dict[str, Any]) -> dict[str, Any]:
-    """The part of a report kept in the state store's run history."""
-    keys = ("run_id", "trigger", "date", "started_at", "finished_at", "status", "counts", "mode")
-    return {key: report.get(key) for key in keys}
+class ReportWriter(QuietObserver):
+    """Puts the finished report on disk; the sweep fails if it cannot (ReportNotWritten)."""
+
+    def sweep_finished(self, report: Report, run_dir: Path) -> None:
+        try:
+            write_report(run_dir, report)
+        except OSError as exc:
+            log.error(
+                "report.write_failed", run_id=report.run_id, path=str(run_dir), error=str(exc)
+            )
+            raise ReportNotWritten(f"report not written: {exc.strerror or exc}") from exc
+
+
+def finishing(
+    notify: NotifySection, environ: Mapping[str, str], clock: Clock
+) -> list[SweepObserver]:
+    """What every sweep's end needs, in order: the report on disk, then the alerts (which
+    point to it and are added to it)."""
+    observers: list[SweepObserver] = [ReportWriter()]
+    if notify.configured:  # the common case skips loading urllib and friends
+        from agentd.daemon.output.alerts import AlertSender
+
+        observers.append(AlertSender(notify, environ, clock))
+    return observers
 
 
 # -- Markdown ------------------------------------------------------------------------------
@@ -103,6 +100,26 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for error in report.get("config_errors", []):
         lines.append(f"- configuration error: {error}")
+    lines += _failure_lines(report)
+    cut = logs_cut(report)
+    if cut:
+        lines += ["", f"## Logs cut ({len(cut)})", ""]
+        lines += [f"- **{_md(where)}**: {_md(text)}" for where, text in cut]
+    lines += spendview.markdown_lines(report)
+    if report.get("alerts"):
+        lines += ["", "## Alerts", ""]
+    for alert in report.get("alerts", []):
+        outcome = "sent" if alert["ok"] else "FAILED"
+        lines.append(f"- {alert['via']}: {outcome}: {_md(alert['detail'])}")
+    lines += _project_lines(report)
+    # Task output, agent text and git messages are not ours: read with `cat` or shown by
+    # `agentd report`, none of it may act on the reader's terminal.
+    return harmless("\n".join(lines) + "\n")
+
+
+def _failure_lines(report: dict[str, Any]) -> list[str]:
+    """The failures, each with the end of its output when a task has one."""
+    lines: list[str] = []
     failures = report["failures"]
     lines += ["", f"## Failures ({len(failures)})", ""]
     if not failures:
@@ -124,25 +141,18 @@ def render_markdown(report: dict[str, Any]) -> str:
                 *[f"   {line}" for line in tail.splitlines()],
                 f"   {fence}",
             ]
-    cut = logs_cut(report)
-    if cut:
-        lines += ["", f"## Logs cut ({len(cut)})", ""]
-        lines += [f"- **{_md(where)}**: {_md(text)}" for where, text in cut]
-    lines += spendview.markdown_lines(report)
-    if report.get("alerts"):
-        lines += ["", "## Alerts", ""]
-    for alert in report.get("alerts", []):
-        outcome = "sent" if alert["ok"] else "FAILED"
-        lines.append(f"- {alert['via']}: {outcome}: {_md(alert['detail'])}")
+    return lines
+
+
+def _project_lines(report: dict[str, Any]) -> list[str]:
+    """A row per project, then a table of its tasks."""
+    lines: list[str] = []
     lines += ["", "## Projects", "", "| project | status | tasks ok / failed / skipped | note |"]
     lines.append("|---|---|---|---|")
     for project in report["projects"]:
-        tasks = project["tasks"]
-        ok = sum(t["status"] == "ok" for t in tasks)
-        bad = sum(t["status"] in TASK_FAILURES for t in tasks)
-        skipped = sum(t["status"] == "skipped" for t in tasks)
+        n = tally(t["status"] for t in project["tasks"])
         lines.append(
-            f"| {_md(project['name'])} | {project['status']} | {ok} / {bad} / {skipped} "
+            f"| {_md(project['name'])} | {project['status']} | {n.ok} / {n.failed} / {n.skipped} "
             f"| {_md(project.get('reason') or '')} |"
         )
     for project in report["projects"]:
@@ -165,9 +175,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {_md(task['name'])} | {task['status']} | {code} | {took} | {_md(note)} |"
             )
-    # Task output, agent text and git messages are not ours: read with `cat` or shown by
-    # `agentd report`, none of it may act on the reader's terminal.
-    return harmless("\n".join(lines) + "\n")
+    return lines
 
 
 def logs_cut(report: dict[str, Any]) -> list[tuple[str, str]]:
@@ -190,9 +198,9 @@ def _usage_note(task: dict[str, Any]) -> str:
         return f"usage unknown: {usage.get('reason')}"
     parts = []
     if usage.get("cost_usd") is not None:
-        parts.append(amount_text(usage["cost_usd"], "usd"))
+        parts.append(amount_text(usage["cost_usd"], Unit.USD))
     if usage.get("tokens") is not None:
-        parts.append(amount_text(usage["tokens"], "tokens"))
+        parts.append(amount_text(usage["tokens"], Unit.TOKENS))
     return f"{task['agent']}: " + ", ".join(parts)
 
 

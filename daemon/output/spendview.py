@@ -2,13 +2,15 @@
 
 Both show the same rows (today and the last seven days, per project and per agent), so
 what the report said at the end of a sweep and what status says now are easy to compare.
+They render the JSON form (report.json, ``agentd status --json``): a report read back
+from disk shows as the sweep wrote it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from agentd.daemon.sweep.budget import amount_text, describe
+from agentd.daemon.model.budget import amount_text, describe
 
 
 def totals_text(totals: dict[str, Any]) -> str:

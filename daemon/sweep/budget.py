@@ -15,12 +15,25 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from agentd.config.model import BudgetSection, Limits
+from agentd.daemon.model.budget import (
+    Limit,
+    Period,
+    Span,
+    Spend,
+    Standing,
+    Totals,
+    Unit,
+    amount_text,
+    describe,
+)
+from agentd.daemon.model.results import BUDGET
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import Snapshot
+
+__all__ = ["AgentSlots", "amount_text", "describe", "exhausted", "standing", "summary"]
 
 WEEK_DAYS = 7
 SLOT_CHECK_EVERY = 0.25  # how soon an agent task waiting for a slot sees a stop request
@@ -29,32 +42,6 @@ SLOT_CHECK_EVERY = 0.25  # how soon an agent task waiting for a slot sees a stop
 def week_of(date: str) -> list[str]:
     day = dt.date.fromisoformat(date)
     return [(day - dt.timedelta(days=n)).isoformat() for n in range(WEEK_DAYS - 1, -1, -1)]
-
-
-@dataclass
-class Totals:
-    usd: float = 0.0
-    tokens: int = 0
-    runs: int = 0
-    unknown: int = 0  # runs whose usage could not be read: their spend is not counted
-
-    def merge(self, other: Totals) -> None:
-        self.usd += other.usd
-        self.tokens += other.tokens
-        self.runs += other.runs
-        self.unknown += other.unknown
-
-    def add(self, entry: dict[str, Any]) -> None:
-        self.runs += 1
-        if not entry.get("known"):
-            self.unknown += 1
-        self.usd += float(entry.get("cost_usd") or 0.0)
-        self.tokens += int(entry.get("tokens") or 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["usd"] = round(self.usd, 6)
-        return data
 
 
 def total(entries: Iterable[dict[str, Any]]) -> Totals:
@@ -71,50 +58,45 @@ def by(entries: Iterable[dict[str, Any]], key: str) -> dict[str, Totals]:
     return dict(sorted(out.items()))
 
 
-def period(entries: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "total": total(entries).to_dict(),
-        "by_project": {k: v.to_dict() for k, v in by(entries, "project").items()},
-        "by_agent": {k: v.to_dict() for k, v in by(entries, "agent").items()},
-    }
+def period(entries: list[dict[str, Any]]) -> Period:
+    return Period(total(entries), by(entries, "project"), by(entries, "agent"))
 
 
-def summary(snapshot: Snapshot, date: str, run_id: str | None = None) -> dict[str, Any]:
+def summary(snapshot: Snapshot, date: str, run_id: str | None = None) -> Spend:
     """Today's and this week's spend, per project and per agent (and this sweep's)."""
     week = snapshot.spend(week_of(date))
-    out: dict[str, Any] = {
-        "date": date,
-        "week_from": week_of(date)[0],
-        "today": period([e for e in week if e["date"] == date]),
-        "week": period(week),
-    }
-    if run_id is not None:
-        out["sweep"] = total(e for e in week if e.get("run_id") == run_id).to_dict()
-    return out
+    return Spend(
+        date=date,
+        week_from=week_of(date)[0],
+        today=period([e for e in week if e["date"] == date]),
+        week=period(week),
+        sweep=None if run_id is None else total(e for e in week if e.get("run_id") == run_id),
+    )
 
 
-def standing(budget: BudgetSection, snapshot: Snapshot, date: str) -> list[dict[str, Any]]:
+def standing(budget: BudgetSection, snapshot: Snapshot, date: str) -> list[Standing]:
     """Every configured limit with what has been spent against it, overall limits first."""
     scopes: list[tuple[str | None, Limits]] = [(None, budget), *budget.agents.items()]
     week = week_of(date)
     out = []
     for agent, limits in scopes:
-        for key, limit in limits.items():
-            span, unit = key.split("_", 1)
+        for key, value in limits.items():
+            limit = Limit.parse(key)
+            nightly = limit.span is Span.NIGHTLY
             spent = Totals()
-            for day in [date] if span == "nightly" else week:
+            for day in [date] if nightly else week:
                 spent.merge(_day_totals(snapshot.spend_day(day)).get(agent) or Totals())
-            amount = spent.usd if unit == "usd" else spent.tokens
+            amount = spent.usd if limit.unit is Unit.USD else spent.tokens
             out.append(
-                {
-                    "agent": agent,
-                    "limit": key,
-                    "value": limit,
-                    "spent": round(amount, 6),
-                    "since": date if span == "nightly" else week[0],
-                    "reached": amount >= limit,
-                    "unknown_runs": spent.unknown,
-                }
+                Standing(
+                    agent=agent,
+                    limit=limit,
+                    value=value,
+                    spent=round(amount, 6),
+                    since=date if nightly else week[0],
+                    reached=amount >= value,
+                    unknown_runs=spent.unknown,
+                )
             )
     return out
 
@@ -150,31 +132,9 @@ def _day_totals(day: dict[str, Any]) -> dict[str | None, Totals]:
 def exhausted(budget: BudgetSection, snapshot: Snapshot, date: str, agent: str) -> str | None:
     """Why no agent task of ``agent`` may start now, or None. Overall limits first."""
     for item in standing(budget, snapshot, date):
-        if item["reached"] and item["agent"] in (None, agent):
-            return "budget: " + describe(item)
+        if item.reached and item.agent in (None, agent):
+            return BUDGET + item.describe()
     return None
-
-
-def describe(item: dict[str, Any]) -> str:
-    span, unit = item["limit"].split("_", 1)
-    scope = f"{item['agent']}'s " if item["agent"] else ""
-    since = f"on {item['since']}" if span == "nightly" else f"since {item['since']}"
-    state = "reached" if item["reached"] else "not reached"
-    text = (
-        f"{scope}{span} limit of {amount_text(item['value'], unit)} {state} "
-        f"({amount_text(item['spent'], unit)} spent {since})"
-    )
-    unknown = item.get("unknown_runs")
-    if unknown:  # the budget cannot fail safe on what it cannot see: say so where it shows
-        runs = "run" if unknown == 1 else "runs"
-        text += f"; {unknown} agent {runs} with usage unknown not counted"
-    return text
-
-
-def amount_text(value: float, unit: str) -> str:
-    if unit == "usd":
-        return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
-    return f"{int(value):,} tokens"
 
 
 class AgentSlots:

@@ -1,17 +1,17 @@
-"""A whole sweep (SPEC section 4): select, run under the bound, report.
+"""A whole sweep (SPEC section 4): select, run under the bound, hand the report over.
 
 ``agentd run --once`` and the daemon's scheduled fires both call ``run_sweep``; they differ
-only in the trigger they name and in who owns the stop token.
+in the trigger they name, in who owns the stop token, and in the observers they pass: the
+sweep itself writes no report and sends no alert, its observers do (see finish.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,19 +19,16 @@ from typing import Any
 import structlog
 
 from agentd.config import Config, ConfigError
-from agentd.daemon import __version__
-from agentd.daemon.model.results import BUDGET, ProjectResult, failure_place
-from agentd.daemon.output.progress import Observer
-from agentd.daemon.output.report import (
-    counts,
-    overall_status,
-    summary_of,
-    write_report,
-)
-from agentd.daemon.sweep import budget, ordering, rundirs
+from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
+from agentd.daemon.model.observer import Observers, SweepObserver
+from agentd.daemon.model.report import Report
+from agentd.daemon.model.results import Failure, ProjectResult
+from agentd.daemon.model.status import ProjectStatus, SweepStatus, TaskStatus, Trigger
+from agentd.daemon.sweep import ordering, rundirs
 from agentd.daemon.sweep.budget import AgentSlots
 from agentd.daemon.sweep.executor import execute
-from agentd.daemon.sweep.project import Failures, SweepContext, iso, run_project
+from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
+from agentd.daemon.sweep.project import Failures, SweepContext, run_project
 from agentd.daemon.sweep.rundirs import RunDir
 from agentd.daemon.sweep.selection import Selection, select
 from agentd.daemon.tasks import orphans
@@ -44,7 +41,7 @@ log = structlog.get_logger("agentd.sweep")
 
 @dataclass(frozen=True)
 class SweepRequest:
-    trigger: str = "manual"  # manual | schedule | catch-up
+    trigger: str = Trigger.MANUAL
     only: Collection[str] | None = None
     force: bool = False
 
@@ -58,9 +55,7 @@ def plan(config: Config, store: StateStore, request: SweepRequest, now: datetime
     """What to run, in the order to start it (critical path first, see ordering)."""
     snapshot = store.read()
     selection = select(config, snapshot, sweep_date(config, now), request.only, request.force)
-    # The benchmark measures file order against ours; not a setting.
-    file_order = os.environ.get("AGENTD_TESTING_ORDER") == "file"
-    return ordering.order(selection, snapshot, keep_file_order=file_order)
+    return ordering.order(selection, snapshot)
 
 
 def run_sweep(
@@ -69,143 +64,93 @@ def run_sweep(
     state_dir: Path,
     request: SweepRequest,
     stop: StopToken,
-    observer: Observer,
+    observers: Sequence[SweepObserver],
     environ: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Run one sweep to its end (or until ``stop``) and return its report."""
-    now = datetime.now(UTC)
+    clock: Clock = SYSTEM_CLOCK,
+) -> Report:
+    """Run one sweep to its end (or until ``stop``) and return its report.
+
+    ``observers`` hear the sweep as it goes and get its report at the end, in their order:
+    pass ``output.report.finishing(...)`` first for the report on disk and the alerts.
+    """
+    now = clock.now()
     store.read()  # a state that is refused (StateError) stops us before anything is made
     with _open_run(state_dir, now, config.settings.run.keep_runs) as held:
-        started = now.astimezone(config.zone)
-        date = sweep_date(config, now)
-        run_id, run_dir = held.run_id, held.path
-        slog = log.bind(run_id=run_id)
+        slog = log.bind(run_id=held.run_id)
         _reap_stale_claims(config, store, now, slog)
         selection = plan(config, store, request, now)
-        run = config.settings.run
-        slog.info(
-            "sweep.start",
-            trigger=request.trigger,
-            date=date,
-            mode="parallel" if run.project_parallelism else "serial",
-            bound=run.bound,
-            to_run=len(selection.run),
-            skipped=len(selection.skipped),
-            config=str(config.path),
-        )
-        observer.sweep_started(run_id, selection, run.bound)
-        failures = Failures()
-        settled: dict[str, ProjectResult] = {}
-        for name, reason in selection.failed.items():
-            slog.error("project.failed", project=name, reason=reason)
-            failures.add(name, None, "failed", reason)
-            settled[name] = ProjectResult(
-                name, "failed", reason, blocks=f"dependency failed: {name}"
-            )
-        for name, reason in selection.skipped.items():
-            slog.info("project.skipped", project=name, reason=reason)
-
         ctx = SweepContext(
             config=config,
             store=store,
-            run_id=run_id,
-            date=date,
-            run_dir=run_dir,
+            run_id=held.run_id,
+            date=sweep_date(config, now),
+            run_dir=held.path,
             stop=stop,
             force=request.force,
             environ=os.environ if environ is None else environ,
-            observer=observer,
-            failures=failures,
+            observer=Observers(list(observers)),
+            failures=Failures(),
             log=slog,
-            agent_slots=AgentSlots(run.max_parallel_agents, stop),
+            agent_slots=AgentSlots(config.settings.run.max_parallel_agents, stop),
             worktrees=state_dir / "worktrees",
+            clock=clock,
         )
-        with _Heartbeat(store, run_id, slog):
-            results = execute(selection.run, run.bound, partial(run_project, ctx), stop, settled)
-        for name, result in results.items():
-            if result.status == "skipped" and name not in selection.skipped:
-                slog.info("project.skipped", project=name, reason=result.reason)
+        results = _run_selection(ctx, selection, request)
         _forget_removed_projects(config, store, slog)
-
-        finished = datetime.now(config.zone)
         ordered = _in_config_order(config, results, selection.skipped)
-        report = _report(
-            run_id,
+        status = SweepStatus.INTERRUPTED if stop.requested else None
+        started, finished = now.astimezone(config.zone), clock.now(config.zone)
+        report = new_report(
+            config,
+            ctx.run_id,
+            ctx.date,
             request,
-            date,
             started,
             finished,
-            overall_status(stop.requested, failures.items),
-            config,
+            status,
             ordered,
-            failures.items,
+            ctx.failures.items,
         )
         try:
-            _add_spend(report, ordered, config, store, slog)
+            add_spend(report, store, config.settings.budget, slog)
         except Exception as exc:  # noqa: BLE001 - the tasks ran; their report must be written
             slog.exception("spend.failed")
-            _sweep_failure(report, f"spend not summed: internal error: {exc!r}")
-        _finish(store, run_dir, report, config.settings.run.keep_runs, slog)
-        _alert(config, report, run_dir, environ, slog)
-        observer.sweep_finished(report, run_dir)
+            report.fail(f"spend not summed: internal error: {exc!r}")
+        finish(Ending(store, held.path, config.settings.run.keep_runs, slog), report, observers)
         return report
 
 
-def _add_spend(
-    report: dict[str, Any],
-    projects: list[ProjectResult],
-    config: Config,
-    store: StateStore,
-    slog: Any,
-) -> None:
-    """What agents spent (this sweep, today, this week) and where the budget stands. Read
-    back from the store, so the totals include what concurrent sweeps spent."""
-    skipped = [
-        {"project": p.name, "task": t.name, "reason": t.reason}
-        for p in projects
-        for t in p.tasks
-        if t.status == "skipped" and t.reason.startswith(BUDGET)
-    ]
-    try:
-        snapshot = store.read()
-    except StateError as exc:
-        slog.error("spend.read_failed", error=str(exc))
-        return
-    budget_cfg = config.settings.budget
-    report["spend"] = budget.summary(snapshot, report["date"], report["run_id"])
-    report["budget"] = {
-        "limits": budget_cfg.model_dump(exclude_none=True),
-        "standing": budget.standing(budget_cfg, snapshot, report["date"]),
-        "skipped": skipped,
-    }
-    if skipped:
-        slog.warning("budget.tasks_skipped", tasks=len(skipped), first=skipped[0]["reason"])
-
-
-def _alert(
-    config: Config,
-    report: dict[str, Any],
-    run_dir: Path,
-    environ: Mapping[str, str] | None,
-    slog: Any,
-) -> None:
-    """After the report is on disk (the alert points to it); a failing alert is logged and
-    noted in the report, never a failure of the sweep."""
-    notify = config.settings.notify
-    if not notify.configured:
-        return  # the common case: no need to load urllib and friends
-    from agentd.daemon.output import alerts
-
-    if not alerts.should_alert(notify, report):
-        return
-    sent = alerts.send_alerts(
-        notify, report, run_dir, os.environ if environ is None else environ, slog
+def _run_selection(
+    ctx: SweepContext, selection: Selection, request: SweepRequest
+) -> dict[str, ProjectResult]:
+    """The projects of ``selection`` under the bound, while the claims get heartbeats."""
+    run, slog = ctx.config.settings.run, ctx.log
+    slog.info(
+        "sweep.start",
+        trigger=request.trigger,
+        date=ctx.date,
+        mode="parallel" if run.project_parallelism else "serial",
+        bound=run.bound,
+        to_run=len(selection.run),
+        skipped=len(selection.skipped),
+        config=str(ctx.config.path),
     )
-    report["alerts"] = sent
-    try:
-        write_report(run_dir, report)
-    except OSError as exc:
-        slog.error("report.write_failed", path=str(run_dir), error=str(exc))
+    ctx.observer.sweep_started(ctx.run_id, len(selection.run), run.bound)
+    settled: dict[str, ProjectResult] = {}
+    for name, reason in selection.failed.items():
+        slog.error("project.failed", project=name, reason=reason)
+        ctx.failures.add(Failure(name, None, TaskStatus.FAILED, reason))
+        settled[name] = ProjectResult(
+            name, ProjectStatus.FAILED, reason, blocks=f"dependency failed: {name}"
+        )
+    for name, reason in selection.skipped.items():
+        slog.info("project.skipped", project=name, reason=reason)
+    with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):
+        results = execute(selection.run, run.bound, partial(run_project, ctx), ctx.stop, settled)
+    for name, result in results.items():
+        if result.status is ProjectStatus.SKIPPED and name not in selection.skipped:
+            slog.info("project.skipped", project=name, reason=result.reason)
+    return results
 
 
 def _forget_removed_projects(config: Config, store: StateStore, slog: Any) -> None:
@@ -237,24 +182,36 @@ def _reap_stale_claims(config: Config, store: StateStore, now: datetime, slog: A
 
 
 def record_failed_start(
-    config: Config, store: StateStore, state_dir: Path, trigger: str, error: ConfigError
-) -> dict[str, Any]:
+    config: Config,
+    store: StateStore,
+    state_dir: Path,
+    trigger: str,
+    error: ConfigError,
+    observers: Sequence[SweepObserver],
+    clock: Clock = SYSTEM_CLOCK,
+) -> Report:
     """A sweep whose configuration does not load runs nothing and is recorded as failed.
 
     ``config`` is the last valid configuration: its zone, keep_runs and [notify] still apply.
     """
     problems = [str(p) for p in error.problems]
     messages = [f"configuration {error.path}: {p}" for p in problems]
-    return _record_unrun(config, store, state_dir, trigger, messages, {"config_errors": problems})
+    return _record_unrun(config, store, state_dir, trigger, messages, problems, observers, clock)
 
 
 def record_crash(
-    config: Config, store: StateStore, state_dir: Path, trigger: str, error: Exception
-) -> dict[str, Any]:
+    config: Config,
+    store: StateStore,
+    state_dir: Path,
+    trigger: str,
+    error: Exception,
+    observers: Sequence[SweepObserver],
+    clock: Clock = SYSTEM_CLOCK,
+) -> Report:
     """A scheduled sweep that could not run at all (its state unreadable, say) is a failed
     run with the reason, and alerts like one: nobody is watching at 3 a.m."""
     message = str(error) if isinstance(error, StateError) else f"internal error: {error!r}"
-    return _record_unrun(config, store, state_dir, trigger, [message], {})
+    return _record_unrun(config, store, state_dir, trigger, [message], None, observers, clock)
 
 
 def _record_unrun(
@@ -263,121 +220,24 @@ def _record_unrun(
     state_dir: Path,
     trigger: str,
     messages: list[str],
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    config_errors: list[str] | None,
+    observers: Sequence[SweepObserver],
+    clock: Clock,
+) -> Report:
+    now = clock.now()
     started = now.astimezone(config.zone)
-    with _open_run(state_dir, now, config.settings.run.keep_runs) as held:
-        failures = [
-            {"project": None, "task": None, "status": "error", "message": m} for m in messages
-        ]
-        report = _report(
-            held.run_id,
-            SweepRequest(trigger),
-            sweep_date(config, now),
-            started,
-            started,
-            "failed",
-            config,
-            [],
-            failures,
-        )
-        report.update(extra)
+    keep = config.settings.run.keep_runs
+    with _open_run(state_dir, now, keep) as held:
         slog = log.bind(run_id=held.run_id)
-        _finish(store, held.path, report, config.settings.run.keep_runs, slog)
-        _alert(config, report, held.path, None, slog)
+        failures = [Failure(None, None, TaskStatus.ERROR, m) for m in messages]
+        date = sweep_date(config, now)
+        request = SweepRequest(trigger)
+        report = new_report(
+            config, held.run_id, date, request, started, started, SweepStatus.FAILED, [], failures
+        )
+        report.config_errors = config_errors
+        finish(Ending(store, held.path, keep, slog), report, observers)
     return report
-
-
-def _report(
-    run_id: str,
-    request: SweepRequest,
-    date: str,
-    started: datetime,
-    finished: datetime,
-    status: str,
-    config: Config,
-    projects: list[ProjectResult],
-    failures: list[dict[str, Any]],
-) -> dict[str, Any]:
-    run = config.settings.run
-    wall = (finished - started).total_seconds()
-    work = sum(t.duration_s or 0.0 for p in projects for t in p.tasks)
-    return {
-        "run_id": run_id,
-        "trigger": request.trigger,
-        "date": date,
-        "started_at": iso(started),
-        "finished_at": iso(finished),
-        "duration_s": round(wall, 3),
-        "status": status,
-        "mode": {
-            "project_parallelism": run.project_parallelism,
-            "max_parallel_projects": run.bound,
-        },
-        # Task time over wall time: what the bound bought (at most the bound itself).
-        "speedup": round(work / wall, 2) if wall > 0 and work > 0 else None,
-        "max_parallel_agents": run.max_parallel_agents or None,
-        "projects": [p.to_dict() for p in projects],
-        "failures": failures,
-        "counts": counts(projects),
-        "selected": sorted(request.only) if request.only is not None else None,
-        "force": request.force,
-        "config": str(config.path),
-        "host": os.uname().nodename,
-        "pid": os.getpid(),
-        "agentd_version": __version__,
-    }
-
-
-def _finish(
-    store: StateStore,
-    run_dir: Path,
-    report: dict[str, Any],
-    keep: int,
-    slog: Any,
-) -> None:
-    """Record the run in the history, then write the report: a history that could not be
-    saved is one more failure the report should show. A report that could not be written
-    is noted in the history, if that can still be written, for `agentd report` to say."""
-    try:
-        store.record_run(summary_of(report), keep)
-        store.checkpoint()  # between sweeps, state.json alone holds the whole state
-    except StateError as exc:
-        slog.error("state.write_failed", error=str(exc))
-        _sweep_failure(report, f"run history not saved: {exc}")
-    try:
-        write_report(run_dir, report)
-    except OSError as exc:
-        message = f"report not written: {exc.strerror or exc}"
-        slog.error("report.write_failed", path=str(run_dir), error=str(exc))
-        _sweep_failure(report, message)
-        with contextlib.suppress(StateError):  # one short journal line may still fit
-            store.record_run({**summary_of(report), "report_error": message}, keep)
-    c = report["counts"]
-    emit = slog.info if report["status"] == "ok" else slog.warning
-    report_md = run_dir / "report.md"
-    emit(
-        "sweep.finish",
-        status=report["status"],
-        duration_s=report["duration_s"],
-        **c,
-        failures=[_failure_line(f) for f in report["failures"]],
-        report=str(report_md) if report_md.exists() else None,
-    )
-
-
-def _sweep_failure(report: dict[str, Any], message: str) -> None:
-    report["failures"].append(
-        {"project": None, "task": None, "status": "error", "message": message}
-    )
-    if report["status"] != "interrupted":
-        report["status"] = "failed"
-
-
-def _failure_line(failure: dict[str, Any]) -> str:
-    where = failure_place(failure)
-    return f"{where}: {failure['status']}: {failure['message']}"
 
 
 def _open_run(state_dir: Path, now: datetime, keep: int) -> RunDir:
@@ -397,17 +257,18 @@ def _in_config_order(
         if spec.name in results:
             out.append(results[spec.name])
         elif spec.name in skipped:
-            out.append(ProjectResult(spec.name, "skipped", skipped[spec.name]))
+            out.append(ProjectResult(spec.name, ProjectStatus.SKIPPED, skipped[spec.name]))
     return out
 
 
 class _Heartbeat:
     """Refreshes this sweep's claims so that other sweeps never take them over as stale."""
 
-    def __init__(self, store: StateStore, run_id: str, slog: Any) -> None:
+    def __init__(self, store: StateStore, run_id: str, slog: Any, clock: Clock) -> None:
         self.store = store
         self.run_id = run_id
         self.slog = slog
+        self.clock = clock
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
 
@@ -420,8 +281,8 @@ class _Heartbeat:
         self.thread.join()
 
     def _beat(self) -> None:
-        while not self.done.wait(HEARTBEAT_EVERY):
+        while not self.clock.wait(self.done, HEARTBEAT_EVERY):
             try:
-                self.store.heartbeat(self.run_id, datetime.now(UTC))
+                self.store.heartbeat(self.run_id, self.clock.now())
             except StateError as exc:
                 self.slog.error("claims.heartbeat_failed", error=str(exc))

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import structlog
 
 from agentd.daemon.model.results import ProjectResult
+from agentd.daemon.model.status import ProjectStatus
 from agentd.daemon.sweep.ordering import dependants_of
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
@@ -39,80 +40,103 @@ def execute(
     ``settled`` holds results known before anything runs (a project whose directory is
     missing); their dependants are skipped like those of any failed project.
     """
-    results: dict[str, ProjectResult] = dict(settled or {})
-    dependants = dependants_of(planned)
-    # Ready projects by priority, and how many dependencies each still waits for: a finish
-    # costs its own dependants and a heap push, never a scan of the whole sweep.
-    index = {p.name: i for i, p in enumerate(planned)}
-    waiting = {p.name: len(dict.fromkeys(p.deps)) for p in planned}
-    ready = [(i, p.name) for i, p in enumerate(planned) if not waiting[p.name]]
-    started: set[str] = set()
-    done: queue.SimpleQueue[ProjectResult] = queue.SimpleQueue()
-    running = 0
+    return _Execution(planned, run_project, settled).run(bound, stop)
 
-    def skip_dependants(result: ProjectResult) -> None:
+
+class _Execution:
+    """The coordinating loop's bookkeeping, on the caller's thread only."""
+
+    def __init__(
+        self,
+        planned: list[Planned],
+        run_project: RunProject,
+        settled: dict[str, ProjectResult] | None,
+    ) -> None:
+        self.planned = planned
+        self.run_project = run_project
+        self.results: dict[str, ProjectResult] = dict(settled or {})
+        self.dependants = dependants_of(planned)
+        # Ready projects by priority, and how many dependencies each still waits for: a
+        # finish costs its own dependants and a heap push, never a scan of the whole sweep.
+        self.index = {p.name: i for i, p in enumerate(planned)}
+        self.waiting = {p.name: len(dict.fromkeys(p.deps)) for p in planned}
+        self.ready = [(i, p.name) for i, p in enumerate(planned) if not self.waiting[p.name]]
+        self.started: set[str] = set()
+        self.done: queue.SimpleQueue[ProjectResult] = queue.SimpleQueue()
+        for result in list(self.results.values()):
+            self.settle(result)
+
+    def run(self, bound: int, stop: StopToken) -> dict[str, ProjectResult]:
+        running = 0
+        interrupted = False
+        while True:
+            if stop.requested and not interrupted:
+                interrupted = True
+                self.skip_unstarted()
+            while running < bound and self.ready:
+                i, name = heapq.heappop(self.ready)
+                if name in self.results:  # skipped since it became ready
+                    continue
+                self.started.add(name)
+                running += 1
+                threading.Thread(
+                    target=self.worker, args=(self.planned[i],), name=f"project:{name}", daemon=True
+                ).start()
+            if running == 0:
+                break
+            result = self.done.get()
+            running -= 1
+            self.settle(result)
+        for p in self.planned:  # unreachable with a validated (acyclic) configuration
+            if p.name not in self.results:
+                self.results[p.name] = ProjectResult(
+                    p.name, ProjectStatus.ERROR, "unresolvable dependencies"
+                )
+        return self.results
+
+    def skip_unstarted(self) -> None:
+        for p in self.planned:
+            if p.name not in self.results and p.name not in self.started:
+                self.results[p.name] = ProjectResult(
+                    p.name, ProjectStatus.SKIPPED, "sweep interrupted before it started"
+                )
+
+    def skip_dependants(self, result: ProjectResult) -> None:
         # Iterative: a long dependency chain would exceed the recursion limit.
         blocked = [result]
         while blocked:
             current = blocked.pop()
             if current.blocks is None:
                 continue
-            for name in dependants.get(current.name, []):
-                if name not in results:
+            for name in self.dependants.get(current.name, []):
+                if name not in self.results:
                     skipped = ProjectResult(
-                        name, "skipped", current.blocks, blocks=f"dependency skipped: {name}"
+                        name,
+                        ProjectStatus.SKIPPED,
+                        current.blocks,
+                        blocks=f"dependency skipped: {name}",
                     )
-                    results[name] = skipped
+                    self.results[name] = skipped
                     blocked.append(skipped)
 
-    def settle(result: ProjectResult) -> None:
-        results[result.name] = result
-        for name in dependants.get(result.name, []):
-            waiting[name] -= 1
-            if waiting[name] == 0:
-                heapq.heappush(ready, (index[name], name))
-        skip_dependants(result)
+    def settle(self, result: ProjectResult) -> None:
+        self.results[result.name] = result
+        for name in self.dependants.get(result.name, []):
+            self.waiting[name] -= 1
+            if self.waiting[name] == 0:
+                heapq.heappush(self.ready, (self.index[name], name))
+        self.skip_dependants(result)
 
-    for result in list(results.values()):
-        settle(result)
-
-    def worker(project: Planned) -> None:
+    def worker(self, project: Planned) -> None:
+        """On the project's own thread: its result, whatever happens, back to the loop."""
         try:
-            result = run_project(project)
+            result = self.run_project(project)
         except Exception as exc:
             log.exception("project.crashed", project=project.name)
             result = ProjectResult(
                 project.name,
-                "error",
+                ProjectStatus.ERROR,
                 f"internal error: {exc!r}",
                 blocks=f"dependency failed: {project.name}",
             )
-        done.put(result)
-
-    interrupted = False
-    while True:
-        if stop.requested and not interrupted:
-            interrupted = True
-            for p in planned:
-                if p.name not in results and p.name not in started:
-                    results[p.name] = ProjectResult(
-                        p.name, "skipped", "sweep interrupted before it started"
-                    )
-        while running < bound and ready:
-            i, name = heapq.heappop(ready)
-            if name in results:  # skipped since it became ready
-                continue
-            started.add(name)
-            running += 1
-            threading.Thread(
-                target=worker, args=(planned[i],), name=f"project:{name}", daemon=True
-            ).start()
-        if running == 0:
-            break
-        result = done.get()
-        running -= 1
-        settle(result)
-    for p in planned:  # unreachable with a validated (acyclic) configuration
-        if p.name not in results:
-            results[p.name] = ProjectResult(p.name, "error", "unresolvable dependencies")
-    return results
+        self.done.put(result)

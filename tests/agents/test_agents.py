@@ -678,19 +678,23 @@ def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: 
     after an edit, an unreadable state) as failed, and alerts: nobody watches at night."""
     from agentd.config import ConfigError, load_config
     from agentd.config.errors import Problem
+    import os
+
+    from agentd.daemon.model.clock import SYSTEM_CLOCK
+    from agentd.daemon.output.report import finishing
     from agentd.daemon.sweep.engine import record_crash, record_failed_start
     from agentd.state import JsonFileStore, StateCorrupt
 
     alert_config(aws, hook.url, "failure", fail=False)
     config = load_config(aws.config, aws.env)
     store = JsonFileStore(aws.state)
+    ends = finishing(config.settings.notify, os.environ, SYSTEM_CLOCK)
     if kind == "config":
         error = ConfigError(str(aws.config), [Problem("run.max_parallel_projects", "too big")])
-        report = record_failed_start(config, store, aws.state, "schedule", error)
+        report = record_failed_start(config, store, aws.state, "schedule", error, ends).to_dict()
     else:
-        report = record_crash(
-            config, store, aws.state, "schedule", StateCorrupt("state.json is corrupt")
-        )
+        crash = StateCorrupt("state.json is corrupt")
+        report = record_crash(config, store, aws.state, "schedule", crash, ends).to_dict()
     assert len(hook.requests) == 1
     body = hook.requests[0]["body"]
     assert body["run_id"] == report["run_id"]

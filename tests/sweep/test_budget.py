@@ -133,7 +133,7 @@ def test_standing_lists_every_limit_with_its_spend_and_unknown_runs() -> None:
             TODAY: [entry("codex", None, 300), entry("claude", None, None)],
         }
     )
-    rows = budget.standing(config, snap, TODAY)
+    rows = [s.to_dict() for s in budget.standing(config, snap, TODAY)]
     assert [(r["agent"], r["limit"], r["spent"], r["reached"]) for r in rows] == [
         (None, "weekly_tokens", 4300, False),
         ("codex", "nightly_tokens", 300, False),
@@ -153,7 +153,7 @@ def test_summary_totals_per_project_and_agent_today_and_this_week() -> None:
             ],
         }
     )
-    out = budget.summary(snap, TODAY, run_id="r")
+    out = budget.summary(snap, TODAY, run_id="r").to_dict()
     assert out["today"]["total"] == {"usd": 0.75, "tokens": 300, "runs": 3, "unknown": 1}
     assert out["today"]["by_agent"] == {
         "claude": {"usd": 0.75, "tokens": 300, "runs": 3, "unknown": 1}
@@ -190,7 +190,7 @@ def test_no_bound_means_no_waiting() -> None:
 
 def test_an_entry_without_an_agent_counts_once_overall() -> None:
     snap = ledger({TODAY: [entry(None, 1.0, 10), entry("claude", 1.0, 10)]})
-    [row] = budget.standing(limits(nightly_usd=5), snap, TODAY)
+    [row] = [s.to_dict() for s in budget.standing(limits(nightly_usd=5), snap, TODAY)]
     assert row["spent"] == 2.0
 
 

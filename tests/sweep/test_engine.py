@@ -17,6 +17,7 @@ from agentd.daemon.model.results import TaskResult
 from agentd.daemon.output.progress import Observer
 from agentd.daemon.sweep import engine as sweep_module
 from agentd.daemon.sweep import project as project_module
+from agentd.daemon.sweep import task as task_module
 from agentd.daemon.sweep.engine import SweepRequest, run_sweep
 from agentd.daemon.tasks import gitrepo
 from agentd.daemon.tasks.stop import StopToken
@@ -59,7 +60,9 @@ class StopAfterFirstTask(Observer):
 def test_a_stop_between_two_tasks_makes_the_project_interrupted(tmp_path: Path) -> None:
     config, store, state = _setup(tmp_path, TWO_TASKS)
     stop = StopToken()
-    report = run_sweep(config, store, state, SweepRequest(), stop, StopAfterFirstTask(stop))
+    report = run_sweep(
+        config, store, state, SweepRequest(), stop, [StopAfterFirstTask(stop)]
+    ).to_dict()
     assert report["status"] == "interrupted"
     p, q = report["projects"]
     assert [(t["name"], t["status"]) for t in p["tasks"]] == [("one", "ok"), ("two", "skipped")]
@@ -70,7 +73,7 @@ def test_a_stop_between_two_tasks_makes_the_project_interrupted(tmp_path: Path) 
     assert store.read().project("p")["last_run"]["status"] == "interrupted"
     assert report["counts"]["projects_interrupted"] == 1
     # The next sweep resumes: "one" is done today, "two" runs.
-    again = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    again = run_sweep(config, store, state, SweepRequest(), StopToken(), [Observer()]).to_dict()
     assert [(t["name"], t["status"]) for t in again["projects"][0]["tasks"]] == [
         ("one", "skipped"),
         ("two", "ok"),
@@ -81,15 +84,15 @@ def test_a_bug_while_running_a_task_is_reported_not_hidden(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, store, state = _setup(tmp_path, TWO_TASKS)
-    real = project_module._run_task
+    real = task_module._run_task
 
     def buggy(ctx: Any, planned: Any, task: str, problems: list[str], log: Any) -> TaskResult:
         if task == "one" and planned.name == "p":
             raise RuntimeError("injected")
         return real(ctx, planned, task, problems, log)
 
-    monkeypatch.setattr(project_module, "_run_task", buggy)
-    report = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    monkeypatch.setattr(task_module, "_run_task", buggy)
+    report = run_sweep(config, store, state, SweepRequest(), StopToken(), [Observer()]).to_dict()
     assert report["status"] == "failed"
     p = report["projects"][0]
     assert p["status"] == "failed"
@@ -115,7 +118,7 @@ def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
         raise OSError("injected")
 
     monkeypatch.setattr(project_module, "ensure_private_dir", broken)
-    report = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+    report = run_sweep(config, store, state, SweepRequest(), StopToken(), [Observer()]).to_dict()
     assert report["status"] == "failed"
     assert {p["status"] for p in report["projects"]} == {"error"}
     assert len(report["failures"]) == 2
@@ -150,7 +153,9 @@ def test_claims_get_heartbeats_while_a_sweep_runs(
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        report = run_sweep(config, store, state, SweepRequest(), StopToken(), Observer())
+        report = run_sweep(
+            config, store, state, SweepRequest(), StopToken(), [Observer()]
+        ).to_dict()
     finally:
         done.set()
         watcher.join()
@@ -181,7 +186,7 @@ def test_a_crash_in_the_repository_check_releases_the_claim(
 
     monkeypatch.setattr(gitrepo, "default_branch", broken)
     stop = StopToken()
-    report = run_sweep(config, store, state, SweepRequest(), stop, Observer(), {})
+    report = run_sweep(config, store, state, SweepRequest(), stop, [Observer()], {}).to_dict()
     [p] = report["projects"]
     assert p["status"] == "failed"
     assert p["reason"].startswith("require_clean: internal error: PermissionError")
@@ -193,7 +198,7 @@ def test_a_worktree_that_cannot_be_made_is_a_recorded_error(tmp_path: Path) -> N
     """p is not a git repository: the task is an error, in the report and in the store."""
     config, store, state = _setup(tmp_path, REPO_TASK.format(extra='isolation = "worktree"'))
     stop = StopToken()
-    report = run_sweep(config, store, state, SweepRequest(), stop, Observer(), {})
+    report = run_sweep(config, store, state, SweepRequest(), stop, [Observer()], {}).to_dict()
     [task] = report["projects"][0]["tasks"]
     assert task["status"] == "error"
     assert task["reason"].startswith("cannot create a worktree:")

@@ -1,0 +1,131 @@
+"""The end of a sweep: its report built, its spend summed, its run recorded in the history,
+and the report handed to the observers (which write it and alert)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentd.config.model import BudgetSection
+from agentd.daemon import __version__
+from agentd.daemon.model.observer import ReportNotWritten, SweepObserver
+from agentd.daemon.model.report import BudgetReport, BudgetSkip, Mode, Report
+from agentd.daemon.model.results import Failure, ProjectResult, counts
+from agentd.daemon.model.status import SweepStatus
+from agentd.daemon.sweep import budget
+from agentd.daemon.sweep.project import iso
+from agentd.state import StateError, StateStore
+
+if TYPE_CHECKING:
+    from agentd.config import Config
+    from agentd.daemon.sweep.engine import SweepRequest
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Where a sweep's end is recorded: the store's history and the run directory."""
+
+    store: StateStore
+    run_dir: Path
+    keep: int  # keep_runs: how much history the store keeps
+    log: Any  # a structlog logger bound to run_id
+
+
+def new_report(
+    config: Config,
+    run_id: str,
+    date: str,
+    request: SweepRequest,
+    started: datetime,
+    finished: datetime,
+    status: SweepStatus | None,
+    projects: list[ProjectResult],
+    failures: list[Failure],
+) -> Report:
+    """``status`` None: failed if anything failed, else ok."""
+    run = config.settings.run
+    wall = (finished - started).total_seconds()
+    work = sum(t.duration_s or 0.0 for p in projects for t in p.tasks)
+    if status is None:
+        status = SweepStatus.FAILED if failures else SweepStatus.OK
+    return Report(
+        run_id=run_id,
+        trigger=request.trigger,
+        date=date,
+        started_at=iso(started),
+        finished_at=iso(finished),
+        duration_s=round(wall, 3),
+        status=status,
+        mode=Mode(run.project_parallelism, run.bound),
+        # Task time over wall time: what the bound bought (at most the bound itself).
+        speedup=round(work / wall, 2) if wall > 0 and work > 0 else None,
+        max_parallel_agents=run.max_parallel_agents or None,
+        projects=projects,
+        failures=failures,
+        counts=counts(projects),
+        selected=sorted(request.only) if request.only is not None else None,
+        force=request.force,
+        config=str(config.path),
+        host=os.uname().nodename,
+        pid=os.getpid(),
+        agentd_version=__version__,
+    )
+
+
+def add_spend(report: Report, store: StateStore, limits: BudgetSection, slog: Any) -> None:
+    """What agents spent (this sweep, today, this week) and where the budget stands. Read
+    back from the store, so the totals include what concurrent sweeps spent."""
+    skipped = [
+        BudgetSkip(p.name, t.name, t.reason)
+        for p in report.projects
+        for t in p.tasks
+        if t.kept_by_budget
+    ]
+    try:
+        snapshot = store.read()
+    except StateError as exc:
+        slog.error("spend.read_failed", error=str(exc))
+        return
+    report.spend = budget.summary(snapshot, report.date, report.run_id)
+    report.budget = BudgetReport(
+        limits=limits.model_dump(exclude_none=True),
+        standing=budget.standing(limits, snapshot, report.date),
+        skipped=skipped,
+    )
+    if skipped:
+        slog.warning("budget.tasks_skipped", tasks=len(skipped), first=skipped[0].reason)
+
+
+def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> None:
+    """Record the run in the history, then hand the report to the observers: a history
+    that could not be saved is one more failure the report should show. A report that
+    could not be written is noted in the history, if that can still be written, for
+    `agentd report` to say."""
+    try:
+        end.store.record_run(report.summary(), end.keep)
+        end.store.checkpoint()  # between sweeps, state.json alone holds the whole state
+    except StateError as exc:
+        end.log.error("state.write_failed", error=str(exc))
+        report.fail(f"run history not saved: {exc}")
+    for observer in observers:
+        try:
+            observer.sweep_finished(report, end.run_dir)
+        except ReportNotWritten as exc:
+            report.fail(str(exc))
+            with contextlib.suppress(StateError):  # one short journal line may still fit
+                end.store.record_run({**report.summary(), "report_error": str(exc)}, end.keep)
+    emit = end.log.info if report.status is SweepStatus.OK else end.log.warning
+    report_md = end.run_dir / "report.md"
+    emit(
+        "sweep.finish",
+        status=report.status,
+        duration_s=report.duration_s,
+        **report.counts.to_dict(),
+        failures=[f.line() for f in report.failures],
+        report=str(report_md) if report_md.exists() else None,
+    )

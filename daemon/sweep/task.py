@@ -1,0 +1,268 @@
+"""A project's tasks, one at a time: each run, or skipped with its cause, then recorded.
+
+Every task that starts, or fails to start, ends in ``_conclude``: the failure list, the
+state store (skip guard and spend ledger), the log and the observers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentd.config.durations import format_duration
+from agentd.daemon.agents.registry import from_log as read_usage
+from agentd.daemon.agents.usage import Usage
+from agentd.daemon.model.results import STOPPED, ProjectResult, TaskResult
+from agentd.daemon.model.status import TASK_FAILURES, SkipCause, TaskStatus
+from agentd.daemon.output.redact import env_secrets, redact
+from agentd.daemon.sweep import budget
+from agentd.daemon.sweep.project import SweepContext, iso
+from agentd.daemon.tasks import gitrepo, runner
+from agentd.daemon.tasks.taskcmd import task_argv, task_env
+from agentd.state import StateError, TaskRecord
+
+if TYPE_CHECKING:
+    from agentd.config import Config
+    from agentd.daemon.sweep.selection import Planned
+
+
+def run_tasks(
+    ctx: SweepContext,
+    planned: Planned,
+    done: frozenset[str],
+    result: ProjectResult,
+    problems: list[str],
+    log: Any,
+) -> None:
+    stop_on_failure = ctx.config.settings.run.on_task_failure == "stop"
+    first_failed: str | None = None
+    for task in planned.tasks:
+        if ctx.stop.requested:
+            result.tasks.append(TaskResult.skipped(task, SkipCause.STOPPED, STOPPED))
+        elif task in done:
+            result.tasks.append(TaskResult.skipped(task, SkipCause.DONE_TODAY, "done today"))
+        elif first_failed is not None and stop_on_failure:
+            reason = f'task {first_failed} failed and on_task_failure = "stop"'
+            result.tasks.append(TaskResult.skipped(task, SkipCause.AFTER_FAILURE, reason))
+        else:
+            outcome = _guarded_task(ctx, planned, task, problems, log.bind(task=task))
+            result.tasks.append(outcome)
+            if outcome.status in TASK_FAILURES and first_failed is None:
+                first_failed = task
+
+
+def _guarded_task(
+    ctx: SweepContext, planned: Planned, task: str, problems: list[str], log: Any
+) -> TaskResult:
+    """One task; a bug while running it makes that task an ``error``, and the sweep goes on."""
+    try:
+        return _run_task(ctx, planned, task, problems, log)
+    except Exception as exc:
+        log.exception("task.crashed")
+        message = f"internal error: {exc!r}"
+        ctx.fail(planned.name, task, TaskStatus.ERROR, message)
+        return TaskResult(task, TaskStatus.ERROR, reason=message)
+
+
+def _run_task(
+    ctx: SweepContext, planned: Planned, task: str, problems: list[str], log: Any
+) -> TaskResult:
+    agent = ctx.config.task(task).agent
+    if agent is None:
+        return _execute(ctx, planned, task, None, problems, log)
+    # A slot first, then the budget: what others spent while this task waited counts.
+    if not ctx.agent_slots.acquire():
+        return TaskResult.skipped(task, SkipCause.STOPPED, STOPPED, agent)
+    try:
+        over = budget.exhausted(ctx.config.settings.budget, ctx.store.read(), ctx.date, agent)
+        if over is not None:
+            log.warning("task.skipped", reason=over)
+            return TaskResult.skipped(task, SkipCause.BUDGET, over, agent)
+        return _execute(ctx, planned, task, agent, problems, log)
+    finally:
+        ctx.agent_slots.release()
+
+
+def _execute(
+    ctx: SweepContext,
+    planned: Planned,
+    task: str,
+    agent: str | None,
+    problems: list[str],
+    log: Any,
+) -> TaskResult:
+    config = ctx.config
+    spec = config.project(planned.name)
+    log_rel = f"{planned.name}/{task}.log"
+    tree: gitrepo.Worktree | None = None
+    if config.isolation(spec) == "worktree":
+        try:
+            tree = _new_worktree(ctx, planned, task)
+        except gitrepo.GitError as exc:
+            log.error("task.worktree_failed", error=str(exc))
+            failed = _no_worktree(ctx, task, agent, exc)
+            return _conclude(ctx, planned.name, failed, problems, log)
+    command = _command(ctx, planned, task, tree, ctx.run_dir / log_rel)
+    ctx.observer.task_started(planned.name, task)
+    log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
+    outcome = runner.run(command, ctx.stop, config.zone, log)
+    # An agent that never started spent nothing: not "a run with usage unknown".
+    usage = usage_of(config, agent, command.log_path) if outcome.spawned else None
+    result = TaskResult(
+        name=task,
+        status=TaskStatus(outcome.status),
+        exit_code=outcome.exit_code,
+        reason=outcome.reason,
+        started_at=iso(outcome.started_at),
+        finished_at=iso(outcome.finished_at),
+        duration_s=outcome.duration_s,
+        log=log_rel,
+        # A task that echoes its token must not leak it into the report, not even the
+        # part of it that the quoted window happens to begin with.
+        output_tail=runner.trim_tail(
+            redact(outcome.output_end, env_secrets(spec.env), window=True)
+        ),
+        agent=agent,
+        usage=usage.to_dict() if usage else None,
+        log_cut=outcome.log_cut.to_dict() if outcome.log_cut else None,
+    )
+    if outcome.log_cut is not None:
+        log.warning("task.log_cut", **outcome.log_cut.to_dict())
+    cleanup_failed = None
+    if tree is not None:
+        result.worktree, cleanup_failed = _finish_worktree(tree, log)
+    _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
+    if cleanup_failed is not None:  # after the task's own outcome: the order they happened
+        ctx.fail(planned.name, task, TaskStatus.ERROR, cleanup_failed)
+    cut = outcome.log_cut
+    if cut is not None and cut.lost and result.status not in TASK_FAILURES:
+        # Unlike a log cut at its configured size, a log the disk could not hold is a
+        # problem to fix: the sweep fails and says so, even though the task did not.
+        ctx.fail(planned.name, task, TaskStatus.ERROR, cut.reason())
+    return result
+
+
+def _no_worktree(
+    ctx: SweepContext, task: str, agent: str | None, exc: gitrepo.GitError
+) -> TaskResult:
+    now = iso(ctx.clock.now(ctx.config.zone))
+    reason = f"cannot create a worktree: {exc}"
+    return TaskResult(
+        task, TaskStatus.ERROR, reason=reason, started_at=now, finished_at=now, agent=agent
+    )
+
+
+def _command(
+    ctx: SweepContext, planned: Planned, task: str, tree: gitrepo.Worktree | None, log_path: Path
+) -> runner.Command:
+    """The task's process: in the checkout, or in its worktree (told where the repository
+    and its branch are)."""
+    config = ctx.config
+    spec = config.project(planned.name)
+    workdir = tree.cwd if tree is not None else planned.path
+    extra_env = (
+        {"AGENTD_REPO_DIR": str(planned.path), "AGENTD_BRANCH": tree.branch}
+        if tree is not None
+        else {}
+    )
+    values = {
+        "project": planned.name,
+        "project_dir": str(workdir),
+        "run_id": ctx.run_id,
+        "date": ctx.date,
+    }
+    return runner.Command(
+        argv=task_argv(config, task, values),
+        cwd=workdir,
+        env={**task_env(ctx.environ, spec.env, values, task), **extra_env},
+        log_path=log_path,
+        timeout=config.task_timeout(task),
+        kill_grace=config.settings.run.kill_grace,
+        max_log_size=config.max_log_size(task),
+    )
+
+
+def _conclude(
+    ctx: SweepContext,
+    project: str,
+    result: TaskResult,
+    problems: list[str],
+    log: Any,
+    log_path: Path | None = None,
+    usage: Usage | None = None,
+) -> TaskResult:
+    """Every task that was started, or failed to start, ends here: the failure list, the
+    state store (skip guard and spend ledger), the log and the live view."""
+    task = result.name
+    if result.status in TASK_FAILURES:
+        ctx.fail(project, task, result.status, result.reason)
+    record = TaskRecord(
+        result.status,
+        ctx.date,
+        ctx.run_id,
+        result.started_at,
+        result.finished_at,
+        result.duration_s,
+        result.exit_code,
+        result.agent,
+        result.usage,
+    )
+    try:
+        ctx.store.record(project, task, record)
+    except StateError as exc:
+        message = f"outcome of {task} not saved: {exc}"
+        problems.append(message)
+        ctx.fail(project, task, TaskStatus.ERROR, message)
+        log.error("task.record_failed", error=str(exc))
+    emit = log.info if result.status is TaskStatus.OK else log.warning
+    emit(
+        "task.finish",
+        status=result.status,
+        exit_code=result.exit_code,
+        duration_s=result.duration_s,
+        reason=result.reason or None,
+        log=str(log_path) if log_path else None,
+        **_usage_fields(usage),
+    )
+    ctx.observer.task_finished(project, result)
+    return result
+
+
+def usage_of(config: Config, agent: str | None, log_path: Path) -> Usage | None:
+    if agent is None:
+        return None
+    return read_usage(log_path, config.usage_format(agent))
+
+
+def _usage_fields(usage: Usage | None) -> dict[str, Any]:
+    if usage is None:
+        return {}
+    if not usage.known:
+        return {"usage": "unknown", "usage_reason": usage.reason}
+    return {"cost_usd": usage.cost_usd, "tokens": usage.tokens}
+
+
+def _new_worktree(ctx: SweepContext, planned: Planned, task: str) -> gitrepo.Worktree:
+    configured = ctx.config.project(planned.name).default_branch
+    try:
+        base: str | None = gitrepo.default_branch(planned.path, configured)
+    except gitrepo.GitError:
+        if configured is not None:
+            raise
+        base = None  # no default branch to be found: start from the checkout's HEAD
+    return gitrepo.add_worktree(planned.path, ctx.worktrees, ctx.date, task, base)
+
+
+def _finish_worktree(tree: gitrepo.Worktree, log: Any) -> tuple[dict[str, Any], str | None]:
+    """What became of the worktree, for the report, and the failure to report if its
+    cleanup failed."""
+    info: dict[str, Any] = {"branch": tree.branch, "path": str(tree.path), "base": tree.base}
+    try:
+        done = gitrepo.finish_worktree(tree)
+    except Exception as exc:  # noqa: BLE001 - the task's outcome must still be recorded
+        message = f"worktree {tree.path} not cleaned up: {exc}"
+        log.error("task.worktree_cleanup_failed", error=str(exc), path=str(tree.path))
+        return {**info, "kept": "worktree", "message": message}, message
+    log.info("task.worktree", branch=tree.branch, kept=done.kept, commits=done.commits)
+    info |= {"commits": done.commits, "kept": done.kept, "message": done.message}
+    return info, None
