@@ -20,22 +20,24 @@ from tests.helpers import Workspace
 Table = dict[str, Any]
 
 
-def command(*argv: object, **fields: Any) -> Table:
+def cmd(*argv: object, **fields: Any) -> Table:
     """A task running ``argv`` (numbers become the strings an argv holds)."""
     return {"command": [str(arg) for arg in argv], **fields}
 
 
-def record(label: str = "{project}", seconds: float = 0, *exit_code: int, **fields: Any) -> Table:
+def recording(
+    label: str = "{project}", seconds: float = 0, *exit_code: int, **fields: Any
+) -> Table:
     """A task running tests/bin/record: it logs its start and end under ``label`` to the
     workspace's records file, takes ``seconds`` and exits with ``exit_code`` (0 by default)."""
-    return command("record", label, seconds, *exit_code, **fields)
+    return cmd("record", label, seconds, *exit_code, **fields)
 
 
-def shell(script: str, **fields: Any) -> Table:
+def sh(script: str, **fields: Any) -> Table:
     return {"shell": script, **fields}
 
 
-def project(name: str, *tasks: str, path: str | None = None, **fields: Any) -> Table:
+def proj(name: str, *tasks: str, path: str | None = None, **fields: Any) -> Table:
     """A ``[[projects]]`` entry; its directory is ``name`` unless ``path`` says otherwise."""
     return {"name": name, "path": name if path is None else path, "tasks": list(tasks), **fields}
 
@@ -68,7 +70,7 @@ def write_config(
 def one_project(ws: Workspace, task: Table | None = None, **sections: Table) -> Path:
     """The smallest sweep: project ``p`` (directory ``p``) with the one task ``t``, by
     default a record that ends at once under the label ``t``."""
-    return write_config(ws, {"t": task or record("t")}, [project("p", "t")], **sections)
+    return write_config(ws, {"t": task or recording("t")}, [proj("p", "t")], **sections)
 
 
 def load(
@@ -80,15 +82,15 @@ def load(
     return load_config(path, {})
 
 
-def planned(name: str, *deps: str) -> Planned:
+def node(name: str, *deps: str) -> Planned:
     """A project as the executor receives it: one task, nothing done yet, ``deps`` first."""
     return Planned(name, Path(name), ("a",), frozenset(), deps)
 
 
-def graph(spec: str) -> list[Planned]:
+def dag(spec: str) -> list[Planned]:
     """``"a b:a c:a d:b,c"``: projects in priority order, each with its dependencies."""
     out = []
     for item in spec.split():
         name, _, deps = item.partition(":")
-        out.append(planned(name, *[d for d in deps.split(",") if d]))
+        out.append(node(name, *[d for d in deps.split(",") if d]))
     return out

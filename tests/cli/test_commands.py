@@ -10,25 +10,17 @@ import subprocess
 import time
 import tomllib
 
+from tests.builders import proj, recording, write_config
 from tests.helpers import AGENTD, Workspace
-
-SIMPLE = """
-[run]
-keep_runs = {keep}
-[tasks.t]
-command = ["record", "{{project}}", "0"]
-[tasks.bad]
-command = ["record", "bad", "0", "2"]
-[[projects]]
-name = "p"
-path = "p"
-tasks = ["t", "bad"]
-"""
 
 
 def _simple(ws: Workspace, keep: int = 30) -> None:
-    ws.project_dirs("p")
-    ws.write_config(SIMPLE.format(keep=keep))
+    write_config(
+        ws,
+        {"t": recording(), "bad": recording("bad", 0, 2)},
+        [proj("p", "t", "bad")],
+        run={"keep_runs": keep},
+    )
 
 
 def test_report_shows_the_latest_or_a_named_run(ws: Workspace) -> None:

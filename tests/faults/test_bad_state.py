@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import proj, recording, write_config
 from tests.helpers import AGENTD, Workspace
 
 VALID = {"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}}
@@ -19,11 +20,7 @@ GOOD = json.dumps(VALID, indent=1).encode()
 
 
 def _config(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        '[tasks.t]\ncommand = ["record", "t", "0"]\n'
-        '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    )
+    write_config(ws, {"t": recording("t")}, [proj("p", "t")])
 
 
 @pytest.mark.parametrize(

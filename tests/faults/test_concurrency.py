@@ -8,30 +8,19 @@ import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from tests.builders import proj, recording, write_config
 from tests.helpers import AGENTD, Workspace, wait_for
 
 PROJECTS = [f"p{i:02d}" for i in range(20)]
 
 
 def test_five_sweepers_run_every_task_exactly_once(ws: Workspace, reap: list) -> None:
-    ws.project_dirs(*PROJECTS)
-    projects = "".join(
-        f'[[projects]]\nname = "{p}"\npath = "{p}"\ntasks = ["one", "two"]\n' for p in PROJECTS
-    )
-    ws.write_config(
-        """
-        [schedule]
-        cron = "0 * * * *"
-        timezone = "UTC"
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 3
-        [tasks.one]
-        command = ["record", "{project}-one", "0.2"]
-        [tasks.two]
-        command = ["record", "{project}-two", "0.1"]
-        """
-        + projects
+    write_config(
+        ws,
+        {"one": recording("{project}-one", 0.2), "two": recording("{project}-two", 0.1)},
+        [proj(p, "one", "two") for p in PROJECTS],
+        schedule={"cron": "0 * * * *", "timezone": "UTC"},
+        run={"project_parallelism": True, "max_parallel_projects": 3},
     )
     # The daemon finds a fire missed two hours ago and catches up at once.
     ws.state.mkdir(mode=0o700)

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentd.config import ConfigError, load_config
+from tests.builders import proj, recording, write_config
 from tests.helpers import AGENTD, Workspace
 
 VALID: dict[str, Any] = {
@@ -322,16 +323,10 @@ def test_mutated_configs_through_the_cli(ws: Workspace, case: tuple[bytes, str, 
 
 
 def test_unicode_and_spaces_in_names_and_paths_work(ws: Workspace) -> None:
-    ws.project_dirs("dir with spaces/ünï cødé")
-    ws.write_config(
-        """
-        [tasks."tâche à faire"]
-        command = ["record", "{project}", "0"]
-        [[projects]]
-        name = "проект with spaces"
-        path = "dir with spaces/ünï cødé"
-        tasks = ["tâche à faire"]
-        """
+    write_config(
+        ws,
+        {"tâche à faire": recording()},
+        [proj("проект with spaces", "tâche à faire", path="dir with spaces/ünï cødé")],
     )
     code, report = ws.once_json()
     assert code == 0, report["failures"]

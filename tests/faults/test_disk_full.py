@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.builders import proj, sh, write_config
 from tests.helpers import Workspace
 
 pytestmark = pytest.mark.skipif(
@@ -30,22 +31,10 @@ def small_disk(ws: Workspace) -> Iterator[Workspace]:
 
 
 def _config(ws: Workspace, output_bytes: int) -> None:
-    ws.project_dirs("a", "b")
-    ws.write_config(
-        f"""
-        [tasks.small]
-        shell = "echo fine"
-        [tasks.big]
-        shell = "head -c {output_bytes} /dev/zero | tr '\\\\0' x"
-        [[projects]]
-        name = "a"
-        path = "a"
-        tasks = ["small"]
-        [[projects]]
-        name = "b"
-        path = "b"
-        tasks = ["big", "small"]
-        """
+    write_config(
+        ws,
+        {"small": sh("echo fine"), "big": sh(f"head -c {output_bytes} /dev/zero | tr '\\0' x")},
+        [proj("a", "small"), proj("b", "big", "small")],
     )
 
 
@@ -120,18 +109,11 @@ def test_a_full_disk_clears_itself_by_retention(small_disk: Workspace) -> None:
     deleted before the new sweep writes, not after a history save that a full disk would
     refuse, so every sweep finds its room."""
     ws = small_disk
-    ws.project_dirs("a")
-    ws.write_config(
-        """
-        [run]
-        keep_runs = 1
-        [tasks.big]
-        shell = "head -c 700000 /dev/zero | tr '\\\\0' x"
-        [[projects]]
-        name = "a"
-        path = "a"
-        tasks = ["big"]
-        """
+    write_config(
+        ws,
+        {"big": sh("head -c 700000 /dev/zero | tr '\\0' x")},
+        [proj("a", "big")],
+        run={"keep_runs": 1},
     )
     for _ in range(3):
         code, report = ws.once_json("--force")

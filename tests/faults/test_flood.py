@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from tests.builders import cmd, proj, write_config
 from tests.helpers import AGENTD, Workspace
 
 SIZE = 300_000_000  # bytes of output per flooding task
@@ -101,20 +102,11 @@ def test_output_past_max_log_size_keeps_the_head_and_the_tail(ws: Workspace) -> 
 
 def test_a_task_flooding_past_its_timeout_is_still_stopped(ws: Workspace) -> None:
     """The log's pump must never keep the supervisor from the task's deadline."""
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [run]
-        kill_grace = "1s"
-        [tasks.t]
-        command = ["yes"]
-        timeout = "2s"
-        max_log_size = "1MiB"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["t"]
-        """
+    write_config(
+        ws,
+        {"t": cmd("yes", timeout="2s", max_log_size="1MiB")},
+        [proj("p", "t")],
+        run={"kill_grace": "1s"},
     )
     code, report = ws.once_json()
     task = report["projects"][0]["tasks"][0]

@@ -6,6 +6,7 @@ import os
 import textwrap
 from pathlib import Path
 
+from tests.builders import cmd, proj, sh, write_config
 from tests.helpers import Workspace, process_gone, wait_for
 
 TREE = textwrap.dedent(
@@ -34,58 +35,32 @@ def test_hostile_tasks_are_recorded_right_and_leave_nothing(ws: Workspace) -> No
     ws.project_dirs("p")
     (ws.root / "tree.py").write_text(TREE)
     pids = ws.root / "pids"
-    ws.write_config(
-        f"""
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 6
-        kill_grace = "1s"
-        [tasks.tree]
-        command = ["python3", "{ws.root / "tree.py"}", "{pids}"]
-        timeout = "3s"
-        [tasks.closes_stdout]
-        shell = "exec 1>&- 2>&-; echo $$ >> {pids}; sleep 0.5; exit 0"
-        [tasks.sleeps_past_timeout]
-        shell = "echo $$ >> {pids}; exec sleep 600"
-        timeout = "1s"
-        [tasks.stderr_only]
-        shell = "echo $$ >> {pids}; echo 'warning: all on stderr' >&2; exit 0"
-        [tasks.execs_missing]
-        shell = "echo $$ >> {pids}; exec /nonexistent/tool --flag"
-        [tasks.missing_program]
-        command = ["/nonexistent/tool", "--flag"]
-        [tasks.leaves_its_group]
-        # GNU timeout moves itself into a group of its own; setsid leaves the session too
-        shell = '''
-          timeout 600 sh -c 'echo $$ >> {pids}; exec sleep 600' &
-          setsid sh -c 'echo $$ >> {pids}; exec sleep 600' &
-          sleep 600'''
-        timeout = "2s"
-        [[projects]]
-        name = "tree"
-        path = "p"
-        tasks = ["tree"]
-        [[projects]]
-        name = "closes"
-        path = "p"
-        tasks = ["closes_stdout"]
-        [[projects]]
-        name = "sleeps"
-        path = "p"
-        tasks = ["sleeps_past_timeout"]
-        [[projects]]
-        name = "stderr"
-        path = "p"
-        tasks = ["stderr_only"]
-        [[projects]]
-        name = "execs"
-        path = "p"
-        tasks = ["execs_missing", "missing_program"]
-        [[projects]]
-        name = "escapes"
-        path = "p"
-        tasks = ["leaves_its_group"]
-        """
+    write_config(
+        ws,
+        {
+            "tree": cmd("python3", ws.root / "tree.py", pids, timeout="3s"),
+            "closes_stdout": sh(f"exec 1>&- 2>&-; echo $$ >> {pids}; sleep 0.5; exit 0"),
+            "sleeps_past_timeout": sh(f"echo $$ >> {pids}; exec sleep 600", timeout="1s"),
+            "stderr_only": sh(f"echo $$ >> {pids}; echo 'warning: all on stderr' >&2; exit 0"),
+            "execs_missing": sh(f"echo $$ >> {pids}; exec /nonexistent/tool --flag"),
+            "missing_program": cmd("/nonexistent/tool", "--flag"),
+            # GNU timeout moves itself into a group of its own; setsid leaves the session too
+            "leaves_its_group": sh(
+                f"timeout 600 sh -c 'echo $$ >> {pids}; exec sleep 600' &\n"
+                f"setsid sh -c 'echo $$ >> {pids}; exec sleep 600' &\n"
+                "sleep 600",
+                timeout="2s",
+            ),
+        },
+        [
+            proj("tree", "tree", path="p"),
+            proj("closes", "closes_stdout", path="p"),
+            proj("sleeps", "sleeps_past_timeout", path="p"),
+            proj("stderr", "stderr_only", path="p"),
+            proj("execs", "execs_missing", "missing_program", path="p"),
+            proj("escapes", "leaves_its_group", path="p"),
+        ],
+        run={"project_parallelism": True, "max_parallel_projects": 6, "kill_grace": "1s"},
     )
     code, report = ws.once_json()
     assert code == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentd.state.base import STATE_VERSION
+from tests.builders import proj, recording, write_config
 from tests.helpers import AGENTD, DEADLINE, ROOT, Workspace, process_gone, wait_for
 
 PROJECTS = ["p1", "p2", "p3", "p4"]
@@ -47,17 +48,11 @@ POINTS = [
 
 
 def _config(ws: Workspace) -> None:
-    ws.project_dirs(*PROJECTS)
-    tasks = "".join(
-        f'[tasks.{t}]\ncommand = ["record", "{{project}}-{t}", "{TASK_SECONDS}"]\n' for t in TASKS
-    )
-    projects = "".join(
-        f'[[projects]]\nname = "{p}"\npath = "{p}"\ntasks = {json.dumps(TASKS)}\n' for p in PROJECTS
-    )
-    ws.write_config(
-        '[run]\nproject_parallelism = true\nmax_parallel_projects = 2\nkill_grace = "1s"\n'
-        + tasks
-        + projects
+    write_config(
+        ws,
+        {t: recording(f"{{project}}-{t}", TASK_SECONDS) for t in TASKS},
+        [proj(p, *TASKS) for p in PROJECTS],
+        run={"project_parallelism": True, "max_parallel_projects": 2, "kill_grace": "1s"},
     )
 
 

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from tests.builders import proj, recording, write_config
 from tests.helpers import Workspace, max_overlap
 
 
@@ -64,27 +65,15 @@ def test_toggle_off_runs_exactly_one_project_at_a_time(ws: Workspace) -> None:
 
 
 def test_tasks_of_a_project_run_one_at_a_time_in_order(ws: Workspace) -> None:
-    ws.project_dirs("solo", "other")
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 4
-        [tasks.t1]
-        command = ["record", "{project}-t1", "0.5"]
-        [tasks.t2]
-        command = ["record", "{project}-t2", "0.1"]
-        [tasks.t3]
-        command = ["record", "{project}-t3", "0.3"]
-        [[projects]]
-        name = "solo"
-        path = "solo"
-        tasks = ["t3", "t1", "t2"]
-        [[projects]]
-        name = "other"
-        path = "other"
-        tasks = ["t1", "t2", "t3"]
-        """
+    write_config(
+        ws,
+        {
+            "t1": recording("{project}-t1", 0.5),
+            "t2": recording("{project}-t2", 0.1),
+            "t3": recording("{project}-t3", 0.3),
+        },
+        [proj("solo", "t3", "t1", "t2"), proj("other", "t1", "t2", "t3")],
+        run={"project_parallelism": True, "max_parallel_projects": 4},
     )
     code, report = ws.once_json()
     assert code == 0
@@ -100,35 +89,16 @@ def test_tasks_of_a_project_run_one_at_a_time_in_order(ws: Workspace) -> None:
 
 
 def test_dependant_waits_for_its_dependency_only(ws: Workspace) -> None:
-    ws.project_dirs("slow", "after_slow", "quick", "after_quick")
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 3
-        [tasks.long]
-        command = ["record", "{project}", "3"]
-        [tasks.short]
-        command = ["record", "{project}", "0.2"]
-        [[projects]]
-        name = "after_slow"
-        path = "after_slow"
-        tasks = ["short"]
-        depends_on = ["slow"]
-        [[projects]]
-        name = "slow"
-        path = "slow"
-        tasks = ["long"]
-        [[projects]]
-        name = "after_quick"
-        path = "after_quick"
-        tasks = ["short"]
-        depends_on = ["quick"]
-        [[projects]]
-        name = "quick"
-        path = "quick"
-        tasks = ["short"]
-        """
+    write_config(
+        ws,
+        {"long": recording("{project}", 3), "short": recording("{project}", 0.2)},
+        [
+            proj("after_slow", "short", depends_on=["slow"]),
+            proj("slow", "long"),
+            proj("after_quick", "short", depends_on=["quick"]),
+            proj("quick", "short"),
+        ],
+        run={"project_parallelism": True, "max_parallel_projects": 3},
     )
     code, report = ws.once_json()
     assert code == 0, report["failures"]
@@ -140,34 +110,16 @@ def test_dependant_waits_for_its_dependency_only(ws: Workspace) -> None:
 
 
 def test_failed_dependency_skips_its_dependants_transitively(ws: Workspace) -> None:
-    ws.project_dirs("base", "mid", "top", "free")
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        [tasks.fail]
-        command = ["record", "{project}", "0.1", "4"]
-        [tasks.ok]
-        command = ["record", "{project}", "0.1"]
-        [[projects]]
-        name = "base"
-        path = "base"
-        tasks = ["fail"]
-        [[projects]]
-        name = "mid"
-        path = "mid"
-        tasks = ["ok"]
-        depends_on = ["base"]
-        [[projects]]
-        name = "top"
-        path = "top"
-        tasks = ["ok"]
-        depends_on = ["mid"]
-        [[projects]]
-        name = "free"
-        path = "free"
-        tasks = ["ok"]
-        """
+    write_config(
+        ws,
+        {"fail": recording("{project}", 0.1, 4), "ok": recording("{project}", 0.1)},
+        [
+            proj("base", "fail"),
+            proj("mid", "ok", depends_on=["base"]),
+            proj("top", "ok", depends_on=["mid"]),
+            proj("free", "ok"),
+        ],
+        run={"project_parallelism": True},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -186,22 +138,10 @@ def test_failed_dependency_skips_its_dependants_transitively(ws: Workspace) -> N
 
 
 def test_dependency_outside_the_sweep_counts_as_satisfied(ws: Workspace) -> None:
-    ws.project_dirs("lib", "app")
-    ws.write_config(
-        """
-        [tasks.ok]
-        command = ["record", "{project}", "0.1"]
-        [[projects]]
-        name = "lib"
-        path = "lib"
-        tasks = ["ok"]
-        enabled = false
-        [[projects]]
-        name = "app"
-        path = "app"
-        tasks = ["ok"]
-        depends_on = ["lib"]
-        """
+    write_config(
+        ws,
+        {"ok": recording("{project}", 0.1)},
+        [proj("lib", "ok", enabled=False), proj("app", "ok", depends_on=["lib"])],
     )
     code, report = ws.once_json()
     assert code == 0

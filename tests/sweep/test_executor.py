@@ -14,7 +14,7 @@ from agentd.daemon.model.status import ProjectStatus
 from agentd.daemon.sweep.executor import execute
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
-from tests.builders import graph
+from tests.builders import dag
 from tests.helpers import DEADLINE
 
 
@@ -109,7 +109,7 @@ class Sweep:
 
 def test_the_bound_is_reached_and_never_exceeded() -> None:
     projects = Projects()
-    sweep = Sweep(graph("a b c d e f"), 3, projects)
+    sweep = Sweep(dag("a b c d e f"), 3, projects)
     assert projects.wait_started(3) == ["a", "b", "c"]
     assert projects.now_running() == {"a", "b", "c"}
     # Each end frees one slot, taken at once by the next project in priority order.
@@ -125,7 +125,7 @@ def test_the_bound_is_reached_and_never_exceeded() -> None:
 
 def test_a_bound_of_one_runs_one_at_a_time() -> None:
     projects = Projects()
-    sweep = Sweep(graph("a b c"), 1, projects)
+    sweep = Sweep(dag("a b c"), 1, projects)
     for count, name in enumerate("abc", start=1):
         assert projects.wait_started(count)[-1] == name
         assert projects.now_running() == {name}
@@ -137,7 +137,7 @@ def test_a_bound_of_one_runs_one_at_a_time() -> None:
 def test_a_dependant_starts_as_soon_as_its_own_dependency_ends() -> None:
     """No levels: after_quick does not wait for slow, which is on another branch."""
     projects = Projects()
-    sweep = Sweep(graph("slow quick after_slow:slow after_quick:quick"), 3, projects)
+    sweep = Sweep(dag("slow quick after_slow:slow after_quick:quick"), 3, projects)
     assert projects.wait_started(2) == ["slow", "quick"]
     projects.end("quick")
     assert projects.wait_started(3)[2] == "after_quick"
@@ -154,7 +154,7 @@ def test_a_freed_slot_goes_to_the_ready_project_of_highest_priority() -> None:
     # z (priority 2) becomes ready when x ends and goes before w (priority 3), which was
     # ready all along.
     projects = Projects()
-    sweep = Sweep(graph("x y z:x w"), 2, projects)
+    sweep = Sweep(dag("x y z:x w"), 2, projects)
     assert projects.wait_started(2) == ["x", "y"]
     projects.end("x")
     assert projects.wait_started(3)[2] == "z"
@@ -166,7 +166,7 @@ def test_a_freed_slot_goes_to_the_ready_project_of_highest_priority() -> None:
 
 def test_dependants_of_a_failed_project_are_skipped_and_never_run() -> None:
     projects = Projects(fail={"base"})
-    sweep = Sweep(graph("base free mid:base top:mid side:base,free"), 2, projects)
+    sweep = Sweep(dag("base free mid:base top:mid side:base,free"), 2, projects)
     assert projects.wait_started(2) == ["base", "free"]
     projects.end("base")
     # The failure frees its slot; none of its dependants may take it.
@@ -183,7 +183,7 @@ def test_dependants_of_a_failed_project_are_skipped_and_never_run() -> None:
 
 def test_a_failure_skips_dependants_while_other_projects_still_run() -> None:
     projects = Projects(fail={"base"})
-    sweep = Sweep(graph("base long mid:base after:mid other"), 2, projects)
+    sweep = Sweep(dag("base long mid:base after:mid other"), 2, projects)
     assert projects.wait_started(2) == ["base", "long"]
     projects.end("base")
     # The slot base freed goes to other (mid and after are skipped), long still running.
@@ -198,7 +198,7 @@ def test_a_failure_skips_dependants_while_other_projects_still_run() -> None:
 
 def test_a_project_that_raises_is_an_error_that_blocks_its_dependants() -> None:
     projects = Projects(crash={"bad"})
-    sweep = Sweep(graph("bad good after:bad"), 2, projects)
+    sweep = Sweep(dag("bad good after:bad"), 2, projects)
     projects.wait_started(2)
     projects.end("bad", "good")
     assert sweep.outcomes() == {
@@ -212,7 +212,7 @@ def test_a_project_that_raises_is_an_error_that_blocks_its_dependants() -> None:
 def test_dependants_of_a_settled_failure_never_run() -> None:
     gone = ProjectResult("gone", ProjectStatus.FAILED, "missing", blocks="dependency failed: gone")
     projects = Projects()
-    sweep = Sweep(graph("app:gone web:app other"), 2, projects, settled={"gone": gone})
+    sweep = Sweep(dag("app:gone web:app other"), 2, projects, settled={"gone": gone})
     assert projects.wait_started(1) == ["other"]
     projects.end("other")
     assert sweep.outcomes() == {
@@ -226,7 +226,7 @@ def test_dependants_of_a_settled_failure_never_run() -> None:
 
 def test_a_stop_lets_running_projects_end_and_starts_nothing_more() -> None:
     projects = Projects()
-    sweep = Sweep(graph("a b c d:a"), 2, projects)
+    sweep = Sweep(dag("a b c d:a"), 2, projects)
     assert projects.wait_started(2) == ["a", "b"]
     sweep.stop.request()
     projects.end("a")  # a slot is free and d is ready: neither c nor d may take it
@@ -251,7 +251,7 @@ def test_random_graphs_keep_every_slot_busy_in_priority_order() -> None:
             name + ":" + ",".join(rng.sample(names[:i], rng.randint(0, min(i, 2))))
             for i, name in enumerate(names)
         )
-        planned = graph(spec)
+        planned = dag(spec)
         fail = {name for name in names if rng.random() < 0.2}
         bound = rng.randint(1, 4)
         projects = Projects(fail=fail)

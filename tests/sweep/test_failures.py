@@ -11,47 +11,29 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import cmd, proj, recording, sh, write_config
 from tests.helpers import AGENTD, Workspace, process_gone, wait_for
 
 
 def test_four_kinds_of_failure_are_all_reported_and_the_rest_runs(ws: Workspace) -> None:
     ws.project_dirs("fails", "hangs", "broken", "fine")
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 2
-        kill_grace = "1s"
-        [tasks.fail]
-        command = ["record", "{project}-fail", "0", "3"]
-        [tasks.hang]
-        command = ["sleep", "60"]
-        timeout = "1s"
-        [tasks.missing]
-        command = ["definitely-not-a-command-xyz"]
-        [tasks.ok]
-        command = ["record", "{project}-ok", "0"]
-        [[projects]]
-        name = "fails"
-        path = "fails"
-        tasks = ["fail", "ok"]
-        [[projects]]
-        name = "hangs"
-        path = "hangs"
-        tasks = ["hang", "ok"]
-        [[projects]]
-        name = "broken"
-        path = "broken"
-        tasks = ["missing", "ok"]
-        [[projects]]
-        name = "gone"
-        path = "no/such/dir"
-        tasks = ["ok"]
-        [[projects]]
-        name = "fine"
-        path = "fine"
-        tasks = ["ok"]
-        """
+    write_config(
+        ws,
+        {
+            "fail": recording("{project}-fail", 0, 3),
+            "hang": cmd("sleep", 60, timeout="1s"),
+            "missing": cmd("definitely-not-a-command-xyz"),
+            "ok": recording("{project}-ok"),
+        },
+        [
+            proj("fails", "fail", "ok"),
+            proj("hangs", "hang", "ok"),
+            proj("broken", "missing", "ok"),
+            proj("gone", "ok", path="no/such/dir"),
+            proj("fine", "ok"),
+        ],
+        dirs=False,
+        run={"project_parallelism": True, "max_parallel_projects": 2, "kill_grace": "1s"},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -86,20 +68,11 @@ def test_four_kinds_of_failure_are_all_reported_and_the_rest_runs(ws: Workspace)
 
 
 def test_on_task_failure_stop_skips_the_rest_of_that_project(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [run]
-        on_task_failure = "stop"
-        [tasks.first]
-        command = ["record", "first", "0", "1"]
-        [tasks.second]
-        command = ["record", "second", "0"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["first", "second"]
-        """
+    write_config(
+        ws,
+        {"first": recording("first", 0, 1), "second": recording("second")},
+        [proj("p", "first", "second")],
+        run={"on_task_failure": "stop"},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -239,16 +212,8 @@ def test_the_environment_search_alone_stops_a_process_that_left_the_session(
 
 
 def test_a_background_process_left_by_a_finished_task_is_killed(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [tasks.leaky]
-        shell = "sleep 300 & echo $! > bg.pid; echo leaving"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["leaky"]
-        """
+    write_config(
+        ws, {"leaky": sh("sleep 300 & echo $! > bg.pid; echo leaving")}, [proj("p", "leaky")]
     )
     code, report = ws.once_json()
     assert code == 0
@@ -308,17 +273,11 @@ def test_a_command_that_cannot_start_is_an_error_not_a_crash(ws: Workspace) -> N
     script = ws.root / "p" / "not-executable.sh"
     script.write_text("#!/bin/sh\necho hi\n")
     os.chmod(script, 0o644)
-    ws.write_config(
-        """
-        [tasks.noexec]
-        command = ["./not-executable.sh"]
-        [tasks.ok]
-        command = ["record", "ok", "0"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["noexec", "ok"]
-        """
+    write_config(
+        ws,
+        {"noexec": cmd("./not-executable.sh"), "ok": recording("ok")},
+        [proj("p", "noexec", "ok")],
+        dirs=False,
     )
     code, report = ws.once_json()
     assert code == 1
@@ -331,31 +290,15 @@ def test_a_command_that_cannot_start_is_an_error_not_a_crash(ws: Workspace) -> N
 
 
 def test_failures_are_listed_in_the_order_they_happened(ws: Workspace) -> None:
-    ws.project_dirs("slow", "medium", "quick")
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 3
-        [tasks.fail]
-        command = ["record", "{project}", "0", "1"]
-        [tasks.slow]
-        command = ["record", "{project}-wait", "1.5"]
-        [tasks.medium]
-        command = ["record", "{project}-wait", "0.7"]
-        [[projects]]
-        name = "slow"
-        path = "slow"
-        tasks = ["slow", "fail"]
-        [[projects]]
-        name = "medium"
-        path = "medium"
-        tasks = ["medium", "fail"]
-        [[projects]]
-        name = "quick"
-        path = "quick"
-        tasks = ["fail"]
-        """
+    write_config(
+        ws,
+        {
+            "fail": recording("{project}", 0, 1),
+            "slow": recording("{project}-wait", 1.5),
+            "medium": recording("{project}-wait", 0.7),
+        },
+        [proj("slow", "slow", "fail"), proj("medium", "medium", "fail"), proj("quick", "fail")],
+        run={"project_parallelism": True, "max_parallel_projects": 3},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -368,19 +311,16 @@ def test_failures_are_listed_in_the_order_they_happened(ws: Workspace) -> None:
 
 
 def test_kill_grace_lets_a_task_clean_up_after_sigterm(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [run]
-        kill_grace = "20s"
-        [tasks.tidy]
-        shell = "trap 'sleep 1; echo cleaned > cleaned; exit 0' TERM; echo ready; sleep 60 & wait"
-        timeout = "1s"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["tidy"]
-        """
+    write_config(
+        ws,
+        {
+            "tidy": sh(
+                "trap 'sleep 1; echo cleaned > cleaned; exit 0' TERM; echo ready; sleep 60 & wait",
+                timeout="1s",
+            )
+        },
+        [proj("p", "tidy")],
+        run={"kill_grace": "20s"},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -394,24 +334,15 @@ def test_kill_grace_lets_a_task_clean_up_after_sigterm(ws: Workspace) -> None:
 def test_a_missing_project_directory_fails_it_and_skips_its_dependants(ws: Workspace) -> None:
     ws.project_dirs("app", "file-parent")
     (ws.root / "a-file").write_text("not a directory")
-    ws.write_config(
-        """
-        [tasks.t]
-        command = ["record", "{project}", "0"]
-        [[projects]]
-        name = "lib"
-        path = "no-such-dir"
-        tasks = ["t"]
-        [[projects]]
-        name = "app"
-        path = "app"
-        tasks = ["t"]
-        depends_on = ["lib"]
-        [[projects]]
-        name = "plain"
-        path = "a-file"
-        tasks = ["t"]
-        """
+    write_config(
+        ws,
+        {"t": recording()},
+        [
+            proj("lib", "t", path="no-such-dir"),
+            proj("app", "t", depends_on=["lib"]),
+            proj("plain", "t", path="a-file"),
+        ],
+        dirs=False,
     )
     code, report = ws.once_json()
     assert code == 1
@@ -426,17 +357,10 @@ def test_a_missing_project_directory_fails_it_and_skips_its_dependants(ws: Works
 
 
 def test_tasks_read_stdin_from_dev_null(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [tasks.stdin]
-        shell = "readlink /proc/self/fd/0; cat; echo end-of-input"
-        timeout = "20s"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["stdin"]
-        """
+    write_config(
+        ws,
+        {"stdin": sh("readlink /proc/self/fd/0; cat; echo end-of-input", timeout="20s")},
+        [proj("p", "stdin")],
     )
     # agentd's own stdin is a pipe that stays open: a task inheriting it would block in cat.
     with subprocess.Popen(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import random
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -15,20 +14,7 @@ from agentd.daemon.sweep.executor import execute
 from agentd.daemon.sweep.ordering import blocked_by, dependants_of, rank, simulate
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
-
-
-def _p(name: str, *deps: str) -> Planned:
-    return Planned(name, Path(name), ("a",), frozenset(), deps)
-
-
-def _graph(spec: str) -> list[Planned]:
-    """``"a b:a c:a d:b,c"``: projects in file order, each with its dependencies."""
-    out = []
-    for item in spec.split():
-        name, _, deps = item.partition(":")
-        out.append(_p(name, *[d for d in deps.split(",") if d]))
-    return out
-
+from tests.builders import dag, node
 
 GRAPHS = {
     "diamond": ("a b:a c:a d:b,c", {"a": 1, "b": 2, "c": 3, "d": 1}),
@@ -59,13 +45,13 @@ def test_simulated_starts(
 ) -> None:
     spec, seconds = GRAPHS[graph]
     durations = {k: float(v) for k, v in seconds.items()}
-    sim = simulate(rank(_graph(spec), durations), durations, bound, failed)
+    sim = simulate(rank(dag(spec), durations), durations, bound, failed)
     assert sim.starts == starts
     assert sim.makespan == makespan
 
 
 def test_blocked_reaches_dependants_of_dependants_only() -> None:
-    planned = _graph("app:gone web:app report:other,web other lib:other")
+    planned = dag("app:gone web:app report:other,web other lib:other")
     assert blocked_by({"gone"}, dependants_of(planned)) == {"gone", "app", "web", "report"}
     assert blocked_by({"lib"}, dependants_of(planned)) == {"lib"}
 
@@ -108,7 +94,7 @@ def _random_graph(rng: random.Random, outside: bool = True) -> list[Planned]:
             deps.append("outside")  # not part of the sweep: holds nobody up
         if outside and rng.random() < 0.15:
             deps.append("gone")  # failed before the sweep
-        planned.append(_p(name, *deps))
+        planned.append(node(name, *deps))
     rng.shuffle(planned)
     return planned
 
@@ -159,7 +145,7 @@ def _run(
 def test_one_at_a_time_the_executor_starts_what_the_dry_run_shows(graph: str) -> None:
     spec, seconds = GRAPHS[graph]
     durations = {k: float(v) for k, v in seconds.items()}
-    planned = rank(_graph(spec), durations)
+    planned = rank(dag(spec), durations)
     calls, results = _run(planned)
     assert calls == [name for name, _ in simulate(planned, durations, 1, set()).starts]
     assert all(outcome == ("ok", "") for outcome in results.values())
@@ -177,7 +163,7 @@ def test_random_graphs_one_at_a_time_start_in_simulated_order() -> None:
 
 def test_a_failed_dependency_skips_dependants_of_dependants_with_reasons() -> None:
     gone = ProjectResult("gone", "failed", "missing", blocks="dependency failed: gone")
-    planned = _graph("lib app:lib web:app docs:lib,web solo:gone tail:solo other")
+    planned = dag("lib app:lib web:app docs:lib,web solo:gone tail:solo other")
     calls, results = _run(planned, fail=frozenset({"lib"}), settled={"gone": gone})
     assert calls == ["lib", "other"]
     assert results == {
@@ -194,13 +180,13 @@ def test_a_failed_dependency_skips_dependants_of_dependants_with_reasons() -> No
 
 def test_a_project_behind_two_skipped_ones_keeps_the_reason_it_always_had() -> None:
     # Depth first from the failure: x is reached through b, the dependant seen last.
-    _, results = _run(_graph("f a:f b:f x:a,b"), fail=frozenset({"f"}))
+    _, results = _run(dag("f a:f b:f x:a,b"), fail=frozenset({"f"}))
     assert results["x"] == ("skipped", "dependency skipped: b")
 
 
 def test_a_stop_skips_everything_not_started() -> None:
     gone = ProjectResult("gone", "failed", "missing", blocks="dependency failed: gone")
-    planned = _graph("a b:a c solo:gone")
+    planned = dag("a b:a c solo:gone")
     calls, results = _run(planned, settled={"gone": gone}, stop_after="a")
     assert calls == ["a"]
     assert results["a"] == ("ok", "")
@@ -209,7 +195,7 @@ def test_a_stop_skips_everything_not_started() -> None:
 
 
 def test_a_dependency_nobody_settles_is_reported_not_waited_for() -> None:
-    calls, results = _run(_graph("a b:nowhere c:b"))
+    calls, results = _run(dag("a b:nowhere c:b"))
     assert calls == ["a"]
     assert results["b"] == results["c"] == ("error", "unresolvable dependencies")
 
@@ -221,7 +207,7 @@ LONG = 5000
 
 def test_a_long_chain_is_planned_and_dispatched_in_chain_order() -> None:
     names = [f"p{i:05d}" for i in range(LONG)]
-    planned = [_p(names[0])] + [_p(n, before) for before, n in itertools.pairwise(names)]
+    planned = [node(names[0])] + [node(n, before) for before, n in itertools.pairwise(names)]
     durations = dict.fromkeys(names, 1.0)
     ranked = rank(list(reversed(planned)), durations)
     assert [p.name for p in ranked] == names
@@ -234,7 +220,7 @@ def test_a_long_chain_is_planned_and_dispatched_in_chain_order() -> None:
 
 
 def test_many_independent_projects_each_run_once() -> None:
-    planned = [_p(f"p{i:05d}") for i in range(LONG)]
+    planned = [node(f"p{i:05d}") for i in range(LONG)]
     calls, results = _run(planned, bound=4)
     assert sorted(calls) == [p.name for p in planned]
     assert len(results) == LONG

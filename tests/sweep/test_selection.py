@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentd.config import Config, load_config
+from agentd.config import Config
 from agentd.daemon.sweep.ordering import order, rank, simulate
 from agentd.daemon.sweep.selection import select
 from agentd.state import Snapshot
+from tests.builders import Table, cmd, load, proj
 
 TODAY = "2026-11-22"
 
 
-def _config(tmp_path: Path, body: str) -> Config:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        textwrap.dedent(
-            """
-            [tasks.a]
-            command = ["true"]
-            [tasks.b]
-            command = ["true"]
-            """
-        )
-        + textwrap.dedent(body)
-    )
-    return load_config(path, {})
+def _config(tmp_path: Path, projects: list[Table], **sections: Table) -> Config:
+    return load(tmp_path, {"a": cmd("true"), "b": cmd("true")}, projects, **sections)
 
 
 def _snapshot(tasks: dict[str, dict[str, str]], finished: dict[str, str] | None = None) -> Snapshot:
@@ -45,10 +33,6 @@ def _snapshot(tasks: dict[str, dict[str, str]], finished: dict[str, str] | None 
     return Snapshot({"version": 1, "projects": projects, "claims": {}, "runs": []})
 
 
-def _projects(*rows: str) -> str:
-    return "\n".join(f"[[projects]]\n{row}\n" for row in rows)
-
-
 def always_there(path: Path) -> None:
     return None
 
@@ -56,13 +40,13 @@ def always_there(path: Path) -> None:
 def test_disabled_missing_and_done_projects(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
-        _projects(
-            'name = "on"\npath = "on"\ntasks = ["a", "b"]',
-            'name = "off"\npath = "off"\ntasks = ["a"]\nenabled = false',
-            'name = "done"\npath = "done"\ntasks = ["a", "b"]',
-            'name = "half"\npath = "half"\ntasks = ["a", "b"]',
-            'name = "gone"\npath = "gone"\ntasks = ["a"]',
-        ),
+        [
+            proj("on", "a", "b"),
+            proj("off", "a", enabled=False),
+            proj("done", "a", "b"),
+            proj("half", "a", "b"),
+            proj("gone", "a"),
+        ],
     )
     snap = _snapshot(
         {
@@ -111,16 +95,14 @@ def test_disabled_missing_and_done_projects(tmp_path: Path) -> None:
 def test_max_projects_keeps_least_recently_completed(
     tmp_path: Path, cap: int, finished: dict[str, str], expected: list[str]
 ) -> None:
-    rows = [f'name = "p{i}"\npath = "p{i}"\ntasks = ["a"]' for i in range(1, 5)]
-    config = _config(tmp_path, f"[run]\nmax_projects = {cap}\n" + _projects(*rows))
+    config = _config(tmp_path, [proj(f"p{i}", "a") for i in range(1, 5)], run={"max_projects": cap})
     out = select(config, _snapshot({}, finished), TODAY, path_problem=always_there)
     assert sorted(p.name for p in out.run) == expected
     assert set(out.skipped) == {f"p{i}" for i in range(1, 5)} - set(expected)
 
 
 def test_max_projects_counts_after_the_skip_guard(tmp_path: Path) -> None:
-    rows = [f'name = "p{i}"\npath = "p{i}"\ntasks = ["a"]' for i in range(1, 4)]
-    config = _config(tmp_path, "[run]\nmax_projects = 2\n" + _projects(*rows))
+    config = _config(tmp_path, [proj(f"p{i}", "a") for i in range(1, 4)], run={"max_projects": 2})
     out = select(config, _snapshot({"p1": {"a": f"ok@{TODAY}"}}), TODAY, path_problem=always_there)
     assert [p.name for p in out.run] == ["p2", "p3"]
 
@@ -128,12 +110,12 @@ def test_max_projects_counts_after_the_skip_guard(tmp_path: Path) -> None:
 def test_dependencies_outside_the_sweep_are_dropped(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
-        _projects(
-            'name = "lib"\npath = "lib"\ntasks = ["a"]',
-            'name = "off"\npath = "off"\ntasks = ["a"]\nenabled = false',
-            'name = "gone"\npath = "gone"\ntasks = ["a"]',
-            'name = "app"\npath = "app"\ntasks = ["a"]\ndepends_on = ["lib", "off", "gone"]',
-        ),
+        [
+            proj("lib", "a"),
+            proj("off", "a", enabled=False),
+            proj("gone", "a"),
+            proj("app", "a", depends_on=["lib", "off", "gone"]),
+        ],
     )
     out = select(
         config, _snapshot({}), TODAY, path_problem=lambda p: "x" if p.name == "gone" else None
@@ -145,9 +127,7 @@ def test_dependencies_outside_the_sweep_are_dropped(tmp_path: Path) -> None:
 
 
 def test_defaults_tasks_apply_to_projects_listing_none(tmp_path: Path) -> None:
-    config = _config(
-        tmp_path, '[defaults]\ntasks = ["b", "a"]\n' + _projects('name = "p"\npath = "p"')
-    )
+    config = _config(tmp_path, [{"name": "p", "path": "p"}], defaults={"tasks": ["b", "a"]})
     out = select(config, _snapshot({}), TODAY, path_problem=always_there)
     assert out.planned("p").tasks == ("b", "a")
 
@@ -155,12 +135,12 @@ def test_defaults_tasks_apply_to_projects_listing_none(tmp_path: Path) -> None:
 def test_with_nothing_known_the_order_is_dependencies_first_then_file_order(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
-        _projects(
-            'name = "c"\npath = "c"\ntasks = ["a"]\ndepends_on = ["b"]',
-            'name = "b"\npath = "b"\ntasks = ["a"]\ndepends_on = ["a"]',
-            'name = "x"\npath = "x"\ntasks = ["a"]',
-            'name = "a"\npath = "a"\ntasks = ["a"]',
-        ),
+        [
+            proj("c", "a", depends_on=["b"]),
+            proj("b", "a", depends_on=["a"]),
+            proj("x", "a"),
+            proj("a", "a"),
+        ],
     )
     snap = _snapshot({})
     ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
@@ -176,11 +156,9 @@ def _durations(**seconds: float) -> dict[str, dict[str, Any]]:
 
 
 def test_known_durations_put_the_longest_critical_path_first(tmp_path: Path) -> None:
-    rows = [
-        f'name = "{n}"\npath = "{n}"\ntasks = ["a"]' for n in ("short", "medium", "long", "new")
-    ]
-    rows.append('name = "tail"\npath = "tail"\ntasks = ["a"]\ndepends_on = ["short"]')
-    config = _config(tmp_path, _projects(*rows))
+    rows = [proj(n, "a") for n in ("short", "medium", "long", "new")]
+    rows.append(proj("tail", "a", depends_on=["short"]))
+    config = _config(tmp_path, rows)
     projects: dict[str, Any] = _durations(short=1.0, medium=5.0, long=8.0, tail=9.0)
     snap = Snapshot({"version": 1, "projects": projects, "claims": {}, "runs": []})
     ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
@@ -212,8 +190,7 @@ def test_known_durations_put_the_longest_critical_path_first(tmp_path: Path) -> 
 def test_simulated_makespan(
     tmp_path: Path, durations: dict[str, float], bound: int, makespan: float
 ) -> None:
-    rows = [f'name = "{n}"\npath = "{n}"\ntasks = ["a"]' for n in durations]
-    config = _config(tmp_path, _projects(*rows))
+    config = _config(tmp_path, [proj(n, "a") for n in durations])
     planned = select(config, _snapshot({}), TODAY, path_problem=always_there).run
     assert simulate(rank(planned, durations), durations, bound, set()).makespan == makespan
 
@@ -221,11 +198,7 @@ def test_simulated_makespan(
 def test_dependants_of_a_failed_project_are_not_simulated(tmp_path: Path) -> None:
     config = _config(
         tmp_path,
-        _projects(
-            'name = "gone"\npath = "gone"\ntasks = ["a"]',
-            'name = "app"\npath = "app"\ntasks = ["a"]\ndepends_on = ["gone"]',
-            'name = "other"\npath = "other"\ntasks = ["a"]',
-        ),
+        [proj("gone", "a"), proj("app", "a", depends_on=["gone"]), proj("other", "a")],
     )
     selection = select(
         config, _snapshot({}), TODAY, path_problem=lambda p: "x" if p.name == "gone" else None
@@ -240,10 +213,7 @@ def test_a_partly_known_project_counts_its_known_part_plus_the_unknown_tasks(
 ) -> None:
     config = _config(
         tmp_path,
-        _projects(
-            'name = "big"\npath = "big"\ntasks = ["a", "b"]',
-            'name = "small"\npath = "small"\ntasks = ["a"]',
-        ),
+        [proj("big", "a", "b"), proj("small", "a")],
     )
     tasks = {"big": {"tasks": {"a": {"status": "ok", "date": "2026-11-21", "duration_s": 100.0}}}}
     tasks["small"] = {"tasks": {"a": {"status": "ok", "date": "2026-11-21", "duration_s": 10.0}}}

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from tests.builders import proj, recording, sh, write_config
 from tests.helpers import Workspace
 
 # UTC+14 and UTC-11: 25 hours apart, so at any instant their calendar dates differ.
@@ -16,25 +17,15 @@ EAST, WEST = "Pacific/Kiritimati", "Pacific/Pago_Pago"
 
 
 def _config(ws: Workspace, zone: str = "UTC", fail_marker: bool = True) -> None:
-    ws.project_dirs("a", "b")
-    ws.write_config(
-        f"""
-        [schedule]
-        timezone = "{zone}"
-        [tasks.ok]
-        command = ["record", "{{project}}-ok", "0"]
-        [tasks.flaky]
-        # fails while the marker file exists in the project directory
-        shell = "record $AGENTD_PROJECT-flaky 0 $(test -e fail && echo 1 || echo 0)"
-        [[projects]]
-        name = "a"
-        path = "a"
-        tasks = ["ok", "flaky"]
-        [[projects]]
-        name = "b"
-        path = "b"
-        tasks = ["ok"]
-        """
+    write_config(
+        ws,
+        {
+            "ok": recording("{project}-ok"),
+            # fails while the marker file exists in the project directory
+            "flaky": sh("record $AGENTD_PROJECT-flaky 0 $(test -e fail && echo 1 || echo 0)"),
+        },
+        [proj("a", "ok", "flaky"), proj("b", "ok")],
+        schedule={"timezone": zone},
     )
     if fail_marker:
         (ws.root / "a" / "fail").touch()
@@ -101,21 +92,11 @@ def test_today_is_the_date_in_the_configured_zone(ws: Workspace) -> None:
 
 def test_two_sweeps_started_together_run_every_task_exactly_once(ws: Workspace, reap: list) -> None:
     names = [f"p{i}" for i in range(8)]
-    ws.project_dirs(*names)
-    projects = "\n".join(
-        f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["one", "two"]\n' for n in names
-    )
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 3
-        [tasks.one]
-        command = ["record", "{project}-one", "0.3"]
-        [tasks.two]
-        command = ["record", "{project}-two", "0.2"]
-        """
-        + projects
+    write_config(
+        ws,
+        {"one": recording("{project}-one", 0.3), "two": recording("{project}-two", 0.2)},
+        [proj(n, "one", "two") for n in names],
+        run={"project_parallelism": True, "max_parallel_projects": 3},
     )
     procs = [ws.spawn("run", "--once", "--json", "--config", str(ws.config)) for _ in range(2)]
     reap.extend(procs)

@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from agentd.config.model import MASK
+from tests.builders import cmd, proj, recording, write_config
 from tests.helpers import Workspace
 
 HOSTILE = """"; rm -rf x; $(id) `id` 'quoted' {run_id}"""
@@ -61,17 +62,10 @@ def test_placeholders_are_substituted_without_a_shell(ws: Workspace) -> None:
 
 
 def test_task_environment(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [tasks.show]
-        command = ["argv-json"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["show"]
-        env = { DEMO_TOKEN = "s3cret", DEMO_PLAIN = "visible" }
-        """
+    write_config(
+        ws,
+        {"show": cmd("argv-json")},
+        [proj("p", "show", env={"DEMO_TOKEN": "s3cret", "DEMO_PLAIN": "visible"})],
     )
     ws.env |= {"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}
     proc = ws.once("--json", "--log-level", "debug")
@@ -99,17 +93,7 @@ def test_task_environment(ws: Workspace) -> None:
 
 
 def test_state_and_logs_are_private_even_under_a_permissive_umask(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [tasks.t]
-        command = ["record", "t", "0"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["t"]
-        """
-    )
+    write_config(ws, {"t": recording("t")}, [proj("p", "t")])
     proc = ws.once("--json", preexec_fn=lambda: os.umask(0))
     assert proc.returncode == 0
     report = json.loads(proc.stdout)
@@ -128,17 +112,7 @@ def test_state_and_logs_are_private_even_under_a_permissive_umask(ws: Workspace)
 
 
 def test_corrupt_state_file_exits_2_and_stays_byte_for_byte(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [tasks.t]
-        command = ["record", "t", "0"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["t"]
-        """
-    )
+    write_config(ws, {"t": recording("t")}, [proj("p", "t")])
     ws.state.mkdir(mode=0o700)
     for garbage in (b'{"version": 1, "projects": {', b"", b"\x00\xffnot json", b'{"projects": {}}'):
         (ws.state / "state.json").write_bytes(garbage)
@@ -152,10 +126,7 @@ def test_corrupt_state_file_exits_2_and_stays_byte_for_byte(ws: Workspace) -> No
 
 
 def test_state_written_by_a_newer_agentd_is_refused(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        '[tasks.t]\ncommand = ["true"]\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    )
+    write_config(ws, {"t": cmd("true")}, [proj("p", "t")])
     ws.state.mkdir(mode=0o700)
     newer = b'{"version": 99, "projects": {}, "claims": {}, "runs": []}'
     (ws.state / "state.json").write_bytes(newer)
@@ -167,32 +138,17 @@ def test_state_written_by_a_newer_agentd_is_refused(ws: Workspace) -> None:
 
 def test_dry_run_prints_the_plan_and_writes_nothing(ws: Workspace) -> None:
     ws.project_dirs("a", "b", "c")
-    ws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 2
-        [tasks.t]
-        command = ["record", "{project}", "0"]
-        [[projects]]
-        name = "b"
-        path = "b"
-        tasks = ["t"]
-        depends_on = ["a"]
-        [[projects]]
-        name = "a"
-        path = "a"
-        tasks = ["t"]
-        [[projects]]
-        name = "c"
-        path = "c"
-        tasks = ["t"]
-        enabled = false
-        [[projects]]
-        name = "gone"
-        path = "nowhere"
-        tasks = ["t"]
-        """
+    write_config(
+        ws,
+        {"t": recording()},
+        [
+            proj("b", "t", depends_on=["a"]),
+            proj("a", "t"),
+            proj("c", "t", enabled=False),
+            proj("gone", "t", path="nowhere"),
+        ],
+        dirs=False,
+        run={"project_parallelism": True, "max_parallel_projects": 2},
     )
     proc = ws.once("--dry-run")
     assert proc.returncode == 0, proc.stderr
@@ -243,10 +199,7 @@ def test_max_projects_keeps_the_least_recently_completed(ws: Workspace) -> None:
 
 
 def test_global_options_work_before_and_after_the_command(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        '[tasks.t]\ncommand = ["true"]\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    )
+    write_config(ws, {"t": cmd("true")}, [proj("p", "t")])
     before = ws.run(
         "--config", str(ws.config), "--log-level", "error", "run", "--once", "--dry-run"
     )
@@ -263,17 +216,7 @@ def test_global_options_work_before_and_after_the_command(ws: Workspace) -> None
 
 def test_tasks_start_with_no_signal_blocked(ws: Workspace) -> None:
     """A blocked SIGTERM would turn every graceful stop into a SIGKILL after kill_grace."""
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [tasks.mask]
-        command = ["grep", "^SigBlk", "/proc/self/status"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["mask"]
-        """
-    )
+    write_config(ws, {"mask": cmd("grep", "^SigBlk", "/proc/self/status")}, [proj("p", "mask")])
     code, report = ws.once_json()
     assert code == 0
     assert report["projects"][0]["tasks"][0]["output_tail"] == "SigBlk:\t0000000000000000"
@@ -326,16 +269,10 @@ def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace, cut: int) 
 
 def test_a_substituted_value_is_never_expanded_again(ws: Workspace) -> None:
     """One pass: a project named like a placeholder reaches the program as its name."""
-    ws.project_dirs("{run_id}")
-    ws.write_config(
-        """
-        [tasks.args]
-        command = ["argv-json", "{project}", "{project_dir}"]
-        [[projects]]
-        name = "x{date}"
-        path = "{run_id}"
-        tasks = ["args"]
-        """
+    write_config(
+        ws,
+        {"args": cmd("argv-json", "{project}", "{project_dir}")},
+        [proj("x{date}", "args", path="{run_id}")],
     )
     code, report = ws.once_json()
     assert code == 0, report["failures"]
