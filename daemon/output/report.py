@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from agentd.daemon.model.budget import Unit, amount_text
 from agentd.daemon.model.observer import QuietObserver, ReportNotWritten, SweepObserver
 from agentd.daemon.model.report import Report
@@ -26,8 +24,6 @@ from agentd.state.files import write_atomic
 if TYPE_CHECKING:
     from agentd.config.model import NotifySection
     from agentd.daemon.model.clock import Clock
-
-log = structlog.get_logger("agentd.sweep")
 
 
 def write_report(run_dir: Path, report: Report) -> None:
@@ -49,7 +45,11 @@ class ReportWriter(QuietObserver):
         try:
             write_report(run_dir, report)
         except OSError as exc:
-            log.error(
+            # Imported here: `agentd report` renders with this module and starts faster
+            # without structlog (tests/cli/test_startup_imports.py).
+            import structlog
+
+            structlog.get_logger("agentd.sweep").error(
                 "report.write_failed", run_id=report.run_id, path=str(run_dir), error=str(exc)
             )
             raise ReportNotWritten(f"report not written: {exc.strerror or exc}") from exc
