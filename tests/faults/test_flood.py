@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.builders import cmd, proj, write_config
+from tests.builders import cmd, proj, sh, write_config
 from tests.helpers import AGENTD, Workspace
 
 SIZE = 300_000_000  # bytes of output per flooding task
@@ -38,15 +38,13 @@ def _peak_rss_kib(ws: Workspace) -> tuple[int, dict]:
             "lines",
             f"yes 'a line of ordinary log output, like a chatty test runner' | head -c {SIZE}",
         ),
-        ("one line", f"head -c {SIZE} /dev/zero | tr '\\\\0' x"),
+        ("one line", f"head -c {SIZE} /dev/zero | tr '\\0' x"),
     ],
 )
 def test_flooding_output_costs_no_memory(ws: Workspace, kind: str, shell: str) -> None:
-    ws.project_dirs("p")
-    base = '[run]\nmax_log_size = "1GiB"\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    ws.write_config(f'[tasks.t]\nshell = "echo quiet"\n{base}')
+    write_config(ws, {"t": sh("echo quiet")}, [proj("p", "t")], run={"max_log_size": "1GiB"})
     baseline, _ = _peak_rss_kib(ws)
-    ws.write_config(f'[tasks.t]\nshell = "{shell}"\n{base}')
+    write_config(ws, {"t": sh(shell)}, [proj("p", "t")], run={"max_log_size": "1GiB"})
     flood, report = _peak_rss_kib(ws)
     task = report["projects"][0]["tasks"][0]
     assert task["status"] == "ok", task
@@ -67,13 +65,11 @@ def test_output_past_max_log_size_keeps_the_head_and_the_tail(ws: Workspace) -> 
     """The default cap (100 MiB) on 300 MB of numbered lines: the log keeps the first lines
     and the last ones, a marker says how much is missing, the task keeps its status, the
     report and the summary say so, and agentd's memory stays flat."""
-    ws.project_dirs("p")
-    base = '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    ws.write_config(f'[tasks.t]\nshell = "echo quiet"\n{base}')
+    write_config(ws, {"t": sh("echo quiet")}, [proj("p", "t")])
     baseline, _ = _peak_rss_kib(ws)
     # 300 MB of numbered lines, then a last word: seq's lines are 8 bytes here and more.
     flood = "seq 1 40000000 | head -c 300000000; echo; echo THE-END"
-    ws.write_config(f'[tasks.t]\nshell = "{flood}"\n{base}')
+    write_config(ws, {"t": sh(flood)}, [proj("p", "t")])
     peak, report = _peak_rss_kib(ws)
     task = report["projects"][0]["tasks"][0]
     assert task["status"] == "ok", task

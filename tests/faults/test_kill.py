@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agentd.state.base import STATE_VERSION
-from tests.builders import proj, recording, write_config
+from tests.builders import proj, recording, sh, write_config
 from tests.helpers import AGENTD, DEADLINE, ROOT, Workspace, process_gone, wait_for
 
 PROJECTS = ["p1", "p2", "p3", "p4"]
@@ -197,17 +197,15 @@ def test_an_orphaned_task_is_stopped_before_its_project_runs_again(
 ) -> None:
     ws.project_dirs("p")
     pidfile = ws.root / "stubborn.pid"
-    ws.write_config(
-        f"""
-        [run]
-        kill_grace = "1s"
-        [tasks.stubborn]
-        shell = "test -e {ws.root}/second && exec record again 0 || exec stubborn {pidfile}"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["stubborn"]
-        """
+    write_config(
+        ws,
+        {
+            "stubborn": sh(
+                f"test -e {ws.root}/second && exec record again 0 || exec stubborn {pidfile}"
+            )
+        },
+        [proj("p", "stubborn")],
+        run={"kill_grace": "1s"},
     )
     first = ws.spawn("run", "--once", "--config", str(ws.config))
     reap.append(first)

@@ -10,32 +10,12 @@ from tests.builders import proj, recording, write_config
 from tests.helpers import Workspace, max_overlap
 
 
-def _projects(names: list[str], extra: str = "") -> str:
-    out = []
-    for name in names:
-        out.append(
-            f"""
-            [[projects]]
-            name = "{name}"
-            path = "{name}"
-            tasks = ["work"]
-            {extra}
-            """
-        )
-    return "\n".join(out)
-
-
 def _config(ws: Workspace, parallel: bool, bound: int, names: list[str], seconds: float) -> None:
-    ws.project_dirs(*names)
-    ws.write_config(
-        f"""
-        [run]
-        project_parallelism = {str(parallel).lower()}
-        max_parallel_projects = {bound}
-        [tasks.work]
-        command = ["record", "{{project}}", "{seconds}"]
-        """
-        + _projects(names)
+    write_config(
+        ws,
+        {"work": recording("{project}", seconds)},
+        [proj(name, "work") for name in names],
+        run={"project_parallelism": parallel, "max_parallel_projects": bound},
     )
 
 
@@ -154,17 +134,14 @@ def test_dependency_outside_the_sweep_counts_as_satisfied(ws: Workspace) -> None
 
 def test_known_durations_start_the_longest_work_first(ws: Workspace) -> None:
     names = ["quick", "medium", "slow"]
-    ws.project_dirs(*names)
-    ws.write_config(
-        """
-        [tasks.quick]
-        command = ["record", "quick", "0.1"]
-        [tasks.medium]
-        command = ["record", "medium", "0.4"]
-        [tasks.slow]
-        command = ["record", "slow", "0.8"]
-        """
-        + "".join(f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["{n}"]\n' for n in names)
+    write_config(
+        ws,
+        {
+            "quick": recording("quick", 0.1),
+            "medium": recording("medium", 0.4),
+            "slow": recording("slow", 0.8),
+        },
+        [proj(n, n) for n in names],
     )
 
     def started() -> list[str]:

@@ -87,18 +87,11 @@ def test_a_timeout_stops_a_stubborn_task_and_its_grandchild(ws: Workspace) -> No
     several mechanisms reach them at once; the tests after this one take each alone."""
     ws.project_dirs("p")
     pidfile = ws.root / "stubborn.pid"
-    ws.write_config(
-        f"""
-        [run]
-        kill_grace = "1s"
-        [tasks.stubborn]
-        command = ["stubborn", "{pidfile}"]
-        timeout = "2s"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["stubborn"]
-        """
+    write_config(
+        ws,
+        {"stubborn": cmd("stubborn", pidfile, timeout="2s")},
+        [proj("p", "stubborn")],
+        run={"kill_grace": "1s"},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -140,18 +133,15 @@ def _escapee_task(ws: Workspace, mode: str, scrub: bool, then: str, timeout: str
     script, pidfile = ws.root / "escapee.py", ws.root / "escapee.json"
     script.write_text(ESCAPEE)
     start = f"{'env -i ' if scrub else ''}{sys.executable} {script} {mode} {pidfile}"
-    ws.write_config(
-        f"""
-        [run]
-        kill_grace = "1s"
-        [tasks.t]
-        shell = "{start} & while [ ! -s {pidfile} ]; do sleep 0.05; done; {then}"
-        timeout = "{timeout}"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["t"]
-        """
+    write_config(
+        ws,
+        {
+            "t": sh(
+                f"{start} & while [ ! -s {pidfile} ]; do sleep 0.05; done; {then}", timeout=timeout
+            )
+        },
+        [proj("p", "t")],
+        run={"kill_grace": "1s"},
     )
     return pidfile
 
@@ -228,23 +218,11 @@ def test_interrupted_run_once_stops_tasks_writes_report_and_exits_128_plus_signa
 ) -> None:
     ws.project_dirs("p", "q")
     pidfile = ws.root / "stubborn.pid"
-    ws.write_config(
-        f"""
-        [run]
-        kill_grace = "1s"
-        [tasks.stubborn]
-        command = ["stubborn", "{pidfile}"]
-        [tasks.after]
-        command = ["record", "after", "0"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["stubborn", "after"]
-        [[projects]]
-        name = "q"
-        path = "q"
-        tasks = ["after"]
-        """
+    write_config(
+        ws,
+        {"stubborn": cmd("stubborn", pidfile), "after": recording("after")},
+        [proj("p", "stubborn", "after"), proj("q", "after")],
+        run={"kill_grace": "1s"},
     )
     proc = ws.spawn("run", "--once", "--json", "--config", str(ws.config))
     reap.append(proc)
@@ -382,17 +360,11 @@ def test_tasks_read_stdin_from_dev_null(ws: Workspace) -> None:
 def test_a_second_signal_kills_at_once(ws: Workspace, reap: list) -> None:
     ws.project_dirs("p")
     pidfile = ws.root / "stubborn.pid"
-    ws.write_config(
-        f"""
-        [run]
-        kill_grace = "10m"
-        [tasks.stubborn]
-        command = ["stubborn", "{pidfile}"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["stubborn"]
-        """
+    write_config(
+        ws,
+        {"stubborn": cmd("stubborn", pidfile)},
+        [proj("p", "stubborn")],
+        run={"kill_grace": "10m"},
     )
     errors = ws.root / "stderr.log"
     with errors.open("w") as stderr:

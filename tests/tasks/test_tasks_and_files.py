@@ -22,24 +22,16 @@ def _log(ws: Workspace, report: dict, project: str, task: str) -> str:
 def test_placeholders_are_substituted_without_a_shell(ws: Workspace) -> None:
     ws.project_dirs("p q")
     (ws.root / "p q" / "x").mkdir()
-    prompt = HOSTILE.replace('"', '\\"')
-    ws.write_config(
-        f"""
-        [tasks.args]
-        command = [
-            "argv-json", "{{project}}", "--dir={{project_dir}}", "{{run_id}}/{{date}}", "{{prompt}}"
-        ]
-        [tasks.agent]
-        agent = "fake-claude"
-        prompt = "{prompt} for {{project}}"
-        [agents.fake-claude]
-        command = ["fake-claude", "-p", "{{prompt}}", "--output-format", "json"]
-        [[projects]]
-        name = "p q"
-        path = "p q"
-        tasks = ["args", "agent"]
-        env = {{ FAKE_AGENT_SLEEP = "0" }}
-        """
+    write_config(
+        ws,
+        {
+            "args": cmd(
+                "argv-json", "{project}", "--dir={project_dir}", "{run_id}/{date}", "{prompt}"
+            ),
+            "agent": {"agent": "fake-claude", "prompt": f"{HOSTILE} for {{project}}"},
+        },
+        [proj("p q", "args", "agent", env={"FAKE_AGENT_SLEEP": "0"})],
+        agents={"fake-claude": cmd("fake-claude", "-p", "{prompt}", "--output-format", "json")},
     )
     code, report = ws.once_json()
     assert code == 0, report["failures"]
@@ -168,9 +160,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(ws: Workspace) -> None:
 
 
 def test_only_the_named_projects_run(ws: Workspace) -> None:
-    ws.project_dirs("a", "b", "c")
-    projects = "".join(f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["t"]\n' for n in "abc")
-    ws.write_config('[tasks.t]\ncommand = ["record", "{project}", "0"]\n' + projects)
+    write_config(ws, {"t": recording()}, [proj(n, "t") for n in "abc"])
     code, report = ws.once_json("--project", "a", "--project", "c")
     assert code == 0
     assert sorted(ws.intervals()) == ["a", "c"]
@@ -183,11 +173,7 @@ def test_only_the_named_projects_run(ws: Workspace) -> None:
 
 def test_max_projects_keeps_the_least_recently_completed(ws: Workspace) -> None:
     names = ["a", "b", "c", "d"]
-    ws.project_dirs(*names)
-    projects = "".join(f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["t"]\n' for n in names)
-    ws.write_config(
-        '[run]\nmax_projects = 2\n[tasks.t]\ncommand = ["record", "{project}", "0"]\n' + projects
-    )
+    write_config(ws, {"t": recording()}, [proj(n, "t") for n in names], run={"max_projects": 2})
     code, first = ws.once_json("--force")
     assert code == 0
     assert sorted(ws.intervals()) == ["a", "b"]
@@ -241,16 +227,10 @@ def test_a_secret_cut_by_the_tail_window_is_masked_too(ws: Workspace, cut: int) 
     ws.project_dirs("p")
     token = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
     (ws.root / "emit.py").write_text(EMIT)
-    ws.write_config(
-        f"""
-        [tasks.t]
-        command = ["python3", "{ws.root / "emit.py"}", "{cut}"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["t"]
-        env = {{ API_TOKEN = "{token}" }}
-        """
+    write_config(
+        ws,
+        {"t": cmd("python3", ws.root / "emit.py", cut)},
+        [proj("p", "t", env={"API_TOKEN": token})],
     )
     code, report = ws.once_json()
     assert code == 0, report
