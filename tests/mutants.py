@@ -72,15 +72,15 @@ MUTANTS = [
     m(
         "signal-wakeup-off",
         "A signal that lands on another thread still wakes the daemon",
-        "daemon/service/daemon.py::Signals.install without set_wakeup_fd",
+        "daemon/tasks/stop.py::install_handlers without set_wakeup_fd",
         (
             "tests/faults/test_signals.py::test_sigterm_right_after_sighup",
             "tests/faults/test_signals.py::test_a_sighup_storm_during_a_sweep",
         ),
         (
-            "daemon/service/daemon.py",
-            "        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)",
-            "        pass",
+            "daemon/tasks/stop.py",
+            "    signal.set_wakeup_fd(token.wakeup_fileno(), warn_on_full_buffer=False)",
+            "    pass",
         ),
     ),
     m(
@@ -334,11 +334,11 @@ MUTANTS = [
     m(
         "sigterm-unhandled-at-start",
         "SIGTERM during start-up: the daemon stops in order",
-        "daemon/service/daemon.py::serve installs no handlers",
+        "daemon/cli/cmd_run.py::run_daemon installs no handlers",
         ("tests/service/test_daemon.py::test_idle_daemon_stops_at_once_on_sigint_and_sigterm",),
         (
-            "daemon/service/daemon.py",
-            "    signals.install(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)",
+            "daemon/cli/cmd_run.py",
+            "    install_handlers(signals, (signal.SIGTERM, signal.SIGINT, signal.SIGHUP), keep_ignored=False)",
             "    pass",
         ),
     ),
@@ -373,7 +373,7 @@ MUTANTS = [
         ("tests/sweep/test_failures.py::test_a_second_signal_kills_at_once",),
         (
             "daemon/tasks/stop.py",
-            "            self.urgent = True\n            _poke(self._hard_w)",
+            "            self.urgent = True\n            self._hard.poke()",
             "            pass",
         ),
     ),
@@ -485,7 +485,7 @@ MUTANTS = [
         ("tests/service/test_daemon.py::test_a_clean_stop_is_not_reported_as_a_crash",),
         (
             "daemon/service/daemon.py",
-            '            stopped_at=datetime.now(UTC).isoformat(timespec="seconds"), stopped_by=cause or name',
+            "        self.status.publish(self.config, stopped_at=stopped_at, stopped_by=cause or name)",
             "",
         ),
     ),
@@ -553,7 +553,7 @@ MUTANTS = [
         (E + "test_a_signal_ignored_by_whoever_started_agentd_stays_ignored",),
         (
             "daemon/tasks/stop.py",
-            "        if signal.getsignal(sig) is not signal.SIG_IGN:",
+            "        if not keep_ignored or signal.getsignal(sig) is not signal.SIG_IGN:",
             "        if True:",
         ),
     ),

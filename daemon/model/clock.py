@@ -1,7 +1,7 @@
 """Time, passed in: the sweep, the daemon and the runner ask a Clock, never the system.
 
 So the daemon's fire bookkeeping, deadlines and report times can be tested with a clock a
-test moves by hand (``tests/builders.py``'s ``FakeClock``), in milliseconds, with no real
+test moves by hand (``tests/fakeclock.py``'s ``FakeClock``), in milliseconds, with no real
 waiting and no switch in the product for the tests' sake.
 """
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from typing import Any
+
+from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 
 POLL = 0.05  # these are not our children: their end can only be noticed by asking
 
@@ -60,17 +61,19 @@ def signal_all(processes: list[Found], sig: int) -> None:
                 os.kill(process.pid, sig)
 
 
-def stop_orphans(run_id: str, project: str, grace: float, log: Any) -> list[int]:
-    """Stop what a dead sweep ``run_id`` left running of ``project``: SIGTERM, ``grace``,
-    SIGKILL. Returns the pids found."""
+def stop_orphans(
+    run_id: str, project: str, grace: float, log: Any, clock: Clock = SYSTEM_CLOCK
+) -> list[int]:
+    """Stop what a dead sweep ``run_id`` left running of ``project``: SIGTERM, ``grace``
+    (on ``clock``), SIGKILL. Returns the pids found."""
     found = find(run_id, project)
     if not found:
         return []
     log.warning("orphan.stopping", run=run_id, pids=[p.pid for p in found], kill_grace=grace)
     signal_all(found, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _any_alive(found):
-        time.sleep(POLL)
+    deadline = clock.monotonic() + grace
+    while clock.monotonic() < deadline and _any_alive(found):
+        clock.sleep(POLL)
     signal_all(find(run_id, project), signal.SIGKILL)
     return [p.pid for p in found]
 

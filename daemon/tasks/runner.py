@@ -19,7 +19,6 @@ import selectors
 import signal
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 from agentd.config.durations import format_duration
 from agentd.config.model import DEFAULT_MAX_LOG_SIZE
+from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.tasks import orphans
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.tasklog import LogCut, LogSink
@@ -64,15 +64,22 @@ class Outcome:
     log_cut: LogCut | None = None  # output the log does not hold (max_log_size, a full disk)
 
 
-def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Outcome:
-    """Run ``command`` to its end, its deadline, or a stop request; never raises for the task."""
-    started = datetime.now(zone)
-    t0 = time.monotonic()
+def run(
+    command: Command,
+    stop: StopToken,
+    zone: tzinfo,
+    log: Any = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Outcome:
+    """Run ``command`` to its end, its deadline, or a stop request; never raises for the task.
+    Its start and end are stamped, and its deadlines counted, on ``clock``."""
+    started = clock.now(zone)
+    t0 = clock.monotonic()
 
     cut: LogCut | None = None  # known once the task is over; every outcome carries it
 
     def finish(status: str, exit_code: int | None, reason: str, spawned: bool = True) -> Outcome:
-        duration = time.monotonic() - t0
+        duration = clock.monotonic() - t0
         if cut is not None:
             reason = f"{reason}; {cut.reason()}" if reason else cut.reason()
         return Outcome(
@@ -80,7 +87,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
             exit_code,
             reason,
             started,
-            datetime.now(zone),
+            clock.now(zone),
             round(duration, 3),
             read_end(command.log_path),
             spawned,
@@ -130,7 +137,7 @@ def run(command: Command, stop: StopToken, zone: tzinfo, log: Any = None) -> Out
     waiter: _ExitWaiter | None = None
     try:
         waiter = _ExitWaiter(proc.pid)
-        status, reason = _supervise(proc, waiter, command, stop, log, sink)
+        status, reason = _supervise(proc, waiter, command, stop, log, sink, clock)
     except OSError as exc:  # no descriptor left to watch it with: stopped, not left alone
         reason = f"{reason}: {exc.strerror or exc}"
     finally:
@@ -168,13 +175,14 @@ def _supervise(
     stop: StopToken,
     log: Any,
     sink: LogSink,
+    clock: Clock,
 ) -> tuple[str | None, str]:
     """Wait for the leader; on deadline or stop, SIGTERM the group, then SIGKILL after grace.
     Meanwhile the output keeps flowing into the log (a full pipe would block the task).
 
     Returns (None, "") when the task ended by itself, else the status and reason to record.
     """
-    woke = _wait(waiter, stop.fileno(), command.timeout, sink)
+    woke = _wait(waiter, stop.fileno(), command.timeout, sink, clock)
     if woke == "exit":
         return None, ""
     if woke is None:
@@ -185,7 +193,7 @@ def _supervise(
         log.info("task.terminating", why=status, pgid=proc.pid, kill_grace=command.kill_grace)
     _kill_group(proc.pid, signal.SIGTERM)
     orphans.signal_all(_strays(command, proc.pid), signal.SIGTERM)
-    woke = _wait(waiter, stop.urgent_fileno(), command.kill_grace, sink)
+    woke = _wait(waiter, stop.urgent_fileno(), command.kill_grace, sink, clock)
     if woke == "exit":
         return status, reason + "; stopped by SIGTERM"
     if woke is None:
@@ -193,16 +201,19 @@ def _supervise(
     return status, reason + "; SIGKILL at a second stop request"
 
 
-def _wait(waiter: _ExitWaiter, other: int, seconds: float, sink: LogSink) -> str | None:
+def _wait(
+    waiter: _ExitWaiter, other: int, seconds: float, sink: LogSink, clock: Clock
+) -> str | None:
     """ "exit" when the leader exits, "other" when ``other`` becomes readable, None when
-    ``seconds`` have passed, whichever comes first; the output is pumped meanwhile."""
-    deadline = time.monotonic() + seconds
+    ``seconds`` have passed on ``clock``, whichever comes first; the output is pumped
+    meanwhile."""
+    deadline = clock.monotonic() + seconds
     with selectors.DefaultSelector() as sel:
         sel.register(waiter.fileno(), selectors.EVENT_READ, "exit")
         sel.register(other, selectors.EVENT_READ, "other")
         if not sink.eof:
             sel.register(sink.fileno(), selectors.EVENT_READ, "log")
-        while (remaining := deadline - time.monotonic()) > 0:
+        while (remaining := deadline - clock.monotonic()) > 0:
             ready = {key.data for key, _ in sel.select(min(remaining, MAX_WAIT))}
             if "log" in ready:
                 sink.pump()

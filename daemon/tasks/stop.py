@@ -1,41 +1,80 @@
-"""A stop request that signal handlers can make and every waiting thread can see.
+"""Signals and stop requests: one self-pipe mechanism for the daemon and for a sweep.
 
-Signal handlers only record the request: they set plain attributes and write a byte to a
-pipe, nothing that takes a lock (a handler runs on the main thread between bytecodes, maybe
-while that thread holds the very lock it would need). Threads that wait for a process or a
-timer put the pipe into their ``select`` and so wake at once.
+Signal handlers only record the request: they append to a deque or set a plain attribute
+and write a byte to a pipe, nothing that takes a lock (a handler runs on the main thread
+between bytecodes, maybe while that thread holds the very lock it would need). Threads that
+wait for a process, a timer or the next signal put the pipe into their ``select`` and so
+wake at once.
 
-A second request escalates: tasks still inside their SIGTERM grace period are killed now.
+Two recorders share that pipe (``_Pipe``) and the one way of routing signals to them
+(``install_handlers``):
+
+- ``StopToken``, a sweep's stop request: readable once requested and for good; a second
+  request escalates (tasks still inside their SIGTERM grace period are killed now).
+  ``run --once`` routes its signals straight here.
+- ``SignalInbox``, the daemon's signals, read and acted on by its main thread (SIGHUP
+  reloads, SIGTERM stops the sweep through its StopToken).
 
 The kernel may hand a process-wide signal to any thread, and Python runs the handler only
 on the main thread, and only once that thread executes bytecode again; a main thread
-asleep in a wait would not notice. So the write end of the pipe is also registered with
-``signal.set_wakeup_fd``: whichever thread the signal lands on, the C-level handler writes
-to the pipe at once, which both wakes the waiters and counts as the request.
+asleep in a wait would not notice. So the write end of the recorder's pipe is also
+registered with ``signal.set_wakeup_fd``: whichever thread the signal lands on, the C-level
+handler writes to the pipe at once, which wakes the waiters (and, for a StopToken, counts
+as the request).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import select
 import signal
+from typing import Protocol
+
+
+class _Pipe:
+    """A non-blocking pipe that a signal handler (or any thread) pokes and waiters select on."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def poke(self) -> None:
+        # A full pipe is already readable, which is all a waiter needs.
+        with contextlib.suppress(BlockingIOError):
+            os.write(self.write_fd, b"!")
+
+    def wait(self, timeout: float | None) -> bool:
+        """True once poked (it stays readable until drained), waiting up to ``timeout``."""
+        try:
+            readable, _, _ = select.select([self.read_fd], [], [], timeout)
+        except InterruptedError:  # a signal: its handler has poked, or will on return
+            return False
+        return bool(readable)
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.read_fd, 512):
+                pass
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class StopToken:
     def __init__(self) -> None:
-        self._soft_r, self._soft_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._hard_r, self._hard_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._soft = _Pipe()
+        self._hard = _Pipe()
         self._requested = False
         self.urgent = False
         self.signum: int | None = None
 
     @property
     def requested(self) -> bool:
-        if self._requested:
-            return True
-        readable, _, _ = select.select([self._soft_r], [], [], 0)
-        return bool(readable)  # a signal's C-level handler has already written
+        # Also true once a signal's C-level handler has written, before its Python handler.
+        return self._requested or self._soft.wait(0)
 
     def request(self, signum: int | None = None) -> None:
         """Safe to call from a signal handler."""
@@ -43,22 +82,26 @@ class StopToken:
             self.signum = signum
         if not self._requested:
             self._requested = True
-            _poke(self._soft_w)
+            self._soft.poke()
         else:
             self.urgent = True
-            _poke(self._hard_w)
+            self._hard.poke()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait up to ``timeout`` seconds for a stop request; True if one was made."""
+        return self._soft.wait(timeout) or self._requested
 
     def wakeup_fileno(self) -> int:
         """For ``signal.set_wakeup_fd``: makes any signal with a Python handler a request."""
-        return self._soft_w
+        return self._soft.write_fd
 
     def fileno(self) -> int:
         """Readable once a stop has been requested (and stays readable)."""
-        return self._soft_r
+        return self._soft.read_fd
 
     def urgent_fileno(self) -> int:
         """Readable once a second stop has been requested."""
-        return self._hard_r
+        return self._hard.read_fd
 
     @property
     def exit_status(self) -> int:
@@ -66,23 +109,59 @@ class StopToken:
         return 128 + (self.signum or signal.SIGTERM)
 
     def close(self) -> None:
-        for fd in (self._soft_r, self._soft_w, self._hard_r, self._hard_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._soft.close()
+        self._hard.close()
 
 
-def _poke(fd: int) -> None:
-    # A full pipe is already readable, which is all a waiter needs.
-    with contextlib.suppress(BlockingIOError):
-        os.write(fd, b"!")
+class SignalInbox:
+    """The daemon's signals, in the order they came, for its main thread to act on."""
+
+    def __init__(self) -> None:
+        self._pipe = _Pipe()
+        self._pending: collections.deque[int] = collections.deque()
+
+    def request(self, signum: int | None = None) -> None:
+        """Safe to call from a signal handler: records ``signum`` and wakes the reader."""
+        if signum is not None:
+            self._pending.append(signum)
+        self._pipe.poke()
+
+    def wakeup_fileno(self) -> int:
+        """For ``signal.set_wakeup_fd``: any signal wakes the reader at once."""
+        return self._pipe.write_fd
+
+    def wait(self, timeout: float | None) -> list[int]:
+        """Signals received, waiting up to ``timeout`` seconds (None: until one comes)."""
+        if not self._pending:
+            self._pipe.wait(timeout)
+        self._pipe.drain()
+        out = []
+        while self._pending:
+            out.append(self._pending.popleft())
+        return out
+
+    def close(self) -> None:
+        self._pipe.close()
 
 
-def install_handlers(token: StopToken, signals: tuple[int, ...]) -> dict[int, object]:
+class Recorder(Protocol):
+    """Where ``install_handlers`` routes signals: ``request`` must be safe in a handler."""
+
+    def request(self, signum: int | None = None) -> None: ...
+
+    def wakeup_fileno(self) -> int: ...
+
+
+def install_handlers(
+    token: Recorder, signals: tuple[int, ...], keep_ignored: bool = True
+) -> dict[int, object]:
     """Route ``signals`` to ``token``; returns the previous handlers for restoring.
 
-    A signal ignored when agentd started stays ignored: whoever ignored it meant it
-    (``nohup agentd run --once`` must survive the hangup it asked to survive, and a
-    background job of a script must not die of the terminal's Ctrl-C).
+    A signal ignored when agentd started stays ignored unless ``keep_ignored`` is False:
+    whoever ignored it meant it (``nohup agentd run --once`` must survive the hangup it
+    asked to survive, and a background job of a script must not die of the terminal's
+    Ctrl-C). The daemon takes its signals whatever it inherited: for it SIGHUP is a
+    reload, harmless where a hangup was to be survived, and SIGTERM is how it is stopped.
     """
     signal.set_wakeup_fd(token.wakeup_fileno(), warn_on_full_buffer=False)
     previous: dict[int, object] = {}
@@ -91,6 +170,6 @@ def install_handlers(token: StopToken, signals: tuple[int, ...]) -> dict[int, ob
         token.request(signum)
 
     for sig in signals:
-        if signal.getsignal(sig) is not signal.SIG_IGN:
+        if not keep_ignored or signal.getsignal(sig) is not signal.SIG_IGN:
             previous[sig] = signal.signal(sig, handler)
     return previous

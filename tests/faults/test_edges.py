@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import AGENTD, Workspace, wait_for
+from tests.service.fastfires import EVERY_2S
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 NOBODY = 54321  # a uid with no passwd entry
@@ -593,11 +594,10 @@ def test_a_refused_reload_is_forgotten_once_a_sweep_takes_a_good_file(
         '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
     )
     ws.config.write_text(good)
-    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2")
     proc = subprocess.Popen(
-        [AGENTD, "run", "--config", str(ws.config)],
+        [*EVERY_2S, "run", "--config", str(ws.config)],
         cwd=ws.root,
-        env=env,
+        env=ws.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -628,9 +628,9 @@ def test_a_state_file_deleted_under_the_daemon_is_a_failed_run_not_a_crash(
     log = ws.root / "daemon.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [AGENTD, "run", "--config", str(ws.config)],
+            [*EVERY_2S, "run", "--config", str(ws.config)],
             cwd=ws.root,
-            env=dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2"),
+            env=ws.env,
             stderr=stderr,
         )
     reap.append(proc)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import AGENTD, Workspace, wait_for
+from tests.helpers import Workspace, wait_for
+from tests.service.fastfires import EVERY_2S
 
 STATE = json.dumps({"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}})
 
@@ -121,10 +122,10 @@ def test_files_are_private_under_a_permissive_umask(ws: Workspace, reap: list) -
     # The daemon too, through a scheduled sweep.
     ws.config.write_text('[schedule]\ncron = "* * * * *"\n' + ws.config.read_text())
     daemon = subprocess.Popen(
-        [AGENTD, "run", "--config", str(ws.config)],
+        [*EVERY_2S, "run", "--config", str(ws.config)],
         cwd=ws.root,
         preexec_fn=lambda: os.umask(0),
-        env={**ws.env, "AGENTD_TESTING_CRON_SECONDS": "*/2"},
+        env=ws.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -256,7 +256,9 @@ def unprivileged() -> None:
 User=nobody
 Group=nogroup
 Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
-Environment=AGENTD_TESTING_CRON_SECONDS=*/2
+Environment=PYTHONPATH={REPO / "site"}
+ExecStart=
+ExecStart={sys.executable} {REPO / "tests" / "bin" / "agentd-every-2s"} run
 """
     )
     sh("systemctl", "daemon-reload")

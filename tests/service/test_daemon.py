@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import AGENTD, Workspace, max_overlap, process_gone, wait_for
-
-FAST = {"AGENTD_TESTING_CRON_SECONDS": "*/2"}  # fire every two seconds
+from tests.service.fastfires import EVERY_2S
 
 
 def _reports(ws: Workspace) -> list[dict[str, Any]]:
@@ -32,9 +31,9 @@ def _reports(ws: Workspace) -> list[dict[str, Any]]:
 def _daemon(
     ws: Workspace, reap: list, extra_env: dict[str, str] | None = None, fast: bool = True
 ) -> subprocess.Popen[str]:
-    env = dict(ws.env, **(FAST if fast else {}), **(extra_env or {}))
+    env = dict(ws.env, **(extra_env or {}))
     proc = subprocess.Popen(
-        [AGENTD, "run", "--config", str(ws.config)],
+        [*(EVERY_2S if fast else [AGENTD]), "run", "--config", str(ws.config)],
         cwd=ws.root,
         env=env,
         stdout=subprocess.PIPE,
