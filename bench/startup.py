@@ -60,10 +60,12 @@ def _workspace(tree: Tree, root: Path) -> None:
         '[tasks.t]\ncommand = ["true"]\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
     )
     tree.env = _environ(tree.pythonpath, root)
+    # The sweep is run by the installed agentd, whichever tree is measured: only the read
+    # commands are, and a tree checked out mid-change may not run a sweep.
     sweep = subprocess.run(
         [AGENTD, "run", "--once"],
         check=False,
-        env=tree.env,
+        env=_environ(None, root),
         cwd=root,
         capture_output=True,
         text=True,

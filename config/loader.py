@@ -7,8 +7,9 @@ cross-table checks run even when some values have the wrong type.
 
 The merge is done here, as pydantic-settings did it when agentd used that: top-level keys
 matched to the sections without regard to case, and an override's table merged into the
-file's key by key. pydantic-settings itself is not used: importing it cost more than all of
-``agentd status`` is allowed to take (BENCHMARKS.md, "Start-up of the read commands").
+file's key by key. pydantic-settings itself is not imported: it added about 1.5x
+``python -c pass`` to every command that reads the file (BENCHMARKS.md, "Start-up of the
+read commands").
 """
 
 from __future__ import annotations
