@@ -69,8 +69,8 @@ def write_config(
 
 def one_project(ws: Workspace, task: Table | None = None, **sections: Table) -> Path:
     """The smallest sweep: project ``p`` (directory ``p``) with the one task ``t``, by
-    default a record that ends at once under the label ``t``."""
-    return write_config(ws, {"t": task or recording("t")}, [proj("p", "t")], **sections)
+    default a record that ends at once under the project's name."""
+    return write_config(ws, {"t": task or recording()}, [proj("p", "t")], **sections)
 
 
 def load(

@@ -20,16 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import cmd, one_project, proj, recording, sh, write_config
 from tests.helpers import AGENTD, Workspace, wait_for
-from tests.service.fastfires import EVERY_2S
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 NOBODY = 54321  # a uid with no passwd entry
-
-
-def _one(ws: Workspace, task: str = 'command = ["record", "{project}", "0"]') -> None:
-    ws.project_dirs("p")
-    ws.write_config(f'[tasks.t]\n{task}\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n')
 
 
 # -- output that goes nowhere -------------------------------------------------------------
@@ -38,7 +33,7 @@ def _one(ws: Workspace, task: str = 'command = ["record", "{project}", "0"]') ->
 def test_a_sweep_with_stdout_closed_runs_and_writes_no_output_into_its_files(
     ws: Workspace,
 ) -> None:
-    _one(ws)
+    one_project(ws)
     proc = subprocess.run(
         ["sh", "-c", f'exec "{AGENTD}" run --once --config "{ws.config}" >&-'],
         cwd=ws.root,
@@ -61,7 +56,7 @@ def test_a_reader_that_leaves_does_not_change_the_exit_status(
     ws: Workspace, json_flag: list[str]
 ) -> None:
     """`agentd run --once | head -c 10`: a failed task is still exit 1, not 0."""
-    _one(ws, 'command = ["record", "{project}", "0", "1"]')
+    one_project(ws, recording("{project}", 0, 1))
     proc = subprocess.Popen(
         [AGENTD, "run", "--once", "--config", str(ws.config), *json_flag],
         cwd=ws.root,
@@ -78,7 +73,7 @@ def test_a_reader_that_leaves_does_not_change_the_exit_status(
 
 
 def test_report_into_a_closed_pipe_is_quiet(ws: Workspace) -> None:
-    _one(ws)
+    one_project(ws)
     ws.once()
     proc = subprocess.Popen(
         [AGENTD, "report", "--config", str(ws.config)],
@@ -105,7 +100,7 @@ def _before_agentd(err: str) -> bool:
 
 
 def test_sigint_at_any_moment_of_start_up_is_never_a_traceback(ws: Workspace) -> None:
-    _one(ws, 'command = ["record", "{project}", "5"]')
+    one_project(ws, recording("{project}", 5))
     outcomes: list[int | str] = []
     for i in range(24):
         proc = subprocess.Popen(
@@ -136,7 +131,7 @@ def test_sigint_at_any_moment_of_start_up_is_never_a_traceback(ws: Workspace) ->
 
 
 def test_grammar_of_once_only_options(ws: Workspace) -> None:
-    _one(ws)
+    one_project(ws)
     one = ws.run("run", "--dry-run", "--config", str(ws.config))
     assert one.returncode == 2
     assert "agentd: --dry-run only works with --once" in one.stderr
@@ -247,9 +242,7 @@ def test_a_directory_gone_unenterable_after_selection_is_named_as_such(tmp_path:
 def test_odd_project_paths_are_named_for_what_they_are(
     ws: Workspace, make: object, words: str
 ) -> None:
-    ws.write_config(
-        '[tasks.t]\nshell = "true"\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    )
+    write_config(ws, {"t": sh("true")}, [proj("p", "t")], dirs=False)
     make(ws.root)  # type: ignore[operator]
     code, report = ws.once_json()
     assert code == 1
@@ -261,23 +254,8 @@ def test_arguments_and_environment_past_the_kernels_limit_fail_the_task_alone(
 ) -> None:
     """Each value fits the kernel's limit for one string, together they pass its limit for
     all of them (ARG_MAX): the task fails with that reason, the sweep goes on."""
-    ws.project_dirs("big", "small")
-    env = ", ".join(f'V{i} = "{"v" * 120_000}"' for i in range(40))  # 4.8 MB
-    ws.write_config(
-        f"""
-        [tasks.t]
-        command = ["record", "{{project}}", "0"]
-        [[projects]]
-        name = "big"
-        path = "big"
-        tasks = ["t"]
-        env = {{ {env} }}
-        [[projects]]
-        name = "small"
-        path = "small"
-        tasks = ["t"]
-        """
-    )
+    env = {f"V{i}": "v" * 120_000 for i in range(40)}  # 4.8 MB
+    write_config(ws, {"t": recording()}, [proj("big", "t", env=env), proj("small", "t")])
     code, report = ws.once_json()
     assert code == 1
     big = report["projects"][0]["tasks"][0]
@@ -288,7 +266,7 @@ def test_arguments_and_environment_past_the_kernels_limit_fail_the_task_alone(
 
 
 def test_a_byte_order_mark_is_accepted(ws: Workspace) -> None:
-    _one(ws)
+    one_project(ws)
     ws.config.write_bytes(b"\xef\xbb\xbf" + ws.config.read_bytes())
     proc = ws.run("config", "check", "--config", str(ws.config))
     assert proc.returncode == 0, proc.stderr
@@ -298,7 +276,7 @@ def test_a_byte_order_mark_is_accepted(ws: Workspace) -> None:
 
 
 def test_a_used_state_directory_without_its_state_is_refused(ws: Workspace) -> None:
-    _one(ws)
+    one_project(ws)
     assert ws.once().returncode == 0
     (ws.state / "state.json").unlink()
     for args in (["status"], ["run", "--once"], ["run", "--once", "--dry-run"]):
@@ -318,7 +296,7 @@ def test_a_used_state_directory_without_its_state_is_refused(ws: Workspace) -> N
 def test_a_symlinked_state_file_is_written_through_and_refused_when_its_disk_is_gone(
     ws: Workspace,
 ) -> None:
-    _one(ws)
+    one_project(ws)
     disk = ws.root / "other-disk"
     disk.mkdir()
     assert ws.once().returncode == 0
@@ -337,7 +315,7 @@ def test_a_symlinked_state_file_is_written_through_and_refused_when_its_disk_is_
 
 @ROOT_ONLY
 def test_a_state_directory_of_another_user_is_refused(ws: Workspace) -> None:
-    _one(ws)
+    one_project(ws)
     ws.state.mkdir(mode=0o700)
     os.chown(ws.state, NOBODY, NOBODY)
     proc = ws.once()
@@ -350,7 +328,7 @@ def test_a_state_directory_of_another_user_is_refused(ws: Workspace) -> None:
 
 
 def test_an_open_state_directory_is_closed_with_a_warning(ws: Workspace) -> None:
-    _one(ws)
+    one_project(ws)
     ws.state.mkdir()
     ws.state.chmod(0o777)
     proc = ws.once()
@@ -373,10 +351,7 @@ def test_escape_sequences_in_task_output_never_reach_a_terminal(ws: Workspace) -
     ws.project_dirs("p")
     script = ws.root / "hostile.py"
     script.write_text(f"import sys\nprint({HOSTILE!r})\nsys.exit(3)\n")
-    ws.write_config(
-        f'[tasks.t]\ncommand = ["python3", "{script}"]\n'
-        '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-    )
+    write_config(ws, {"t": cmd("python3", script)}, [proj("p", "t")])
     proc = ws.once()
     assert proc.returncode == 1
     report = ws.run("report", "--config", str(ws.config))
@@ -396,19 +371,11 @@ def test_escape_sequences_in_task_output_never_reach_a_terminal(ws: Workspace) -
 
 
 def test_an_agent_that_never_started_is_not_a_run_with_usage_unknown(ws: Workspace) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [agents.ghost]
-        command = ["no-such-agent-cli", "{prompt}"]
-        [tasks.ask]
-        agent = "ghost"
-        prompt = "hello"
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["ask"]
-        """
+    write_config(
+        ws,
+        {"ask": {"agent": "ghost", "prompt": "hello"}},
+        [proj("p", "ask")],
+        agents={"ghost": {"command": ["no-such-agent-cli", "{prompt}"]}},
     )
     code, report = ws.once_json()
     assert code == 1
@@ -422,15 +389,13 @@ def test_projects_removed_from_the_config_leave_the_state_after_keep_runs_sweeps
 ) -> None:
     names = [f"p{i}" for i in range(5)]
     ws.project_dirs(*names)
-    task = '[tasks.t]\ncommand = ["record", "{project}", "0", "1"]\n'  # fails: runs each time
 
     def configure(projects: list[str]) -> None:
-        ws.write_config(
-            "[run]\nkeep_runs = 3\n"
-            + task
-            + "".join(
-                f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["t"]\n' for n in projects
-            )
+        write_config(
+            ws,
+            {"t": recording("{project}", 0, 1)},  # fails: runs each time
+            [proj(n, "t") for n in projects],
+            run={"keep_runs": 3},
         )
 
     configure(names)
@@ -448,7 +413,7 @@ def test_projects_removed_from_the_config_leave_the_state_after_keep_runs_sweeps
 
 
 def test_status_text_counts_interrupted_work(ws: Workspace, reap: list) -> None:
-    _one(ws, 'command = ["record", "{project}", "30"]')
+    one_project(ws, recording("{project}", 30))
     proc = ws.spawn("run", "--once", "--config", str(ws.config))
     reap.append(proc)
     wait_for(ws.read_records, what="the task to start")
@@ -502,7 +467,7 @@ def test_retention_never_takes_the_run_directory_of_a_live_sweep(ws: Workspace, 
 def test_a_signal_ignored_by_whoever_started_agentd_stays_ignored(ws: Workspace, sig: int) -> None:
     """`nohup agentd run --once` must survive the hangup it asked to survive, and a
     script's background job the terminal's Ctrl-C."""
-    _one(ws, 'command = ["record", "{project}", "2"]')
+    one_project(ws, recording("{project}", 2))
     proc = subprocess.Popen(
         ["sh", "-c", f'trap "" {sig.name[3:]}; exec "{AGENTD}" run --once --config "{ws.config}"'],
         cwd=ws.root,
@@ -572,7 +537,7 @@ def test_report_of_a_runs_directory_you_cannot_read_says_so(
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root to act as another user")
-    _one(ws)
+    one_project(ws)
     assert ws.once().returncode == 0
     state = shared_dir / "state"
     shutil.copytree(ws.state, state)
@@ -594,10 +559,11 @@ def test_a_refused_reload_is_forgotten_once_a_sweep_takes_a_good_file(
         '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
     )
     ws.config.write_text(good)
+    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2")
     proc = subprocess.Popen(
-        [*EVERY_2S, "run", "--config", str(ws.config)],
+        [AGENTD, "run", "--config", str(ws.config)],
         cwd=ws.root,
-        env=ws.env,
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -620,17 +586,15 @@ def test_a_refused_reload_is_forgotten_once_a_sweep_takes_a_good_file(
 def test_a_state_file_deleted_under_the_daemon_is_a_failed_run_not_a_crash(
     ws: Workspace, reap: list
 ) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        '[schedule]\ncron = "* * * * *"\n[tasks.t]\ncommand = ["record", "{project}", "0", "1"]\n'
-        '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
+    write_config(
+        ws, {"t": recording("{project}", 0, 1)}, [proj("p", "t")], schedule={"cron": "* * * * *"}
     )
     log = ws.root / "daemon.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [*EVERY_2S, "run", "--config", str(ws.config)],
+            [AGENTD, "run", "--config", str(ws.config)],
             cwd=ws.root,
-            env=ws.env,
+            env=dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2"),
             stderr=stderr,
         )
     reap.append(proc)

@@ -10,19 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Workspace, wait_for
-from tests.service.fastfires import EVERY_2S
+from tests.builders import cmd, one_project, proj, recording, write_config
+from tests.helpers import AGENTD, Workspace, wait_for
 
 STATE = json.dumps({"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}})
 
 
-def _config(ws: Workspace, task: str = 'command = ["record", "t", "0"]') -> None:
-    ws.project_dirs("p")
-    ws.write_config(f'[tasks.t]\n{task}\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n')
-
-
 def test_no_shell_unless_asked(ws: Workspace) -> None:
-    _config(ws, 'command = ["echo", "$(touch pwned)", ";", "touch", "pwned2", "`touch pwned3`"]')
+    one_project(ws, cmd("echo", "$(touch pwned)", ";", "touch", "pwned2", "`touch pwned3`"))
     code, report = ws.once_json()
     assert code == 0
     assert not list((ws.root / "p").iterdir())
@@ -33,9 +28,11 @@ def test_no_shell_unless_asked(ws: Workspace) -> None:
 
 
 def test_secrets_stay_out_of_validation_errors(ws: Workspace) -> None:
-    ws.write_config(
-        '[tasks.t]\ncommand = ["true"]\n[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
-        'env = { API_TOKEN = ["s3cr3t-value"], PLAIN = ["visible-value"] }\n'
+    write_config(
+        ws,
+        {"t": cmd("true")},
+        [proj("p", "t", env={"API_TOKEN": ["s3cr3t-value"], "PLAIN": ["visible-value"]})],
+        dirs=False,
     )
     proc = ws.run("config", "check", "--config", str(ws.config))
     assert proc.returncode == 2
@@ -46,7 +43,7 @@ def test_secrets_stay_out_of_validation_errors(ws: Workspace) -> None:
 
 def test_a_symlinked_report_is_replaced_not_written_through(ws: Workspace) -> None:
     """state.json may be a link the operator made (test_edges); a report never is."""
-    _config(ws)
+    one_project(ws, recording("t"))
     code, first = ws.once_json()
     assert code == 0
     victim = ws.root / "victim.md"
@@ -63,7 +60,7 @@ def test_a_symlinked_report_is_replaced_not_written_through(ws: Workspace) -> No
 
 @pytest.mark.parametrize("name", ["state.json.lock", "daemon.lock"])
 def test_symlinked_lock_files_are_refused(ws: Workspace, name: str) -> None:
-    _config(ws)
+    one_project(ws, recording("t"))
     victim = ws.root / "victim"
     victim.write_text("precious\n")
     ws.state.mkdir(mode=0o700)
@@ -77,7 +74,7 @@ def test_symlinked_lock_files_are_refused(ws: Workspace, name: str) -> None:
 
 
 def test_a_symlinked_runs_directory_is_refused(ws: Workspace) -> None:
-    _config(ws)
+    one_project(ws, recording("t"))
     elsewhere = ws.root / "elsewhere"
     (elsewhere / "20200101T000000Z-0000").mkdir(parents=True)
     (elsewhere / "20200101T000000Z-0000" / "report.json").write_text("{}")
@@ -109,7 +106,7 @@ def _modes(root: Path) -> dict[str, str]:
 
 
 def test_files_are_private_under_a_permissive_umask(ws: Workspace, reap: list) -> None:
-    _config(ws)
+    one_project(ws, recording("t"))
     # The default state directory, whose parents do not exist yet either.
     del ws.env["AGENTD_STATE_DIR"]
     state = ws.root / "xdg-state" / "agentd"
@@ -122,10 +119,10 @@ def test_files_are_private_under_a_permissive_umask(ws: Workspace, reap: list) -
     # The daemon too, through a scheduled sweep.
     ws.config.write_text('[schedule]\ncron = "* * * * *"\n' + ws.config.read_text())
     daemon = subprocess.Popen(
-        [*EVERY_2S, "run", "--config", str(ws.config)],
+        [AGENTD, "run", "--config", str(ws.config)],
         cwd=ws.root,
         preexec_fn=lambda: os.umask(0),
-        env=ws.env,
+        env={**ws.env, "AGENTD_TESTING_CRON_SECONDS": "*/2"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -10,43 +10,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import Table, cmd, proj, recording, write_config
 from tests.helpers import AGENTD, DEADLINE, Workspace, process_gone, wait_for
-from tests.service.fastfires import EVERY_2S
 
 
-def _config(
-    ws: Workspace, task: str = 'command = ["record", "{project}", "0.5"]', grace: str = "1s"
-) -> None:
-    ws.project_dirs("a", "b")
-    ws.write_config(
-        f"""
-        [schedule]
-        cron = "* * * * *"
-        timezone = "UTC"
-        [run]
-        kill_grace = "{grace}"
-        project_parallelism = true
-        [tasks.t]
-        {task}
-        [[projects]]
-        name = "a"
-        path = "a"
-        tasks = ["t"]
-        [[projects]]
-        name = "b"
-        path = "b"
-        tasks = ["t"]
-        """
+def _config(ws: Workspace, task: Table | None = None, grace: str = "1s") -> None:
+    write_config(
+        ws,
+        {"t": task or recording("{project}", 0.5)},
+        [proj("a", "t"), proj("b", "t")],
+        schedule={"cron": "* * * * *", "timezone": "UTC"},
+        run={"kill_grace": grace, "project_parallelism": True},
     )
 
 
 def _spawn(ws: Workspace, *args: str, fast: bool = False) -> tuple[subprocess.Popen[str], Path]:
     log = ws.root / f"stderr-{time.monotonic_ns()}.log"
+    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2") if fast else ws.env
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [*(EVERY_2S if fast else [AGENTD]), *args, "--config", str(ws.config)],
+            [AGENTD, *args, "--config", str(ws.config)],
             cwd=ws.root,
-            env=ws.env,
+            env=env,
             stderr=stderr,
             stdout=subprocess.DEVNULL,
             text=True,
@@ -98,7 +83,7 @@ def test_two_sigterms_in_a_row_during_a_sweep(ws: Workspace, reap: list) -> None
     SIGTERM, so a daemon that ignored the second signal would still be waiting for it
     long after the deadline below."""
     pidfile = ws.root / "stubborn.pid"
-    _config(ws, task=f'command = ["stubborn", "{pidfile}-{{project}}"]', grace="10m")
+    _config(ws, task=cmd("stubborn", f"{pidfile}-{{project}}"), grace="10m")
     proc, log = _spawn(ws, "run", fast=True)
     reap.append(proc)
     for project in ("a", "b"):
@@ -129,7 +114,7 @@ def test_two_sigterms_in_a_row_during_a_sweep(ws: Workspace, reap: list) -> None
 
 
 def test_a_sighup_storm_during_a_sweep(ws: Workspace, reap: list) -> None:
-    _config(ws, task='command = ["record", "{project}", "1.5"]')
+    _config(ws, task=recording("{project}", 1.5))
     proc, log = _spawn(ws, "run", fast=True)
     reap.append(proc)
     wait_for(ws.read_records, what="a sweep to start")
@@ -167,7 +152,7 @@ def test_sigint_twice_to_run_once_before_any_task(ws: Workspace) -> None:
 def test_sighup_stops_run_once_in_order(ws: Workspace, reap: list) -> None:
     """A dropped ssh session sends SIGHUP: the tasks are stopped and the report written."""
     pidfile = ws.root / "stubborn.pid"
-    _config(ws, task=f'command = ["stubborn", "{pidfile}-{{project}}"]')
+    _config(ws, task=cmd("stubborn", f"{pidfile}-{{project}}"))
     proc, log = _spawn(ws, "run", "--once")
     reap.append(proc)
     wait_for(lambda: Path(f"{pidfile}-a.grandchild").exists(), what="a task to start")
@@ -187,7 +172,7 @@ def test_two_sigterms_that_arrive_during_a_reload_still_skip_the_grace(
     disabled projects make a reload take a second): they are read in one batch, and the
     second must still count as the second."""
     pidfile = ws.root / "stubborn.pid"
-    _config(ws, task=f'command = ["stubborn", "{pidfile}-{{project}}"]', grace="10m")
+    _config(ws, task=cmd("stubborn", f"{pidfile}-{{project}}"), grace="10m")
     padding = "".join(
         f'[[projects]]\nname = "x{i}"\npath = "a"\ntasks = ["t"]\nenabled = false\n'
         for i in range(10_000)
