@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import cmd, proj, recording, write_config
 from tests.helpers import AGENTD, Workspace, max_overlap, process_gone, wait_for
 from tests.service.fastfires import EVERY_2S
 
@@ -66,27 +67,16 @@ def _events(stderr: str) -> list[dict[str, Any]]:
     return out
 
 
-def _projects(names: list[str], task: str) -> str:
-    return "".join(f'[[projects]]\nname = "{n}"\npath = "{n}"\ntasks = ["{task}"]\n' for n in names)
-
-
 def _write(
     ws: Workspace, bound: int, names: list[str], seconds: float = 1.0, code: int = 1
 ) -> None:
-    ws.project_dirs(*names)
-    ws.write_config(
-        f"""
-        [schedule]
-        cron = "* * * * *"
-        [run]
-        project_parallelism = true
-        max_parallel_projects = {bound}
-        kill_grace = "2s"
-        [tasks.work]
+    write_config(
+        ws,
         # fails on purpose, so the skip guard lets every sweep run it again
-        command = ["record", "{{project}}", "{seconds}", "{code}"]
-        """
-        + _projects(names, "work")
+        {"work": recording("{project}", seconds, code)},
+        [proj(n, "work") for n in names],
+        schedule={"cron": "* * * * *"},
+        run={"project_parallelism": True, "max_parallel_projects": bound, "kill_grace": "2s"},
     )
 
 
@@ -221,19 +211,12 @@ def test_a_stop_signal_during_a_task_kills_its_group_records_interrupted_and_exi
 ) -> None:
     ws.project_dirs("p")
     pidfile = ws.root / "stubborn.pid"
-    ws.write_config(
-        f"""
-        [schedule]
-        cron = "* * * * *"
-        [run]
-        kill_grace = "1s"
-        [tasks.stubborn]
-        command = ["stubborn", "{pidfile}"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["stubborn"]
-        """
+    write_config(
+        ws,
+        {"stubborn": cmd("stubborn", pidfile)},
+        [proj("p", "stubborn")],
+        schedule={"cron": "* * * * *"},
+        run={"kill_grace": "1s"},
     )
     proc = _daemon(ws, reap)
     wait_for(lambda: Path(f"{pidfile}.grandchild").exists(), what="the task to start")
@@ -284,20 +267,16 @@ def _seed_last_fire(ws: Workspace, when: datetime) -> None:
 
 def _hourly(ws: Workspace, catch_up: str) -> None:
     ws.project_dirs("a")
-    ws.write_config(
-        f"""
-        [schedule]
-        cron = "0 * * * *"
-        timezone = "UTC"
-        catch_up = "{catch_up}"
-        catch_up_window = "3h"
-        [tasks.work]
-        command = ["record", "{{project}}", "0"]
-        [[projects]]
-        name = "a"
-        path = "a"
-        tasks = ["work"]
-        """
+    write_config(
+        ws,
+        {"work": recording()},
+        [proj("a", "work")],
+        schedule={
+            "cron": "0 * * * *",
+            "timezone": "UTC",
+            "catch_up": catch_up,
+            "catch_up_window": "3h",
+        },
     )
 
 
@@ -377,18 +356,8 @@ def test_invalid_config_at_start_exits_2(ws: Workspace) -> None:
 
 
 def test_systemd_notifications(ws: Workspace, reap: list, tmp_path: Path) -> None:
-    ws.project_dirs("p")
-    ws.write_config(
-        """
-        [schedule]
-        cron = "* * * * *"
-        [tasks.show]
-        command = ["argv-json"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["show"]
-        """
+    write_config(
+        ws, {"show": cmd("argv-json")}, [proj("p", "show")], schedule={"cron": "* * * * *"}
     )
     address = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
