@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders import cmd, proj, write_config
 from tests.helpers import TEST_BIN, Workspace
 
 FAKES = TEST_BIN / "fake-agents"
@@ -59,41 +60,30 @@ def task(report: dict[str, Any], project: str, name: str) -> dict[str, Any]:
 
 
 def test_spend_of_each_cli_is_recorded_in_report_state_and_status(aws: Workspace) -> None:
-    aws.project_dirs("api", "web", "docs")
-    aws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        [tasks.c]
-        agent = "claude"
-        prompt = "fix {project}"
-        [tasks.x]
-        agent = "codex"
-        prompt = "fix {project}"
-        [tasks.g]
-        agent = "gemini"
-        prompt = "fix {project}"
-        [tasks.a]
-        agent = "aider"
-        prompt = "fix {project}"
-        [tasks.lint]
-        command = ["true"]
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["lint", "c"]
-        env = { FAKE_COST = "0.25", FAKE_INPUT_TOKENS = "1000", FAKE_OUTPUT_TOKENS = "200" }
-        [[projects]]
-        name = "web"
-        path = "web"
-        tasks = ["x", "g"]
-        env = { FAKE_INPUT_TOKENS = "5000", FAKE_OUTPUT_TOKENS = "300" }
-        [[projects]]
-        name = "docs"
-        path = "docs"
-        tasks = ["a"]
-        env = { FAKE_COST = "0.5", FAKE_INPUT_TOKENS = "800", FAKE_OUTPUT_TOKENS = "42" }
-        """
+    write_config(
+        aws,
+        {
+            "c": {"agent": "claude", "prompt": "fix {project}"},
+            "x": {"agent": "codex", "prompt": "fix {project}"},
+            "g": {"agent": "gemini", "prompt": "fix {project}"},
+            "a": {"agent": "aider", "prompt": "fix {project}"},
+            "lint": cmd("true"),
+        },
+        [
+            proj(
+                "api",
+                "lint",
+                "c",
+                env={"FAKE_COST": "0.25", "FAKE_INPUT_TOKENS": "1000", "FAKE_OUTPUT_TOKENS": "200"},
+            ),
+            proj("web", "x", "g", env={"FAKE_INPUT_TOKENS": "5000", "FAKE_OUTPUT_TOKENS": "300"}),
+            proj(
+                "docs",
+                "a",
+                env={"FAKE_COST": "0.5", "FAKE_INPUT_TOKENS": "800", "FAKE_OUTPUT_TOKENS": "42"},
+            ),
+        ],
+        run={"project_parallelism": True},
     )
     code, report = aws.once_json()
     assert code == 0, report["failures"]
@@ -146,18 +136,10 @@ def test_spend_of_each_cli_is_recorded_in_report_state_and_status(aws: Workspace
 
 @pytest.mark.parametrize("output", ["garbage", "truncated", "none", "weird"])
 def test_unreadable_usage_is_unknown_never_a_failure(aws: Workspace, output: str) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        f"""
-        [tasks.c]
-        agent = "claude"
-        prompt = "fix it"
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["c"]
-        env = {{ FAKE_OUTPUT = "{output}" }}
-        """
+    write_config(
+        aws,
+        {"c": {"agent": "claude", "prompt": "fix it"}},
+        [proj("api", "c", env={"FAKE_OUTPUT": output})],
     )
     code, report = aws.once_json()
     assert code == 0, report["failures"]
@@ -174,31 +156,13 @@ def test_unreadable_usage_is_unknown_never_a_failure(aws: Workspace, output: str
 
 def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspace) -> None:
     names = ["p1", "p2", "p3"]
-    aws.project_dirs(*names)
-    projects = "".join(
-        f"""
-        [[projects]]
-        name = "{n}"
-        path = "{n}"
-        tasks = ["lint", "c"]
-        env = {{ FAKE_COST = "0.6", FAKE_SLEEP = "3", FAKE_TRACE = "{aws.root / "trace"}" }}
-        """
-        for n in names
-    )
-    aws.write_config(
-        """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 3
-        [budget]
-        nightly_usd = 1.0
-        [tasks.lint]
-        command = ["true"]
-        [tasks.c]
-        agent = "claude"
-        prompt = "fix it"
-        """
-        + projects
+    env = {"FAKE_COST": "0.6", "FAKE_SLEEP": "3", "FAKE_TRACE": str(aws.root / "trace")}
+    write_config(
+        aws,
+        {"lint": cmd("true"), "c": {"agent": "claude", "prompt": "fix it"}},
+        [proj(n, "lint", "c", env=env) for n in names],
+        run={"project_parallelism": True, "max_parallel_projects": 3},
+        budget={"nightly_usd": 1.0},
     )
     code, report = aws.once_json()
     # All three started before any had spent anything; none was stopped when the spend
@@ -234,26 +198,23 @@ def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspac
 
 
 def test_agent_limit_stops_that_agent_only_and_counts_tokens(aws: Workspace) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        """
-        [budget.agents.codex]
-        nightly_tokens = 1000
-        [tasks.x1]
-        agent = "codex"
-        prompt = "one"
-        [tasks.x2]
-        agent = "codex"
-        prompt = "two"
-        [tasks.c]
-        agent = "claude"
-        prompt = "three"
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["x1", "x2", "c"]
-        env = { FAKE_INPUT_TOKENS = "900", FAKE_OUTPUT_TOKENS = "150" }
-        """
+    write_config(
+        aws,
+        {
+            "x1": {"agent": "codex", "prompt": "one"},
+            "x2": {"agent": "codex", "prompt": "two"},
+            "c": {"agent": "claude", "prompt": "three"},
+        },
+        [
+            proj(
+                "api",
+                "x1",
+                "x2",
+                "c",
+                env={"FAKE_INPUT_TOKENS": "900", "FAKE_OUTPUT_TOKENS": "150"},
+            )
+        ],
+        budget={"agents": {"codex": {"nightly_tokens": 1000}}},
     )
     code, report = aws.once_json()
     assert code == 0, report["failures"]
@@ -266,28 +227,21 @@ def test_agent_limit_stops_that_agent_only_and_counts_tokens(aws: Workspace) -> 
 
 def test_max_parallel_agents_bounds_agent_tasks_across_projects(aws: Workspace) -> None:
     names = [f"p{i}" for i in range(4)]
-    aws.project_dirs(*names)
     trace = aws.root / "trace"
-    projects = "".join(
-        f"""
-        [[projects]]
-        name = "{n}"
-        path = "{n}"
-        tasks = ["c"]
-        env = {{ FAKE_SLEEP = "0.5", FAKE_TRACE = "{trace}" }}
-        """
-        for n in names
-    )
-    base = """
-        [run]
-        project_parallelism = true
-        max_parallel_projects = 4
-        max_parallel_agents = {bound}
-        [tasks.c]
-        agent = "claude"
-        prompt = "fix it"
-        """
-    aws.write_config(base.format(bound=1) + projects)
+
+    def configure(bound: int) -> None:
+        write_config(
+            aws,
+            {"c": {"agent": "claude", "prompt": "fix it"}},
+            [proj(n, "c", env={"FAKE_SLEEP": "0.5", "FAKE_TRACE": str(trace)}) for n in names],
+            run={
+                "project_parallelism": True,
+                "max_parallel_projects": 4,
+                "max_parallel_agents": bound,
+            },
+        )
+
+    configure(1)
     code, report = aws.once_json()
     assert code == 0, report["failures"]
     assert trace_overlap(trace) == 1
@@ -296,7 +250,7 @@ def test_max_parallel_agents_bounds_agent_tasks_across_projects(aws: Workspace) 
     # The same sweep without the agent bound: the projects' bound alone lets them overlap
     # (each waits 0.5 s; four starting one after another would take 2 s).
     trace.unlink()
-    aws.write_config(base.format(bound=0) + projects)
+    configure(0)
     code, report = aws.once_json("--force")
     assert code == 0, report["failures"]
     assert trace_overlap(trace) > 1
@@ -380,25 +334,25 @@ def test_worktree_isolation_keeps_the_checkout_untouched(aws: Workspace) -> None
     git(repo, "switch", "-q", "-c", "user-work", env=env)
     (repo / "notes.txt").write_text("uncommitted user work\n")
     trace = aws.root / "trace"
-    aws.write_config(
-        f"""
-        [tasks.fix]
-        agent = "claude"
-        prompt = "fix something"
-        [tasks.look]
-        agent = "claude"
-        prompt = "only look"
-        [tasks.scratch]
-        agent = "claude"
-        prompt = "leave a mess"
-        [[projects]]
-        name = "api"
-        path = "api"
-        isolation = "worktree"
-        default_branch = "main"
-        tasks = ["fix", "look", "scratch"]
-        env = {{ FAKE_TRACE = "{trace}" }}
-        """
+    write_config(
+        aws,
+        {
+            "fix": {"agent": "claude", "prompt": "fix something"},
+            "look": {"agent": "claude", "prompt": "only look"},
+            "scratch": {"agent": "claude", "prompt": "leave a mess"},
+        },
+        [
+            proj(
+                "api",
+                "fix",
+                "look",
+                "scratch",
+                isolation="worktree",
+                default_branch="main",
+                env={"FAKE_TRACE": str(trace)},
+            )
+        ],
+        dirs=False,
     )
     # Which fake does what is chosen per task through the prompt-free environment: the
     # fix task commits, the scratch task leaves an untracked file.
@@ -494,28 +448,17 @@ COPY_STDIN = "import sys, os; open(os.environ['OUT'], 'w').write(sys.stdin.read(
 
 
 def alert_config(ws: Workspace, url: str, when: str, fail: bool) -> None:
-    ws.project_dirs("api", "web")
-    ws.write_config(
-        f"""
-        [notify]
-        when = "{when}"
-        webhook = "{url}"
-        headers = {{ Authorization = "Bearer H3ADER-SECRET" }}
-        command = ["python3", "-c", "{COPY_STDIN}"]
-        timeout = "20s"
-        [tasks.ok]
-        command = ["true"]
-        [tasks.bad]
-        command = ["{"false" if fail else "true"}"]
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["ok", "bad"]
-        [[projects]]
-        name = "web"
-        path = "web"
-        tasks = ["ok"]
-        """
+    write_config(
+        ws,
+        {"ok": cmd("true"), "bad": cmd("false" if fail else "true")},
+        [proj("api", "ok", "bad"), proj("web", "ok")],
+        notify={
+            "when": when,
+            "webhook": url,
+            "headers": {"Authorization": "Bearer H3ADER-SECRET"},
+            "command": ["python3", "-c", COPY_STDIN],
+            "timeout": "20s",
+        },
     )
     ws.env["OUT"] = str(ws.root / "command-got.json")
 
@@ -584,34 +527,18 @@ def test_no_alert_for_an_ok_sweep_unless_always(aws: Workspace, hook: Hook) -> N
 
 
 def test_agent_settings_are_validated(aws: Workspace) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        """
-        [run]
-        max_parallel_agents = -1
-        [budget]
-        nightly_usd = -5
-        weekly_dollars = 3
-        [budget.agents.claud]
-        nightly_usd = 1
-        [budget.agents.codex]
-        nightly_usd = 1
-        monthly_usd = 9
-        [notify]
-        when = "sometimes"
-        webhook = "ftp://example.com/x"
-        [tasks.c]
-        agent = "claude"
-        prompt = "x"
-        [agents.mine]
-        command = ["mine", "{prompt}"]
-        usage = "cursor"
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["c"]
-        isolation = "container"
-        """
+    write_config(
+        aws,
+        {"c": {"agent": "claude", "prompt": "x"}},
+        [proj("api", "c", isolation="container")],
+        run={"max_parallel_agents": -1},
+        budget={
+            "nightly_usd": -5,
+            "weekly_dollars": 3,
+            "agents": {"claud": {"nightly_usd": 1}, "codex": {"nightly_usd": 1, "monthly_usd": 9}},
+        },
+        notify={"when": "sometimes", "webhook": "ftp://example.com/x"},
+        agents={"mine": {"command": ["mine", "{prompt}"], "usage": "cursor"}},
     )
     proc = aws.run("config", "check", "--config", str(aws.config))
     assert proc.returncode == 2
@@ -630,18 +557,7 @@ def test_agent_settings_are_validated(aws: Workspace) -> None:
 
 
 def test_budget_can_be_set_from_the_environment(aws: Workspace) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        """
-        [tasks.c]
-        agent = "claude"
-        prompt = "x"
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["c"]
-        """
-    )
+    write_config(aws, {"c": {"agent": "claude", "prompt": "x"}}, [proj("api", "c")])
     aws.env["AGENTD_BUDGET__NIGHTLY_USD"] = "0"
     code, report = aws.once_json()
     assert code == 0
@@ -653,18 +569,11 @@ def test_budget_can_be_set_from_the_environment(aws: Workspace) -> None:
 
 
 def test_credentials_in_a_webhook_url_are_refused(aws: Workspace) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        """
-        [notify]
-        webhook = "https://alice:PW4xyz@hooks.example.com/x"
-        [tasks.t]
-        command = ["true"]
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["t"]
-        """
+    write_config(
+        aws,
+        {"t": cmd("true")},
+        [proj("api", "t")],
+        notify={"webhook": "https://alice:PW4xyz@hooks.example.com/x"},
     )
     proc = aws.run("config", "check", "--config", str(aws.config))
     assert proc.returncode == 2
@@ -676,10 +585,10 @@ def test_credentials_in_a_webhook_url_are_refused(aws: Workspace) -> None:
 def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: str) -> None:
     """The daemon records a nightly sweep that could not start (an invalid configuration
     after an edit, an unreadable state) as failed, and alerts: nobody watches at night."""
-    from agentd.config import ConfigError, load_config
-    from agentd.config.errors import Problem
     import os
 
+    from agentd.config import ConfigError, load_config
+    from agentd.config.errors import Problem
     from agentd.daemon.model.clock import SYSTEM_CLOCK
     from agentd.daemon.output.report import finishing
     from agentd.daemon.sweep.engine import record_crash, record_failed_start
@@ -710,26 +619,16 @@ def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: 
 
 
 def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        """
-        [budget]
-        nightly_usd = 5
-        weekly_tokens = 2000000
-        [budget.agents.codex]
-        nightly_tokens = 1000
-        [notify]
-        webhook = "https://hooks.example.com/T/SECRET"
-        [tasks.t]
-        command = ["true"]
-        [tasks.x]
-        agent = "codex"
-        prompt = "x"
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["t", "x"]
-        """
+    write_config(
+        aws,
+        {"t": cmd("true"), "x": {"agent": "codex", "prompt": "x"}},
+        [proj("api", "t", "x")],
+        budget={
+            "nightly_usd": 5,
+            "weekly_tokens": 2000000,
+            "agents": {"codex": {"nightly_tokens": 1000}},
+        },
+        notify={"webhook": "https://hooks.example.com/T/SECRET"},
     )
     out = aws.run("config", "check", "--config", str(aws.config)).stdout
     assert "note: codex reports tokens but no cost: USD limits do not count them" in out
@@ -739,20 +638,11 @@ def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
 
 
 def test_the_summary_shows_spend_and_budget(aws: Workspace) -> None:
-    aws.project_dirs("api")
-    aws.write_config(
-        """
-        [budget]
-        weekly_usd = 10
-        [tasks.c]
-        agent = "claude"
-        prompt = "x"
-        [[projects]]
-        name = "api"
-        path = "api"
-        tasks = ["c"]
-        env = { FAKE_COST = "1.5" }
-        """
+    write_config(
+        aws,
+        {"c": {"agent": "claude", "prompt": "x"}},
+        [proj("api", "c", env={"FAKE_COST": "1.5"})],
+        budget={"weekly_usd": 10},
     )
     out = aws.once().stdout
     assert "spend: $1.50, " in out
