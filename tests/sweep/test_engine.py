@@ -4,7 +4,6 @@ processes and the state store is the real file store."""
 
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from agentd.config import load_config
 from agentd.daemon.model.results import TaskResult
 from agentd.daemon.output.progress import Observer
 from agentd.daemon.sweep import engine as sweep_module
@@ -22,31 +20,22 @@ from agentd.daemon.sweep.engine import SweepRequest, run_sweep
 from agentd.daemon.tasks import gitrepo
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
+from tests.builders import Table, cmd, load, proj
 
 
-def _setup(tmp_path: Path, body: str) -> tuple[Any, JsonFileStore, Path]:
+def _setup(
+    tmp_path: Path, tasks: dict[str, Table], projects: list[Table]
+) -> tuple[Any, JsonFileStore, Path]:
     for name in ("p", "q"):
         (tmp_path / name).mkdir()
-    path = tmp_path / "config.toml"
-    path.write_text(textwrap.dedent(body))
     state = tmp_path / "state"
-    return load_config(path, {}), JsonFileStore(state), state
+    return load(tmp_path, tasks, projects), JsonFileStore(state), state
 
 
-TWO_TASKS = """
-[tasks.one]
-command = ["true"]
-[tasks.two]
-command = ["true"]
-[[projects]]
-name = "p"
-path = "p"
-tasks = ["one", "two"]
-[[projects]]
-name = "q"
-path = "q"
-tasks = ["one"]
-"""
+TWO_TASKS = (
+    {"one": cmd("true"), "two": cmd("true")},
+    [proj("p", "one", "two"), proj("q", "one")],
+)
 
 
 class StopAfterFirstTask(Observer):
@@ -58,7 +47,7 @@ class StopAfterFirstTask(Observer):
 
 
 def test_a_stop_between_two_tasks_makes_the_project_interrupted(tmp_path: Path) -> None:
-    config, store, state = _setup(tmp_path, TWO_TASKS)
+    config, store, state = _setup(tmp_path, *TWO_TASKS)
     stop = StopToken()
     report = run_sweep(
         config, store, state, SweepRequest(), stop, [StopAfterFirstTask(stop)]
@@ -83,7 +72,7 @@ def test_a_stop_between_two_tasks_makes_the_project_interrupted(tmp_path: Path) 
 def test_a_bug_while_running_a_task_is_reported_not_hidden(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, store, state = _setup(tmp_path, TWO_TASKS)
+    config, store, state = _setup(tmp_path, *TWO_TASKS)
     real = task_module._run_task
 
     def buggy(ctx: Any, planned: Any, task: str, problems: list[str], log: Any) -> TaskResult:
@@ -112,7 +101,7 @@ def test_a_bug_while_running_a_task_is_reported_not_hidden(
 def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, store, state = _setup(tmp_path, TWO_TASKS)
+    config, store, state = _setup(tmp_path, *TWO_TASKS)
 
     def broken(*args: Any) -> None:
         raise OSError("injected")
@@ -128,17 +117,7 @@ def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
 def test_claims_get_heartbeats_while_a_sweep_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, store, state = _setup(
-        tmp_path,
-        """
-        [tasks.slow]
-        command = ["sleep", "3"]
-        [[projects]]
-        name = "p"
-        path = "p"
-        tasks = ["slow"]
-        """,
-    )
+    config, store, state = _setup(tmp_path, {"slow": cmd("sleep", 3)}, [proj("p", "slow")])
     monkeypatch.setattr(sweep_module, "HEARTBEAT_EVERY", 0.2)
     seen: list[str] = []
     done = threading.Event()
@@ -163,15 +142,7 @@ def test_claims_get_heartbeats_while_a_sweep_runs(
     assert len(set(seen)) >= 2, "the claim's heartbeat never moved during a 3 s task"
 
 
-REPO_TASK = """
-[tasks.one]
-command = ["true"]
-[[projects]]
-name = "p"
-path = "p"
-tasks = ["one"]
-{extra}
-"""
+REPO_TASK = {"one": cmd("true")}
 
 
 def test_a_crash_in_the_repository_check_releases_the_claim(
@@ -179,7 +150,7 @@ def test_a_crash_in_the_repository_check_releases_the_claim(
 ) -> None:
     """Left claimed by a live daemon, the project would be skipped as "claimed" every night,
     with the sweep ok and no alert."""
-    config, store, state = _setup(tmp_path, REPO_TASK.format(extra="require_clean = true"))
+    config, store, state = _setup(tmp_path, REPO_TASK, [proj("p", "one", require_clean=True)])
 
     def broken(*args: Any) -> str:
         raise PermissionError(13, "Permission denied")
@@ -196,7 +167,7 @@ def test_a_crash_in_the_repository_check_releases_the_claim(
 
 def test_a_worktree_that_cannot_be_made_is_a_recorded_error(tmp_path: Path) -> None:
     """p is not a git repository: the task is an error, in the report and in the store."""
-    config, store, state = _setup(tmp_path, REPO_TASK.format(extra='isolation = "worktree"'))
+    config, store, state = _setup(tmp_path, REPO_TASK, [proj("p", "one", isolation="worktree")])
     stop = StopToken()
     report = run_sweep(config, store, state, SweepRequest(), stop, [Observer()], {}).to_dict()
     [task] = report["projects"][0]["tasks"]
