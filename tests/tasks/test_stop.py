@@ -1,0 +1,93 @@
+"""The one self-pipe mechanism in-process: signals routed to the daemon's SignalInbox or to
+a sweep's StopToken, with real signals sent to this very process."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from agentd.daemon.tasks.stop import SignalInbox, StopToken, install_handlers
+
+SIGNALS = (signal.SIGHUP, signal.SIGUSR1)
+
+
+@pytest.fixture
+def restored() -> Iterator[None]:
+    """The handlers and the wakeup descriptor of this (pytest's) process, put back."""
+    before = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    wakeup = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(wakeup)
+    yield
+    signal.set_wakeup_fd(wakeup)
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def test_the_inbox_hands_signals_over_in_the_order_they_came(restored: None) -> None:
+    inbox = SignalInbox()
+    install_handlers(inbox, SIGNALS, keep_ignored=False)
+    assert inbox.wait(0) == []
+    os.kill(os.getpid(), signal.SIGUSR1)
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert inbox.wait(5) == [signal.SIGUSR1, signal.SIGHUP]
+    assert inbox.wait(0) == []  # read once, and the pipe drained with them
+    inbox.close()
+
+
+def test_the_wakeup_descriptor_is_the_recorders_pipe(restored: None) -> None:
+    """So the C-level handler writes to it at once, whichever thread the kernel picks,
+    before any Python handler has run."""
+    inbox = SignalInbox()
+    install_handlers(inbox, SIGNALS, keep_ignored=False)
+    assert signal.set_wakeup_fd(-1) == inbox.wakeup_fileno()
+    inbox.close()
+
+
+def test_an_ignored_signal_stays_ignored_unless_the_daemon_takes_it(restored: None) -> None:
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    token = StopToken()
+    previous = install_handlers(token, SIGNALS)
+    assert signal.SIGUSR1 not in previous
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_IGN
+    inbox = SignalInbox()
+    install_handlers(inbox, SIGNALS, keep_ignored=False)
+    os.kill(os.getpid(), signal.SIGUSR1)
+    assert inbox.wait(5) == [signal.SIGUSR1]
+    token.close()
+    inbox.close()
+
+
+def test_a_signal_is_a_stop_request_and_a_second_one_is_urgent(restored: None) -> None:
+    token = StopToken()
+    install_handlers(token, SIGNALS)
+    assert not token.requested
+    assert not token.wait(0)
+    os.kill(os.getpid(), signal.SIGHUP)
+    assert token.requested
+    assert token.wait(0)
+    assert _readable(token.fileno())
+    assert not token.urgent
+    assert not _readable(token.urgent_fileno())
+    os.kill(os.getpid(), signal.SIGUSR1)
+    assert token.urgent
+    assert _readable(token.urgent_fileno())
+    assert _readable(token.fileno())  # a request stays readable for every waiter
+    assert token.signum == signal.SIGHUP  # the first one names the exit status
+    assert token.exit_status == 128 + signal.SIGHUP
+    token.close()
+
+
+def test_a_stop_requested_in_code_needs_no_signal() -> None:
+    token = StopToken()
+    token.request()
+    assert token.requested
+    assert token.exit_status == 128 + signal.SIGTERM
+    token.close()
