@@ -54,12 +54,12 @@ MUTANTS = [
     m(
         "alert-fails-the-sweep",
         "A failing alert never changes the sweep's status",
-        "daemon/sweep/engine.py::_alert lets a failed alert fail the sweep",
+        "daemon/output/alerts.py::AlertSender lets a failed alert fail the sweep",
         ("tests/agents/test_agents.py::test_failing_alert_never_fails_the_sweep",),
         (
-            "daemon/sweep/engine.py",
-            '    report["alerts"] = sent\n',
-            '    report["alerts"] = sent\n    if not all(a["ok"] for a in sent):\n        report["status"] = "failed"\n',
+            "daemon/output/alerts.py",
+            '        report.alerts = [AlertResult(a["via"], a["ok"], a["detail"]) for a in sent]\n',
+            '        report.alerts = [AlertResult(a["via"], a["ok"], a["detail"]) for a in sent]\n        if not all(a["ok"] for a in sent):\n            report.status = "failed"\n',
         ),
     ),
     m(
@@ -223,7 +223,7 @@ MUTANTS = [
     m(
         "no-group-kill",
         "Hostile tasks: what a task leaves in its group is killed",
-        "daemon/tasks/runner.py::run without the final SIGKILL to the group",
+        "daemon/tasks/runner.py::_watch without the final SIGKILL to the group",
         (
             "tests/sweep/test_failures.py::test_the_group_kill_alone_stops_what_a_finished_task_left_in_its_group",
         ),
@@ -281,10 +281,10 @@ MUTANTS = [
     m(
         "disk-full-log-not-a-failure",
         "A full disk: a log it could not hold is a failure of the sweep",
-        "daemon/sweep/project.py::_execute does not report an incomplete log",
+        "daemon/sweep/task.py::_execute does not report an incomplete log",
         ("tests/faults/test_disk_full.py::test_disk_full_during_a_sweep",),
         (
-            "daemon/sweep/project.py",
+            "daemon/sweep/task.py",
             "    if cut is not None and cut.lost and result.status not in TASK_FAILURES:",
             "    if False:",
         ),
@@ -415,18 +415,18 @@ MUTANTS = [
     m(
         "unstarted-agent-counted",
         "An agent that never started is not a run with usage unknown",
-        "daemon/sweep/project.py::_execute reads usage of a program that never ran",
+        "daemon/sweep/task.py::_execute reads usage of a program that never ran",
         (E + "test_an_agent_that_never_started_is_not_a_run_with_usage_unknown",),
-        ("daemon/sweep/project.py", "if outcome.spawned else None", "if True else None"),
+        ("daemon/sweep/task.py", "if outcome.spawned else None", "if True else None"),
     ),
     m(
         "budget-unchecked",
         "The budget reached: no new agent task starts",
-        "daemon/sweep/project.py::_run_task skips the budget check",
+        "daemon/sweep/task.py::_run_task skips the budget check",
         (
             "tests/agents/test_agents.py::test_budget_skips_new_agent_tasks_and_never_kills_running_ones",
         ),
-        ("daemon/sweep/project.py", "        if over is not None:", "        if False:"),
+        ("daemon/sweep/task.py", "        if over is not None:", "        if False:"),
     ),
     m(
         "require-clean-ignored",
@@ -535,8 +535,8 @@ MUTANTS = [
         (E + "test_a_reader_that_leaves_does_not_change_the_exit_status",),
         (
             "daemon/output/progress.py",
-            "    with reader_may_leave():\n        _print_summary(report, run_dir, out, rich)",
-            "    _print_summary(report, run_dir, out, rich)",
+            "    with reader_may_leave():\n        if rich:",
+            "    if True:\n        if rich:",
         ),
     ),
     m(

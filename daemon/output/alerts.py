@@ -28,6 +28,7 @@ from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver
 from agentd.daemon.model.report import AlertResult, Report
 from agentd.daemon.model.results import failure_place
+from agentd.daemon.model.status import TaskStatus
 from agentd.daemon.output.redact import redact
 from agentd.daemon.output.report import write_report
 from agentd.daemon.tasks.runner import Command, run
@@ -195,7 +196,7 @@ def _command(
         outcome = run(command, stop, UTC, log)
     finally:
         stop.close()
-    if outcome.status == "ok":
+    if outcome.status is TaskStatus.OK:
         return True, f"exit status 0 (log: {COMMAND_LOG})"
     return False, f"{outcome.reason} (log: {COMMAND_LOG})"
 

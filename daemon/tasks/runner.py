@@ -27,6 +27,7 @@ from typing import Any
 from agentd.config.durations import format_duration
 from agentd.config.model import DEFAULT_MAX_LOG_SIZE
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
+from agentd.daemon.model.status import TaskStatus
 from agentd.daemon.tasks import orphans
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.tasklog import LogCut, LogSink
@@ -53,7 +54,7 @@ class Command:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # ok | failed | timeout | error | interrupted
+    status: TaskStatus  # never skipped: a skipped task is not run
     exit_code: int | None
     reason: str
     started_at: datetime
@@ -75,40 +76,50 @@ def run(
     Its start and end are stamped, and its deadlines counted, on ``clock``."""
     started = clock.now(zone)
     t0 = clock.monotonic()
-
     cut: LogCut | None = None  # known once the task is over; every outcome carries it
 
-    def finish(status: str, exit_code: int | None, reason: str, spawned: bool = True) -> Outcome:
-        duration = clock.monotonic() - t0
+    def finish(status: TaskStatus, code: int | None, reason: str, spawned: bool = True) -> Outcome:
         if cut is not None:
             reason = f"{reason}; {cut.reason()}" if reason else cut.reason()
-        return Outcome(
-            status,
-            exit_code,
-            reason,
-            started,
-            clock.now(zone),
-            round(duration, 3),
-            read_end(command.log_path),
-            spawned,
-            cut,
-        )
+        duration = round(clock.monotonic() - t0, 3)
+        end = read_end(command.log_path)
+        return Outcome(status, code, reason, started, clock.now(zone), duration, end, spawned, cut)
 
     try:
         log_fd = open_private(command.log_path)
     except OSError as exc:
         reason = f"cannot open log file {command.log_path}: {exc.strerror}"
-        return finish("error", None, reason, spawned=False)
+        return finish(TaskStatus.ERROR, None, reason, spawned=False)
     try:
         sink = LogSink(log_fd, command.max_log_size)
     except OSError as exc:  # no pipe to be had (too many open files)
         os.close(log_fd)
-        return finish("error", None, f"cannot make a pipe for its output: {exc.strerror}", False)
+        reason = f"cannot make a pipe for its output: {exc.strerror}"
+        return finish(TaskStatus.ERROR, None, reason, spawned=False)
+    proc = _spawn(command, sink)
+    if isinstance(proc, str):
+        return finish(TaskStatus.ERROR, None, proc, spawned=False)
+    stopped, reason, cut = _watch(proc, command, stop, log, sink, clock)
+    code = proc.returncode
+    if stopped is not None:
+        return finish(stopped, None, reason)
+    if code == 0:
+        return finish(TaskStatus.OK, 0, "")
+    if code < 0:
+        return finish(
+            TaskStatus.FAILED, None, f"killed by {_signal_name(-code)}" + _full(command, cut)
+        )
+    return finish(TaskStatus.FAILED, code, f"exit status {code}" + _full(command, cut))
+
+
+def _spawn(command: Command, sink: LogSink) -> subprocess.Popen[bytes] | str:
+    """The task's process, in a session of its own, writing into ``sink``; or why it could
+    not start (also written into its log, where a person looks first)."""
     stdin_fd = subprocess.DEVNULL
     try:
         if command.stdin is not None:
             stdin_fd = os.open(command.stdin, os.O_RDONLY | os.O_CLOEXEC)
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             command.argv,
             cwd=command.cwd,
             env=command.env,
@@ -123,7 +134,7 @@ def run(
         with contextlib.suppress(OSError):
             os.write(sink.log_fd, f"agentd: {reason}\n".encode())
         sink.finish()
-        return finish("error", None, reason, spawned=False)
+        return reason
     except BaseException:
         sink.finish()
         raise
@@ -132,7 +143,18 @@ def run(
         if stdin_fd != subprocess.DEVNULL:
             os.close(stdin_fd)
 
-    status: str | None = "error"
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    command: Command,
+    stop: StopToken,
+    log: Any,
+    sink: LogSink,
+    clock: Clock,
+) -> tuple[TaskStatus | None, str, LogCut | None]:
+    """Supervise the started task to its end; (the status if agentd stopped it, else None;
+    why; what its log could not hold). Nothing of its group survives this."""
+    status: TaskStatus | None = TaskStatus.ERROR
     reason = "agentd could not watch it"
     waiter: _ExitWaiter | None = None
     try:
@@ -149,14 +171,7 @@ def run(
         if waiter is not None:
             waiter.close()
         cut = sink.finish()
-    code = proc.returncode
-    if status is not None:
-        return finish(status, None, reason)
-    if code == 0:
-        return finish("ok", 0, "")
-    if code < 0:
-        return finish("failed", None, f"killed by {_signal_name(-code)}" + _full(command, cut))
-    return finish("failed", code, f"exit status {code}" + _full(command, cut))
+    return status, reason, cut
 
 
 def _full(command: Command, cut: LogCut | None) -> str:
@@ -176,7 +191,7 @@ def _supervise(
     log: Any,
     sink: LogSink,
     clock: Clock,
-) -> tuple[str | None, str]:
+) -> tuple[TaskStatus | None, str]:
     """Wait for the leader; on deadline or stop, SIGTERM the group, then SIGKILL after grace.
     Meanwhile the output keeps flowing into the log (a full pipe would block the task).
 
@@ -186,9 +201,9 @@ def _supervise(
     if woke == "exit":
         return None, ""
     if woke is None:
-        status, reason = "timeout", f"timed out after {format_duration(command.timeout)}"
+        status, reason = TaskStatus.TIMEOUT, f"timed out after {format_duration(command.timeout)}"
     else:
-        status, reason = "interrupted", "agentd was asked to stop"
+        status, reason = TaskStatus.INTERRUPTED, "agentd was asked to stop"
     if log is not None:
         log.info("task.terminating", why=status, pgid=proc.pid, kill_grace=command.kill_grace)
     _kill_group(proc.pid, signal.SIGTERM)
