@@ -559,7 +559,7 @@ def dispatch(
     configs: dict[tuple[str, int], Path], sizes: Sequence[int], reps: int
 ) -> dict[str, Any]:
     """In process, the file already loaded: the dry run's planning (select, order, simulate,
-    the plan and its text), and ``executor.execute`` with a run_project that does nothing,
+    the plan and its text), and ``executor.fan_out`` with a run_project that does nothing,
     against the bare thread-and-queue hand-off it is built on."""
     import gc
     import queue
@@ -569,7 +569,7 @@ def dispatch(
     from agentd.daemon.model.results import ProjectResult
     from agentd.daemon.output.plan import render_plan
     from agentd.daemon.sweep.dryrun import dry_run
-    from agentd.daemon.sweep.executor import execute
+    from agentd.daemon.sweep.executor import fan_out
     from agentd.daemon.sweep.ordering import order
     from agentd.daemon.sweep.selection import Planned, select
     from agentd.daemon.tasks.stop import StopToken
@@ -589,8 +589,8 @@ def dispatch(
         finally:
             gc.enable()
         n = len(config.projects)
-        if len(selection.run) != n or text.count("\n") < n:
-            raise BenchmarkFailed(f"planning {config.path.name}: {len(selection.run)} of {n}")
+        if len(selection.chosen) != n or text.count("\n") < n:
+            raise BenchmarkFailed(f"planning {config.path.name}: {len(selection.chosen)} of {n}")
         return took
 
     def execute_once(projects: list[Planned], chained: bool) -> tuple[float, float]:
@@ -602,7 +602,7 @@ def dispatch(
 
         stop = StopToken()
         clocks = time.perf_counter(), time.process_time()
-        results = execute(projects, 4, run_project, stop)
+        results = fan_out(projects, 4, run_project, stop)
         took = time.perf_counter() - clocks[0], time.process_time() - clocks[1]
         stop.close()
         ok = sum(r.status == "ok" for r in results.values())
@@ -631,7 +631,7 @@ def dispatch(
     cases = []
     for shape, n in [(shape, n) for shape in ("chain", "flat") for n in sizes]:
         config = load_config(configs[(shape, n)], {})
-        cases.append((shape, n, config, order(select(config, empty, day), empty).run))
+        cases.append((shape, n, config, order(select(config, empty, day), empty).chosen))
     for _ in range(reps):  # every case in every round, so that drifting load hits all alike
         for shape, n, config, projects in cases:
             bound = 1 if shape == "chain" else 4  # a chain lets one project run at a time
@@ -895,7 +895,7 @@ planning quadratic, the last column would grow with N; reading the file dominate
 
 In process, the file already loaded, without start-up: the dry run's planning (selection,
 order, simulation, the plan and its text), also with Python's cyclic garbage collector
-paused, and dispatch: `executor.execute` with a `run_project` that returns an ok result
+paused, and dispatch: `executor.fan_out` with a `run_project` that returns an ok result
 at once. Baseline for the dispatch: the bare mechanism it is built on, one thread started
 per project and its result handed back through a queue, as many at once as the executor
 runs (4 independent projects; 1 in a chain, which allows no more). CPU time of the whole

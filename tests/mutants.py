@@ -281,7 +281,7 @@ MUTANTS = [
     m(
         "disk-full-log-not-a-failure",
         "A full disk: a log it could not hold is a failure of the sweep",
-        "daemon/sweep/task.py::_execute does not report an incomplete log",
+        "daemon/sweep/task.py::_launch does not report an incomplete log",
         ("tests/faults/test_disk_full.py::test_disk_full_during_a_sweep",),
         (
             "daemon/sweep/task.py",
@@ -356,7 +356,7 @@ MUTANTS = [
     m(
         "second-sigterm-in-batch-lost",
         "Two SIGTERMs read together (during a reload): the second still counts",
-        "daemon/service/daemon.py::Daemon.run drops the rest of a batch",
+        "daemon/service/daemon.py::Daemon.loop drops the rest of a batch",
         (
             "tests/faults/test_signals.py::test_two_sigterms_that_arrive_during_a_reload_still_skip_the_grace",
         ),
@@ -415,7 +415,7 @@ MUTANTS = [
     m(
         "unstarted-agent-counted",
         "An agent that never started is not a run with usage unknown",
-        "daemon/sweep/task.py::_execute reads usage of a program that never ran",
+        "daemon/sweep/task.py::_launch reads usage of a program that never ran",
         (E + "test_an_agent_that_never_started_is_not_a_run_with_usage_unknown",),
         ("daemon/sweep/task.py", "if outcome.spawned else None", "if True else None"),
     ),

@@ -31,7 +31,7 @@ from agentd.daemon.model.results import failure_place
 from agentd.daemon.model.status import TaskStatus
 from agentd.daemon.output.redact import redact
 from agentd.daemon.output.report import write_report
-from agentd.daemon.tasks.runner import Command, run
+from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.taskcmd import STRIPPED_ENV
 from agentd.state.files import open_private
@@ -193,7 +193,7 @@ def _command(
     )
     stop = StopToken()  # never requested: the timeout alone ends a hanging alert
     try:
-        outcome = run(command, stop, UTC, log)
+        outcome = run_process(command, stop, UTC, log)
     finally:
         stop.close()
     if outcome.status is TaskStatus.OK:

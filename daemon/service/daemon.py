@@ -53,7 +53,7 @@ def serve(daemon: Daemon) -> Ending:
     lock = DaemonLock(daemon.directory)
     lock.acquire()
     try:
-        return daemon.run()
+        return daemon.loop()
     finally:
         lock.release()
 
@@ -85,7 +85,7 @@ class Daemon:
 
     # -- life cycle -----------------------------------------------------------------------
 
-    def run(self) -> Ending:
+    def loop(self) -> Ending:
         interval = self.notifier.watchdog_interval
         self.scheduler.start(self.config, self._tick, interval)
         try:

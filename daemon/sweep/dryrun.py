@@ -19,8 +19,8 @@ def dry_run(
     config: Config, selection: Selection, state_dir: Path, date: str, snapshot: Snapshot
 ) -> DryRun:
     run = config.settings.run
-    simulated = simulate(selection.run, selection.assumed, run.bound, set(selection.failed))
-    by_name = {p.name: p for p in selection.run}
+    simulated = simulate(selection.chosen, selection.assumed, run.bound, set(selection.failed))
+    by_name = {p.name: p for p in selection.chosen}
     unknown = sorted(name for name, d in selection.expected.items() if d is None)
     return DryRun(
         config=str(config.path),

@@ -26,7 +26,7 @@ from agentd.daemon.model.results import Failure, ProjectResult
 from agentd.daemon.model.status import ProjectStatus, SweepStatus, TaskStatus, Trigger
 from agentd.daemon.sweep import ordering, rundirs
 from agentd.daemon.sweep.budget import AgentSlots
-from agentd.daemon.sweep.executor import execute
+from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
 from agentd.daemon.sweep.project import Failures, SweepContext, run_project
 from agentd.daemon.sweep.rundirs import RunDir
@@ -131,11 +131,11 @@ def _run_selection(
         date=ctx.date,
         mode="parallel" if run.project_parallelism else "serial",
         bound=run.bound,
-        to_run=len(selection.run),
+        to_run=len(selection.chosen),
         skipped=len(selection.skipped),
         config=str(ctx.config.path),
     )
-    ctx.observer.sweep_started(ctx.run_id, len(selection.run), run.bound)
+    ctx.observer.sweep_started(ctx.run_id, len(selection.chosen), run.bound)
     settled: dict[str, ProjectResult] = {}
     for name, reason in selection.failed.items():
         slog.error("project.failed", project=name, reason=reason)
@@ -146,7 +146,7 @@ def _run_selection(
     for name, reason in selection.skipped.items():
         slog.info("project.skipped", project=name, reason=reason)
     with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):
-        results = execute(selection.run, run.bound, partial(run_project, ctx), ctx.stop, settled)
+        results = fan_out(selection.chosen, run.bound, partial(run_project, ctx), ctx.stop, settled)
     for name, result in results.items():
         if result.status is ProjectStatus.SKIPPED and name not in selection.skipped:
             slog.info("project.skipped", project=name, reason=result.reason)

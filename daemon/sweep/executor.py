@@ -28,7 +28,7 @@ log = structlog.get_logger("agentd.executor")
 RunProject = Callable[[Planned], ProjectResult]
 
 
-def execute(
+def fan_out(
     planned: list[Planned],
     bound: int,
     run_project: RunProject,
@@ -40,10 +40,10 @@ def execute(
     ``settled`` holds results known before anything runs (a project whose directory is
     missing); their dependants are skipped like those of any failed project.
     """
-    return _Execution(planned, run_project, settled).run(bound, stop)
+    return _FanOut(planned, run_project, settled).drive(bound, stop)
 
 
-class _Execution:
+class _FanOut:
     """The coordinating loop's bookkeeping, on the caller's thread only."""
 
     def __init__(
@@ -66,7 +66,7 @@ class _Execution:
         for result in list(self.results.values()):
             self.settle(result)
 
-    def run(self, bound: int, stop: StopToken) -> dict[str, ProjectResult]:
+    def drive(self, bound: int, stop: StopToken) -> dict[str, ProjectResult]:
         running = 0
         interrupted = False
         while True:

@@ -28,7 +28,7 @@ def task_durations(selection: Selection, snapshot: Snapshot) -> dict[str, list[f
     """The last known duration of every task the sweep will run, per project, in task
     order; None for a task that never ran."""
     out: dict[str, list[float | None]] = {}
-    for project in selection.run:
+    for project in selection.chosen:
         mine = out.setdefault(project.name, [])
         for task in dict.fromkeys(project.tasks):
             if task in project.done:
@@ -49,13 +49,13 @@ def order(selection: Selection, snapshot: Snapshot, keep_file_order: bool = Fals
     longest = max(known) if known else 1.0
     expected: dict[str, float | None] = {}
     assumed: dict[str, float] = {}
-    for project in selection.run:
+    for project in selection.chosen:
         mine = tasks[project.name]
         assumed[project.name] = sum(longest if d is None else d for d in mine)
         expected[project.name] = None if None in mine else sum(d or 0.0 for d in mine)
-    ranked = list(selection.run) if keep_file_order else rank(selection.run, assumed)
+    ranked = list(selection.chosen) if keep_file_order else rank(selection.chosen, assumed)
     return dataclasses.replace(
-        selection, run=ranked, expected=expected, assumed=assumed, unknown_task_s=longest
+        selection, chosen=ranked, expected=expected, assumed=assumed, unknown_task_s=longest
     )
 
 

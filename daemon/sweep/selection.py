@@ -28,7 +28,7 @@ class Planned:
 
 @dataclass
 class Selection:
-    run: list[Planned] = field(default_factory=list)  # in start priority (see ordering)
+    chosen: list[Planned] = field(default_factory=list)  # in start priority (see ordering)
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason
     skipped: dict[str, str] = field(default_factory=dict)  # name -> reason
     # Filled in by ordering.order: last known durations (None: never run), and the
@@ -38,7 +38,7 @@ class Selection:
     unknown_task_s: float = 1.0  # what each never-run task was counted as
 
     def planned(self, name: str) -> Planned:
-        return next(p for p in self.run if p.name == name)
+        return next(p for p in self.chosen if p.name == name)
 
 
 def directory_problem(path: Path) -> str | None:
@@ -108,7 +108,7 @@ def select(
     in_sweep = {p.name for p in eligible} | set(out.failed)
     for planned in eligible:
         deps = config.project(planned.name).depends_on
-        out.run.append(
+        out.chosen.append(
             Planned(
                 planned.name,
                 planned.path,

@@ -69,7 +69,7 @@ def _run_task(
 ) -> TaskResult:
     agent = ctx.config.task(task).agent
     if agent is None:
-        return _execute(ctx, planned, task, None, problems, log)
+        return _launch(ctx, planned, task, None, problems, log)
     # A slot first, then the budget: what others spent while this task waited counts.
     if not ctx.agent_slots.acquire():
         return TaskResult.skipped(task, SkipCause.STOPPED, STOPPED, agent)
@@ -78,12 +78,12 @@ def _run_task(
         if over is not None:
             log.warning("task.skipped", reason=over)
             return TaskResult.skipped(task, SkipCause.BUDGET, over, agent)
-        return _execute(ctx, planned, task, agent, problems, log)
+        return _launch(ctx, planned, task, agent, problems, log)
     finally:
         ctx.agent_slots.release()
 
 
-def _execute(
+def _launch(
     ctx: SweepContext,
     planned: Planned,
     task: str,
@@ -105,7 +105,7 @@ def _execute(
     command = _command(ctx, planned, task, tree, ctx.run_dir / log_rel)
     ctx.observer.task_started(planned.name, task)
     log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
-    outcome = runner.run(command, ctx.stop, config.zone, log)
+    outcome = runner.run_process(command, ctx.stop, config.zone, log)
     # An agent that never started spent nothing: not "a run with usage unknown".
     usage = usage_of(config, agent, command.log_path) if outcome.spawned else None
     result = TaskResult(

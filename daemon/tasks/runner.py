@@ -65,7 +65,7 @@ class Outcome:
     log_cut: LogCut | None = None  # output the log does not hold (max_log_size, a full disk)
 
 
-def run(
+def run_process(
     command: Command,
     stop: StopToken,
     zone: tzinfo,

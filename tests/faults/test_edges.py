@@ -22,6 +22,7 @@ import pytest
 
 from tests.builders import cmd, one_project, proj, recording, sh, write_config
 from tests.helpers import AGENTD, Workspace, wait_for
+from tests.service.fastfires import EVERY_2S
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
 NOBODY = 54321  # a uid with no passwd entry
@@ -494,7 +495,7 @@ stop, where = StopToken(), Path(sys.argv[1])
 def command(i):
     log = where / f"{i}.log"
     return runner.Command(["sh", "-c", "echo hi"], where, dict(os.environ), log, 5, 1)
-runner.run(command("warm"), stop, UTC)
+runner.run_process(command("warm"), stop, UTC)
 base = len(os.listdir("/proc/self/fd"))
 reasons = set()
 for spare in range(0, 7):  # every error path between opening the log and watching the task
@@ -506,7 +507,7 @@ for spare in range(0, 7):  # every error path between opening the log and watchi
         pass
     for _ in range(spare):
         os.close(fill.pop())
-    outcome = runner.run(command(spare), stop, UTC)
+    outcome = runner.run_process(command(spare), stop, UTC)
     reasons.add(outcome.status + ": " + outcome.reason.split(":")[0])
     for fd in fill:
         os.close(fd)
@@ -559,11 +560,10 @@ def test_a_refused_reload_is_forgotten_once_a_sweep_takes_a_good_file(
         '[[projects]]\nname = "p"\npath = "p"\ntasks = ["t"]\n'
     )
     ws.config.write_text(good)
-    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2")
     proc = subprocess.Popen(
-        [AGENTD, "run", "--config", str(ws.config)],
+        [*EVERY_2S, "run", "--config", str(ws.config)],
         cwd=ws.root,
-        env=env,
+        env=ws.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -592,9 +592,9 @@ def test_a_state_file_deleted_under_the_daemon_is_a_failed_run_not_a_crash(
     log = ws.root / "daemon.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [AGENTD, "run", "--config", str(ws.config)],
+            [*EVERY_2S, "run", "--config", str(ws.config)],
             cwd=ws.root,
-            env=dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2"),
+            env=ws.env,
             stderr=stderr,
         )
     reap.append(proc)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.builders import cmd, one_project, proj, recording, write_config
-from tests.helpers import AGENTD, Workspace, wait_for
+from tests.helpers import Workspace, wait_for
+from tests.service.fastfires import EVERY_2S
 
 STATE = json.dumps({"version": 1, "projects": {}, "claims": {}, "runs": [], "fires": {}})
 
@@ -51,9 +52,9 @@ def test_a_symlinked_report_is_replaced_not_written_through(ws: Workspace) -> No
     run_dir = ws.state / "runs" / first["run_id"]
     (run_dir / "report.md").unlink()
     (run_dir / "report.md").symlink_to(victim)
-    from agentd.daemon.output.report import write_report
+    from agentd.daemon.output.report import write_document
 
-    write_report(run_dir, first)
+    write_document(run_dir, first)
     assert victim.read_text() == STATE
     assert not (run_dir / "report.md").is_symlink()
 
@@ -119,10 +120,10 @@ def test_files_are_private_under_a_permissive_umask(ws: Workspace, reap: list) -
     # The daemon too, through a scheduled sweep.
     ws.config.write_text('[schedule]\ncron = "* * * * *"\n' + ws.config.read_text())
     daemon = subprocess.Popen(
-        [AGENTD, "run", "--config", str(ws.config)],
+        [*EVERY_2S, "run", "--config", str(ws.config)],
         cwd=ws.root,
         preexec_fn=lambda: os.umask(0),
-        env={**ws.env, "AGENTD_TESTING_CRON_SECONDS": "*/2"},
+        env=ws.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

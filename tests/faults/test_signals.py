@@ -12,6 +12,7 @@ import pytest
 
 from tests.builders import Table, cmd, proj, recording, write_config
 from tests.helpers import AGENTD, DEADLINE, Workspace, process_gone, wait_for
+from tests.service.fastfires import EVERY_2S
 
 
 def _config(ws: Workspace, task: Table | None = None, grace: str = "1s") -> None:
@@ -26,12 +27,11 @@ def _config(ws: Workspace, task: Table | None = None, grace: str = "1s") -> None
 
 def _spawn(ws: Workspace, *args: str, fast: bool = False) -> tuple[subprocess.Popen[str], Path]:
     log = ws.root / f"stderr-{time.monotonic_ns()}.log"
-    env = dict(ws.env, AGENTD_TESTING_CRON_SECONDS="*/2") if fast else ws.env
     with log.open("w") as stderr:
         proc = subprocess.Popen(
-            [AGENTD, *args, "--config", str(ws.config)],
+            [*(EVERY_2S if fast else [AGENTD]), *args, "--config", str(ws.config)],
             cwd=ws.root,
-            env=env,
+            env=ws.env,
             stderr=stderr,
             stdout=subprocess.DEVNULL,
             text=True,

@@ -21,7 +21,7 @@ import pytest
 from agentd.config.model import NotifySection
 from agentd.daemon import __version__
 from agentd.daemon.output.alerts import alert_payload, redact_url, send_alerts, should_alert
-from agentd.daemon.tasks.runner import Command, run
+from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
 
 DEADLINE = 60.0  # generous: the test machines are small and shared
@@ -419,7 +419,7 @@ def test_runner_reports_a_missing_stdin_file(tmp_path: Path) -> None:
     )
     stop = StopToken()
     try:
-        outcome = run(command, stop, UTC)
+        outcome = run_process(command, stop, UTC)
     finally:
         stop.close()
     assert outcome.status == "error"

@@ -225,7 +225,7 @@ def test_repeated_fall_back_fire_is_a_no_op_for_the_skip_guard(tmp_path: Path) -
     # ... so after the first fire's sweep succeeded, the second one selects nothing.
     snapshot = Snapshot({"projects": {"p": {"tasks": {"t": {"status": "ok", "date": date}}}}})
     selection = select(config, snapshot, date)
-    assert selection.run == []
+    assert selection.chosen == []
     assert selection.skipped["p"].startswith("done today")
 
 

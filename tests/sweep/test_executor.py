@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.model.status import ProjectStatus
-from agentd.daemon.sweep.executor import execute
+from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
 from tests.builders import dag
@@ -91,7 +91,7 @@ class Sweep:
 
         def target() -> None:
             try:
-                self.results = execute(planned, bound, projects, self.stop, settled)
+                self.results = fan_out(planned, bound, projects, self.stop, settled)
             finally:
                 self.finished.set()
 

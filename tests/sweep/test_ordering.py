@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from agentd.daemon.model.results import ProjectResult
-from agentd.daemon.sweep.executor import execute
+from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.ordering import blocked_by, dependants_of, rank, simulate
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
@@ -135,7 +135,7 @@ def _run(
         return ProjectResult(project.name, "ok")
 
     try:
-        results = execute(planned, bound, run_project, stop, settled)
+        results = fan_out(planned, bound, run_project, stop, settled)
     finally:
         stop.close()
     return calls, {name: (r.status, r.reason) for name, r in results.items()}

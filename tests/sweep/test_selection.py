@@ -58,7 +58,7 @@ def test_disabled_missing_and_done_projects(tmp_path: Path) -> None:
     out = select(
         config, snap, TODAY, path_problem=lambda p: "missing" if p.name == "gone" else None
     )
-    assert [p.name for p in out.run] == ["on", "half"]
+    assert [p.name for p in out.chosen] == ["on", "half"]
     assert out.planned("half").done == frozenset({"a"})
     assert out.planned("on").done == frozenset()
     assert out.skipped == {
@@ -67,8 +67,8 @@ def test_disabled_missing_and_done_projects(tmp_path: Path) -> None:
     }
     assert out.failed == {"gone": "missing"}
     forced = select(config, snap, TODAY, force=True, path_problem=always_there)
-    assert [p.name for p in forced.run] == ["on", "done", "half", "gone"]
-    assert all(not p.done for p in forced.run)
+    assert [p.name for p in forced.chosen] == ["on", "done", "half", "gone"]
+    assert all(not p.done for p in forced.chosen)
 
 
 @pytest.mark.parametrize(
@@ -97,14 +97,14 @@ def test_max_projects_keeps_least_recently_completed(
 ) -> None:
     config = _config(tmp_path, [proj(f"p{i}", "a") for i in range(1, 5)], run={"max_projects": cap})
     out = select(config, _snapshot({}, finished), TODAY, path_problem=always_there)
-    assert sorted(p.name for p in out.run) == expected
+    assert sorted(p.name for p in out.chosen) == expected
     assert set(out.skipped) == {f"p{i}" for i in range(1, 5)} - set(expected)
 
 
 def test_max_projects_counts_after_the_skip_guard(tmp_path: Path) -> None:
     config = _config(tmp_path, [proj(f"p{i}", "a") for i in range(1, 4)], run={"max_projects": 2})
     out = select(config, _snapshot({"p1": {"a": f"ok@{TODAY}"}}), TODAY, path_problem=always_there)
-    assert [p.name for p in out.run] == ["p2", "p3"]
+    assert [p.name for p in out.chosen] == ["p2", "p3"]
 
 
 def test_dependencies_outside_the_sweep_are_dropped(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_dependencies_outside_the_sweep_are_dropped(tmp_path: Path) -> None:
     )
     assert out.planned("app").deps == ("lib", "gone")  # a failed one stays: it skips app
     only = select(config, _snapshot({}), TODAY, only={"app"}, path_problem=always_there)
-    assert [p.name for p in only.run] == ["app"]
+    assert [p.name for p in only.chosen] == ["app"]
     assert only.planned("app").deps == ()
 
 
@@ -145,8 +145,8 @@ def test_with_nothing_known_the_order_is_dependencies_first_then_file_order(tmp_
     snap = _snapshot({})
     ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
     # a heads a chain of three: the longest work behind it; c and x tie, file order decides.
-    assert [p.name for p in ordered.run] == ["a", "b", "c", "x"]
-    sim = simulate(ordered.run, ordered.assumed, 2, set())
+    assert [p.name for p in ordered.chosen] == ["a", "b", "c", "x"]
+    sim = simulate(ordered.chosen, ordered.assumed, 2, set())
     assert sim.starts == [("a", 0.0), ("x", 0.0), ("b", 1.0), ("c", 2.0)]
 
 
@@ -164,10 +164,10 @@ def test_known_durations_put_the_longest_critical_path_first(tmp_path: Path) -> 
     ordered = order(select(config, snap, TODAY, path_problem=always_there), snap)
     # short heads 1 + 9 = 10; new (never run) counts as the longest known, 9; then tail 9
     # (file order breaks the tie), long 8, medium 5.
-    assert [p.name for p in ordered.run] == ["short", "new", "tail", "long", "medium"]
+    assert [p.name for p in ordered.chosen] == ["short", "new", "tail", "long", "medium"]
     assert ordered.expected["new"] is None
     assert ordered.assumed["new"] == 9.0
-    sim = simulate(ordered.run, ordered.assumed, 2, set())
+    sim = simulate(ordered.chosen, ordered.assumed, 2, set())
     # slot 1: short 0-1, tail 1-10, medium 10-15; slot 2: new 0-9, long 9-17
     assert sim.starts == [
         ("short", 0.0),
@@ -191,7 +191,7 @@ def test_simulated_makespan(
     tmp_path: Path, durations: dict[str, float], bound: int, makespan: float
 ) -> None:
     config = _config(tmp_path, [proj(n, "a") for n in durations])
-    planned = select(config, _snapshot({}), TODAY, path_problem=always_there).run
+    planned = select(config, _snapshot({}), TODAY, path_problem=always_there).chosen
     assert simulate(rank(planned, durations), durations, bound, set()).makespan == makespan
 
 
@@ -204,7 +204,7 @@ def test_dependants_of_a_failed_project_are_not_simulated(tmp_path: Path) -> Non
         config, _snapshot({}), TODAY, path_problem=lambda p: "x" if p.name == "gone" else None
     )
     ordered = order(selection, _snapshot({}))
-    sim = simulate(ordered.run, ordered.assumed, 2, set(ordered.failed))
+    sim = simulate(ordered.chosen, ordered.assumed, 2, set(ordered.failed))
     assert [name for name, _ in sim.starts] == ["other"]
 
 
@@ -222,4 +222,4 @@ def test_a_partly_known_project_counts_its_known_part_plus_the_unknown_tasks(
     # big: 100 s known, plus task b never run, counted as the longest known task (100 s)
     assert ordered.assumed == {"big": 200.0, "small": 10.0}
     assert ordered.expected == {"big": None, "small": 10.0}
-    assert [p.name for p in ordered.run] == ["big", "small"]
+    assert [p.name for p in ordered.chosen] == ["big", "small"]
