@@ -211,8 +211,15 @@ def _daemon(snapshot: Snapshot, directory: Any) -> dict[str, Any]:
 
 
 def render(status: dict[str, Any]) -> str:
-    lines = []
     daemon = status["daemon"]
+    lines = _daemon_lines(daemon) + _schedule_lines(status["schedule"], daemon)
+    lines += _last_sweep_lines(status) + _running_lines(status) + _project_lines(status)
+    lines += spendview.status_lines(status["spend"], status["budget"])
+    return harmless("\n".join(lines) + "\n")  # the state file is not ours to trust
+
+
+def _daemon_lines(daemon: dict[str, Any]) -> list[str]:
+    lines = []
     if daemon["running"]:
         lines.append(
             f"daemon:      running, pid {daemon['pid']} since {daemon.get('started_at', '?')}"
@@ -226,7 +233,11 @@ def render(status: dict[str, Any]) -> str:
         lines.append(f"daemon:      not running{note}")
     if daemon.get("reload_error"):
         lines.append(f"             configuration reload refused: {daemon['reload_error']}")
-    schedule = status["schedule"]
+    return lines
+
+
+def _schedule_lines(schedule: dict[str, Any], daemon: dict[str, Any]) -> list[str]:
+    lines = []
     when = schedule["next_fire"] or "never"
     if not daemon["running"] and schedule["next_fire"]:
         when += " (once the daemon runs)"
@@ -241,6 +252,11 @@ def render(status: dict[str, Any]) -> str:
         lines.append(
             f"             the file says {pending['cron']!r} in {pending['timezone']}: {when}"
         )
+    return lines
+
+
+def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
+    lines = []
     last = status["last_sweep"]
     if last:
         c = last.get("counts") or {}
@@ -260,6 +276,11 @@ def render(status: dict[str, Any]) -> str:
         lines.append("last sweep:  none yet")
     for skipped in status["skipped_fires"]:
         lines.append(f"skipped fire: {skipped.get('fire')}: {skipped.get('reason')}")
+    return lines
+
+
+def _running_lines(status: dict[str, Any]) -> list[str]:
+    lines = []
     if status["running"]:
         lines.append("running now:")
         for claim in status["running"]:
@@ -270,6 +291,11 @@ def render(status: dict[str, Any]) -> str:
             )
     else:
         lines.append("running now: nothing")
+    return lines
+
+
+def _project_lines(status: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
     if status["projects"]:
         width = max(len(p["name"]) for p in status["projects"])
         lines.append("projects:")
@@ -282,5 +308,4 @@ def render(status: dict[str, Any]) -> str:
                 f"  {p['name']:<{width}}  {p['last_run_date'] or 'never':<10}  {state:<11}  "
                 f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}"
             )
-    lines += spendview.status_lines(status["spend"], status["budget"])
-    return harmless("\n".join(lines) + "\n")  # the state file is not ours to trust
+    return lines
