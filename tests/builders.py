@@ -37,6 +37,11 @@ def sh(script: str, **fields: Any) -> Table:
     return {"shell": script, **fields}
 
 
+def ask(agent: str, prompt: str, **fields: Any) -> Table:
+    """A task that hands ``prompt`` to the agent CLI ``agent``."""
+    return {"agent": agent, "prompt": prompt, **fields}
+
+
 def proj(name: str, *tasks: str, path: str | None = None, **fields: Any) -> Table:
     """A ``[[projects]]`` entry; its directory is ``name`` unless ``path`` says otherwise."""
     return {"name": name, "path": name if path is None else path, "tasks": list(tasks), **fields}

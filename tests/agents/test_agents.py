@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import cmd, proj, write_config
+from tests.builders import ask, cmd, proj, write_config
 from tests.helpers import TEST_BIN, Workspace
 
 FAKES = TEST_BIN / "fake-agents"
@@ -63,10 +63,10 @@ def test_spend_of_each_cli_is_recorded_in_report_state_and_status(aws: Workspace
     write_config(
         aws,
         {
-            "c": {"agent": "claude", "prompt": "fix {project}"},
-            "x": {"agent": "codex", "prompt": "fix {project}"},
-            "g": {"agent": "gemini", "prompt": "fix {project}"},
-            "a": {"agent": "aider", "prompt": "fix {project}"},
+            "c": ask("claude", "fix {project}"),
+            "x": ask("codex", "fix {project}"),
+            "g": ask("gemini", "fix {project}"),
+            "a": ask("aider", "fix {project}"),
             "lint": cmd("true"),
         },
         [
@@ -138,7 +138,7 @@ def test_spend_of_each_cli_is_recorded_in_report_state_and_status(aws: Workspace
 def test_unreadable_usage_is_unknown_never_a_failure(aws: Workspace, output: str) -> None:
     write_config(
         aws,
-        {"c": {"agent": "claude", "prompt": "fix it"}},
+        {"c": ask("claude", "fix it")},
         [proj("api", "c", env={"FAKE_OUTPUT": output})],
     )
     code, report = aws.once_json()
@@ -159,7 +159,7 @@ def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspac
     env = {"FAKE_COST": "0.6", "FAKE_SLEEP": "3", "FAKE_TRACE": str(aws.root / "trace")}
     write_config(
         aws,
-        {"lint": cmd("true"), "c": {"agent": "claude", "prompt": "fix it"}},
+        {"lint": cmd("true"), "c": ask("claude", "fix it")},
         [proj(n, "lint", "c", env=env) for n in names],
         run={"project_parallelism": True, "max_parallel_projects": 3},
         budget={"nightly_usd": 1.0},
@@ -201,9 +201,9 @@ def test_agent_limit_stops_that_agent_only_and_counts_tokens(aws: Workspace) -> 
     write_config(
         aws,
         {
-            "x1": {"agent": "codex", "prompt": "one"},
-            "x2": {"agent": "codex", "prompt": "two"},
-            "c": {"agent": "claude", "prompt": "three"},
+            "x1": ask("codex", "one"),
+            "x2": ask("codex", "two"),
+            "c": ask("claude", "three"),
         },
         [
             proj(
@@ -232,7 +232,7 @@ def test_max_parallel_agents_bounds_agent_tasks_across_projects(aws: Workspace) 
     def configure(bound: int) -> None:
         write_config(
             aws,
-            {"c": {"agent": "claude", "prompt": "fix it"}},
+            {"c": ask("claude", "fix it")},
             [proj(n, "c", env={"FAKE_SLEEP": "0.5", "FAKE_TRACE": str(trace)}) for n in names],
             run={
                 "project_parallelism": True,
@@ -337,9 +337,9 @@ def test_worktree_isolation_keeps_the_checkout_untouched(aws: Workspace) -> None
     write_config(
         aws,
         {
-            "fix": {"agent": "claude", "prompt": "fix something"},
-            "look": {"agent": "claude", "prompt": "only look"},
-            "scratch": {"agent": "claude", "prompt": "leave a mess"},
+            "fix": ask("claude", "fix something"),
+            "look": ask("claude", "only look"),
+            "scratch": ask("claude", "leave a mess"),
         },
         [
             proj(
@@ -529,7 +529,7 @@ def test_no_alert_for_an_ok_sweep_unless_always(aws: Workspace, hook: Hook) -> N
 def test_agent_settings_are_validated(aws: Workspace) -> None:
     write_config(
         aws,
-        {"c": {"agent": "claude", "prompt": "x"}},
+        {"c": ask("claude", "x")},
         [proj("api", "c", isolation="container")],
         run={"max_parallel_agents": -1},
         budget={
@@ -557,7 +557,7 @@ def test_agent_settings_are_validated(aws: Workspace) -> None:
 
 
 def test_budget_can_be_set_from_the_environment(aws: Workspace) -> None:
-    write_config(aws, {"c": {"agent": "claude", "prompt": "x"}}, [proj("api", "c")])
+    write_config(aws, {"c": ask("claude", "x")}, [proj("api", "c")])
     aws.env["AGENTD_BUDGET__NIGHTLY_USD"] = "0"
     code, report = aws.once_json()
     assert code == 0
@@ -621,7 +621,7 @@ def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: 
 def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
     write_config(
         aws,
-        {"t": cmd("true"), "x": {"agent": "codex", "prompt": "x"}},
+        {"t": cmd("true"), "x": ask("codex", "x")},
         [proj("api", "t", "x")],
         budget={
             "nightly_usd": 5,
@@ -640,7 +640,7 @@ def test_config_check_summarises_budget_and_alerts(aws: Workspace) -> None:
 def test_the_summary_shows_spend_and_budget(aws: Workspace) -> None:
     write_config(
         aws,
-        {"c": {"agent": "claude", "prompt": "x"}},
+        {"c": ask("claude", "x")},
         [proj("api", "c", env={"FAKE_COST": "1.5"})],
         budget={"weekly_usd": 10},
     )

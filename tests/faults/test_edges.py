@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders import cmd, one_project, proj, recording, sh, write_config
+from tests.builders import ask, cmd, one_project, proj, recording, sh, write_config
 from tests.helpers import AGENTD, Workspace, wait_for
 from tests.service.fastfires import EVERY_2S
 
@@ -374,7 +374,7 @@ def test_escape_sequences_in_task_output_never_reach_a_terminal(ws: Workspace) -
 def test_an_agent_that_never_started_is_not_a_run_with_usage_unknown(ws: Workspace) -> None:
     write_config(
         ws,
-        {"ask": {"agent": "ghost", "prompt": "hello"}},
+        {"ask": ask("ghost", "hello")},
         [proj("p", "ask")],
         agents={"ghost": {"command": ["no-such-agent-cli", "{prompt}"]}},
     )
@@ -428,25 +428,15 @@ def test_status_text_counts_interrupted_work(ws: Workspace, reap: list) -> None:
 def test_retention_never_takes_the_run_directory_of_a_live_sweep(ws: Workspace, reap: list) -> None:
     """keep_runs = 1: a second sweep prunes before it starts, and must leave the first
     one's directory, whose sweep is still running, alone (the kernel's flock says so)."""
-    ws.project_dirs("slow", "quick")
     go = ws.root / "go"
-    ws.write_config(
-        f"""
-        [run]
-        keep_runs = 1
-        [tasks.wait]
-        shell = "record slow 0; while [ ! -e {go} ]; do sleep 0.05; done"
-        [tasks.quick]
-        command = ["true"]
-        [[projects]]
-        name = "slow"
-        path = "slow"
-        tasks = ["wait"]
-        [[projects]]
-        name = "quick"
-        path = "quick"
-        tasks = ["quick"]
-        """
+    write_config(
+        ws,
+        {
+            "wait": sh(f"record slow 0; while [ ! -e {go} ]; do sleep 0.05; done"),
+            "quick": cmd("true"),
+        },
+        [proj("slow", "wait"), proj("quick", "quick")],
+        run={"keep_runs": 1},
     )
     first = ws.spawn("run", "--once", "--project", "slow", "--config", str(ws.config))
     reap.append(first)

@@ -76,7 +76,7 @@ class Projects:
 
 
 class Sweep:
-    """``execute`` on a thread of its own, so the test can hold and release projects."""
+    """``fan_out`` on a thread of its own, so the test can hold and release projects."""
 
     def __init__(
         self,

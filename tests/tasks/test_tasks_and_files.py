@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from agentd.config.model import MASK
-from tests.builders import cmd, proj, recording, write_config
+from tests.builders import ask, cmd, proj, recording, write_config
 from tests.helpers import Workspace
 
 HOSTILE = """"; rm -rf x; $(id) `id` 'quoted' {run_id}"""
@@ -28,7 +28,7 @@ def test_placeholders_are_substituted_without_a_shell(ws: Workspace) -> None:
             "args": cmd(
                 "argv-json", "{project}", "--dir={project_dir}", "{run_id}/{date}", "{prompt}"
             ),
-            "agent": {"agent": "fake-claude", "prompt": f"{HOSTILE} for {{project}}"},
+            "agent": ask("fake-claude", f"{HOSTILE} for {{project}}"),
         },
         [proj("p q", "args", "agent", env={"FAKE_AGENT_SLEEP": "0"})],
         agents={"fake-claude": cmd("fake-claude", "-p", "{prompt}", "--output-format", "json")},
