@@ -63,7 +63,9 @@ def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
     large the state)."""
     for op in ops:
         where = op[1]
-        if where[0] == "projects" and len(where) > 1:
+        if where[0] == "projects" and len(where) == 4 and where[2] == "tasks":
+            _check_task(doc, where[1], where[3], path)  # a task's record: that entry only
+        elif where[0] == "projects" and len(where) > 1:
             _check_project(doc, where[1], path)
         elif where[0] == "claims" and len(where) > 1:
             _check_claim(doc, where[1], path)
@@ -83,6 +85,16 @@ def _check_project(doc: dict[str, Any], name: str, path: Path) -> None:
         return
     if not _shaped(entry, PROJECT_SHAPE) or not all(
         _shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values()
+    ):
+        raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {HINT}")
+
+
+def _check_task(doc: dict[str, Any], name: str, task: str, path: Path) -> None:
+    entry = doc.get("projects", {}).get(name)
+    if entry is None:
+        return
+    if not _shaped(entry, PROJECT_SHAPE) or not _shaped(
+        entry.get("tasks", {}).get(task, {}), TASK_SHAPE
     ):
         raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {HINT}")
 
