@@ -3,7 +3,7 @@ output. ``to_dict`` is the ``--json`` form, key for key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from agentd.daemon.model.budget import Standing
@@ -23,17 +23,7 @@ class PlannedStart:
     budget_stops: list[str]  # agent tasks the budget would keep from starting
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "tasks": self.tasks,
-            "done_today": self.done_today,
-            "after": self.after,
-            "expected_start_s": self.expected_start_s,
-            "expected_duration_s": self.expected_duration_s,
-            "repository": self.repository,
-            "budget_stops": self.budget_stops,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

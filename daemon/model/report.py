@@ -3,7 +3,7 @@ output. ``to_dict`` is report.json, key for key and in the same order."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from agentd.daemon.model.budget import Spend, Standing
@@ -17,10 +17,7 @@ class Mode:
     max_parallel_projects: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "project_parallelism": self.project_parallelism,
-            "max_parallel_projects": self.max_parallel_projects,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,7 @@ class BudgetSkip:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"project": self.project, "task": self.task, "reason": self.reason}
+        return asdict(self)
 
 
 @dataclass
@@ -54,7 +51,7 @@ class AlertResult:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"via": self.via, "ok": self.ok, "detail": self.detail}
+        return asdict(self)
 
 
 @dataclass

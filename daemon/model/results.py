@@ -92,12 +92,7 @@ class Failure:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "task": self.task,
-            "status": self.status,
-            "message": self.message,
-        }
+        return asdict(self)
 
     @property
     def place(self) -> str:
