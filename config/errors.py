@@ -58,7 +58,7 @@ def format_key(key: str) -> str:
 def format_place(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
     """``('projects', 0, 'tasks', 2)`` -> ``projects[api].tasks[2]``; by index when the
     name itself is what is wrong with it (too long, control characters)."""
-    from agentd.config.model import check_name
+    from agentd.config.fields import check_name
 
     out = ""
     node: Any = raw
@@ -157,7 +157,7 @@ def _lower_first(text: str) -> str:
 
 
 def _shown(value: Any, loc: tuple[Any, ...]) -> str:
-    from agentd.config.model import is_secret_key
+    from agentd.config.secrets import is_secret_key
 
     if len(loc) >= 2 and loc[-2] == "env" and is_secret_key(str(loc[-1])):
         return "a value (masked)"

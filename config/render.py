@@ -7,8 +7,8 @@ from typing import Any
 
 import tomli_w
 
-from agentd.config.model import MASK, is_secret_key, redact_url
 from agentd.config.resolved import Config
+from agentd.config.secrets import MASK, is_secret_key, redact_url
 
 
 def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:

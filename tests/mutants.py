@@ -633,10 +633,10 @@ MUTANTS = [
     m(
         "webhook-url-shown",
         "A webhook URL holding a token is never shown",
-        "config/model.py::redact_url",
+        "config/secrets.py::redact_url",
         ("tests/output/test_alerts.py::test_redact_url",),
         (
-            "config/model.py",
+            "config/secrets.py",
             '    return f"{parts.scheme}://{host}" if parts.scheme and host else "(unparseable URL)"',
             "    return url",
         ),

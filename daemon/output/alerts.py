@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from agentd.config.model import NotifySection, redact_url
+from agentd.config.model import NotifySection
+from agentd.config.secrets import redact_url
 from agentd.daemon import __version__
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver

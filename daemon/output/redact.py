@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from agentd.config.model import MASK, is_secret_key
+from agentd.config.secrets import MASK, is_secret_key
 
 # Shorter fragments are not secrets, and replacing them would mangle ordinary text.
 SHORTEST_SECRET = 4

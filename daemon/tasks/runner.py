@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from agentd.config.durations import format_duration
-from agentd.config.model import DEFAULT_MAX_LOG_SIZE
+from agentd.config.fields import DEFAULT_MAX_LOG_SIZE
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.status import TaskStatus
 from agentd.daemon.tasks import orphans

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agentd.config import Config
-from agentd.config.model import PLACEHOLDER_RE
+from agentd.config.fields import PLACEHOLDER_RE
 
 # Variables that belong to agentd's supervisor, not to its tasks: a task that found
 # NOTIFY_SOCKET could send READY=1 or STOPPING=1 on the daemon's behalf.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentd.config import load_config
-from agentd.config.model import PLACEHOLDER_RE
+from agentd.config.fields import PLACEHOLDER_RE
 from agentd.config.presets import AGENT_PRESETS, USAGE_FORMATS
 from agentd.daemon.agents.registry import AGENTS, AgentCLI, from_log, parse, reports_cost
 from agentd.daemon.agents.usage import Usage

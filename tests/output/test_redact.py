@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agentd.config.model import MASK, NotifySection
+from agentd.config.model import NotifySection
+from agentd.config.secrets import MASK
 from agentd.daemon.output import alerts
 from agentd.daemon.output.redact import SHORTEST_SECRET, env_secrets, redact
 

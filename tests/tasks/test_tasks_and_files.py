@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from agentd.config.model import MASK
+from agentd.config.secrets import MASK
 from tests.builders import ask, cmd, proj, recording, write_config
 from tests.helpers import Workspace
 
