@@ -133,5 +133,20 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_env(value: dict[str, str]) -> dict[str, str]:
+    """Variables for a task's environment, checked as execve(2) will take them."""
+    for key, item in value.items():
+        if not _ENV_KEY.match(key):
+            raise ValueError(f"{key!r} is not a valid environment variable name")
+        if "\x00" in item:
+            raise ValueError(f"the value of {key} contains a NUL byte")
+        if why := too_long(f"{key}={item}"):
+            raise ValueError(f"{key}=<value> {why}")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)

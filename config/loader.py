@@ -251,6 +251,11 @@ def _home_problems(config: Config) -> list[Problem]:
             config.project_dir(spec)
         except NoHome as exc:
             problems.append(Problem(f"projects[{spec.name}].path", str(exc)))
+    for i, item in enumerate(config.settings.run.path):
+        try:
+            expand(item)
+        except NoHome as exc:
+            problems.append(Problem(f"run.path[{i}]", str(exc)))
     state_dir = config.settings.paths.state_dir
     if state_dir:
         try:

@@ -28,9 +28,9 @@ from agentd.config.fields import (
     NoNul,
     PositiveDuration,
     Strict,
+    check_env,
     check_name,
     lowercase,
-    too_long,
 )
 from agentd.config.presets import USAGE_FORMATS
 
@@ -82,11 +82,43 @@ class RunSection(Strict):
     # A task's output kept in its log: one that prints gigabytes must not fill the disk,
     # thirty runs over (keep_runs).
     max_log_size: LogSize = DEFAULT_MAX_LOG_SIZE
+    # Every task's environment: a system unit starts with systemd's bare PATH, without
+    # ~/.local/bin or npm's bin where linters and agent CLIs live. A project's own env wins
+    # over ``env``; ``path`` is put in front of PATH (``env``'s PATH or the inherited one).
+    env: dict[str, str] = Field(default_factory=dict)
+    path: list[Annotated[str, Field(min_length=1), NoNul]] = Field(default_factory=list)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_env(value)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if ":" in item:
+                raise ValueError(f"{item!r}: one directory per element; ':' separates PATH")
+        return value
 
     @property
     def bound(self) -> int:
         """How many projects may run at once: the toggle off means exactly one."""
         return self.max_parallel_projects if self.project_parallelism else 1
+
+
+class MetricsSection(Strict):
+    """Prometheus metrics for node_exporter's textfile collector, which reads only files
+    named ``*.prom``."""
+
+    textfile: Annotated[str, Field(min_length=1), NoNul] | None = None
+
+    @field_validator("textfile")
+    @classmethod
+    def _prom(cls, value: str | None) -> str | None:
+        if value is not None and not value.endswith(".prom"):
+            raise ValueError("node_exporter's textfile collector reads only files ending in .prom")
+        return value
 
 
 class PathsSection(Strict):
@@ -145,21 +177,25 @@ class NotifySection(Strict):
     webhook: Annotated[str, NoNul] | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout: PositiveDuration = 30.0
+    # A dead-man's switch in the healthchecks.io convention: <url>/start as a sweep
+    # starts, <url> or <url>/fail as it ends. A night with no ping at all is then noticed
+    # by the ping service even when agentd itself is down.
+    ping_url: Annotated[str, NoNul] | None = None
 
     @property
     def configured(self) -> bool:
         return self.command is not None or self.webhook is not None
 
-    @field_validator("webhook")
+    @field_validator("webhook", "ping_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not _URL_RE.match(value):
-            raise ValueError("the webhook must be an http:// or https:// URL with a host")
+            raise ValueError("expected an http:// or https:// URL with a host")
         if value is not None and "@" in value.split("/", 3)[2]:
             # urllib would not send them (it reads them as part of the host) and they would
             # end up in error messages: an Authorization header does this job.
             raise ValueError(
-                "credentials in the webhook URL are not supported; "
+                "credentials in the URL are not supported; "
                 'use headers = { Authorization = "Basic ..." } instead'
             )
         return value
@@ -238,7 +274,6 @@ class TaskSpec(Strict):
 RESERVED_PROJECT_NAMES = frozenset(
     {"report.json", "report.md", "report.html", "alert.json", "alert-command.log"}
 )
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ProjectSpec(Strict):
@@ -265,14 +300,7 @@ class ProjectSpec(Strict):
     @field_validator("env")
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, item in value.items():
-            if not _ENV_KEY.match(key):
-                raise ValueError(f"{key!r} is not a valid environment variable name")
-            if "\x00" in item:
-                raise ValueError(f"the value of {key} contains a NUL byte")
-            if why := too_long(f"{key}={item}"):
-                raise ValueError(f"{key}=<value> {why}")
-        return value
+        return check_env(value)
 
 
 def _check_table_names(value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -289,6 +317,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "log": LogSection,
     "budget": BudgetSection,
     "notify": NotifySection,
+    "metrics": MetricsSection,
 }
 
 
@@ -307,6 +336,7 @@ class Settings(Strict):
     defaults: DefaultsSection = Field(default_factory=DefaultsSection)
     budget: BudgetSection = Field(default_factory=BudgetSection)
     notify: NotifySection = Field(default_factory=NotifySection)
+    metrics: MetricsSection = Field(default_factory=MetricsSection)
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     projects: list[ProjectSpec] = Field(default_factory=list)

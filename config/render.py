@@ -17,13 +17,20 @@ def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:
     data["paths"]["state_dir"] = str(state_dir)
     for project in data["projects"]:
         project["path"] = str(config.project_dir(config.project(project["name"])))
-        project["env"] = {k: MASK if is_secret_key(k) else v for k, v in project["env"].items()}
+        project["env"] = _masked_env(project["env"])
+    data["run"]["env"] = _masked_env(data["run"]["env"])
     notify = data["notify"]
-    if "webhook" in notify:
-        # Incoming-webhook URLs carry their token in the path: the host alone is safe to show.
-        notify["webhook"] = redact_url(notify["webhook"])
+    for key in ("webhook", "ping_url"):
+        if key in notify:
+            # Incoming-webhook and ping URLs carry their token in the path: the host alone
+            # is safe to show.
+            notify[key] = redact_url(notify[key])
     notify["headers"] = dict.fromkeys(notify.get("headers", {}), MASK)
     return data
+
+
+def _masked_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: MASK if is_secret_key(k) else v for k, v in env.items()}
 
 
 def render_toml(config: Config, state_dir: Path) -> str:

@@ -18,7 +18,7 @@ from agentd.daemon.output.redact import env_secrets, redact
 from agentd.daemon.sweep import budget
 from agentd.daemon.sweep.project import SweepContext, iso
 from agentd.daemon.tasks import gitrepo, runner
-from agentd.daemon.tasks.taskcmd import task_argv, task_env
+from agentd.daemon.tasks.taskcmd import base_env, task_argv, task_env
 from agentd.state import StateError, TaskRecord
 
 if TYPE_CHECKING:
@@ -174,7 +174,10 @@ def _command(
     return runner.Command(
         argv=task_argv(config, task, values),
         cwd=workdir,
-        env={**task_env(ctx.environ, spec.env, values, task), **extra_env},
+        env={
+            **task_env(base_env(ctx.environ, config.settings.run), spec.env, values, task),
+            **extra_env,
+        },
         log_path=log_path,
         timeout=config.task_timeout(task),
         kill_grace=config.settings.run.kill_grace,

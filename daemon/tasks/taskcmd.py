@@ -9,10 +9,16 @@ from ``$AGENTD_PROJECT`` and friends.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from agentd.config import Config
 from agentd.config.fields import PLACEHOLDER_RE
+from agentd.config.homedir import expand
+
+if TYPE_CHECKING:
+    from agentd.config.model import RunSection
 
 # Variables that belong to agentd's supervisor, not to its tasks: a task that found
 # NOTIFY_SOCKET could send READY=1 or STOPPING=1 on the daemon's behalf.
@@ -42,6 +48,19 @@ def task_argv(config: Config, task: str, values: Mapping[str, str]) -> list[str]
     prompt = substitute(spec.prompt, values)
     with_prompt = {**values, "prompt": prompt}
     return [substitute(part, with_prompt) for part in config.agent_command(spec.agent)]
+
+
+def base_env(environ: Mapping[str, str], run: RunSection) -> dict[str, str]:
+    """What every task starts from: agentd's own environment without its supervisor's
+    variables, then ``[run] env``, then ``[run] path`` in front of PATH. The programs of
+    tasks and agents are looked up on this PATH."""
+    env = {k: v for k, v in environ.items() if k not in STRIPPED_ENV}
+    env.update(run.env)
+    if run.path:
+        # With no PATH at all, execvp(3) would have searched os.defpath: keep that after ours.
+        rest = env.get("PATH") or os.defpath
+        env["PATH"] = os.pathsep.join([*(str(expand(d)) for d in run.path), rest])
+    return env
 
 
 def task_env(

@@ -577,7 +577,8 @@ def test_credentials_in_a_webhook_url_are_refused(aws: Workspace) -> None:
     )
     proc = aws.run("config", "check", "--config", str(aws.config))
     assert proc.returncode == 2
-    assert "credentials in the webhook URL are not supported" in proc.stderr
+    assert "notify.webhook" in proc.stderr
+    assert "credentials in the URL are not supported" in proc.stderr
     assert "PW4xyz" not in proc.stderr
 
 

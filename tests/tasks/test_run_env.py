@@ -1,0 +1,113 @@
+"""``[run] env`` and ``[run] path``: the environment every task starts from.
+
+Under a system unit agentd starts with systemd's bare PATH; these keys are how a linter in
+~/.local/bin or an agent CLI in npm's bin is found at 02:30.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agentd.config.model import RunSection
+from agentd.daemon.tasks.taskcmd import base_env
+from tests.builders import proj, sh, write_config
+from tests.helpers import Workspace
+
+
+def _tool(directory: Path, name: str, text: str) -> None:
+    """A program that exists only in ``directory``: found through [run] path or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / name
+    script.write_text(f"#!/bin/sh\necho {text}\n")
+    script.chmod(0o755)
+
+
+BARE = {"PATH": "/usr/bin:/bin", "HOME": "/h", "NOTIFY_SOCKET": "/run/x"}
+
+
+@pytest.mark.parametrize(
+    ("run", "environ", "path", "extra"),
+    [
+        # Nothing set: the inherited PATH, the supervisor's socket gone.
+        ({}, BARE, "/usr/bin:/bin", {}),
+        # path goes in front of the inherited PATH, in its own order.
+        (
+            {"path": ["/opt/tools/bin", "/srv/bin"]},
+            BARE,
+            "/opt/tools/bin:/srv/bin:/usr/bin:/bin",
+            {},
+        ),
+        # env's PATH replaces the inherited one, and path still goes in front of it.
+        (
+            {"env": {"PATH": "/usr/local/bin:/usr/bin", "LANG": "C.UTF-8"}, "path": ["/x"]},
+            BARE,
+            "/x:/usr/local/bin:/usr/bin",
+            {"LANG": "C.UTF-8"},
+        ),
+        # No PATH at all: what execvp would have searched stays after ours.
+        ({"path": ["/x"]}, {"HOME": "/h"}, f"/x:{os.defpath}", {}),
+    ],
+)
+def test_base_env(
+    run: dict[str, object], environ: dict[str, str], path: str, extra: dict[str, str]
+) -> None:
+    env = base_env(environ, RunSection.model_validate(run))
+    assert env["PATH"] == path
+    assert "NOTIFY_SOCKET" not in env
+    for key, value in extra.items():
+        assert env[key] == value
+
+
+def test_run_path_finds_a_program_outside_path(ws: Workspace) -> None:
+    tools = ws.root / "home" / ".local" / "bin"
+    _tool(tools, "nightly-lint", "linted-ok")
+    write_config(ws, {"lint": {"command": ["nightly-lint"]}}, [proj("p", "lint")])
+    code, report = ws.once_json()
+    assert code == 1, report
+    assert report["projects"][0]["tasks"][0]["status"] == "error"
+
+    write_config(
+        ws,
+        {"lint": {"command": ["nightly-lint"]}},
+        [proj("p", "lint")],
+        run={"path": ["~/.local/bin"]},
+    )
+    code, report = ws.once_json("--force")
+    assert code == 0, report
+    log = next((ws.state / "runs").glob(f"{report['run_id']}/p/lint.log"))
+    assert "linted-ok" in log.read_text()
+
+
+def test_run_env_reaches_every_task_and_the_project_env_wins(ws: Workspace) -> None:
+    write_config(
+        ws,
+        {"show": sh('echo "lang=$NIGHT_LANG mode=$NIGHT_MODE"')},
+        [proj("a", "show"), proj("b", "show", env={"NIGHT_MODE": "project"})],
+        run={"env": {"NIGHT_LANG": "C.UTF-8", "NIGHT_MODE": "global"}},
+    )
+    code, report = ws.once_json()
+    assert code == 0, report
+    runs = ws.state / "runs" / report["run_id"]
+    assert "lang=C.UTF-8 mode=global" in (runs / "a" / "show.log").read_text()
+    assert "lang=C.UTF-8 mode=project" in (runs / "b" / "show.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"run": {"path": ["/a:/b"]}}, "one directory per element"),
+        ({"run": {"env": {"BAD-NAME": "x"}}}, "not a valid environment variable name"),
+        ({"notify": {"ping_url": "hc-ping.com/abc"}}, "http:// or https:// URL"),
+        ({"metrics": {"textfile": "/var/lib/node/agentd.txt"}}, "ending in .prom"),
+    ],
+)
+def test_invalid_keys_are_refused(
+    ws: Workspace, section: dict[str, dict[str, object]], message: str
+) -> None:
+    write_config(ws, {"t": sh("true")}, [proj("p", "t")], **section)
+    proc = ws.run("config", "check", "--config", str(ws.config))
+    assert proc.returncode == 2, proc.stdout
+    assert message in proc.stderr
