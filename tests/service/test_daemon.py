@@ -430,7 +430,9 @@ def test_a_state_error_during_reload_does_not_bring_the_daemon_down(
     (ws.state / "state.json").write_text("{ not json")  # every state write now fails
     proc.send_signal(signal.SIGHUP)
     wait_for(lambda: "config.reloaded" in log.read_text(), what="the reload")
-    assert "state.write_failed" in log.read_text()
+    # The reload logs first and then publishes the daemon's status, which is the write
+    # that fails: wait for it rather than race it.
+    wait_for(lambda: "state.write_failed" in log.read_text(), what="the failed state write")
     assert proc.poll() is None, "the daemon died on a state error"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, log.read_text()
