@@ -75,6 +75,8 @@ class Report:
     host: str
     pid: int
     agentd_version: str
+    # Absolute; set once the run directory is known to the sweep's end (finish).
+    run_dir: str | None = None
     # Only in some reports, and then in this order, after the fields above.
     config_errors: list[str] | None = None  # a sweep whose configuration did not load
     spend: Spend | None = None
@@ -123,6 +125,8 @@ class Report:
             "pid": self.pid,
             "agentd_version": self.agentd_version,
         }
+        if self.run_dir is not None:
+            out["run_dir"] = self.run_dir
         if self.config_errors is not None:
             out["config_errors"] = self.config_errors
         if self.spend is not None:

@@ -41,6 +41,10 @@ class TaskResult:
     usage: Record | None = None
     worktree: Record | None = None  # isolation = "worktree": branch, path, what was kept
     log_cut: Record | None = None  # output its log does not hold (agentd.daemon.tasks.tasklog)
+    # Absolute, for a reader who does not know where the run directory is (``log`` stays
+    # relative, as report.json has always had it).
+    log_path: str | None = None
+    argv: list[str] | None = None  # the command that ran, secrets masked
     # Not in the report (its reason says it in words): why a skipped task never started.
     cause: SkipCause | None = None
 
@@ -69,6 +73,8 @@ class ProjectResult:
     # What this outcome means for projects that depend on it: None lets them run,
     # otherwise the reason they are skipped.
     blocks: str | None = None
+    # Skipped for a dependency (``blocks`` of that one): which, for the state's streak.
+    blocked_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

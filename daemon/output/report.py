@@ -8,6 +8,8 @@ from the JSON form, the one ``agentd report`` reads back, so both show the same 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,9 @@ from agentd.daemon.output import spendview
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.tasks.tasklog import LogCut
 from agentd.state.files import write_atomic
+
+# The command a failed task ran, as report.md shows it (report.json keeps it whole).
+COMMAND_CHARS = 200
 
 if TYPE_CHECKING:
     from agentd.config.model import NotifySection
@@ -98,6 +103,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- tasks: {c['tasks_ok']} ok, {c['tasks_failed']} failed,"
         f" {c['tasks_interrupted']} interrupted, {c['tasks_skipped']} skipped",
     ]
+    if report.get("run_dir"):
+        lines.append(f"- run directory: {_code(report['run_dir'])} (the task logs below are in it)")
     for error in report.get("config_errors", []):
         lines.append(f"- configuration error: {error}")
     lines += _failure_lines(report)
@@ -124,15 +131,16 @@ def _failure_lines(report: dict[str, Any]) -> list[str]:
     lines += ["", f"## Failures ({len(failures)})", ""]
     if not failures:
         lines.append("None.")
-    tails = {
-        (p["name"], t["name"]): t.get("output_tail", "")
-        for p in report["projects"]
-        for t in p["tasks"]
-    }
+    tasks = {(p["name"], t["name"]): t for p in report["projects"] for t in p["tasks"]}
     for i, failure in enumerate(failures, 1):
         where = failure_place(failure, " / ")
         lines.append(f"{i}. **{_md(where)}**: {failure['status']}: {_md(failure['message'])}")
-        tail = tails.get((failure["project"], failure["task"]), "")
+        task = tasks.get((failure["project"], failure["task"]), {})
+        if task.get("argv"):
+            lines.append(f"   - command: {_code(command_text(task['argv']))}")
+        if task.get("log_path"):
+            lines.append(f"   - log: {_code(task['log_path'])}")
+        tail = task.get("output_tail", "")
         if tail:
             fence = "````" if "```" in tail else "```"
             lines += [
@@ -207,6 +215,21 @@ def _usage_note(task: dict[str, Any]) -> str:
 def _tree_note(task: dict[str, Any]) -> str:
     tree = task.get("worktree")
     return f"worktree: {tree.get('message')}" if tree else ""
+
+
+def command_text(argv: list[str], limit: int = COMMAND_CHARS) -> str:
+    """An argv as a shell would take it, on one line and at most ``limit`` characters: a
+    prompt can run to pages, and report.json has it whole."""
+    text = shlex.join(argv).replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks inside it (CommonMark: a longer fence)."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _md(text: str) -> str:

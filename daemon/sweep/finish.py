@@ -106,6 +106,7 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
     that could not be saved is one more failure the report should show. A report that
     could not be written is noted in the history, if that can still be written, for
     `agentd report` to say."""
+    report.run_dir = os.path.abspath(end.run_dir)
     try:
         end.store.record_run(report.summary(), end.keep)
         end.store.checkpoint()  # between sweeps, state.json alone holds the whole state

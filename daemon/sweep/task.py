@@ -125,6 +125,8 @@ def _launch(
         agent=agent,
         usage=usage.to_dict() if usage else None,
         log_cut=outcome.log_cut.to_dict() if outcome.log_cut else None,
+        log_path=str(command.log_path.absolute()),
+        argv=_masked_argv(command),
     )
     if outcome.log_cut is not None:
         log.warning("task.log_cut", **outcome.log_cut.to_dict())
@@ -140,6 +142,14 @@ def _launch(
         # problem to fix: the sweep fails and says so, even though the task did not.
         ctx.fail(planned.name, task, TaskStatus.ERROR, cut.reason())
     return result
+
+
+def _masked_argv(command: runner.Command) -> list[str]:
+    """The argv for the report: a secret reaches it through a placeholder (a {prompt} that
+    holds one, say), so the values of the secret-named variables the task was given are
+    masked."""
+    secrets = env_secrets(command.env)
+    return [redact(part, secrets) for part in command.argv]
 
 
 def _no_worktree(
