@@ -2,6 +2,7 @@
 
 from agentd.state.base import (
     AllDone,
+    Blocked,
     Busy,
     Claimed,
     ClaimLost,
@@ -18,6 +19,7 @@ from agentd.state.jsonfile import JsonFileStore
 
 __all__ = [
     "AllDone",
+    "Blocked",
     "Busy",
     "ClaimLost",
     "ClaimResult",

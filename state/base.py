@@ -82,6 +82,15 @@ class ProjectRecord:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """A project this sweep did not start because a dependency of it did not end ok
+    (``agentd status`` shows it, and since when)."""
+
+    by: str  # the dependency (direct: its own line says what blocked it in turn)
+    reason: str  # the words the report gives, e.g. "dependency failed: api"
+
+
+@dataclass(frozen=True)
 class Claimed:
     done: frozenset[str]  # tasks that already succeeded today: skip them
     replaced: Holder | None = None  # a stale claim this one took over
@@ -131,6 +140,16 @@ class Snapshot:
             return NEVER
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
+    def blocked(self, project: str) -> dict[str, Any] | None:
+        """The project's current blocked streak (see ``blocked_entry``), or None: never
+        blocked, or it has run since its last block."""
+        entry = self.project(project)
+        blocked: dict[str, Any] | None = entry.get("blocked")
+        if blocked is None:
+            return None
+        ran = str((entry.get("last_run") or {}).get("run_id") or "")
+        return None if ran > str(blocked.get("run_id") or "") else blocked
+
     def claims(self) -> dict[str, Holder]:
         return {name: Holder.from_dict(c) for name, c in self.doc.get("claims", {}).items()}
 
@@ -164,6 +183,34 @@ class Snapshot:
 
 def is_done(task: dict[str, Any] | None, date: str) -> bool:
     return task is not None and task.get("status") == "ok" and task.get("date") == date
+
+
+def blocked_entry(
+    current: dict[str, Any] | None, block: Blocked, date: str, run_id: str, at: str
+) -> dict[str, Any]:
+    """A project's ``blocked`` entry after one more blocked sweep. ``current`` is its
+    streak so far (Snapshot.blocked: None once the project has run since). The streak
+    starts at its first blocked sweep and ends when the project runs again; nights are
+    the distinct sweep dates it spans, so two sweeps of one night count once."""
+    if current is None:
+        return {
+            "by": block.by,
+            "reason": block.reason,
+            "since": date,
+            "since_at": at,
+            "date": date,
+            "run_id": run_id,
+            "nights": 1,
+        }
+    nights = int(current.get("nights") or 1) + (current.get("date") != date)
+    return {
+        **current,
+        "by": block.by,
+        "reason": block.reason,
+        "date": date,
+        "run_id": run_id,
+        "nights": nights,
+    }
 
 
 class StateStore(ABC):
@@ -201,8 +248,14 @@ class StateStore(ABC):
 
     @abstractmethod
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
-        """Drop ``run_id``'s claim on ``project`` and store the project's outcome if given;
-        ClaimLost (and nothing written) if the claim is no longer ``run_id``'s."""
+        """Drop ``run_id``'s claim on ``project`` and store the project's outcome if given
+        (``last_run``, and ``last_ok`` too if it is ok); ClaimLost (and nothing written) if
+        the claim is no longer ``run_id``'s."""
+
+    @abstractmethod
+    def record_blocked(self, blocked: dict[str, Blocked], date: str, run_id: str, at: str) -> None:
+        """One more blocked sweep (``run_id``, of ``date``, at ``at``) for each project of
+        ``blocked``: its streak goes on, or starts if it has run since its last block."""
 
     @abstractmethod
     def forget_absent(self, configured: Collection[str], sweeps: int) -> list[str]:

@@ -83,8 +83,10 @@ def _check_project(doc: dict[str, Any], name: str, path: Path) -> None:
     entry = doc.get("projects", {}).get(name)
     if entry is None:
         return
-    if not _shaped(entry, PROJECT_SHAPE) or not all(
-        _shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values()
+    if (
+        not _shaped(entry, PROJECT_SHAPE)
+        or not all(_shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values())
+        or not _shaped(entry.get("blocked", {}), BLOCKED_SHAPE)
     ):
         raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {HINT}")
 
@@ -161,7 +163,19 @@ _CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
 
 # Keys whose types the code relies on; other keys are left alone (a newer agentd of the
 # same state version may add some).
-PROJECT_SHAPE: dict[str, type | tuple[type, ...]] = {"tasks": dict, "last_run": dict}
+PROJECT_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "tasks": dict,
+    "last_run": dict,
+    "blocked": dict,  # since state version 2 gained it; older files have none
+}
+BLOCKED_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "by": str,
+    "reason": str,
+    "since": str,
+    "date": str,
+    "run_id": str,
+    "nights": int,
+}
 TASK_SHAPE: dict[str, type | tuple[type, ...]] = {"status": str, "date": str}
 CLAIM_SHAPE: dict[str, type | tuple[type, ...]] = {
     "run_id": str,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 from agentd.state.base import (
     STATE_VERSION,
     AllDone,
+    Blocked,
     Busy,
     Claimed,
     ClaimLost,
@@ -37,6 +38,7 @@ from agentd.state.base import (
     StateError,
     StateStore,
     TaskRecord,
+    blocked_entry,
     is_done,
 )
 from agentd.state.claims import Holder, this_host, why_stale
@@ -246,6 +248,23 @@ class JsonFileStore(StateStore):
             if record is not None:
                 ops.append(["set", ["projects", project, "last_run"], record.to_dict()])
             return None, ops
+
+        self._update(change)
+
+    def record_blocked(self, blocked: dict[str, Blocked], date: str, run_id: str, at: str) -> None:
+        if not blocked:
+            return  # the usual sweep: no write at all
+
+        def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
+            snapshot = Snapshot(doc)
+            return None, [
+                [
+                    "set",
+                    ["projects", name, "blocked"],
+                    blocked_entry(snapshot.blocked(name), block, date, run_id, at),
+                ]
+                for name, block in sorted(blocked.items())
+            ]
 
         self._update(change)
 

@@ -120,6 +120,8 @@ def gather(
                 "tasks_ok": sum(s == "ok" for s in states),
                 "tasks_failed": sum(s in TASK_FAILURES for s in states),
                 "tasks": len(tasks),
+                # Kept from running by a dependency since its last run: by which, since when.
+                "blocked": snapshot.blocked(name),
             }
         )
     # "Today" as the skip guard and the budget see it: the schedule's zone.
@@ -301,11 +303,23 @@ def _project_lines(status: dict[str, Any]) -> list[str]:
         lines.append("projects:")
         lines.append(f"  {'name':<{width}}  {'last run':<10}  {'status':<11}  tasks ok/failed")
         for p in status["projects"]:
-            state = p["last_status"] or "-"
+            state = "blocked" if p.get("blocked") else p["last_status"] or "-"
             if p["enabled"] is False:
                 state += " (disabled)"
             lines.append(
                 f"  {p['name']:<{width}}  {p['last_run_date'] or 'never':<10}  {state:<11}  "
-                f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}"
+                f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}{_blocked_note(p)}"
             )
     return lines
+
+
+def _blocked_note(project: dict[str, Any]) -> str:
+    blocked = project.get("blocked")
+    if not blocked:
+        return ""
+    nights = int(blocked.get("nights") or 1)
+    span = f"{nights} nights" if nights > 1 else "1 night"
+    return (
+        f"  blocked by {blocked.get('by')} since {blocked.get('since')} ({span}, "
+        f"last {blocked.get('run_id')}): {blocked.get('reason')}"
+    )

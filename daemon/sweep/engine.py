@@ -28,12 +28,12 @@ from agentd.daemon.sweep import ordering, rundirs
 from agentd.daemon.sweep.budget import AgentSlots
 from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
-from agentd.daemon.sweep.project import Failures, SweepContext, run_project
+from agentd.daemon.sweep.project import Failures, SweepContext, iso, run_project
 from agentd.daemon.sweep.rundirs import RunDir
 from agentd.daemon.sweep.selection import Selection, select
 from agentd.daemon.tasks import orphans
 from agentd.daemon.tasks.stop import StopToken
-from agentd.state import StateError, StateStore
+from agentd.state import Blocked, StateError, StateStore
 from agentd.state.claims import HEARTBEAT_EVERY, this_host
 
 log = structlog.get_logger("agentd.sweep")
@@ -96,6 +96,7 @@ def run_sweep(
             clock=clock,
         )
         results = _run_selection(ctx, selection, request)
+        _record_blocked(ctx, results)
         _forget_removed_projects(config, store, slog)
         ordered = _in_config_order(config, results, selection.skipped)
         status = SweepStatus.INTERRUPTED if stop.requested else None
@@ -151,6 +152,21 @@ def _run_selection(
         if result.status is ProjectStatus.SKIPPED and name not in selection.skipped:
             slog.info("project.skipped", project=name, reason=result.reason)
     return results
+
+
+def _record_blocked(ctx: SweepContext, results: dict[str, ProjectResult]) -> None:
+    """Projects a dependency kept from starting, for ``agentd status`` to say so, and
+    since when: otherwise a project blocked night after night shows as never run."""
+    blocked = {
+        name: Blocked(result.blocked_by, result.reason)
+        for name, result in results.items()
+        if result.blocked_by is not None
+    }
+    try:
+        at = iso(ctx.clock.now(ctx.config.zone))
+        ctx.store.record_blocked(blocked, ctx.date, ctx.run_id, at)
+    except StateError as exc:
+        ctx.log.error("state.write_failed", error=str(exc))
 
 
 def _forget_removed_projects(config: Config, store: StateStore, slog: Any) -> None:

@@ -115,6 +115,7 @@ class _FanOut:
                         ProjectStatus.SKIPPED,
                         current.blocks,
                         blocks=f"dependency skipped: {name}",
+                        blocked_by=current.name,
                     )
                     self.results[name] = skipped
                     blocked.append(skipped)
