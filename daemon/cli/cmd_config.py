@@ -15,7 +15,11 @@ from agentd.daemon.output.textout import harmless
 
 def config_command(args: argparse.Namespace) -> int:
     if args.config_command == "init":
-        return _init(args)
+        return _init_system(args) if args.system else _init(args)
+    if args.config_command == "path":
+        from agentd.daemon.cli.cmd_config_path import path_command
+
+        return path_command(args)
     config = load(args)
     if args.config_command == "show":
         from agentd.config.render import render_toml
@@ -45,6 +49,10 @@ def config_command(args: argparse.Namespace) -> int:
     channels = [c for c in ("command", "webhook") if getattr(notify, c) is not None]
     if channels:
         print(f"  alerts: {' and '.join(channels)}, on {notify.when}")
+    if args.deep:
+        from agentd.daemon.cli.cmd_doctor import run_doctor
+
+        return run_doctor(args, config)
     return EXIT_OK
 
 
@@ -89,3 +97,46 @@ def _init(args: argparse.Namespace) -> int:
     hint = f" --config {path}" if args.path or os.environ.get("AGENTD_CONFIG") else ""
     print(f"next: add your projects, then `agentd config check{hint}`")
     return EXIT_OK
+
+
+SYSTEM_GROUP = "agentd"
+SYSTEM_STATE_DIR = "/var/lib/agentd"
+
+
+def _init_system(args: argparse.Namespace) -> int:
+    """``/etc/agentd/config.toml`` for a system install: readable by the daemon's group
+    (0640 root:agentd), naming the one state directory the daemon and the group share."""
+    from agentd.config.loader import SYSTEM_CONFIG_DIR
+    from agentd.config.starter import system_starter, write_starter
+
+    path = SYSTEM_CONFIG_DIR / "config.toml"
+    if args.path:
+        raise UsageError(f"--system writes {path}; give no PATH with it")
+    if os.geteuid() != 0:
+        raise UsageError(f"writing {path} needs root: sudo agentd config init --system")
+    gid = _group_id(SYSTEM_GROUP)
+    try:
+        write_starter(path, system_starter(SYSTEM_STATE_DIR), mode=0o640, gid=gid)
+    except FileExistsError:
+        raise UsageError(f"{path} already exists; not overwriting it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    owner = f"root:{SYSTEM_GROUP}" if gid != -1 else "root:root"
+    print(f"wrote {path} (0640 {owner}), state directory {SYSTEM_STATE_DIR}")
+    if gid == -1:
+        print(
+            f"note: there is no group {SYSTEM_GROUP}, so only root can read it: create the "
+            f'daemon\'s user and group (README, "Installing under systemd"), then '
+            f"`chgrp {SYSTEM_GROUP} {path}`"
+        )
+    print("next: add your projects, then `agentd config check`")
+    return EXIT_OK
+
+
+def _group_id(name: str) -> int:
+    import grp
+
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return -1

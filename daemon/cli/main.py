@@ -66,17 +66,44 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a run id or a unique prefix")
     report.add_argument("--json", action="store_true", help="print report.json")
 
+    doctor = command("doctor", "check now what would fail tonight, in the daemon's environment")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    log = command("log", "print a task's log, or follow it while it runs (-f)")
+    log.usage = "agentd log [-h] [--run RUN_ID] [-f] [RUN_ID] PROJECT [TASK]"
+    log.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="[RUN_ID] PROJECT [TASK]: with two, the first is a run id when one matches "
+        "(else PROJECT TASK); default run: the latest with a log of the project",
+    )
+    log.add_argument("--run", metavar="RUN_ID", help="the run (an id or a unique prefix)")
+    log.add_argument(
+        "-f", "--follow", action="store_true", help="follow the log until the task ends"
+    )
+
     cfg = command("config", "check, show or create the configuration file")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     for name, text in (
         ("check", "validate the configuration; exit 0 or 2"),
         ("show", "print the resolved configuration as TOML, secrets masked"),
         ("init", "write a commented starter file; never overwrites"),
+        ("path", "which config file and state directory the commands use, and why"),
     ):
         p = cfg_sub.add_parser(name, help=text, description=text)
         _global_options(p)
         if name == "init":
             p.add_argument("path", nargs="?", metavar="PATH", help="where to write it")
+            p.add_argument(
+                "--system",
+                action="store_true",
+                help="write /etc/agentd/config.toml (0640, group agentd) for a system install",
+            )
+        if name == "path":
+            p.add_argument("--json", action="store_true", help="print it as JSON")
+        if name == "check":
+            p.add_argument("--deep", action="store_true", help="then run `agentd doctor`'s checks")
     return parser
 
 
@@ -134,6 +161,14 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         from agentd.daemon.cli.cmd_report import report_command
 
         return report_command
+    if args.command == "doctor":
+        from agentd.daemon.cli.cmd_doctor import doctor_command
+
+        return doctor_command
+    if args.command == "log":
+        from agentd.daemon.cli.cmd_log import log_command
+
+        return log_command
     from agentd.daemon.cli.cmd_config import config_command
 
     return config_command

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
+from agentd.state.files import ensure_state_dir
+
 TIMEOUT = 60.0
 # Inherited from a parent git (a hook, `git rebase -x`), these would point us at another
 # repository than the project's.
@@ -193,6 +195,26 @@ def clean_verdict(path: Path, configured_branch: str | None = None) -> tuple[str
     return ("skipped", problem) if problem else None
 
 
+def worktree_base(path: Path, configured_branch: str | None = None) -> str:
+    """What ``isolation = "worktree"`` would start tonight's worktrees from (a branch, or
+    HEAD when no default branch can be told), found as the sweep finds it; GitError when
+    ``add_worktree`` would fail: not a repository, the base branch missing, no commit."""
+    top = _locate(path)[0]
+    try:
+        base: str | None = default_branch(top, configured_branch)
+    except GitError:
+        if configured_branch:
+            raise
+        base = None
+    if base is not None and _tip(top, base, remote=True) is None:
+        raise GitError(f"base branch {base} does not exist in {top}")
+    if base is None:
+        head = _git(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+        if head.returncode != 0:
+            raise GitError(f"{top} has no commit to start a worktree from")
+    return base or "HEAD"
+
+
 def ref_safe(task: str) -> str:
     """``task`` as one component of a branch name: git's forbidden characters become "-"."""
     name = _REF_UNSAFE.sub("-", task) or "task"
@@ -214,7 +236,7 @@ def add_worktree(
             raise GitError(f"base branch {base_branch} does not exist in {top}")
         base = base or _git(top, "rev-parse", "--verify", "HEAD^{commit}").stdout.strip()
         branch = _new_branch(top, f"agentd/{date}/{ref_safe(task)}")
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        ensure_state_dir(root)  # the state directory's: shared with its group if it is
         path = Path(tempfile.mkdtemp(prefix=f"{top.name}-", dir=root.resolve()))
         try:
             _git(

@@ -1,9 +1,9 @@
 """What the fake agent CLIs beside this file share: the FAKE_* settings, the trace file,
 and the changes they make to the repository they run in.
 
-Each fake takes exactly its built-in preset's argv (config/presets.py) and, like the real
-CLI, exits 2 on any other flag (argparse does that). It then hands `run` the output its
-CLI would print, and the environment decides what really happens:
+Each fake takes exactly its built-in preset's argv (config/presets.py), or `--version`
+alone, and, like the real CLI, exits 2 on any other flag (argparse does that). It then
+hands `run` the output its CLI would print, and the environment decides what really happens:
 
     FAKE_COST            USD: claude's total_cost_usd (default 0.0312), aider's session
                          cost (default 0.0063; "none": a model aider has no price for).
@@ -18,6 +18,8 @@ CLI would print, and the environment decides what really happens:
     FAKE_TRACE           a file to append a "start" and an "end" JSON line to
     FAKE_COMMIT=1        commit a new file agent-NAME-PID.txt in the current directory
     FAKE_DIRTY=1         leave an untracked agent-scratch.txt in the current directory
+    FAKE_VERSION         what `--version` prints (default: the real CLI's kind of line)
+    FAKE_VERSION_EXIT    `--version`'s exit status (default 0)
 
 The token settings mean what agents.usage reports (input with cached, output), so a test
 expects back what it set; each fake splits them into its own CLI's fields. A run killed
@@ -82,6 +84,22 @@ class Output:
             half = self.result[: len(self.result) // 2]
             return self.before + (half if self.truncated is None else self.truncated)
         return self.before + self.result
+
+
+# What each real CLI's --version prints, in its own form.
+VERSIONS = {
+    "claude": "2.0.14 (Claude Code)",
+    "codex": "codex-cli 0.46.0",
+    "gemini": "0.9.0",
+    "aider": "aider 0.86.1",
+}
+
+
+def answer_version(name: str) -> None:
+    """``NAME --version`` alone, as every real CLI accepts it (``agentd doctor`` asks)."""
+    if sys.argv[1:] == ["--version"]:
+        sys.stdout.write(os.environ.get("FAKE_VERSION", VERSIONS[name]) + "\n")
+        sys.exit(int(os.environ.get("FAKE_VERSION_EXIT", "0")))
 
 
 def run(name: str, default_cost: float | None, build: Callable[[Figures], Output]) -> NoReturn:
