@@ -201,7 +201,9 @@ def test_the_messages_say_what_is_wrong_and_where(dws: Workspace) -> None:
         {"rec": cmd("no-such-linter-xyz"), "fix": ask("codex", "x")},
         [
             proj("plain", "rec", isolation="worktree"),
-            proj("pinned", "fix", require_clean=True, default_branch="release"),
+            proj(
+                "pinned", "fix", require_clean=True, isolation="worktree", default_branch="release"
+            ),
         ],
         dirs=False,
     )
@@ -211,15 +213,21 @@ def test_the_messages_say_what_is_wrong_and_where(dws: Workspace) -> None:
     _, checks = doctor(dws)
     bad = {(c["check"], c["subject"]): c["message"] for c in checks if c["level"] != "ok"}
     assert "not in a git repository" in bad["git", "plain"]
-    assert bad["git", "pinned"].startswith("require_clean: ")
-    assert "release" in bad["git", "pinned"]
+    pinned = [(c["level"], c["message"]) for c in checks if c["subject"] == "pinned"][1:]
+    skipped = "on branch main, not the default branch release"
+    missing = f"base branch release does not exist in {dws.root / 'pinned'}"
+    assert pinned == [
+        ("warning", f"require_clean: skipped tonight as it is: {skipped}"),
+        ("problem", f'isolation = "worktree": fails tonight: {missing}'),
+    ]
     assert bad["program", "rec"].startswith("'no-such-linter-xyz' not found on the tasks' PATH (")
     assert "mode 0777" in bad["state: permissions", str(dws.state)]
 
 
 def test_programs_are_looked_up_on_each_projects_own_path(dws: Workspace) -> None:
-    """[run] path in front of the daemon's PATH, a project's env PATH instead of it: the
-    lines name the projects where the outcomes differ."""
+    """[run] path in front of the daemon's PATH, a project's env PATH instead of it, a
+    relative program in the project's directory: the lines name the projects where the
+    outcomes differ."""
     tools, own = dws.root / "tools", dws.root / "own"
     for directory, name in ((tools, "shared-tool"), (own, "own-tool")):
         directory.mkdir()
@@ -227,10 +235,12 @@ def test_programs_are_looked_up_on_each_projects_own_path(dws: Workspace) -> Non
         (directory / name).chmod(0o755)
     write_config(
         dws,
-        {"a": cmd("shared-tool"), "b": cmd("own-tool")},
-        [proj("x", "a", "b"), proj("y", "a", "b", env={"PATH": str(own)})],
+        {"a": cmd("shared-tool"), "b": cmd("own-tool"), "c": cmd("./check.sh")},
+        [proj("x", "a", "b", "c"), proj("y", "a", "b", "c", env={"PATH": str(own)})],
         run={"path": [str(tools)]},
     )
+    (dws.root / "x" / "check.sh").write_text("#!/bin/sh\n")
+    (dws.root / "x" / "check.sh").chmod(0o755)
     code, checks = doctor(dws)
     lines = {(c["check"], c["subject"]): (c["level"], c["message"]) for c in checks}
     assert lines["program", "a in x"] == ("ok", str(tools / "shared-tool"))
@@ -238,6 +248,9 @@ def test_programs_are_looked_up_on_each_projects_own_path(dws: Workspace) -> Non
     assert lines["program", "a in y"][0] == "problem"
     assert lines["program", "b in y"] == ("ok", str(own / "own-tool"))
     assert lines["program", "b in x"][0] == "problem"
+    # A program named by a path is found from the project's directory, PATH or not.
+    assert lines["program", "c in x"] == ("ok", str(dws.root / "x" / "check.sh"))
+    assert lines["program", "c in y"] == ("problem", "'./check.sh' not found")
     assert code == 1
 
 
