@@ -9,20 +9,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agentd.config import Config
 from agentd.config.cron import CronError, parse_cron
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
-from agentd.daemon.cli.setup import load, open_store, state_dir
+from agentd.daemon.cli.setup import load, open_store, read_setup
+from agentd.daemon.model.report import ran_nothing
 from agentd.daemon.model.status import TASK_FAILURES
 from agentd.daemon.output import spendview
+from agentd.daemon.output.logview import failed_logs
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.service.schedule import next_fires
 from agentd.daemon.sweep import budget
+from agentd.daemon.sweep.rundirs import runs_dir
 from agentd.state import Snapshot
 from agentd.state.claims import process_gone, this_host, why_stale
 from agentd.state.daemonlock import read_holder
@@ -60,17 +63,11 @@ def schedule_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    config: Config | None
-    explicit = args.state_dir or os.environ.get("AGENTD_STATE_DIR")
-    try:
-        config = load(args)
-    except UsageError as exc:
-        if not explicit:
-            raise
-        # The state alone still says a lot; the configuration problem is printed too.
-        print(f"agentd: {harmless(str(exc))}", file=sys.stderr)
-        config = None
-    directory = state_dir(args, config)
+    # The state alone still says a lot: a broken file is a warning here, not an error.
+    setup = read_setup(args)
+    if setup.warning:
+        print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
+    config, directory = setup.config, setup.state_dir
     _, snapshot = open_store(directory)
     status = gather(config, snapshot, directory, datetime.now(UTC))
     if args.json:
@@ -134,11 +131,30 @@ def gather(
         if config
         else [],
         "schedule": schedule,
-        "last_sweep": runs[-1] if runs else None,
+        "last_sweep": _last_sweep(runs[-1], directory) if runs else None,
+        **_last_that_ran(runs, directory),
         "last_fire_handled": fires.get("last_handled"),
         "skipped_fires": fires.get("skipped", [])[-5:],
         "running": running,
         "projects": projects,
+    }
+
+
+def _last_sweep(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """The history's summary of the last sweep, with where its logs are: the run directory
+    and each failed task's log, absolute."""
+    run_dir = runs_dir(directory) / str(summary.get("run_id"))
+    return {**summary, "run_dir": str(run_dir), "failed_logs": failed_logs(run_dir)}
+
+
+def _last_that_ran(runs: list[dict[str, Any]], directory: Path) -> dict[str, Any]:
+    """The latest sweep that started a task or failed, and how many newer ones ran nothing
+    (manual sweeps after the night's had done everything): the text shows that one as the
+    last sweep, so that a no-op does not hide the night's."""
+    ran = [i for i, run in enumerate(runs) if not ran_nothing(run)]
+    return {
+        "last_sweep_that_ran": _last_sweep(runs[ran[-1]], directory) if ran else None,
+        "newer_sweeps_ran_nothing": len(runs) - 1 - ran[-1] if ran else len(runs),
     }
 
 
@@ -259,7 +275,8 @@ def _schedule_lines(schedule: dict[str, Any], daemon: dict[str, Any]) -> list[st
 
 def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
     lines = []
-    last = status["last_sweep"]
+    noops = status.get("newer_sweeps_ran_nothing") or 0
+    last = (status.get("last_sweep_that_ran") if noops else None) or status["last_sweep"]
     if last:
         c = last.get("counts") or {}
         lines.append(
@@ -274,6 +291,18 @@ def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
             f"tasks {c.get('tasks_ok', 0)} ok, {c.get('tasks_failed', 0)} failed, "
             f"{c.get('tasks_interrupted', 0)} interrupted, {c.get('tasks_skipped', 0)} skipped"
         )
+        lines.append(f"             run directory {last['run_dir']}")
+        for failed in last["failed_logs"]:
+            lines.append(
+                f"             failed {failed['project']}/{failed['task']}: {failed['log']}"
+            )
+        if last is not status["last_sweep"]:
+            latest = status["last_sweep"]
+            sweeps = "sweep" if noops == 1 else "sweeps"
+            lines.append(
+                f"             {noops} newer {sweeps} ran nothing (the latest: "
+                f"{latest['run_id']} ({latest.get('trigger')}), {latest.get('finished_at')})"
+            )
     else:
         lines.append("last sweep:  none yet")
     for skipped in status["skipped_fires"]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentd.state import StateError
-from agentd.state.files import ensure_private_dir, nearly_full
+from agentd.state.files import ensure_state_dir, nearly_full, new_dir
 
 
 def runs_dir(state_dir: Path) -> Path:
@@ -55,11 +55,11 @@ class RunDir:
 def open_run(state_dir: Path, now: datetime) -> RunDir:
     """A new run directory, held by this process; StateError if none can be made."""
     try:
-        ensure_private_dir(state_dir)
+        ensure_state_dir(state_dir)
         if runs_dir(state_dir).is_symlink():
             # Retention deletes old run directories in there: never somewhere else.
             raise StateError(f"{runs_dir(state_dir)} is a symbolic link; agentd will not follow it")
-        root, _ = ensure_private_dir(runs_dir(state_dir))
+        root, _ = ensure_state_dir(runs_dir(state_dir))
         # Made and locked while runs/ itself is locked, which retention also takes: it
         # never sees a run directory that its sweep does not hold yet.
         with _locked(root):
@@ -67,7 +67,7 @@ def open_run(state_dir: Path, now: datetime) -> RunDir:
             while True:
                 run_id = new_run_id(now, bump)
                 try:
-                    (root / run_id).mkdir(mode=0o700)
+                    new_dir(root / run_id)
                 except FileExistsError:
                     bump += 1  # another sweep started within the same 15 microseconds
                     continue
@@ -119,6 +119,11 @@ def _run_names(state_dir: Path) -> list[str]:
         for p in root.iterdir()
         if not p.name.startswith(".") and p.is_dir() and not p.is_symlink()
     )
+
+
+def run_ids(state_dir: Path) -> list[str]:
+    """The runs there are, oldest first; OSError if runs/ cannot be read."""
+    return _run_names(state_dir)
 
 
 def _has_report(path: Path) -> bool:

@@ -1,0 +1,323 @@
+"""``agentd log [RUN_ID] PROJECT [TASK] [-f]``: a task's log, printed, or followed while the
+task runs.
+
+Which words are which: with three, RUN_ID PROJECT TASK; with one, PROJECT; with two, the
+first is a run id when it is one (a run id or a unique prefix of one under runs/), else
+PROJECT TASK. A word that is both a run id prefix and a project with logs is refused as
+ambiguous, never guessed: ``--run RUN_ID`` says it outright. Without a run id, the run is
+the latest one that holds a log of the project (and of the task, when named), finished or
+still running: the night's run of that project, even after a no-op sweep since.
+
+Reads the state directory only; the configuration matters only for finding it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from agentd.daemon.cli.exits import EXIT_OK, UsageError
+from agentd.daemon.cli.setup import read_setup
+from agentd.daemon.output.logview import LogOutput, copy_available
+from agentd.daemon.output.textout import harmless
+from agentd.daemon.sweep.rundirs import in_use, run_ids, runs_dir
+from agentd.daemon.tasks.tasklog import LogCut
+from agentd.state import JsonFileStore, StateError
+
+# How often a follower looks for more output and for the task's end: a person's wait,
+# short enough to feel live, long enough to cost nothing.
+POLL_S = 0.5
+EXIT_SIGINT = 128 + signal.SIGINT
+SUFFIX = ".log"
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    path: Path
+    report: dict[str, Any] | None  # None while the sweep runs, or if it wrote none
+
+
+@dataclass(frozen=True)
+class TaskLog:
+    name: str
+    status: str
+    path: Path | None  # None: the task has no log (skipped)
+
+
+def log_command(args: argparse.Namespace) -> int:
+    directory = _state_directory(args)
+    root = runs_dir(directory)
+    try:
+        runs = run_ids(directory)
+    except OSError as exc:
+        raise UsageError(f"cannot read {root}: {exc.strerror}") from None
+    if not runs:
+        raise UsageError(f"no runs yet in {root}")
+    run_id, project, task = resolve_names(args.names, args.run, root, runs)
+    run = _pick_run(root, runs, run_id, project, task)
+    logs = task_logs(directory, run, project)
+    chosen = _choose(run, project, task, logs)
+    assert chosen.path is not None
+    print(
+        harmless(
+            f"agentd: run {run.run_id}, {project}/{chosen.name} ({chosen.status}): {chosen.path}"
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    out = LogOutput(sys.stdout.buffer, sys.stdout.isatty())
+    sys.stdout.flush()
+    try:
+        handle = open(chosen.path, "rb")  # noqa: SIM115 - closed below, or at a follow's end
+    except OSError as exc:
+        raise UsageError(f"cannot read {chosen.path}: {exc.strerror}") from None
+    with handle:
+        if args.follow:
+            return _follow(handle, out, directory, run, project, chosen.name)
+        copy_available(handle, out)
+        out.close()
+    _trailer(directory, run, project, chosen)
+    return EXIT_OK
+
+
+def _state_directory(args: argparse.Namespace) -> Path:
+    """The logs outlive configuration mistakes: the file is read only for where the state
+    is, and a broken one is a warning."""
+    setup = read_setup(args, need_config=False)
+    if setup.warning:
+        print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
+    return setup.state_dir
+
+
+def resolve_names(
+    names: list[str], run_option: str | None, root: Path, runs: list[str]
+) -> tuple[str | None, str, str | None]:
+    """(run id or None, project, task or None) from the words given (module docstring)."""
+    if any(not name for name in names):
+        raise UsageError("an empty name")
+    if run_option is not None:
+        if len(names) > 2:
+            raise UsageError("with --run, give PROJECT [TASK]")
+        return run_option, names[0], names[1] if len(names) == 2 else None
+    if len(names) > 3:
+        raise UsageError("too many names: agentd log [RUN_ID] PROJECT [TASK]")
+    if len(names) == 3:
+        return names[0], names[1], names[2]
+    if len(names) == 1:
+        return None, names[0], None
+    first, second = names
+    if not any(run.startswith(first) for run in runs):
+        return None, first, second
+    if any((root / run / first).is_dir() for run in runs):
+        raise UsageError(
+            f"{first!r} is both a run id (or its start) and a project: say which, with "
+            f"`agentd log --run RUN_ID {first} TASK` or `agentd log RUN_ID PROJECT TASK`"
+        )
+    return first, second, None
+
+
+def _pick_run(
+    root: Path, runs: list[str], run_id: str | None, project: str, task: str | None
+) -> Run:
+    if run_id is not None:
+        matches = [run for run in runs if run.startswith(run_id)]
+        if len(matches) > 1:
+            raise UsageError(f"{run_id!r} matches {len(matches)} runs: {', '.join(matches[:5])}")
+        if not matches:
+            raise UsageError(f"no run {run_id!r} in {root}; the latest: {_latest(runs)}")
+        return _run(root, matches[0])
+    if task is not None:
+        for name in reversed(runs):
+            if (root / name / project / f"{task}{SUFFIX}").is_file():
+                return _run(root, name)
+    # No run has that task's log: the project's latest run says which tasks it has.
+    for name in reversed(runs):
+        if _log_files(root / name / project):
+            return _run(root, name)
+    latest = runs[-1]
+    raise UsageError(
+        f"no run in {root} has a log of project {project!r}; the latest run, {latest}, has "
+        f"logs of: {_listing(_projects_with_logs(root / latest))}"
+    )
+
+
+def _run(root: Path, name: str) -> Run:
+    try:
+        report = json.loads((root / name / "report.json").read_text())
+    except (OSError, ValueError):
+        report = None  # running, or it ended without one: the logs are still there
+    if not isinstance(report, dict):
+        report = None
+    return Run(name, root / name, report)
+
+
+def _latest(runs: list[str]) -> str:
+    return ", ".join(reversed(runs[-5:]))
+
+
+def _listing(names: list[str]) -> str:
+    return ", ".join(names) if names else "nothing"
+
+
+def _log_files(where: Path) -> list[Path]:
+    try:
+        return sorted(p for p in where.iterdir() if p.name.endswith(SUFFIX) and p.is_file())
+    except OSError:
+        return []
+
+
+def _projects_with_logs(run_path: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in run_path.iterdir() if p.is_dir() and _log_files(p))
+    except OSError:
+        return []
+
+
+def task_logs(directory: Path, run: Run, project: str) -> list[TaskLog]:
+    """The project's tasks in ``run``, in the order they ran: from its report when it has
+    one (skipped tasks included, without a log), else from the logs on disk, with what the
+    state store says of each."""
+    where = run.path / project
+    if run.report is not None:
+        entry = next((p for p in run.report.get("projects", []) if p.get("name") == project), None)
+        if entry is not None:
+            return [_reported(where, task) for task in entry.get("tasks", [])]
+    files = _log_files(where)
+    if not files:
+        raise UsageError(
+            f"run {run.run_id} has no logs of project {project!r}; projects with logs "
+            f"there: {_listing(_projects_with_logs(run.path))}"
+        )
+    records = _records(directory, project)
+    logs = []
+    for path in files:
+        name = path.name.removesuffix(SUFFIX)
+        logs.append(TaskLog(name, _unreported_status(run, records.get(name)), path))
+    return sorted(logs, key=lambda log: _mtime(log.path))
+
+
+def _reported(where: Path, task: dict[str, Any]) -> TaskLog:
+    name = str(task.get("name"))
+    path = where / f"{name}{SUFFIX}" if task.get("log") else None
+    return TaskLog(name, str(task.get("status")), path)
+
+
+def _unreported_status(run: Run, record: dict[str, Any] | None) -> str:
+    if record is not None and record.get("run_id") == run.run_id:
+        return str(record.get("status"))
+    if in_use(run.path):
+        return "running"
+    return "unknown: its sweep ended without a report"
+
+
+def _records(directory: Path, project: str) -> dict[str, Any]:
+    """The state store's last outcome of each of the project's tasks; none if the store
+    cannot be read (the logs do not need it)."""
+    try:
+        tasks = JsonFileStore(directory).read().project(project).get("tasks", {})
+    except StateError:
+        return {}
+    return tasks if isinstance(tasks, dict) else {}
+
+
+def _mtime(path: Path | None) -> float:
+    try:
+        return path.stat().st_mtime if path is not None else 0.0
+    except OSError:
+        return 0.0
+
+
+def _choose(run: Run, project: str, task: str | None, logs: list[TaskLog]) -> TaskLog:
+    with_log = [log for log in logs if log.path is not None]
+    if task is None:
+        if len(with_log) == 1:
+            return with_log[0]
+        if not with_log:
+            raise UsageError(f"project {project} ran no task in run {run.run_id}:\n{_table(logs)}")
+        raise UsageError(
+            f"project {project} ran {len(with_log)} tasks in run {run.run_id}; name one:\n"
+            f"{_table(logs)}"
+        )
+    found = next((log for log in logs if log.name == task), None)
+    if found is None:
+        raise UsageError(
+            f"run {run.run_id} has no task {task!r} of project {project}; its tasks there:\n"
+            f"{_table(logs)}"
+        )
+    if found.path is None:
+        raise UsageError(f"{project}/{task} did not run in run {run.run_id}: {found.status}")
+    return found
+
+
+def _table(logs: list[TaskLog]) -> str:
+    width = max(len(log.name) for log in logs)
+    status_width = max(len(log.status) for log in logs)
+    return "\n".join(
+        f"  {log.name:<{width}}  {log.status:<{status_width}}  {log.path or '(no log)'}"
+        for log in logs
+    )
+
+
+def _follow(
+    handle: BinaryIO, out: LogOutput, directory: Path, run: Run, project: str, task: str
+) -> int:
+    """Print what the log holds and what it gains, until the task ends (its outcome is
+    recorded) or its sweep does; Ctrl-C ends it quietly, with 130."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        while True:
+            copy_available(handle, out)
+            out.flush()
+            if _ended(directory, run, project, task):
+                # The runner writes all of it (a cut log's tail too) before the outcome.
+                copy_available(handle, out)
+                break
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        out.close()
+        return EXIT_SIGINT
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    out.close()
+    _trailer(directory, _run(run.path.parent, run.run_id), project, TaskLog(task, "", None))
+    return EXIT_OK
+
+
+def _ended(directory: Path, run: Run, project: str, task: str) -> bool:
+    if (run.path / "report.json").exists() or not in_use(run.path):
+        return True
+    record = _records(directory, project).get(task)
+    return isinstance(record, dict) and record.get("run_id") == run.run_id
+
+
+def _trailer(directory: Path, run: Run, project: str, shown: TaskLog) -> None:
+    """What the reader should know after the log: it was cut, or it is not over yet."""
+    note = None
+    if run.report is not None:
+        entry = next(
+            (
+                t
+                for p in run.report.get("projects", [])
+                if p.get("name") == project
+                for t in p.get("tasks", [])
+                if t.get("name") == shown.name
+            ),
+            None,
+        )
+        cut = entry.get("log_cut") if entry else None
+        if cut:
+            try:
+                note = LogCut(**cut).reason()
+            except TypeError:
+                note = "log cut (its report's note is not of this agentd)"
+    elif shown.status == "running":
+        note = f"{project}/{shown.name} is still running: `agentd log -f` follows it"
+    if note:
+        print(harmless(f"agentd: {note}"), file=sys.stderr)
