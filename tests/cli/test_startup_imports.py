@@ -88,7 +88,14 @@ def swept(ws: Workspace) -> Workspace:
 
 @pytest.mark.parametrize(
     "args",
-    [("status",), ("status", "--json"), ("schedule",), ("config", "check"), ("report",)],
+    [
+        ("status",),
+        ("status", "--json"),
+        ("schedule",),
+        ("config", "check"),
+        ("report",),
+        ("log", "p"),
+    ],
 )
 def test_a_read_command_loads_nothing_of_the_daemon_or_its_logging(
     swept: Workspace, args: tuple[str, ...]
