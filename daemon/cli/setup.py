@@ -63,7 +63,7 @@ def setup_logging(args: argparse.Namespace, config: Config | None) -> None:
     settings = config.settings.log if config else None
     level = args.log_level or (settings.level if settings else "info")
     fmt = args.log_format or (settings.format if settings else "auto")
-    configure(level, fmt)
+    configure(level, fmt, asked=args.log_level is not None)
 
 
 def state_dir(args: argparse.Namespace, config: Config | None) -> Path:

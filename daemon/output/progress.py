@@ -7,6 +7,7 @@ a terminal is there to draw on.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import IO, Any
@@ -14,8 +15,9 @@ from typing import IO, Any
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver
 from agentd.daemon.model.report import Report
-from agentd.daemon.model.results import ProjectResult, tally
+from agentd.daemon.model.results import ProjectResult, TaskResult, tally
 from agentd.daemon.model.status import TASK_FAILURES, ProjectStatus, TaskStatus
+from agentd.daemon.output.logs import Heard, hand_to_view
 from agentd.daemon.output.report import describe_mode, logs_cut
 from agentd.daemon.output.textout import harmless, reader_may_leave
 
@@ -33,8 +35,19 @@ class PlainSummary(Observer):
         print_summary(report, run_dir, self.stream, rich=False)
 
 
+# Warnings whose news the closing summary gives in its own words (a task that failed or
+# whose log was cut, a project refused, tasks kept by the budget, the sweep's end): shown
+# in the view while it runs, not printed again above the summary.
+IN_SUMMARY = frozenset(
+    {"task.finish", "task.log_cut", "project.refused", "project.failed"}
+    | {"budget.tasks_skipped", "sweep.finish"}
+)
+FOOTER = 3  # the latest warnings the view shows
+
+
 class LiveView(Observer):
-    """Running projects with their current task, and running totals, redrawn in place."""
+    """Running projects with their current task, running totals and the latest warnings,
+    redrawn in place; records below warning stay off the terminal meanwhile (logs.py)."""
 
     def __init__(self, stream: IO[str], clock: Clock = SYSTEM_CLOCK) -> None:
         from rich.console import Console
@@ -46,18 +59,44 @@ class LiveView(Observer):
         self.total = 0
         self.running: dict[str, tuple[str, int, int, float]] = {}  # task, index, count, since
         self.finished: dict[str, int] = {"ok": 0, "failed": 0, "other": 0}
+        self.tasks: dict[tuple[str, str], TaskStatus] = {}  # (project, task): how it ended
+        self.heard: list[Heard] = []  # while the view is up
         self.live: Any = None
+        self.over = False
+        # Until the end of the command: the sweep's last record comes after the summary.
+        hand_to_view(self._hear)
+
+    def _hear(self, heard: Heard) -> None:
+        """A warning or an error: kept for the view while it is up, printed at once before
+        it starts; after it, the summary has said what the sweep's own warnings say."""
+        with self.lock:
+            if self.live is not None and not self.over:
+                self.heard.append(heard)
+                return
+            if self.over and heard.event in IN_SUMMARY:
+                return
+        _print_heard([heard])
 
     def sweep_started(self, run_id: str, projects: int, bound: int) -> None:
+        import sys
+
         from rich.live import Live
 
         mode = f"parallel, at most {bound}" if bound > 1 else "serial"
         self.header = f"agentd sweep {run_id} ({mode})"
         self.total = projects
-        self.live = Live(
-            self, console=self.console, refresh_per_second=4, transient=True, redirect_stderr=True
+        # What else writes to a terminal's stderr prints above the view rather than through
+        # it; a stderr that is a file keeps what is written to it.
+        live = Live(
+            self,
+            console=self.console,
+            refresh_per_second=4,
+            transient=True,
+            redirect_stderr=sys.stderr.isatty(),
         )
-        self.live.start()
+        live.start()
+        with self.lock:
+            self.live = live
 
     def project_started(self, name: str, tasks: int) -> None:
         with self.lock:
@@ -67,6 +106,10 @@ class LiveView(Observer):
         with self.lock:
             _, index, count, since = self.running.get(project, ("", 0, 0, self.clock.monotonic()))
             self.running[project] = (task, index + 1, count, since)
+
+    def task_finished(self, project: str, result: TaskResult) -> None:
+        with self.lock:
+            self.tasks[(project, result.name)] = result.status
 
     def project_finished(self, result: ProjectResult) -> None:
         with self.lock:
@@ -78,6 +121,10 @@ class LiveView(Observer):
     def sweep_finished(self, report: Report, run_dir: Path) -> None:
         if self.live is not None:
             self.live.stop()
+        with self.lock:
+            self.over = True
+            heard = [h for h in self.heard if h.event not in IN_SUMMARY]
+        _print_heard(heard)
         print_summary(report, run_dir, self.console.file, rich=True)
 
     def __rich__(self) -> Any:
@@ -89,6 +136,8 @@ class LiveView(Observer):
         with self.lock:
             running = dict(self.running)
             finished = dict(self.finished)
+            ended = tally(self.tasks.values())
+            heard, warned = self.heard[-FOOTER:], len(self.heard)
         table = Table.grid(padding=(0, 2))
         now = self.clock.monotonic()
         for name, (task, index, count, since) in sorted(running.items()):
@@ -100,15 +149,45 @@ class LiveView(Observer):
             )
         waiting = self.total - len(running) - sum(finished.values())
         totals = Text.assemble(
+            ("projects ", "bold"),
             (f"running {len(running)}", "cyan"),
             "  ",
-            (f"ok {finished['ok']}", "green"),
-            "  ",
-            (f"failed {finished['failed']}", "red" if finished["failed"] else "dim"),
+            (f"done {sum(finished.values())}", "dim"),
             "  ",
             (f"waiting {max(0, waiting)}", "dim"),
+            ("    tasks ", "bold"),
+            (f"ok {ended.ok}", "green"),
+            "  ",
+            (f"failed {ended.failed}", "red" if ended.failed else "dim"),
+            (f"    warnings {warned}" if warned > FOOTER else "", "yellow"),
         )
-        return Group(Text(self.header, style="bold"), table, totals)
+        lines = [_heard_text(h, no_wrap=True) for h in heard]
+        return Group(Text(self.header, style="bold"), table, totals, *lines)
+
+
+def _heard_text(heard: Heard, no_wrap: bool = False) -> Any:
+    from rich.text import Text
+
+    style = "red" if heard.level >= logging.ERROR else "yellow"
+    # Already harmless (logs.py); Text, never markup: a "[" in a reason prints as itself.
+    text = Text(heard.line, style=style)
+    if no_wrap:
+        text.no_wrap, text.overflow = True, "ellipsis"
+    return text
+
+
+def _print_heard(heard: list[Heard]) -> None:
+    """Warnings and errors on stderr, where the records would have gone, one line each."""
+    if not heard:
+        return
+    import sys
+
+    from rich.console import Console
+
+    console = Console(file=sys.stderr)
+    with reader_may_leave():
+        for item in heard:
+            console.print(_heard_text(item))
 
 
 def print_summary(report: Report, run_dir: Path, out: IO[str], rich: bool) -> None:

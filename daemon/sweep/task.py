@@ -61,7 +61,9 @@ def _guarded_task(
         log.exception("task.crashed")
         message = f"internal error: {exc!r}"
         ctx.fail(planned.name, task, TaskStatus.ERROR, message)
-        return TaskResult(task, TaskStatus.ERROR, reason=message)
+        crashed = TaskResult(task, TaskStatus.ERROR, reason=message)
+        ctx.observer.task_finished(planned.name, crashed)  # counted now, as _conclude does
+        return crashed
 
 
 def _run_task(
