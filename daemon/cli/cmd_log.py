@@ -56,6 +56,10 @@ def log_command(args: argparse.Namespace) -> int:
     root = runs_dir(directory)
     try:
         runs = run_ids(directory)
+    except PermissionError:
+        from agentd.config.access import denied  # who owns it, and how to get in
+
+        raise UsageError(f"cannot read {root}: {denied(root)}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {root}: {exc.strerror}") from None
     if not runs:
@@ -83,7 +87,7 @@ def log_command(args: argparse.Namespace) -> int:
             return _follow(handle, out, directory, run, project, chosen.name)
         copy_available(handle, out)
         out.close()
-    _trailer(directory, run, project, chosen)
+    _trailer(run, project, chosen)
     return EXIT_OK
 
 
@@ -187,8 +191,11 @@ def task_logs(directory: Path, run: Run, project: str) -> list[TaskLog]:
     where = run.path / project
     if run.report is not None:
         entry = next((p for p in run.report.get("projects", []) if p.get("name") == project), None)
-        if entry is not None:
-            return [_reported(where, task) for task in entry.get("tasks", [])]
+        if entry is not None and entry.get("tasks"):
+            return [_reported(where, task) for task in entry["tasks"]]
+        if entry is not None:  # skipped whole: a dependency failed, everything done today
+            why = entry.get("reason") or entry.get("status")
+            raise UsageError(f"project {project} ran no task in run {run.run_id}: {why}")
     files = _log_files(where)
     if not files:
         raise UsageError(
@@ -286,7 +293,7 @@ def _follow(
     finally:
         signal.signal(signal.SIGINT, previous)
     out.close()
-    _trailer(directory, _run(run.path.parent, run.run_id), project, TaskLog(task, "", None))
+    _trailer(_run(run.path.parent, run.run_id), project, TaskLog(task, "", None))
     return EXIT_OK
 
 
@@ -297,7 +304,7 @@ def _ended(directory: Path, run: Run, project: str, task: str) -> bool:
     return isinstance(record, dict) and record.get("run_id") == run.run_id
 
 
-def _trailer(directory: Path, run: Run, project: str, shown: TaskLog) -> None:
+def _trailer(run: Run, project: str, shown: TaskLog) -> None:
     """What the reader should know after the log: it was cut, or it is not over yet."""
     note = None
     if run.report is not None:

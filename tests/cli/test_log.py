@@ -293,3 +293,16 @@ def test_report_md_shortens_a_long_command() -> None:
     assert len(text) == COMMAND_CHARS
     assert text.endswith("…")
     assert "\n" not in command_text(["a", "x\ny"])
+
+
+def test_a_project_that_ran_nothing_in_the_run_says_why(ws: Workspace) -> None:
+    write_config(
+        ws,
+        {"t": sh("exit 1")},
+        [proj("a", "t"), proj("b", "t", depends_on=["a"])],
+    )
+    code, report = ws.once_json()
+    assert code == 1
+    proc = ws.run("log", "--run", report["run_id"], "b")
+    assert proc.returncode == 2
+    assert f"project b ran no task in run {report['run_id']}: dependency failed: a" in (proc.stderr)
