@@ -1,56 +1,27 @@
 """Runs inside ../shared/tools/with-systemd (see test_systemd.py): the real unit file under
-a real systemd. Exits non-zero with a message at the first broken promise.
+a real systemd, as root with the test's own state and configuration (drop-ins). Exits
+non-zero with a message at the first broken promise.
 
-argv: APP AGENTD WORKDIR MODE. APP holds systemd/ and tests/bin/; all of it lives outside
-/tmp and /var/tmp, which the service cannot see. MODE "unprivileged" adds a last part that
-runs the unit as shipped, for User=nobody, with /var/lib/agentd and /etc/agentd of its own
-(overlays private to with-systemd's namespace: the machine's own are neither used nor
-changed). MODE "root-only:WHY" leaves that part out and prints a line starting with
-"SKIPPED" that says why, for test_systemd.py to report the skip.
+argv: APP AGENTD WORKDIR. APP holds systemd/ and tests/bin/; all of it lives outside /tmp
+and /var/tmp, which the service cannot see. The unit as shipped, for its own account, is
+system_install_scenario.py.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO, AGENTD, WORK, MODE = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), sys.argv[4]
+from systemd_tools import gone, sh, show, wait_for
+
+REPO, AGENTD, WORK = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 STATE = WORK / "state"
 CONFIG = WORK / "config.toml"
 UNIT = Path("/run/systemd/system/agentd.service")
-
-
-def sh(*args: str, check: bool = True) -> str:
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    if check and proc.returncode != 0:
-        journal = subprocess.run(
-            ["journalctl", "-u", "agentd", "--no-pager", "-n", "60"], capture_output=True, text=True
-        ).stdout
-        raise SystemExit(
-            f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr}{proc.stdout}\n{journal}"
-        )
-    return proc.stdout.strip()
-
-
-def show(prop: str) -> str:
-    return sh("systemctl", "show", "agentd", "-p", prop, "--value")
-
-
-def wait_for(what: str, predicate: Any, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    journal = sh("journalctl", "-u", "agentd", "--no-pager", "-n", "40", check=False)
-    raise SystemExit(f"timed out waiting for {what}\n{journal}")
 
 
 def reports() -> list[dict[str, Any]]:
@@ -95,14 +66,6 @@ def seed_missed_fire() -> None:
         timespec="seconds"
     )
     path.write_text(json.dumps(doc))
-
-
-def gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 2] in "ZX"
 
 
 def main() -> None:
@@ -220,85 +183,6 @@ Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
     ):
         assert expected in events, (expected, events)
     print(f"ok: {len(ours)} journal lines from agentd, all JSON")
-
-    # 7. The unit as shipped, unless test_systemd.py found that nobody cannot run agentd.
-    if MODE == "unprivileged":
-        unprivileged()
-    else:
-        print(f"SKIPPED: the unit as shipped, as nobody: {MODE.partition(':')[2]}")
-
-
-def private_system_dirs() -> None:
-    """/etc and /var/lib overlaid, in this namespace only, by copies whose changes live in
-    with-systemd's private /run: /etc/agentd and /var/lib/agentd start out missing, as on
-    a machine that never had agentd, whatever this machine holds there, and nothing
-    written to them reaches the machine."""
-    for parent in (Path("/etc"), Path("/var/lib")):
-        scratch = Path("/run/agentd-test-overlay") / parent.name
-        (scratch / "upper").mkdir(parents=True)
-        (scratch / "work").mkdir()
-        options = f"lowerdir={parent},upperdir={scratch / 'upper'},workdir={scratch / 'work'}"
-        sh("mount", "-t", "overlay", "overlay", "-o", options, str(parent))
-    for directory in (Path("/etc/agentd"), Path("/var/lib/agentd")):
-        if directory.is_dir() and not directory.is_symlink():
-            shutil.rmtree(directory)  # in the overlay: the machine's copy stays
-        elif directory.exists() or directory.is_symlink():
-            directory.unlink()
-        assert not directory.exists(), directory
-    print("ok: /etc/agentd and /var/lib/agentd fresh, in overlays of /etc and /var/lib")
-
-
-def unprivileged() -> None:
-    """The unit as shipped, for an unprivileged account, set up as the README says."""
-    private_system_dirs()
-    (UNIT.parent / "agentd.service.d" / "test.conf").write_text(
-        f"""[Service]
-User=nobody
-Group=nogroup
-Environment=PATH={REPO / "tests" / "bin"}:/usr/local/bin:/usr/bin:/bin
-Environment=PYTHONPATH={REPO / "site"}
-ExecStart=
-ExecStart={sys.executable} {REPO / "tests" / "bin" / "agentd-every-2s"} run
-"""
-    )
-    sh("systemctl", "daemon-reload")
-    project = WORK / "repo-of-nobody"
-    project.mkdir()
-    sh("chown", "nobody:nogroup", str(project))
-    # README: install -d -o you -m 0750 /etc/agentd; agentd config init as you; edit it.
-    sh("install", "-d", "-o", "nobody", "-g", "nogroup", "-m", "0750", "/etc/agentd")
-    sh("runuser", "-u", "nobody", "--", AGENTD, "config", "init", "/etc/agentd/config.toml")
-    config = Path("/etc/agentd/config.toml")
-    text = (
-        config.read_text()
-        + f"""
-[tasks.make]
-shell = "echo built > built.txt"
-
-[[projects]]
-name = "mine"
-path = "{project}"
-tasks = ["make"]
-"""
-    )
-    config.write_text(text.replace('cron = "30 2 * * *"', 'cron = "* * * * *"'))
-    sh("systemctl", "start", "agentd")
-    state = Path("/var/lib/agentd")
-    report = wait_for("a sweep as nobody", lambda: list(state.glob("runs/*/report.json")))[0]
-    result = json.loads(report.read_text())
-    assert result["status"] == "ok", result
-    sh("systemctl", "stop", "agentd")
-    assert show("Result") == "success"
-    nobody = int(sh("id", "-u", "nobody"))
-    assert state.stat().st_uid == nobody
-    assert (state.stat().st_mode & 0o777) == 0o700
-    for path in (state / "state.json", report):
-        assert path.stat().st_uid == nobody, path
-        assert (path.stat().st_mode & 0o777) == 0o600, path
-    built = project / "built.txt"
-    assert built.stat().st_uid == nobody
-    assert (built.stat().st_mode & 0o777) == 0o644, oct(built.stat().st_mode)  # no UMask= leak
-    print("ok: the shipped unit ran a sweep as nobody with /etc/agentd and /var/lib/agentd")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+"""The system install (README "System install") under a real systemd: install-system.sh
+makes the account agentd, the shared state directory, the unit and /etc/agentd/config.toml;
+the unit as shipped runs as agentd and finds a task's program through [run] path; a login
+user of the group agentd sees the daemon's state and shares its skip guard and claims.
+The scenario itself is system_install_scenario.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.service.systemd_deploy import (
+    WITH_SYSTEMD,
+    deploy,
+    fingerprint,
+    needs_systemd,
+    nobody_cannot_run,
+)
+
+# What the scenario creates, in overlays private to with-systemd's namespace.
+MACHINE = (
+    "/etc/agentd",
+    "/var/lib/agentd",
+    "/home/agentd",
+    "/home/alice",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/shadow",
+    "/var/log/lastlog",
+    "/var/log/faillog",
+    "/etc/systemd/system/agentd.service",
+)
+
+
+def _taken_names() -> list[str]:
+    """The accounts the scenario creates, if this machine has them already."""
+    taken = []
+    for name in ("agentd", "alice"):
+        for database in ("passwd", "group"):
+            if subprocess.run(["getent", database, name], capture_output=True).returncode == 0:
+                taken.append(f"{database} {name}")
+    return taken
+
+
+@needs_systemd
+def test_the_system_install_under_a_real_systemd() -> None:
+    taken = _taken_names()
+    if taken:
+        pytest.skip(f"this machine already has {', '.join(taken)}; the scenario creates them")
+    work = Path(tempfile.mkdtemp(prefix="agentd-install-test-", dir="/var/lib"))
+    machine = fingerprint(MACHINE)
+    try:
+        python, launcher = deploy(work)
+        cannot = nobody_cannot_run(python)
+        if cannot is not None:
+            pytest.skip(f"the accounts could not run agentd: {cannot}")
+        result = subprocess.run(
+            [
+                str(WITH_SYSTEMD),
+                python,
+                str(work / "app" / "system_install_scenario.py"),
+                str(work / "app"),
+                launcher,
+                str(work),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "PYTHONPATH": str(work / "app" / "site")},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        print(result.stdout)
+        assert "ok: the system install under a real systemd" in result.stdout, result.stdout
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert fingerprint(MACHINE) == machine, "the test changed the machine's accounts or files"
