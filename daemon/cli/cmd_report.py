@@ -11,6 +11,7 @@ from typing import Any
 
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, state_dir
+from agentd.daemon.model.report import ran_nothing
 from agentd.daemon.output.report import render_markdown
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.sweep.rundirs import ReportNotFound, find_report
@@ -36,6 +37,8 @@ def report_command(args: argparse.Namespace) -> int:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
+    if args.run_id is None and isinstance(report, dict) and ran_nothing(report):
+        path, report = _past_no_ops(path, report)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return EXIT_OK
@@ -45,6 +48,34 @@ def report_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot show {path}: it is not a report of this agentd") from None
     sys.stdout.write(text)
     return EXIT_OK
+
+
+def _past_no_ops(path: Path, report: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """The latest report of a sweep that ran something, and a note on stderr, when the
+    newer sweeps ran nothing (a manual sweep after the night's had done everything): such
+    a sweep must not hide the night's report. Unchanged when no sweep ran anything."""
+    newer: list[str] = []
+    for older in sorted(path.parent.parent.glob("*/report.json"), reverse=True):
+        if older.parent.name > path.parent.name or older.parent.name.startswith("."):
+            continue
+        try:
+            candidate = json.loads(older.read_text())
+        except (OSError, ValueError):
+            continue  # unreadable: neither shown nor counted
+        if isinstance(candidate, dict) and ran_nothing(candidate):
+            newer.append(older.parent.name)
+            continue
+        sweeps = "sweep" if len(newer) == 1 else "sweeps"
+        print(
+            harmless(
+                f"agentd: the latest sweep that ran something: {older.parent.name}; "
+                f"{len(newer)} newer {sweeps} ran nothing (the latest: "
+                f"agentd report {newer[0]})"
+            ),
+            file=sys.stderr,
+        )
+        return older, candidate
+    return path, report
 
 
 def _history(directory: Path) -> list[dict[str, Any]]:

@@ -136,3 +136,14 @@ class Report:
         if self.alerts is not None:
             out["alerts"] = [a.to_dict() for a in self.alerts]
         return out
+
+
+def ran_nothing(report: dict[str, Any]) -> bool:
+    """Whether a sweep (its report.json, or its summary in the state's history) started no
+    task and failed nothing: a manual sweep after the night's one had done everything.
+    ``agentd report`` and ``agentd status`` look past such sweeps to the one that ran."""
+    counts = report.get("counts")
+    if not isinstance(counts, dict):
+        return False  # not one of ours: shown as it is, never skipped over
+    started = [counts.get(key) for key in ("tasks_ok", "tasks_failed", "tasks_interrupted")]
+    return report.get("status") == SweepStatus.OK and not any(started)

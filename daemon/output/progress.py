@@ -18,7 +18,7 @@ from agentd.daemon.model.report import Report
 from agentd.daemon.model.results import ProjectResult, TaskResult, tally
 from agentd.daemon.model.status import TASK_FAILURES, ProjectStatus, TaskStatus
 from agentd.daemon.output.logs import Heard, hand_to_view
-from agentd.daemon.output.report import describe_mode, logs_cut
+from agentd.daemon.output.report import describe_mode, logs_cut, shown_speedup
 from agentd.daemon.output.textout import harmless, reader_may_leave
 
 # The do-nothing observer, under the name tests and callers have used for it.
@@ -206,7 +206,8 @@ def _plain_summary(report: Report, run_dir: Path, out: IO[str]) -> None:
     def write(text: str) -> None:
         out.write(harmless(text))
 
-    speedup = f", speedup {report.speedup:.1f}x" if report.speedup else ""
+    shown = shown_speedup(report.to_dict())
+    speedup = f", speedup {shown:.1f}x" if shown else ""
     write(f"sweep {report.run_id}: {report.status} in {report.duration_s:.1f}s{speedup}\n")
     write(
         f"  projects: {c.projects_ok} ok, {c.projects_failed} failed, "
@@ -278,7 +279,7 @@ def _rich_summary(report: Report, run_dir: Path, out: IO[str]) -> None:
         Text.assemble(
             (status, f"bold {_STYLES.get(status, '')}"),
             f" in {report.duration_s:.1f}s; {len(report.failures)} failure(s)"
-            + (f"; speedup {report.speedup:.1f}x" if report.speedup else ""),
+            + (f"; speedup {shown:.1f}x" if (shown := shown_speedup(report.to_dict())) else ""),
         )
     )
     for failure in report.failures:

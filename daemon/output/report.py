@@ -83,6 +83,22 @@ def describe_mode(mode: dict[str, Any]) -> str:
     return "serial, one project at a time"
 
 
+# Speedup is shown when at least two projects ran tasks for this many seconds in all: a
+# tiny sweep's ratio measures agentd's own start-up, not what parallel projects bought.
+SPEEDUP_MIN_TASK_S = 5.0
+
+
+def shown_speedup(report: dict[str, Any]) -> float | None:
+    """The report's ``speedup`` where people read it, or None when the sweep is too small
+    for it to mean anything (report.json keeps the value either way)."""
+    ran = [p for p in report["projects"] if any(t.get("duration_s") for t in p["tasks"])]
+    work = sum(t.get("duration_s") or 0.0 for p in ran for t in p["tasks"])
+    if len(ran) < 2 or work < SPEEDUP_MIN_TASK_S:
+        return None
+    speedup: float | None = report.get("speedup")
+    return speedup
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     c = report["counts"]
     parallel = describe_mode(report["mode"])
@@ -94,8 +110,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f" ({report.get('duration_s', 0):.1f}s)",
         f"- mode: {parallel}"
         + (
-            f"; speedup {report['speedup']:.1f}x (task time / wall time)"
-            if report.get("speedup")
+            f"; speedup {speedup:.1f}x (task time / wall time)"
+            if (speedup := shown_speedup(report))
             else ""
         ),
         f"- projects: {c['projects_ok']} ok, {c['projects_failed']} failed,"

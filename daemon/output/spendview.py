@@ -39,9 +39,22 @@ def _cell(totals: dict[str, Any]) -> str:
     return cell + (f" ({totals['unknown']} unknown)" if totals.get("unknown") else "")
 
 
+def anything_to_show(spend: dict[str, Any], budget: dict[str, Any] | None = None) -> bool:
+    """Whether a Spend section says anything: an agent ran in the last 7 days (this sweep
+    included), or a budget limit is set, or kept a task from starting. Without agents it
+    would be rows of zeros, so it is left out (the JSON forms keep their ``spend``)."""
+    budget = budget or {}
+    runs = (
+        spend["week"]["total"]["runs"],
+        spend["today"]["total"]["runs"],
+        (spend.get("sweep") or {}).get("runs"),
+    )
+    return any(runs) or bool(budget.get("standing") or budget.get("skipped"))
+
+
 def status_lines(spend: dict[str, Any], standing: list[dict[str, Any]]) -> list[str]:
-    if not spend["week"]["total"]["runs"] and not standing:
-        return ["spend:       no agent runs in the last 7 days"]
+    if not anything_to_show(spend, {"standing": standing}):
+        return []
     lines = [
         f"spend:       today ({spend['date']}) {totals_text(spend['today']['total'])}",
         f"             last 7 days (since {spend['week_from']}) "
@@ -61,7 +74,7 @@ def status_lines(spend: dict[str, Any], standing: list[dict[str, Any]]) -> list[
 def markdown_lines(report: dict[str, Any]) -> list[str]:
     spend = report.get("spend")
     budget = report.get("budget") or {}
-    if not spend:
+    if not spend or not anything_to_show(spend, budget):
         return []
     lines = ["", "## Spend", ""]
     if "sweep" in spend:
