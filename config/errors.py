@@ -51,6 +51,11 @@ class ConfigError(Exception):
         return "\n".join([head, *(f"  {p}" for p in self.problems)])
 
 
+class ConfigUnreadable(ConfigError):
+    """The file is missing or closed to us: nothing of it is known, not even where it puts
+    the state directory."""
+
+
 def format_key(key: str) -> str:
     return key if _BARE_KEY.match(key) else '"' + key.replace('"', '\\"') + '"'
 

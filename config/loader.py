@@ -15,6 +15,7 @@ read commands").
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 import types
@@ -26,7 +27,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agentd.config import crossref
-from agentd.config.errors import ConfigError, Problem, cut, problems_from_validation
+from agentd.config.access import denied
+from agentd.config.errors import (
+    ConfigError,
+    ConfigUnreadable,
+    Problem,
+    cut,
+    problems_from_validation,
+)
 from agentd.config.homedir import NoHome, expand
 from agentd.config.model import SECTIONS, Settings
 from agentd.config.resolved import Config
@@ -40,17 +48,89 @@ READ_ATTEMPTS = 5
 BOM = "\ufeff"
 
 
+# Where `agentd config init --system` writes, and where the command line looks when the
+# user has no file of their own (a parameter of find_config, so tests pass their own).
+SYSTEM_CONFIG_DIR = Path("/etc/agentd")
+
+
 def default_config_path(environ: Mapping[str, str]) -> Path:
-    """The lookup order of SPEC section 2, after ``--config``; NoHome if it needs a home
-    directory that does not exist."""
+    """The configuration file to use when no ``--config`` is given; NoHome if it needs a
+    home directory that does not exist."""
+    return find_config(environ)[0]
+
+
+def find_config(
+    environ: Mapping[str, str], system_dir: Path = SYSTEM_CONFIG_DIR
+) -> tuple[Path, str]:
+    """The file after ``--config`` and the rule that chose it (README, "Configuration
+    reference"): $AGENTD_CONFIG, $CONFIGURATION_DIRECTORY, the user's file when it exists,
+    the system file when it exists, else the user's path, for "no such file" to name."""
     if environ.get("AGENTD_CONFIG"):
-        return expand(environ["AGENTD_CONFIG"])
+        return expand(environ["AGENTD_CONFIG"]), "$AGENTD_CONFIG"
     if environ.get("CONFIGURATION_DIRECTORY"):
         # systemd may pass several directories separated by ':'; ours is the first.
         first = environ["CONFIGURATION_DIRECTORY"].split(":")[0]
-        return Path(first) / "config.toml"
+        return Path(first) / "config.toml", "$CONFIGURATION_DIRECTORY"
     base = environ.get("XDG_CONFIG_HOME") or expand("~/.config")
-    return Path(base) / "agentd" / "config.toml"
+    user = Path(base) / "agentd" / "config.toml"
+    if _present(user):
+        return user, "user file"
+    system = system_dir / "config.toml"
+    if _present(system):
+        return system, "system file"
+    return user, "default"
+
+
+def _present(path: Path) -> bool:
+    """Whether ``path`` is there, as far as this user can tell: one in a directory closed
+    to us counts (reading it then says who may), so that a user outside the group is told
+    how to get in rather than to create a second configuration."""
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def salvaged_state_dir(path: Path, environ: Mapping[str, str]) -> str | None:
+    """``[paths] state_dir`` of a file that does not validate, as far as it can be read:
+    the read commands still find the state with it. From the whole file if it parses, else
+    from its ``[paths]`` table alone; ``AGENTD_PATHS__STATE_DIR`` wins, as in a valid file.
+    None if neither says."""
+    if environ.get("AGENTD_PATHS__STATE_DIR"):
+        return environ["AGENTD_PATHS__STATE_DIR"]
+    try:
+        text = read_text(path)
+    except ConfigError:
+        return None
+    try:
+        raw = tomllib.loads(text)
+    except ValueError:  # TOMLDecodeError, or a number too long to convert
+        raw = _paths_table(text)
+    paths = sections_by_name(raw).get("paths")
+    value = paths.get("state_dir") if isinstance(paths, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+_PATHS_HEADER = re.compile(
+    r"^[ \t]*\[[ \t]*paths[ \t]*\][ \t]*(#.*)?$", re.IGNORECASE | re.MULTILINE
+)
+_NEXT_HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
+
+
+def _paths_table(text: str) -> dict[str, Any]:
+    """The ``[paths]`` table of a file with a syntax error elsewhere, parsed on its own."""
+    header = _PATHS_HEADER.search(text)
+    if header is None:
+        return {}
+    following = _NEXT_HEADER.search(text, header.end())
+    fragment = text[header.start() : following.start() if following else len(text)]
+    try:
+        return tomllib.loads(fragment)
+    except ValueError:
+        return {}
 
 
 class EnvOverrides:
@@ -185,12 +265,14 @@ def read_text(path: Path) -> str:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise ConfigError(
+            raise ConfigUnreadable(
                 shown,
                 [Problem("", "no such file (create a starter file with `agentd config init`)")],
             ) from None
+        except PermissionError:
+            raise ConfigUnreadable(shown, [Problem("", denied(path))]) from None
         except OSError as exc:
-            raise ConfigError(shown, [Problem("", f"cannot read: {exc.strerror}")]) from None
+            raise ConfigUnreadable(shown, [Problem("", f"cannot read: {exc.strerror}")]) from None
         with os.fdopen(fd, "rb") as handle:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):

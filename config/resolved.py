@@ -102,21 +102,33 @@ class Config:
 def resolve_state_dir(
     config: Config | None, override: str | None, environ: Mapping[str, str]
 ) -> Path:
-    """--state-dir, $AGENTD_STATE_DIR, [paths] state_dir, $STATE_DIRECTORY, then XDG.
+    """The state directory; ``config`` is None for commands that work without a valid
+    file (``agentd report``). NoHome if the answer needs a home directory that does not
+    exist."""
+    setting = config.settings.paths.state_dir if config is not None else None
+    base = config.directory if config is not None else None
+    return choose_state_dir(setting, base, override, environ)[0]
 
-    ``config`` is None for commands that work without a valid file (``agentd report``).
-    NoHome if the answer needs a home directory that does not exist.
-    """
+
+def choose_state_dir(
+    setting: str | None, base: Path | None, override: str | None, environ: Mapping[str, str]
+) -> tuple[Path, str]:
+    """The state directory and the rule that chose it: --state-dir, $AGENTD_STATE_DIR,
+    ``[paths] state_dir`` (``setting``, relative to ``base``, the file's directory),
+    $STATE_DIRECTORY, then the XDG default. NoHome as resolve_state_dir."""
     if override:
-        return expand(override).absolute()
+        return expand(override).absolute(), "--state-dir"
     if environ.get("AGENTD_STATE_DIR"):
-        return expand(environ["AGENTD_STATE_DIR"]).absolute()
-    if config is not None and config.settings.paths.state_dir:
-        return config.resolve_path(config.settings.paths.state_dir).absolute()
+        return expand(environ["AGENTD_STATE_DIR"]).absolute(), "$AGENTD_STATE_DIR"
+    if setting:
+        path = expand(setting)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return path.absolute(), "[paths] state_dir"
     if environ.get("STATE_DIRECTORY"):
-        return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    base = environ.get("XDG_STATE_HOME") or expand("~/.local/state")
-    return Path(base) / "agentd"
+        return Path(environ["STATE_DIRECTORY"].split(":")[0]), "$STATE_DIRECTORY"
+    base_dir = environ.get("XDG_STATE_HOME") or expand("~/.local/state")
+    return Path(base_dir) / "agentd", "default"
 
 
 def local_zone() -> tzinfo:

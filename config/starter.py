@@ -36,6 +36,10 @@ max_parallel_agents = 0      # agent tasks at once across the sweep; 0 = no extr
 # when = "failure"
 # command = ["notify-send", "agentd"]   # gets the alert as JSON on stdin
 # webhook = "https://hooks.example.com/..."   # or AGENTD_NOTIFY__WEBHOOK, kept out of here
+# ping_url = "https://hc-ping.com/<uuid>"      # dead-man's switch: /start, then success or /fail
+
+# [metrics]                  # Prometheus, through node_exporter's textfile collector
+# textfile = "/var/lib/node_exporter/textfile_collector/agentd.prom"
 
 [log]
 level = "info"
@@ -66,9 +70,25 @@ timeout = "5m"
 """
 
 
-def write_starter(path: Path) -> None:
-    """Create ``path``; FileExistsError if anything is there already (never overwrite)."""
+def system_starter(state_dir: str) -> str:
+    """The starter of a system install: the daemon and every user of the command line
+    share one state directory, so the file names it."""
+    import tomli_w
+
+    paths = "# one state for the daemon and the shell\n" + tomli_w.dumps(
+        {"paths": {"state_dir": state_dir}}
+    )
+    if "\n[log]\n" not in STARTER:  # a table at the end is as valid, if less tidy
+        return f"{STARTER}\n{paths}"
+    return STARTER.replace("\n[log]\n", f"\n{paths}\n[log]\n", 1)
+
+
+def write_starter(path: Path, text: str = STARTER, mode: int = 0o600, gid: int = -1) -> None:
+    """Create ``path``; FileExistsError if anything is there already (never overwrite).
+    ``gid`` (not -1): the file's group, set before anything is written to it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     with os.fdopen(fd, "w") as handle:
-        handle.write(STARTER)
+        os.fchown(fd, -1, gid)
+        os.fchmod(fd, mode)  # the umask may have narrowed it
+        handle.write(text)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 from agentd.state.base import StateError
 from agentd.state.claims import process_start, this_host
-from agentd.state.files import FILE_MODE, ensure_private_dir
+from agentd.state.files import ensure_state_dir, file_mode
 
 
 class DaemonLocked(StateError):
@@ -50,11 +50,11 @@ class DaemonLock:
         # Imported here: `agentd status` reads the holder without locking, faster without it.
         from filelock import FileLock, Timeout
 
-        ensure_private_dir(self.path.parent)
+        ensure_state_dir(self.path.parent)
         self._lock = FileLock(
             self.path,
             timeout=0,
-            mode=FILE_MODE,
+            mode=file_mode(self.path.parent),
             preserve_lock_file=True,
             on_acquired=_write_holder,
         )

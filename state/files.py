@@ -1,9 +1,16 @@
-"""Private directories and durable, atomic file replacement.
+"""State directories, private or shared with a group, and durable, atomic file replacement.
 
 A reader must see the old file or the new one, never a torn one, whatever is killed when:
 so a new version is written to a temporary file in the same directory, flushed to disk,
-renamed over the old name, and the directory entry itself is flushed. The temporary file is
-created 0600 by mkstemp, so a permissive umask never exposes state or reports.
+renamed over the old name, and the directory entry itself is flushed.
+
+A state directory is private (0700, files 0600) unless it has the setgid bit and gives
+its group everything (2770, as a system install makes ``/var/lib/agentd``): then it is
+shared with that group on purpose, so the daemon and the group's members running
+``agentd run --once`` or ``status`` use one state, one skip guard and one set of claims.
+Everything made inside a shared directory is the group's too (directories 2770, files
+0660), so that each can rewrite what the other made. Either way the modes are set
+explicitly, whatever the umask.
 """
 
 from __future__ import annotations
@@ -11,21 +18,39 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 DIR_MODE = 0o700
 PARENT_MODE = 0o755
 FILE_MODE = 0o600
+SHARED_DIR_MODE = 0o2770
+SHARED_FILE_MODE = 0o660
 
 
-def ensure_private_dir(path: Path) -> tuple[Path, int | None]:
-    """Create ``path`` (and parents) and make ``path`` itself 0700, whatever the umask.
+def is_shared(mode: int) -> bool:
+    """A directory mode that shares it with its group: setgid, and group rwx."""
+    return bool(mode & stat.S_ISGID) and mode & stat.S_IRWXG == stat.S_IRWXG
+
+
+def file_mode(directory: Path) -> int:
+    """The mode of a file agentd creates in ``directory``."""
+    try:
+        shared = is_shared(os.stat(directory).st_mode)
+    except OSError:
+        shared = False
+    return SHARED_FILE_MODE if shared else FILE_MODE
+
+
+def ensure_state_dir(path: Path) -> tuple[Path, int | None]:
+    """Create ``path`` (and parents) and give ``path`` itself its mode, whatever the umask:
+    2770 if it or its parent is shared, else 0700.
 
     Returns the directory (a symlink resolved) and, if its mode had to be changed, the old
     mode, for the caller to say so. A directory owned by another user is refused
-    (PermissionError): whoever owns it can swap its files under us, and what we wrote there
-    would end up owned by us and unusable by them.
+    (PermissionError) unless it is shared with a group we are in: otherwise its owner
+    could swap its files under us, and what we wrote there would be unusable by them.
 
     Missing parents (``~/.local/state`` on a first run) get 0755, not what a permissive
     umask would give: a world-writable parent would let anyone swap the state directory.
@@ -34,21 +59,41 @@ def ensure_private_dir(path: Path) -> tuple[Path, int | None]:
         if not parent.exists():
             with contextlib.suppress(FileExistsError):
                 parent.mkdir(mode=PARENT_MODE)  # the umask may narrow it, never widen it
-    path.mkdir(exist_ok=True, mode=DIR_MODE)
+    created = False
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=DIR_MODE)
+        created = True
     if path.is_symlink():
         # A symlinked state directory is the operator's choice; its target gets the mode.
         path = path.resolve()
     found = path.stat()
+    # Inside a shared directory (runs/ in the state directory), the group's too.
+    shared = is_shared(found.st_mode) or is_shared(path.parent.stat().st_mode)
     if found.st_uid != os.geteuid():
-        raise PermissionError(errno.EPERM, _not_ours(path, found.st_uid), str(path))
-    mode = found.st_mode & 0o777
-    if mode == DIR_MODE:
+        if not shared or found.st_gid not in {os.getegid(), *os.getgroups()}:
+            raise PermissionError(errno.EPERM, _not_ours(path, found), str(path))
+        if found.st_mode & stat.S_IWOTH:
+            raise PermissionError(errno.EPERM, f"{path} is writable by anyone", str(path))
+        return path, None  # its owner's to set: shared with us is all we need
+    mode = stat.S_IMODE(found.st_mode)
+    wanted = SHARED_DIR_MODE if shared else DIR_MODE
+    if mode == wanted:
         return path, None
-    path.chmod(DIR_MODE)
-    return path, mode
+    path.chmod(wanted)
+    return path, None if created else mode
 
 
-def _not_ours(path: Path, uid: int) -> str:
+def new_dir(path: Path) -> None:
+    """Make the new directory ``path`` (FileExistsError if it is there) with the mode its
+    parent calls for: 2770 in a shared directory, else 0700."""
+    shared = is_shared(path.parent.stat().st_mode)
+    path.mkdir(mode=DIR_MODE)
+    if shared:
+        path.chmod(SHARED_DIR_MODE)
+
+
+def _not_ours(path: Path, found: os.stat_result) -> str:
+    import grp
     import pwd
 
     def name(number: int) -> str:
@@ -57,9 +102,16 @@ def _not_ours(path: Path, uid: int) -> str:
         except KeyError:
             return f"uid {number}"
 
+    try:
+        group = grp.getgrgid(found.st_gid).gr_name
+    except KeyError:
+        group = str(found.st_gid)
     return (
-        f"{path} belongs to {name(uid)}, not to {name(os.geteuid())}: agentd uses only a "
-        "state directory of its own user (run it as its owner, or choose another directory)"
+        f"{path} belongs to {name(found.st_uid)}, not to {name(os.geteuid())}, and is not "
+        f"shared with a group of yours (mode {stat.S_IMODE(found.st_mode):04o}, group "
+        f"{group}): agentd uses a state directory of its own user, or one shared with its "
+        'group (mode 2770, README "A shared state directory"); run it as its owner, '
+        "join its group, or choose another directory"
     )
 
 
@@ -70,6 +122,7 @@ def write_atomic(path: Path, data: bytes, sync_dir: bool = True) -> None:
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode(path.parent))
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -102,9 +155,12 @@ def nearly_full(path: Path) -> bool:
     return found.f_bavail * found.f_frsize < 1024 * 1024
 
 
-def open_private(path: Path) -> int:
-    """A new 0600 file for writing; refuses to follow a symlink planted at ``path``."""
+def open_new(path: Path) -> int:
+    """A new file for writing, 0600 (0660 in a shared directory); refuses to follow a
+    symlink planted at ``path``."""
+    mode = file_mode(path.parent)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, FILE_MODE)
-    os.fchmod(fd, FILE_MODE)
+    fd = os.open(path, flags, mode)
+    if os.fstat(fd).st_uid == os.geteuid():  # another member's file keeps its owner's mode
+        os.fchmod(fd, mode)
     return fd

@@ -43,7 +43,7 @@ from agentd.state.base import (
 )
 from agentd.state.claims import Holder, this_host, why_stale
 from agentd.state.document import check_touched, parse_document
-from agentd.state.files import FILE_MODE, ensure_private_dir
+from agentd.state.files import ensure_state_dir, file_mode
 from agentd.state.journal import Journal, Loaded, Op
 
 LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
@@ -136,11 +136,14 @@ class JsonFileStore(StateStore):
 
         if self._lock is None:
             try:
-                ensure_private_dir(self.directory)
+                ensure_state_dir(self.directory)
             except OSError as exc:
                 raise StateError(f"cannot create state directory {self.directory}: {exc}") from None
             self._lock = FileLock(
-                self.lock_path, timeout=LOCK_TIMEOUT, mode=FILE_MODE, preserve_lock_file=True
+                self.lock_path,
+                timeout=LOCK_TIMEOUT,
+                mode=file_mode(self.directory),
+                preserve_lock_file=True,
             )
         try:
             self._lock.acquire()
@@ -247,6 +250,9 @@ class JsonFileStore(StateStore):
             ops: list[Op] = [["del", ["claims", project]]]
             if record is not None:
                 ops.append(["set", ["projects", project, "last_run"], record.to_dict()])
+            if record is not None and record.status == "ok":
+                # Kept through failed nights: the metrics' last success time.
+                ops.append(["set", ["projects", project, "last_ok"], record.to_dict()])
             return None, ops
 
         self._update(change)

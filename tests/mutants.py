@@ -510,7 +510,7 @@ MUTANTS = [
     m(
         "foreign-state-dir",
         "A state directory of another user is refused",
-        "state/files.py::ensure_private_dir",
+        "state/files.py::ensure_state_dir",
         (E + "test_a_state_directory_of_another_user_is_refused",),
         ("state/files.py", "    if found.st_uid != os.geteuid():", "    if False:"),
     ),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
-from agentd.daemon.cli.setup import load, state_dir
+from agentd.daemon.cli.setup import read_setup
 from agentd.daemon.model.report import ran_nothing
 from agentd.daemon.output.report import render_markdown
 from agentd.daemon.output.textout import harmless
@@ -19,10 +18,12 @@ from agentd.state import JsonFileStore, StateError
 
 
 def report_command(args: argparse.Namespace) -> int:
-    # Reports outlive configuration mistakes: with the state directory given explicitly,
-    # the file is not needed; otherwise it may name the directory, so it must load.
-    explicit = args.state_dir or os.environ.get("AGENTD_STATE_DIR")
-    directory = state_dir(args, None if explicit else load(args))
+    # Reports outlive configuration mistakes: the file is read only for where the state
+    # is, and a broken one is a warning.
+    setup = read_setup(args, need_config=False)
+    if setup.warning:
+        print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
+    directory = setup.state_dir
     try:
         found = find_report(directory, args.run_id, _history(directory))
     except ReportNotFound as exc:

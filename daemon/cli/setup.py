@@ -11,27 +11,35 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentd.config.homedir import NoHome, expand
-from agentd.config.resolved import resolve_state_dir
+from agentd.config.resolved import choose_state_dir
 from agentd.daemon.cli.exits import UsageError
 from agentd.state import JsonFileStore, Snapshot, StateError
-from agentd.state.files import ensure_private_dir
+from agentd.state.files import ensure_state_dir
 
 if TYPE_CHECKING:
     from agentd.config import Config
+    from agentd.config.errors import ConfigError
 
 
 def config_path(args: argparse.Namespace) -> Path:
+    return config_choice(args)[0]
+
+
+def config_choice(args: argparse.Namespace) -> tuple[Path, str]:
+    """The configuration file and the rule that chose it (``agentd config path``)."""
     if args.config:
-        return user_path(args.config)
-    from agentd.config.loader import default_config_path
+        return user_path(args.config), "--config"
+    from agentd.config.loader import find_config
 
     try:
-        return default_config_path(os.environ)
+        return find_config(os.environ)
     except NoHome as exc:
         raise UsageError(
             f"cannot find the configuration file: {exc}; name it with --config PATH "
@@ -66,9 +74,77 @@ def setup_logging(args: argparse.Namespace, config: Config | None) -> None:
     configure(level, fmt, asked=args.log_level is not None)
 
 
-def state_dir(args: argparse.Namespace, config: Config | None) -> Path:
+@dataclass(frozen=True)
+class ReadSetup:
+    """What a read command works from: the configuration when it is valid, the state
+    directory in any case, and the warning to print when the file is broken."""
+
+    config: Config | None
+    state_dir: Path
+    warning: str | None = None
+
+
+def read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
+    """For the commands that only read (status, report, log, history): a configuration
+    that does not validate is a warning, not an error, and the state directory comes from
+    --state-dir, $AGENTD_STATE_DIR, what can still be read of the file's ``[paths]
+    state_dir``, $STATE_DIRECTORY or the default. A file that is missing or closed to us
+    stays an error unless the state directory is given: then nothing says where the state
+    is, and an empty one would mislead.
+
+    ``need_config=False``: the command can do without the file, which is then not read at
+    all when the state directory is given (``agentd report --state-dir`` loads no schema).
+    """
+    explicit = bool(args.state_dir or os.environ.get("AGENTD_STATE_DIR"))
+    if explicit and not need_config:
+        return ReadSetup(None, state_dir(args, None))
+    from agentd.config.errors import ConfigError, ConfigUnreadable
+    from agentd.config.loader import load_config, salvaged_state_dir
+
+    path = config_path(args)
     try:
-        return resolve_state_dir(config, args.state_dir, os.environ)
+        config = load_config(path, os.environ)
+    except ConfigUnreadable as exc:
+        if not explicit:
+            raise UsageError(exc.render()) from None
+        return ReadSetup(None, state_dir(args, None), broken_warning(exc))
+    except ConfigError as exc:
+        setting = salvaged_state_dir(path, os.environ)
+        directory = _chosen_state_dir(args, setting, path.absolute().parent)[0]
+        return ReadSetup(None, directory, broken_warning(exc))
+    return ReadSetup(config, state_dir(args, config))
+
+
+WARNING_LINES = 4
+
+
+def broken_warning(exc: ConfigError) -> str:
+    """The head of a configuration error, for a command that carries on without it."""
+    lines = exc.render().splitlines()
+    shown = lines[:WARNING_LINES]
+    if len(lines) > WARNING_LINES:
+        shown.append(f"  ... ({len(lines) - WARNING_LINES} more: `agentd config check`)")
+    shown.append("  (showing the state directory's contents without it)")
+    return "warning: " + "\n".join(shown)
+
+
+def state_dir(args: argparse.Namespace, config: Config | None) -> Path:
+    setting = config.settings.paths.state_dir if config else None
+    return _chosen_state_dir(args, setting, config.directory if config else None)[0]
+
+
+def state_choice(
+    args: argparse.Namespace, setting: str | None, base: Path | None
+) -> tuple[Path, str]:
+    """The state directory and the rule that chose it (``agentd config path``)."""
+    return _chosen_state_dir(args, setting, base)
+
+
+def _chosen_state_dir(
+    args: argparse.Namespace, setting: str | None, base: Path | None
+) -> tuple[Path, str]:
+    try:
+        return choose_state_dir(setting, base, args.state_dir, os.environ)
     except NoHome as exc:
         raise UsageError(
             f"cannot find the state directory: {exc}; name it with --state-dir, "
@@ -79,41 +155,76 @@ def state_dir(args: argparse.Namespace, config: Config | None) -> Path:
 def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Snapshot]:
     """The store and a first read of it: a corrupt state file stops us here, untouched.
 
-    ``create`` makes the directory (0700) for commands that will write; read-only
-    commands never create anything.
+    ``create`` makes the directory (0700, or 2770 inside a shared one) for commands that
+    will write; read-only commands never create anything.
     """
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"state directory {directory} is not a directory")
+    _check_access(directory, create)
     if create:
-        existed = directory.exists()
-        try:
-            _, old_mode = ensure_private_dir(directory)
-        except OSError as exc:
-            verb = "use" if existed else "create"
-            raise UsageError(
-                f"cannot {verb} state directory {directory}: {exc.strerror or exc}"
-            ) from None
-        if old_mode is not None:
-            import structlog
-
-            # Others could read (or swap) the state and the task logs until now: say so.
-            structlog.get_logger("agentd").warning(
-                "state_dir.permissions_changed",
-                path=str(directory),
-                was=f"{old_mode:04o}",
-                now="0700",
-            )
-        # Found now, not halfway through a sweep with tasks already run and unrecorded; a
-        # real write, since access(2) misses some reasons (a read-only bind mount).
-        try:
-            tempfile.TemporaryFile(dir=directory, prefix=".probe.").close()
-        except OSError as exc:
-            raise UsageError(
-                f"state directory {directory} is not writable: {exc.strerror}"
-            ) from None
+        _make_state_dir(directory)
     store = JsonFileStore(directory)
     try:
         snapshot = store.read()
     except StateError as exc:
         raise UsageError(str(exc)) from None
     return store, snapshot
+
+
+def _check_access(directory: Path, write: bool) -> None:
+    """A state directory closed to us (a system install's, and we are not in its group)
+    is an error saying how to get in, before anything is read or run."""
+    from agentd.config.access import denied
+
+    try:
+        found = os.stat(directory)
+    except PermissionError:
+        raise UsageError(f"cannot use state directory {directory}: {denied(directory)}") from None
+    except OSError:
+        return  # not there (yet): reading finds nothing, creating says why it cannot
+    if not stat.S_ISDIR(found.st_mode):
+        raise UsageError(f"state directory {directory} is not a directory")
+    # Writing is tried for real later: a read-only mount is not a matter of permissions.
+    if not os.access(directory, os.R_OK | os.X_OK, effective_ids=_EFFECTIVE):
+        raise UsageError(f"cannot use state directory {directory}: {denied(directory)}")
+    if write and not _writable_by_mode(found):
+        raise UsageError(f"cannot use state directory {directory}: {denied(directory, write=True)}")
+
+
+_EFFECTIVE = os.access in os.supports_effective_ids
+
+
+def _writable_by_mode(found: os.stat_result) -> bool:
+    """Whether the mode bits (not the mount) let us write to a directory."""
+    if os.geteuid() == 0:
+        return True
+    if found.st_uid == os.geteuid():
+        return bool(found.st_mode & stat.S_IWUSR)
+    if found.st_gid in {os.getegid(), *os.getgroups()}:
+        return bool(found.st_mode & stat.S_IWGRP)
+    return bool(found.st_mode & stat.S_IWOTH)
+
+
+def _make_state_dir(directory: Path) -> None:
+    existed = directory.exists()
+    try:
+        _, old_mode = ensure_state_dir(directory)
+    except OSError as exc:
+        verb = "use" if existed else "create"
+        raise UsageError(
+            f"cannot {verb} state directory {directory}: {exc.strerror or exc}"
+        ) from None
+    if old_mode is not None:
+        import structlog
+
+        # Others could read (or swap) the state and the task logs until now: say so.
+        structlog.get_logger("agentd").warning(
+            "state_dir.permissions_changed",
+            path=str(directory),
+            was=f"{old_mode:04o}",
+            now=f"{stat.S_IMODE(directory.stat().st_mode):04o}",
+        )
+    # Found now, not halfway through a sweep with tasks already run and unrecorded; a
+    # real write, since access(2) misses some reasons (a read-only bind mount).
+    try:
+        tempfile.TemporaryFile(dir=directory, prefix=".probe.").close()
+    except OSError as exc:
+        raise UsageError(f"state directory {directory} is not writable: {exc.strerror}") from None

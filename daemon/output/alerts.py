@@ -8,41 +8,34 @@ to record. Hook URLs carry their secret in the path or query (Slack, Mattermost)
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import UTC
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any
 
 import structlog
 
 from agentd.config.model import NotifySection
-from agentd.config.secrets import redact_url
+from agentd.config.secrets import redact_url  # noqa: F401 - test_alerts imports it here
 from agentd.daemon import __version__
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver
 from agentd.daemon.model.report import AlertResult, Report
 from agentd.daemon.model.results import failure_place
 from agentd.daemon.model.status import TaskStatus
+from agentd.daemon.output.httppost import one_line, post, url_secrets
 from agentd.daemon.output.redact import redact
 from agentd.daemon.output.report import write_report
 from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.taskcmd import STRIPPED_ENV
-from agentd.state.files import open_private
+from agentd.state.files import open_new
 
 ALERT_FILE = "alert.json"
 COMMAND_LOG = "alert-command.log"
-ATTEMPTS = 3
-PAUSES = (1.0, 2.0)  # before the second and the third attempt
 TEXT_FAILURES = 10
-CUT = 200  # characters of a failure message in the text, of a server's answer in a detail
 # Only these keys of a failure go out: an output tail can hold secrets and be large.
 FAILURE_KEYS = ("project", "task", "status", "message")
 COPIED = (
@@ -129,7 +122,9 @@ def send_alerts(
     return results
 
 
-def _text(report: dict[str, Any], failures: list[dict[str, Any]]) -> str:
+def summary_line(report: dict[str, Any]) -> str:
+    """The sweep in one line: run id, status, host and what ended how (no failure text,
+    which may quote a task's output). The dead-man's switch sends this too."""
     counts = report.get("counts") or {}
     tally = [
         _plural(counts.get(f"{kind}s_{state}", 0), kind, state)
@@ -138,10 +133,14 @@ def _text(report: dict[str, Any], failures: list[dict[str, Any]]) -> str:
         if counts.get(f"{kind}s_{state}", 0)
     ]
     head = f"agentd run {report.get('run_id')}: {report.get('status')} on {report.get('host')}"
-    parts = [head + (f": {', '.join(tally)}" if tally else "")]
+    return head + (f": {', '.join(tally)}" if tally else "")
+
+
+def _text(report: dict[str, Any], failures: list[dict[str, Any]]) -> str:
+    parts = [summary_line(report)]
     for failure in failures[:TEXT_FAILURES]:
         where = failure_place(failure)
-        parts.append(f"{where}: {failure['status']}: {_cut(str(failure['message'] or ''))}")
+        parts.append(f"{where}: {failure['status']}: {one_line(str(failure['message'] or ''))}")
     text = "; ".join(parts)
     if len(failures) > TEXT_FAILURES:
         text += f" (+{len(failures) - TEXT_FAILURES} more)"
@@ -150,12 +149,6 @@ def _text(report: dict[str, Any], failures: list[dict[str, Any]]) -> str:
 
 def _plural(number: int, noun: str, state: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'} {state}"
-
-
-def _cut(text: str) -> str:
-    """One line of at most CUT characters: a chat line, not a log."""
-    text = " ".join(text.split())
-    return text if len(text) <= CUT else text[: CUT - 1] + "…"
 
 
 def _command(
@@ -171,7 +164,7 @@ def _command(
     assert notify.command is not None
     alert = run_dir / ALERT_FILE
     try:
-        with os.fdopen(open_private(alert), "wb") as handle:
+        with os.fdopen(open_new(alert), "wb") as handle:
             handle.write(json.dumps(payload, indent=2).encode() + b"\n")
     except OSError as exc:
         return False, f"cannot write {alert}: {exc.strerror}"
@@ -205,85 +198,16 @@ def _command(
 def _webhook(
     notify: NotifySection, payload: dict[str, Any], log: Any, clock: Clock
 ) -> tuple[bool, str]:
-    """POST the alert, retrying what may pass on a second try (no connection, a timeout,
-    429, 5xx), all within ``notify.timeout``."""
+    """POST the alert, retrying what may pass on a second try, all within ``timeout``."""
     assert notify.webhook is not None
-    where = redact_url(notify.webhook)
     headers = {"Content-Type": "application/json", "User-Agent": f"agentd/{__version__}"}
     headers.update(notify.headers)
-    body = json.dumps(payload).encode()
-    # The config admits only http:// and https:// URLs.
-    request = urllib.request.Request(notify.webhook, body, headers, method="POST")  # noqa: S310
-    opener = urllib.request.build_opener(_NoRedirect)
-    deadline = clock.monotonic() + notify.timeout
-    attempt = 1
-    while True:
-        ok, again, detail = _post_within(opener, request, deadline - clock.monotonic(), where)
-        if ok:
-            return True, detail + (f" (attempt {attempt})" if attempt > 1 else "")
-        pause = PAUSES[attempt - 1] if attempt < ATTEMPTS else None
-        if not again or pause is None or clock.monotonic() + pause >= deadline:
-            return False, detail + (f" (after {attempt} attempts)" if attempt > 1 else "")
+
+    def retrying(detail: str, pause: float) -> None:
         log.warning("alert.retrying", via="webhook", detail=_scrub(detail, notify), pause_s=pause)
-        clock.sleep(pause)
-        attempt += 1
 
-
-def _post_within(
-    opener: urllib.request.OpenerDirector, request: urllib.request.Request, left: float, where: str
-) -> tuple[bool, bool, str]:
-    """``_post`` with a real deadline: urllib's timeout bounds each socket read, so a server
-    trickling a byte at a time could hold the sweep (and a stopping unit) for minutes. The
-    attempt runs in a thread of its own, abandoned at the deadline; its own socket timeout
-    ends it soon after."""
-    box: list[tuple[bool, bool, str]] = []
-    worker = threading.Thread(
-        target=lambda: box.append(_post(opener, request, left, where)),
-        name="alert-webhook",
-        daemon=True,
-    )
-    worker.start()
-    worker.join(max(0.0, left) + 0.5)
-    if box:
-        return box[0]
-    return False, False, f"no complete answer from {where} within {left:.1f}s"
-
-
-def _post(
-    opener: urllib.request.OpenerDirector, request: urllib.request.Request, left: float, where: str
-) -> tuple[bool, bool, str]:
-    """(ok, worth another try, detail) of one attempt."""
-    if left <= 0:
-        return False, False, f"no answer from {where} within the timeout"
-    try:
-        with opener.open(request, timeout=left) as response:
-            return True, False, f"HTTP {response.status} from {where}"
-    except urllib.error.HTTPError as exc:  # any status but 2xx
-        answer = _answer(exc)
-        again = exc.code == 429 or exc.code >= 500
-        return False, again, f"HTTP {exc.code} from {where}" + (f": {answer}" if answer else "")
-    except (OSError, http.client.HTTPException) as exc:  # URLError and timeouts are OSErrors
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        if isinstance(reason, TimeoutError):
-            return False, True, f"no answer from {where} in {left:.1f}s"
-        return False, True, f"cannot reach {where}: {_reason(reason)}"
-    except ValueError as exc:  # a URL that urllib cannot use
-        return False, False, f"cannot post to {where}: {exc}"
-
-
-def _answer(exc: urllib.error.HTTPError) -> str:
-    """The start of a failed request's response body: services explain refusals there."""
-    try:
-        data = exc.read(CUT * 4)
-    except (OSError, http.client.HTTPException):
-        return ""
-    return _cut(data.decode("utf-8", errors="replace"))
-
-
-def _reason(reason: object) -> str:
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror
-    return str(reason) or type(reason).__name__
+    body = json.dumps(payload).encode()
+    return post(notify.webhook, body, headers, notify.timeout, clock, retrying, "alert-webhook")
 
 
 def _scrub(text: str, notify: NotifySection) -> str:
@@ -295,29 +219,5 @@ def _scrub(text: str, notify: NotifySection) -> str:
 def _secrets(notify: NotifySection) -> set[str]:
     secrets = set(notify.headers.values())
     if notify.webhook is not None:
-        secrets.add(notify.webhook)
-        try:
-            parts = urlsplit(notify.webhook)
-        except ValueError:
-            parts = None
-        if parts is not None:
-            userinfo = parts.netloc.rpartition("@")[0]
-            secrets.update((parts.path, parts.query, userinfo, *userinfo.split(":", 1)))
-            secrets.add(notify.webhook.partition(parts.netloc)[2])
+        secrets |= url_secrets(notify.webhook)
     return secrets
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirected POST is resent as a GET without its body, maybe to a host nobody
-    configured: a 3xx is a failure, reported with its status."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: http.client.HTTPMessage,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None

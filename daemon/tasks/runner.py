@@ -31,7 +31,7 @@ from agentd.daemon.model.status import TaskStatus
 from agentd.daemon.tasks import orphans
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.tasklog import LogCut, LogSink
-from agentd.state.files import nearly_full, open_private
+from agentd.state.files import nearly_full, open_new
 
 TAIL_BYTES = 4096
 TAIL_LINES = 20
@@ -86,7 +86,7 @@ def run_process(
         return Outcome(status, code, reason, started, clock.now(zone), duration, end, spawned, cut)
 
     try:
-        log_fd = open_private(command.log_path)
+        log_fd = open_new(command.log_path)
     except OSError as exc:
         reason = f"cannot open log file {command.log_path}: {exc.strerror}"
         return finish(TaskStatus.ERROR, None, reason, spawned=False)

@@ -106,7 +106,7 @@ def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
     def broken(*args: Any) -> None:
         raise OSError("injected")
 
-    monkeypatch.setattr(project_module, "ensure_private_dir", broken)
+    monkeypatch.setattr(project_module, "ensure_state_dir", broken)
     report = run_sweep(config, store, state, SweepRequest(), StopToken(), [Observer()]).to_dict()
     assert report["status"] == "failed"
     assert {p["status"] for p in report["projects"]} == {"error"}
