@@ -110,6 +110,7 @@ def run_once(args: argparse.Namespace) -> int:
         return _dry_run(args, config, store, directory, request)
 
     from agentd.daemon.model.observer import SweepObserver
+    from agentd.daemon.output.metrics import metrics_file
     from agentd.daemon.output.progress import LiveView, PlainSummary
     from agentd.daemon.output.report import finishing
     from agentd.daemon.tasks.stop import StopToken, install_handlers
@@ -118,7 +119,10 @@ def run_once(args: argparse.Namespace) -> int:
     # SIGHUP: the terminal went away (ssh dropped); stop in order rather than die.
     install_handlers(stop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     # The report on disk and the alerts first: the summary names the report only if written.
-    observers: list[SweepObserver] = finishing(config.settings.notify, os.environ, SYSTEM_CLOCK)
+    # A manual sweep is a sweep: it pings and writes the metrics file like the daemon's.
+    metrics = metrics_file(config, store, SYSTEM_CLOCK)
+    notify = config.settings.notify
+    observers: list[SweepObserver] = finishing(notify, os.environ, SYSTEM_CLOCK, metrics)
     if args.json:
         pass  # the report itself goes to stdout, once the sweep is over
     elif sys.stdout.isatty():
@@ -128,6 +132,10 @@ def run_once(args: argparse.Namespace) -> int:
     try:
         report = run_sweep(config, store, directory, request, stop, observers, clock=SYSTEM_CLOCK)
     except StateError as exc:  # before any task ran: nothing to report but this
+        if notify.ping_url is not None:
+            from agentd.daemon.output.ping import ping_failure
+
+            ping_failure(notify.ping_url, notify.timeout, str(exc))
         raise UsageError(str(exc)) from None
     if args.json:
         with reader_may_leave():

@@ -6,9 +6,19 @@ configuration spells it ``nightly_usd`` and so do report.json and ``agentd statu
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+WEEK_DAYS = 7
+
+
+def week_of(date: str) -> list[str]:
+    """The calendar dates of the rolling week that ends with ``date`` (ISO), oldest first:
+    what "weekly" means for budgets, the report, ``agentd status`` and the metrics."""
+    day = dt.date.fromisoformat(date)
+    return [(day - dt.timedelta(days=n)).isoformat() for n in range(WEEK_DAYS - 1, -1, -1)]
 
 
 class Span(StrEnum):

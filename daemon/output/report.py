@@ -29,6 +29,7 @@ COMMAND_CHARS = 200
 if TYPE_CHECKING:
     from agentd.config.model import NotifySection
     from agentd.daemon.model.clock import Clock
+    from agentd.daemon.output.metrics import MetricsFile
 
 
 def write_report(run_dir: Path, report: Report) -> None:
@@ -61,11 +62,23 @@ class ReportWriter(QuietObserver):
 
 
 def finishing(
-    notify: NotifySection, environ: Mapping[str, str], clock: Clock
+    notify: NotifySection,
+    environ: Mapping[str, str],
+    clock: Clock,
+    metrics: MetricsFile | None = None,
 ) -> list[SweepObserver]:
-    """What every sweep's end needs, in order: the report on disk, then the alerts (which
-    point to it and are added to it)."""
+    """What every sweep's end needs, in order: the report on disk, the metrics file, the
+    dead-man's switch's pings (which hear the start too), then the alerts (which point to
+    the report and are added to it)."""
     observers: list[SweepObserver] = [ReportWriter()]
+    if metrics is not None:
+        from agentd.daemon.output.metrics import MetricsWriter
+
+        observers.append(MetricsWriter(metrics))
+    if notify.ping_url is not None:
+        from agentd.daemon.output.ping import Pinger
+
+        observers.append(Pinger(notify.ping_url, notify.timeout, clock))
     if notify.configured:  # the common case skips loading urllib and friends
         from agentd.daemon.output.alerts import AlertSender
 

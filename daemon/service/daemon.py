@@ -25,6 +25,8 @@ import structlog
 
 from agentd.config import Config, ConfigError, Problem
 from agentd.daemon.model.clock import Clock
+from agentd.daemon.model.observer import SweepObserver
+from agentd.daemon.output.metrics import metrics_file
 from agentd.daemon.output.report import finishing
 from agentd.daemon.service.fires import FireBook, SweepEnd
 from agentd.daemon.service.host import Ending, Setup
@@ -91,6 +93,7 @@ class Daemon:
         try:
             self._catch_up()
             self.status.publish(self.config)
+            self._write_metrics()
             self.notifier.ready(self.status.idle_status())
             log.info(
                 "daemon.ready",
@@ -146,6 +149,7 @@ class Daemon:
             next_fire=self.scheduler.next_fire_text(),
         )
         self.status.publish(config)
+        self._write_metrics()
         if not self.fires.running.locked():
             self.notifier.status(self.status.idle_status())
 
@@ -201,6 +205,7 @@ class Daemon:
         # could not tell a clean stop from a crash.
         stopped_at = self.clock.now().isoformat(timespec="seconds")
         self.status.publish(self.config, stopped_at=stopped_at, stopped_by=cause or name)
+        self._write_metrics()
         try:
             self.store.checkpoint()
         except StateError as exc:
@@ -260,11 +265,16 @@ class Daemon:
                 self.directory,
                 trigger,
                 error,
-                finishing(self.config.settings.notify, os.environ, self.clock),
+                self._finishing(self.config),
                 self.clock,
             )
-        except Exception:
+        except Exception as exc:
             log.exception("sweep.crash_not_recorded")
+            notify = self.config.settings.notify
+            if notify.ping_url is not None:
+                from agentd.daemon.output.ping import ping_failure
+
+                ping_failure(notify.ping_url, notify.timeout, f"{error}; not recorded: {exc!r}")
 
     def _sweep_once(self, trigger: str) -> SweepEnd:
         try:
@@ -280,7 +290,7 @@ class Daemon:
                 self.directory,
                 trigger,
                 exc,
-                finishing(self.config.settings.notify, os.environ, self.clock),
+                self._finishing(self.config),
                 self.clock,
             )
             self.status.last_summary = f"last sweep {report.run_id} failed: invalid configuration"
@@ -292,7 +302,7 @@ class Daemon:
         if self.scheduler.arm(config):
             log.info("schedule.changed", next_fire=self.scheduler.next_fire_text())
         progress = StatusProgress(self.fires, self.notifier, trigger)
-        observers = [*finishing(config.settings.notify, os.environ, self.clock), progress]
+        observers = [*self._finishing(config), progress]
         report = run_sweep(
             config,
             self.store,
@@ -307,6 +317,20 @@ class Daemon:
             f" ({failures} failure{'s' if failures != 1 else ''})" if failures else ""
         )
         return SweepEnd.INTERRUPTED if report.status == "interrupted" else SweepEnd.DONE
+
+    def _finishing(self, config: Config) -> list[SweepObserver]:
+        return finishing(
+            config.settings.notify,
+            os.environ,
+            self.clock,
+            metrics_file(config, self.store, self.clock),
+        )
+
+    def _write_metrics(self) -> None:
+        """The metrics file at the daemon's start, reload and stop: up, the next fire."""
+        metrics = metrics_file(self.config, self.store, self.clock)
+        if metrics is not None:
+            metrics.write()
 
     def _reread_for_sweep(self) -> Config | None:
         """The file for this sweep. One that cannot be taken is read once more after a

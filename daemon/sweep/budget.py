@@ -12,7 +12,6 @@ may take the spend past the limit (the report shows by how much), but none is ki
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -28,20 +27,23 @@ from agentd.daemon.model.budget import (
     Unit,
     amount_text,
     describe,
+    week_of,
 )
 from agentd.daemon.model.results import BUDGET
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import Snapshot
 
-__all__ = ["AgentSlots", "amount_text", "describe", "exhausted", "standing", "summary"]
+__all__ = [
+    "AgentSlots",
+    "amount_text",
+    "describe",
+    "exhausted",
+    "standing",
+    "summary",
+    "week_of",
+]
 
-WEEK_DAYS = 7
 SLOT_CHECK_EVERY = 0.25  # how soon an agent task waiting for a slot sees a stop request
-
-
-def week_of(date: str) -> list[str]:
-    day = dt.date.fromisoformat(date)
-    return [(day - dt.timedelta(days=n)).isoformat() for n in range(WEEK_DAYS - 1, -1, -1)]
 
 
 def total(entries: Iterable[dict[str, Any]]) -> Totals:

@@ -1,0 +1,134 @@
+"""A dead-man's switch in the healthchecks.io convention (``[notify] ping_url``).
+
+``<url>/start`` as a sweep starts; at its end ``<url>`` when it succeeded (what makes
+``agentd run --once`` exit 0: status ok and no failure) and ``<url>/fail`` otherwise:
+failed, interrupted, or unable to run at all. The ping service raises the alarm on a
+``/fail``, and on a night without any ping, which catches what agentd cannot report
+itself: the daemon down, the machine off. Each ping is a POST with one line of text (run
+id, status, host, counts; never a failure's message, which may quote a task's output).
+Both pings carry ``rid``, a UUID derived from the run id, so that the service pairs each
+end with its own start when a manual sweep overlaps the daemon's.
+
+Best effort, like the alerts: the start ping goes out in the background, so the sweep
+never waits for it; the end waits for its ping (and for the start's, so that the service
+sees them in order) at most ``[notify] timeout``. A ping that fails is a warning in the
+log, with only ``scheme://host[:port]`` of the URL (its path is the check's secret), and
+never changes a sweep's status or exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import structlog
+
+from agentd.config.secrets import redact_url
+from agentd.daemon import __version__
+from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
+from agentd.daemon.model.observer import QuietObserver
+from agentd.daemon.model.report import Report
+from agentd.daemon.model.status import SweepStatus
+from agentd.daemon.output.alerts import summary_line
+from agentd.daemon.output.httppost import one_line, post, url_secrets
+from agentd.daemon.output.redact import redact
+
+START, FAIL = "start", "fail"
+HEADERS = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": f"agentd/{__version__}"}
+
+log = structlog.get_logger("agentd.sweep")
+
+
+class Pinger(QuietObserver):
+    """The pings of one sweep: start when it starts, success or fail when it ends."""
+
+    def __init__(self, url: str, timeout: float, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.clock = clock
+        self.starting: threading.Thread | None = None
+
+    def sweep_started(self, run_id: str, projects: int, bound: int) -> None:
+        noun = "project" if projects == 1 else "projects"
+        body = f"agentd run {run_id} started on {os.uname().nodename}: {projects} {noun} to run"
+        deadline = self.clock.monotonic() + self.timeout
+        self.starting = threading.Thread(
+            target=lambda: send(self.url, START, run_id, body, deadline, self.clock),
+            name="ping-start",
+            daemon=True,
+        )
+        self.starting.start()
+
+    def sweep_finished(self, report: Report, run_dir: Path) -> None:
+        deadline = self.clock.monotonic() + self.timeout
+        if self.starting is not None:
+            self.starting.join(max(0.0, deadline - self.clock.monotonic()))
+            if self.starting.is_alive():
+                # Sent now, it could reach the service before the start and be taken for
+                # the end of an earlier run; the start is still unanswered anyway.
+                log.warning(
+                    "ping.not_sent",
+                    run_id=report.run_id,
+                    url=redact_url(self.url),
+                    why=f"the start ping had no answer within {self.timeout:g}s",
+                )
+                return
+        kind = None if succeeded(report) else FAIL
+        send(self.url, kind, report.run_id, summary_line(report.to_dict()), deadline, self.clock)
+
+
+def succeeded(report: Report) -> bool:
+    """What ``agentd run --once`` answers with exit status 0."""
+    return report.status == SweepStatus.OK and not report.failures
+
+
+def ping_failure(url: str | None, timeout: float, why: str, clock: Clock = SYSTEM_CLOCK) -> None:
+    """``/fail`` for a sweep that could not even start (no run directory, no report): the
+    ping service hears of it now rather than at the end of its grace time."""
+    if url is not None:
+        body = f"agentd: a sweep could not start on {os.uname().nodename}: {one_line(why)}"
+        send(url, FAIL, None, body, clock.monotonic() + timeout, clock)
+
+
+def target(url: str, kind: str | None, run_id: str | None) -> str:
+    """``url`` with ``/kind`` added to its path, and ``rid`` to its query for a run."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/") + (f"/{kind}" if kind else "")
+    query = parts.query
+    if run_id is not None:
+        rid = uuid.uuid5(uuid.NAMESPACE_URL, f"agentd-run:{run_id}")
+        query = f"{query}&rid={rid}" if query else f"rid={rid}"
+    return urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment))
+
+
+def send(
+    url: str, kind: str | None, run_id: str | None, body: str, deadline: float, clock: Clock
+) -> bool:
+    """One ping, given up at ``deadline`` (clock.monotonic()); never raises."""
+    what = kind or "success"
+    bound: Any = log.bind(run_id=run_id) if run_id else log
+
+    def retrying(detail: str, pause: float) -> None:
+        bound.warning("ping.retrying", ping=what, detail=_scrub(detail, url), pause_s=pause)
+
+    left = deadline - clock.monotonic()
+    try:
+        ok, detail = post(
+            target(url, kind, run_id), body.encode(), HEADERS, left, clock, retrying, "ping"
+        )
+    except Exception as exc:  # noqa: BLE001 - a ping must not take the sweep down
+        ok, detail = False, f"internal error: {exc!r}"
+    detail = _scrub(detail, url)
+    if ok:
+        bound.info("ping.sent", ping=what, url=redact_url(url), detail=detail)
+    else:
+        bound.warning("ping.failed", ping=what, url=redact_url(url), detail=detail)
+    return ok
+
+
+def _scrub(text: str, url: str) -> str:
+    return redact(text, url_secrets(url))

@@ -1,0 +1,206 @@
+"""The node_exporter textfile ([metrics] textfile): written by real `agentd run --once`
+processes and a real daemon, read back with prometheus_client's own parser and compared
+with the reports."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentd.daemon.output.metrics import render
+from agentd.state import Snapshot
+from tests.builders import ask, cmd, one_project, proj, recording, sh, write_config
+from tests.helpers import DEADLINE, TEST_BIN, Workspace, wait_for
+from tests.service.fastfires import EVERY_2S
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _read(path: Path) -> Samples:
+    return _read_text(path.read_text())
+
+
+def _read_text(text: str) -> Samples:
+    """Every sample as prometheus_client's parser reads it: (name, labels) -> value."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def _get(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def _reports(ws: Workspace) -> list[dict[str, Any]]:
+    paths = sorted((ws.state / "runs").glob("*/report.json"))
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def _project(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(p for p in report["projects"] if p["name"] == name)
+    return found
+
+
+def test_a_sweep_writes_metrics_that_match_its_report(ws: Workspace) -> None:
+    ws.env["PATH"] = f"{TEST_BIN / 'fake-agents'}:{ws.env['PATH']}"
+    spent = {"FAKE_COST": "0.25", "FAKE_INPUT_TOKENS": "1000", "FAKE_OUTPUT_TOKENS": "200"}
+    write_config(
+        ws,
+        {"fix": ask("claude", "fix {project}"), "lint": cmd("true"), "bad": cmd("false")},
+        [proj("api", "lint", "fix", env=spent), proj("web", "bad")],
+        metrics={"textfile": "agentd.prom"},  # relative: to the configuration's directory
+    )
+    proc = ws.once()
+    assert proc.returncode == 1, proc.stderr
+    (report,) = _reports(ws)
+    m = _read(ws.root / "agentd.prom")
+
+    assert _get(m, "agentd_last_sweep_start_timestamp_seconds") == _stamp(report["started_at"])
+    assert _get(m, "agentd_last_sweep_end_timestamp_seconds") == _stamp(report["finished_at"])
+    assert _get(m, "agentd_last_sweep_duration_seconds") == report["duration_s"]
+    for status in ("ok", "failed", "interrupted"):
+        expected = float(status == report["status"] == "failed")
+        assert _get(m, "agentd_last_sweep_status", status=status) == expected, status
+    for outcome in ("ok", "failed", "interrupted", "skipped"):
+        for kind in ("tasks", "projects"):
+            value = _get(m, f"agentd_last_sweep_{kind}", status=outcome)
+            assert value == report["counts"][f"{kind}_{outcome}"], (kind, outcome)
+    assert _get(m, "agentd_last_sweep_tasks", status="ok") == 2  # the numbers mean something
+
+    api, web = _project(report, "api"), _project(report, "web")
+    assert _get(m, "agentd_project_last_success_timestamp_seconds", project="api") == _stamp(
+        api["finished_at"]
+    )
+    assert _get(m, "agentd_project_last_success_timestamp_seconds", project="web") is None
+    took = _get(m, "agentd_project_last_duration_seconds", project="web")
+    assert took == pytest.approx(_stamp(web["finished_at"]) - _stamp(web["started_at"]))
+
+    today = report["spend"]["today"]["total"]
+    assert today["usd"] == 0.25
+    assert today["tokens"] == 1200
+    assert _get(m, "agentd_spend_today_usd") == pytest.approx(today["usd"])
+    assert _get(m, "agentd_spend_today_tokens") == today["tokens"]
+    assert _get(m, "agentd_spend_week_usd") == pytest.approx(
+        report["spend"]["week"]["total"]["usd"]
+    )
+    assert _get(m, "agentd_spend_week_tokens") == report["spend"]["week"]["total"]["tokens"]
+
+    # No daemon has run on this state directory: down, and no fire to expect.
+    assert _get(m, "agentd_daemon_up") == 0
+    assert _get(m, "agentd_daemon_next_fire_timestamp_seconds") is None
+
+
+def test_a_project_keeps_its_last_success_through_failed_sweeps(ws: Workspace) -> None:
+    one_project(ws, sh("test ! -e FAIL"), metrics={"textfile": str(ws.root / "agentd.prom")})
+    assert ws.once().returncode == 0
+    (ws.root / "p" / "FAIL").touch()
+    assert ws.once("--force").returncode == 1
+    good, bad = _reports(ws)
+    m = _read(ws.root / "agentd.prom")
+    assert _get(m, "agentd_last_sweep_status", status="failed") == 1
+    assert _get(m, "agentd_last_sweep_end_timestamp_seconds") == _stamp(bad["finished_at"])
+    success = _get(m, "agentd_project_last_success_timestamp_seconds", project="p")
+    assert success == _stamp(_project(good, "p")["finished_at"])
+    failed_run = _project(bad, "p")
+    took = _get(m, "agentd_project_last_duration_seconds", project="p")
+    assert took == pytest.approx(
+        _stamp(failed_run["finished_at"]) - _stamp(failed_run["started_at"])
+    )
+
+
+def test_the_daemon_is_up_while_it_runs_and_a_manual_sweep_does_not_say_otherwise(
+    ws: Workspace, reap: list
+) -> None:
+    prom = ws.root / "agentd.prom"
+    one_project(ws, recording(), schedule={"cron": "* * * * *"}, metrics={"textfile": str(prom)})
+    proc = subprocess.Popen(
+        [*EVERY_2S, "run", "--config", str(ws.config)],
+        cwd=ws.root,
+        env=ws.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reap.append(proc)
+    m = wait_for(
+        lambda: prom.exists() and _get(_read(prom), "agentd_daemon_up") == 1 and _read(prom),
+        what="the daemon's metrics",
+    )
+    fire = _get(m, "agentd_daemon_next_fire_timestamp_seconds")
+    assert fire is not None
+    assert time.time() - 5 < fire < time.time() + 60
+    published = ws.state_doc()["daemon"]
+    assert _get(m, "agentd_daemon_start_timestamp_seconds") == _stamp(published["started_at"])
+
+    manual = ws.once("--force")  # while the daemon runs: it is still up, and still fires
+    assert manual.returncode == 0, manual.stderr
+    m = _read(prom)
+    assert _get(m, "agentd_daemon_up") == 1
+    assert _get(m, "agentd_daemon_next_fire_timestamp_seconds") is not None
+
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, err
+    m = _read(prom)
+    assert _get(m, "agentd_daemon_up") == 0
+    assert _get(m, "agentd_daemon_next_fire_timestamp_seconds") is None
+    # The daemon's last word keeps the last sweep (from the history) in the file.
+    assert _get(m, "agentd_last_sweep_end_timestamp_seconds") is not None
+
+    after = ws.once("--force")  # a manual sweep after the stop does not bring it back up
+    assert after.returncode == 0, after.stderr
+    assert _get(_read(prom), "agentd_daemon_up") == 0
+
+
+def test_an_unwritable_metrics_file_is_a_warning_not_a_failed_sweep(ws: Workspace) -> None:
+    path = ws.root / "no-such-dir" / "agentd.prom"
+    one_project(ws, metrics={"textfile": str(path)})
+    proc = ws.once()
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    (warned,) = [e for e in events if e["event"] == "metrics.not_written"]
+    assert warned["level"] == "warning"
+    assert warned["path"] == str(path)
+    assert "No such file or directory" in warned["error"]
+    (report,) = _reports(ws)
+    assert report["status"] == "ok"
+    assert report["failures"] == []
+    assert not path.exists()
+
+
+def test_damaged_state_values_leave_their_series_out() -> None:
+    """What the state holds is parsed, not trusted: a damaged stamp or pid is no series
+    (and no crash), the rest of the file is still written."""
+    snapshot = Snapshot(
+        {
+            "projects": {
+                "p": {"last_ok": "yesterday", "last_run": {"started_at": 5, "finished_at": "x"}}
+            },
+            "daemon": {"pid": "1", "host": None, "next_fire": "never"},
+        }
+    )
+    sweep = {"started_at": "garbage", "status": "ok", "counts": {"tasks_ok": "2"}}
+    registry = render(snapshot, sweep, ["p"], "2026-01-01")
+    from prometheus_client import generate_latest
+
+    samples = _read_text(generate_latest(registry).decode())
+    assert _get(samples, "agentd_last_sweep_status", status="ok") == 1
+    assert _get(samples, "agentd_last_sweep_start_timestamp_seconds") is None
+    assert _get(samples, "agentd_last_sweep_tasks", status="ok") is None
+    assert _get(samples, "agentd_project_last_success_timestamp_seconds", project="p") is None
+    assert _get(samples, "agentd_daemon_up") == 0  # no pid that names a process
+    assert _get(samples, "agentd_spend_week_usd") == 0
