@@ -197,6 +197,27 @@ Environment=PYTHONPATH={APP / "site"}
     return pid
 
 
+def doctor() -> None:
+    """`sudo -u agentd agentd doctor`: the unit found through systemd (over D-Bus, as for
+    any account but root), its PATH used for the programs, nothing to fix."""
+    proc = subprocess.run(
+        ["runuser", "-u", "agentd", "--", AGENTD, "doctor", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    try:
+        checks = {(c["check"], c["subject"]): c for c in json.loads(proc.stdout)}
+    except ValueError:
+        raise SystemExit(f"doctor printed no JSON: {proc.stdout}{proc.stderr}") from None
+    assert proc.returncode == 0, (proc.returncode, checks)
+    unit = checks[("unit", "agentd.service")]["message"]
+    assert unit == "system unit /etc/systemd/system/agentd.service: enabled and active", unit
+    cli = checks[("program", "cli")]
+    assert (cli["level"], cli["message"]) == ("ok", "/home/agentd/.local/bin/agent-cli"), cli
+    assert [c for c in checks.values() if c["level"] != "ok"] == [], checks
+    print(f"ok: `agentd doctor` as agentd: {len(checks)} checks ok, the unit's PATH used")
+
+
 def first_sweep(pid: int) -> str:
     """The daemon's first sweep has run `tools` and holds `long`: the run id."""
     started = PROJECTS / "long" / "started"
@@ -214,6 +235,9 @@ def first_sweep(pid: int) -> str:
     for made in ("lint.out", "agent.out"):
         expect_mode(PROJECTS / "tools" / made, 0o644, "agentd", "agentd")  # no UMask= leak
     print("ok: lint-tool found through [run] path, with [run] env; agent-cli on the unit's PATH")
+    chosen = alice_json("agentd config path --json")
+    found = (chosen["config"]["path"], chosen["config"]["status"], chosen["state_dir"]["path"])
+    assert found == (str(CONFIG), "valid", str(STATE)), chosen
     status = alice_json("agentd status --json")
     assert status["state_dir"] == str(STATE), status["state_dir"]
     daemon = status["daemon"]
@@ -222,7 +246,7 @@ def first_sweep(pid: int) -> str:
     assert [claim["pid"] for claim in held] == [pid], status["running"]
     text = as_alice(f"{AGENTD} status").stdout
     assert f"running, pid {pid}" in text, text
-    print(f"ok: alice's `agentd status` sees the daemon (pid {pid}) and {STATE}")
+    print(f"ok: alice's `config path` and `status` find {CONFIG}, {STATE} and the daemon ({pid})")
     return str(held[0]["run_id"])
 
 
@@ -327,6 +351,10 @@ def shared_files() -> None:
 
 def main() -> None:
     sh("systemctl", "start", "systemd-journald.socket", "systemd-journald.service")
+    # A server's system bus: systemctl of an account other than root talks to systemd over it.
+    if not Path("/lib/systemd/system/dbus.socket").exists():
+        raise SystemExit("needs Debian's dbus package (apt-get install dbus)")
+    sh("systemctl", "start", "dbus.socket")
     private_system()
     sh("useradd", "--create-home", "--shell", "/bin/bash", "alice")
     install()
@@ -334,6 +362,7 @@ def main() -> None:
     configure()
     outsider()
     pid = start()
+    doctor()
     daemon_run = first_sweep(pid)
     manual_run = manual_sweep(daemon_run, pid)
     follow_and_release()
