@@ -14,7 +14,7 @@ die() {
     exit 1
 }
 
-[ "$(id -u)" = 0 ] || die "run it as root (sudo $0 $*)"
+[ "$(id -u)" = 0 ] || die "run it as root: sudo $0${*:+ $*}"
 here=$(cd "$(dirname "$0")" && pwd)
 agentd=${AGENTD:-$(command -v agentd || true)}
 [ -n "$agentd" ] || die "agentd is not on PATH: install it first (README, System install)"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import AGENTD, ROOT
 from tests.service.systemd_deploy import (
     WITH_SYSTEMD,
     deploy,
@@ -79,3 +80,33 @@ def test_the_system_install_under_a_real_systemd() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert fingerprint(MACHINE) == machine, "the test changed the machine's accounts or files"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the script as root, and as nobody")
+def test_the_install_script_refuses_before_it_changes_anything() -> None:
+    """Its checks come first: each refusal names what to do, and nothing is made."""
+    place = Path(tempfile.mkdtemp(prefix="agentd-install-script-", dir="/var/tmp"))
+    machine, accounts = fingerprint(MACHINE), _taken_names()
+    try:
+        place.chmod(0o755)
+        script = place / "install-system.sh"
+        shutil.copy(ROOT / "systemd" / "install-system.sh", script)
+        bare = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        cases = [
+            (["runuser", "-u", "nobody", "--", str(script), "you"], bare, "run it as root: sudo "),
+            ([str(script)], bare, "agentd is not on PATH: install it first"),
+            ([str(script)], {**bare, "AGENTD": "agentd"}, "AGENTD must be an absolute path"),
+            (
+                [str(script), "no-such-user-of-agentd-tests"],
+                {**bare, "AGENTD": AGENTD},
+                "no such user: no-such-user-of-agentd-tests",
+            ),
+        ]
+        for argv, env, message in cases:
+            proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+            assert proc.returncode == 1, (argv, proc.stdout, proc.stderr)
+            assert message in proc.stderr, (message, proc.stderr)
+            assert proc.stdout == "", proc.stdout
+    finally:
+        shutil.rmtree(place)
+    assert (fingerprint(MACHINE), _taken_names()) == (machine, accounts)

@@ -63,6 +63,21 @@ def test_units_have_the_options_the_daemon_relies_on() -> None:
             assert f"\n{line}\n" in text, (name, line)
 
 
+def test_the_system_unit_runs_as_its_account_with_a_shared_state() -> None:
+    """What test_system_install.py relies on, checked where there is no systemd too."""
+    lines = (UNITS / "agentd.service").read_text().splitlines()
+    for line in (
+        "User=agentd",
+        "Group=agentd",
+        "StateDirectoryMode=2770",
+        "Environment=PATH=/home/agentd/.local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+        "/usr/bin:/sbin:/bin",
+    ):
+        assert line in lines, line
+    # Its seccomp filter refuses the setgid bit that the shared state's directories carry.
+    assert not [line for line in lines if line.startswith(("RestrictSUIDSGID", "DynamicUser"))]
+
+
 @needs_systemd
 def test_the_system_unit_under_a_real_systemd() -> None:
     """Start, reload, catch-up, stop and SIGKILL of the unit file, run as root with the
