@@ -8,6 +8,7 @@ this error into a message that says which path needed a home and how to do witho
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -23,3 +24,11 @@ def expand(text: str | os.PathLike[str]) -> Path:
             f"cannot expand '~' in {os.fspath(text)!r}: HOME is not set and user id "
             f"{os.getuid()} has no entry in the password database"
         ) from None
+
+
+def home(environ: Mapping[str, str]) -> Path:
+    """The home directory as ``~`` means it, but from ``environ`` (HOME, else the password
+    database), so a lookup is a function of the environment it is given. NoHome as expand."""
+    if environ.get("HOME"):
+        return Path(environ["HOME"])
+    return expand("~")

@@ -35,7 +35,7 @@ from agentd.config.errors import (
     cut,
     problems_from_validation,
 )
-from agentd.config.homedir import NoHome, expand
+from agentd.config.homedir import NoHome, expand, home
 from agentd.config.model import SECTIONS, Settings
 from agentd.config.resolved import Config
 
@@ -71,7 +71,7 @@ def find_config(
         # systemd may pass several directories separated by ':'; ours is the first.
         first = environ["CONFIGURATION_DIRECTORY"].split(":")[0]
         return Path(first) / "config.toml", "$CONFIGURATION_DIRECTORY"
-    base = environ.get("XDG_CONFIG_HOME") or expand("~/.config")
+    base = environ.get("XDG_CONFIG_HOME") or home(environ) / ".config"
     user = Path(base) / "agentd" / "config.toml"
     if _present(user):
         return user, "user file"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentd.config.cron import CronSpec, parse_cron
-from agentd.config.homedir import expand
+from agentd.config.homedir import expand, home
 from agentd.config.presets import AGENT_PRESETS
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def choose_state_dir(
         return path.absolute(), "[paths] state_dir"
     if environ.get("STATE_DIRECTORY"):
         return Path(environ["STATE_DIRECTORY"].split(":")[0]), "$STATE_DIRECTORY"
-    base_dir = environ.get("XDG_STATE_HOME") or expand("~/.local/state")
+    base_dir = environ.get("XDG_STATE_HOME") or home(environ) / ".local" / "state"
     return Path(base_dir) / "agentd", "default"
 
 

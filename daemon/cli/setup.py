@@ -90,11 +90,18 @@ def read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
     --state-dir, $AGENTD_STATE_DIR, what can still be read of the file's ``[paths]
     state_dir``, $STATE_DIRECTORY or the default. A file that is missing or closed to us
     stays an error unless the state directory is given: then nothing says where the state
-    is, and an empty one would mislead.
+    is, and an empty one would mislead. A state directory closed to us is an error saying
+    how to get in.
 
     ``need_config=False``: the command can do without the file, which is then not read at
     all when the state directory is given (``agentd report --state-dir`` loads no schema).
     """
+    setup = _read_setup(args, need_config)
+    _check_access(setup.state_dir, write=False)
+    return setup
+
+
+def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
     explicit = bool(args.state_dir or os.environ.get("AGENTD_STATE_DIR"))
     if explicit and not need_config:
         return ReadSetup(None, state_dir(args, None))
