@@ -270,12 +270,12 @@ MUTANTS = [
     m(
         "no-write-probe",
         "A read-only state directory: exit 2 before any task runs",
-        "daemon/cli/setup.py::open_store without the write probe",
+        "daemon/cli/setup.py::_make_state_dir without the write probe",
         ("tests/faults/test_bad_state.py::test_a_read_only_state_directory",),
         (
             "daemon/cli/setup.py",
-            '            tempfile.TemporaryFile(dir=directory, prefix=".probe.").close()',
-            "            pass",
+            '        tempfile.TemporaryFile(dir=directory, prefix=".probe.").close()',
+            "        pass",
         ),
     ),
     m(
@@ -517,9 +517,9 @@ MUTANTS = [
     m(
         "silent-chmod",
         "An open state directory is closed with a warning",
-        "daemon/cli/setup.py::open_store",
+        "daemon/cli/setup.py::_make_state_dir",
         (E + "test_an_open_state_directory_is_closed_with_a_warning",),
-        ("daemon/cli/setup.py", "        if old_mode is not None:", "        if False:"),
+        ("daemon/cli/setup.py", "    if old_mode is not None:", "    if False:"),
     ),
     m(
         "closed-stdout",

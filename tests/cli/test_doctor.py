@@ -109,6 +109,25 @@ def unit(ws: Workspace, scope: str = "system", **props: str) -> None:
     (ws.root / "systemd" / scope).write_text(text)
 
 
+def test_a_unit_file_that_no_manager_answers_for_is_a_warning_not_not_installed(
+    dws: Workspace,
+) -> None:
+    """Under sudo or su no user bus answers; "not installed" would then be wrong, and the
+    program checks look at this shell's PATH, not the unit's."""
+    healthy(dws)
+    code, checks = doctor(dws)
+    lines = {(c["check"], c["subject"]): c for c in checks}
+    assert lines["unit", "agentd.service"]["level"] == "ok"
+    unit = Path(dws.env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "agentd.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/bin/agentd run\n")
+    code, checks = doctor(dws)
+    line = {(c["check"], c["subject"]): c for c in checks}["unit", "agentd.service"]
+    assert (code, line["level"]) == (0, "warning")
+    assert str(unit) in line["message"]
+    assert "systemd did not answer" in line["message"]
+
+
 def test_a_healthy_setup_is_all_ok_and_says_what_it_found(dws: Workspace) -> None:
     healthy(dws)
     code, checks = doctor(dws)

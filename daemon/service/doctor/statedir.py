@@ -16,12 +16,12 @@ from pathlib import Path
 from agentd.config.sizes import human
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.service.doctor.check import Check, ok, problem, warning
+from agentd.state.files import SHARED_DIR_MODE, is_shared
 
 # Free space under which a warning is given: a sweep's logs may take up to max_log_size
 # per task, and the report, state and journal need room beside them; 1 GiB at least.
 FREE_FLOOR = 1024**3
 PRIVATE = 0o700
-SHARED = 0o2770  # setgid: files made inside keep the group
 
 
 def state_checks(directory: Path, owner: str | None, need: int, systemd_made: bool) -> list[Check]:
@@ -61,7 +61,7 @@ def _owner(found: os.stat_result, subject: str, owner: str | None) -> Check:
     if owner is None or have == owner:
         return ok("state: owner", subject, f"owned by {harmless(have)}")
     group = _group_name(found.st_gid)
-    if _shared(found.st_mode) and _member(owner, found.st_gid):
+    if is_shared(found.st_mode) and _member(owner, found.st_gid):
         why = f"owned by {harmless(have)}, shared with group {group}, which {harmless(owner)} is in"
         return ok("state: owner", subject, why)
     why = (
@@ -76,17 +76,17 @@ def _mode(found: os.stat_result, subject: str) -> Check:
     if mode & 0o007:
         why = (
             f"mode {mode:04o}: other users can read or change the state and the task logs "
-            f"(chmod {PRIVATE:04o}, or {SHARED:04o} to share it with a group)"
+            f"(chmod {PRIVATE:04o}, or {SHARED_DIR_MODE:04o} to share it with a group)"
         )
         return problem("state: permissions", subject, why)
     if mode & 0o777 == PRIVATE:
         return ok("state: permissions", subject, f"{mode:04o}: private")
-    if _shared(mode):
+    if is_shared(mode):
         group = _group_name(found.st_gid)
         return ok("state: permissions", subject, f"{mode:04o}: shared with group {group}")
     why = (
         f"mode {mode:04o}: neither private ({PRIVATE:04o}) nor shared with a group "
-        f"({SHARED:04o}); agentd makes it {PRIVATE:04o} when it next writes there"
+        f"({SHARED_DIR_MODE:04o}); agentd makes it {PRIVATE:04o} when it next writes there"
     )
     return warning("state: permissions", subject, why)
 
@@ -109,11 +109,6 @@ def _space(directory: Path, subject: str, need: int) -> Check:
         "max_log_size per task, or 1 GiB at least)"
     )
     return warning("state: free space", subject, why)
-
-
-def _shared(mode: int) -> bool:
-    """As agentd's state store decides it: setgid, and everything for the group."""
-    return bool(mode & stat.S_ISGID) and mode & stat.S_IRWXG == stat.S_IRWXG
 
 
 def _member(user: str, gid: int) -> bool:

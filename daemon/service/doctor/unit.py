@@ -28,6 +28,9 @@ UNIT = "agentd.service"
 # variables in spawned processes"); the manager's own environment.d is not read here.
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 SHOW_TIMEOUT = 10.0
+# Where unit files are installed (systemd.unit(5), "Unit File Load Path"), for the case
+# where no manager answers.
+SYSTEM_UNIT_DIRS = ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
 _PROPERTIES = (
     "LoadState",
     "UnitFileState",
@@ -77,12 +80,38 @@ def probe(environ: Mapping[str, str]) -> tuple[Unit | None, list[Check]]:
     if systemctl is None:
         return None, [ok("unit", UNIT, "no systemctl: sweeps from cron or by hand need no unit")]
     units = [Unit(s, p) for s in ("system", "user") if (p := _show(systemctl, s)) is not None]
+    if not units:
+        return None, _unanswered(environ)
     installed = [u for u in units if u.props.get("LoadState", "not-found") != "not-found"]
     if not installed:
         note = "not installed (system or user): fine for sweeps from cron or by hand"
         return None, [ok("unit", UNIT, note)]
     checks = [c for unit in installed for c in _state(unit)]
     return installed[0], checks + _user(installed[0]) + _files(installed[0])
+
+
+def _unanswered(environ: Mapping[str, str]) -> list[Check]:
+    """No manager answered (systemd not running, or no user bus under ``sudo``/``su``).
+    Harmless without a unit file; with one, the checks below look at the wrong
+    environment (this shell's PATH, not the unit's), and saying "not installed" would
+    send the reader the wrong way."""
+    files = [str(path) for path in _unit_files(environ) if path.is_file()]
+    if not files:
+        note = "not installed (no unit file; systemd did not answer): fine for cron or by hand"
+        return [ok("unit", UNIT, note)]
+    why = (
+        f"{harmless(files[0])} is installed but systemd did not answer (no system or user "
+        "manager on the bus for this user): its state and environment are unknown, and the "
+        "checks below use this shell's environment (`sudo agentd doctor` asks the system "
+        "manager)"
+    )
+    return [warning("unit", UNIT, why)]
+
+
+def _unit_files(environ: Mapping[str, str]) -> list[Path]:
+    system = [Path(d) / UNIT for d in SYSTEM_UNIT_DIRS]
+    config = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "/")) / ".config")
+    return [*system, Path(config) / "systemd" / "user" / UNIT]
 
 
 def _show(systemctl: str, scope: str) -> dict[str, str] | None:
