@@ -120,9 +120,11 @@ def _launch(
         duration_s=outcome.duration_s,
         log=log_rel,
         # A task that echoes its token must not leak it into the report, not even the
-        # part of it that the quoted window happens to begin with.
+        # part of it that the quoted window happens to begin with. Every secret-named
+        # variable it was given counts: [run] env's and agentd's own, not only the
+        # project's.
         output_tail=runner.trim_tail(
-            redact(outcome.output_end, env_secrets(spec.env), window=True)
+            redact(outcome.output_end, env_secrets(command.env), window=True)
         ),
         agent=agent,
         usage=usage.to_dict() if usage else None,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentd.config.model import RunSection
+from agentd.config.secrets import MASK
 from agentd.daemon.tasks.taskcmd import base_env
 from tests.builders import proj, sh, write_config
 from tests.helpers import Workspace
@@ -111,3 +112,22 @@ def test_invalid_keys_are_refused(
     proc = ws.run("config", "check", "--config", str(ws.config))
     assert proc.returncode == 2, proc.stdout
     assert message in proc.stderr
+
+
+def test_secrets_of_run_env_and_of_agentd_own_environment_are_masked(ws: Workspace) -> None:
+    """A failing task that prints its tokens: the report quotes its output, and every
+    secret-named variable the task was given is masked there, not only the project's."""
+    ws.env["INHERITED_API_KEY"] = "inherited-secret-5150"
+    write_config(
+        ws,
+        {"leak": sh('echo "run=$RUN_TOKEN inherited=$INHERITED_API_KEY"; exit 3')},
+        [proj("p", "leak")],
+        run={"env": {"RUN_TOKEN": "run-secret-4242"}},
+    )
+    code, report = ws.once_json()
+    assert code == 1, report
+    tail = report["projects"][0]["tasks"][0]["output_tail"]
+    assert tail == f"run={MASK} inherited={MASK}"
+    shown = ws.run("report", "--config", str(ws.config)).stdout
+    assert "secret-4242" not in shown
+    assert "secret-5150" not in shown
