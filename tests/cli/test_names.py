@@ -78,3 +78,22 @@ def test_the_impostors_would_be_imported_by_the_old_names(ws: Workspace) -> None
         )
         assert proc.returncode != 0
         assert f"the impostor {name} package" in proc.stderr
+
+
+def test_the_wheel_lists_every_package_of_the_tree() -> None:
+    """The wheel holds only the packages pyproject.toml names (the folders are mapped, so
+    setuptools cannot find them itself); the editable install the tests run from sees
+    every folder, so a new subpackage left out would only fail for users."""
+    import tomllib
+
+    from tests.helpers import ROOT
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {"agentd"}
+    for top in ("daemon", "config", "state"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT).parts
+            found.add(".".join(("agentd", *parts)))
+    assert listed == found
