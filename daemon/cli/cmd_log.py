@@ -27,14 +27,13 @@ from agentd.daemon.cli.setup import read_setup
 from agentd.daemon.output.logview import LogOutput, copy_available
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.sweep.rundirs import in_use, run_ids, runs_dir
-from agentd.daemon.tasks.tasklog import LogCut
+from agentd.daemon.tasks.tasklog import LOG_SUFFIX, LogCut, task_log_path
 from agentd.state import JsonFileStore, StateError
 
 # How often a follower looks for more output and for the task's end: a person's wait,
 # short enough to feel live, long enough to cost nothing.
 POLL_S = 0.5
 EXIT_SIGINT = 128 + signal.SIGINT
-SUFFIX = ".log"
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,10 @@ def log_command(args: argparse.Namespace) -> int:
         raise UsageError(f"no runs yet in {root}")
     run_id, project, task = resolve_names(args.names, args.run, root, runs)
     run = _pick_run(root, runs, run_id, project, task)
-    logs = task_logs(directory, run, project)
+    # One store for the whole command: a follower's polls then read only the journal's new
+    # lines, not the whole state each time.
+    store = JsonFileStore(directory)
+    logs = task_logs(store, run, project)
     chosen = _choose(run, project, task, logs)
     assert chosen.path is not None
     print(
@@ -84,7 +86,7 @@ def log_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {chosen.path}: {exc.strerror}") from None
     with handle:
         if args.follow:
-            return _follow(handle, out, directory, run, project, chosen.name)
+            return _follow(handle, out, store, run, project, chosen.name)
         copy_available(handle, out)
         out.close()
     _trailer(run, project, chosen)
@@ -139,7 +141,7 @@ def _pick_run(
         return _run(root, matches[0])
     if task is not None:
         for name in reversed(runs):
-            if (root / name / project / f"{task}{SUFFIX}").is_file():
+            if task_log_path(root / name, project, task).is_file():
                 return _run(root, name)
     # No run has that task's log: the project's latest run says which tasks it has.
     for name in reversed(runs):
@@ -153,13 +155,29 @@ def _pick_run(
 
 
 def _run(root: Path, name: str) -> Run:
+    path = root / name / "report.json"
     try:
-        report = json.loads((root / name / "report.json").read_text())
+        report = json.loads(path.read_text())
     except (OSError, ValueError):
         report = None  # running, or it ended without one: the logs are still there
-    if not isinstance(report, dict):
+    if report is not None and not _report_shaped(report):
+        # A report that is not one of ours is no guide to the logs; they are still there.
+        print(harmless(f"agentd: {path} is damaged: shown without it"), file=sys.stderr)
         report = None
     return Run(name, root / name, report)
+
+
+def _report_shaped(report: Any) -> bool:
+    """What this command reads of a report: its projects and their tasks, as objects."""
+    if not isinstance(report, dict):
+        return False
+    projects = report.get("projects", [])
+    return isinstance(projects, list) and all(
+        isinstance(project, dict)
+        and isinstance(project.get("tasks", []), list)
+        and all(isinstance(task, dict) for task in project.get("tasks", []))
+        for project in projects
+    )
 
 
 def _latest(runs: list[str]) -> str:
@@ -172,7 +190,7 @@ def _listing(names: list[str]) -> str:
 
 def _log_files(where: Path) -> list[Path]:
     try:
-        return sorted(p for p in where.iterdir() if p.name.endswith(SUFFIX) and p.is_file())
+        return sorted(p for p in where.iterdir() if p.name.endswith(LOG_SUFFIX) and p.is_file())
     except OSError:
         return []
 
@@ -184,7 +202,7 @@ def _projects_with_logs(run_path: Path) -> list[str]:
         return []
 
 
-def task_logs(directory: Path, run: Run, project: str) -> list[TaskLog]:
+def task_logs(store: JsonFileStore, run: Run, project: str) -> list[TaskLog]:
     """The project's tasks in ``run``, in the order they ran: from its report when it has
     one (skipped tasks included, without a log), else from the logs on disk, with what the
     state store says of each."""
@@ -192,7 +210,7 @@ def task_logs(directory: Path, run: Run, project: str) -> list[TaskLog]:
     if run.report is not None:
         entry = next((p for p in run.report.get("projects", []) if p.get("name") == project), None)
         if entry is not None and entry.get("tasks"):
-            return [_reported(where, task) for task in entry["tasks"]]
+            return [_reported(run.path, project, task) for task in entry["tasks"]]
         if entry is not None:  # skipped whole: a dependency failed, everything done today
             why = entry.get("reason") or entry.get("status")
             raise UsageError(f"project {project} ran no task in run {run.run_id}: {why}")
@@ -202,17 +220,17 @@ def task_logs(directory: Path, run: Run, project: str) -> list[TaskLog]:
             f"run {run.run_id} has no logs of project {project!r}; projects with logs "
             f"there: {_listing(_projects_with_logs(run.path))}"
         )
-    records = _records(directory, project)
+    records = _records(store, project)
     logs = []
     for path in files:
-        name = path.name.removesuffix(SUFFIX)
+        name = path.name.removesuffix(LOG_SUFFIX)
         logs.append(TaskLog(name, _unreported_status(run, records.get(name)), path))
     return sorted(logs, key=lambda log: _mtime(log.path))
 
 
-def _reported(where: Path, task: dict[str, Any]) -> TaskLog:
+def _reported(run_path: Path, project: str, task: dict[str, Any]) -> TaskLog:
     name = str(task.get("name"))
-    path = where / f"{name}{SUFFIX}" if task.get("log") else None
+    path = task_log_path(run_path, project, name) if task.get("log") else None
     return TaskLog(name, str(task.get("status")), path)
 
 
@@ -224,11 +242,11 @@ def _unreported_status(run: Run, record: dict[str, Any] | None) -> str:
     return "unknown: its sweep ended without a report"
 
 
-def _records(directory: Path, project: str) -> dict[str, Any]:
+def _records(store: JsonFileStore, project: str) -> dict[str, Any]:
     """The state store's last outcome of each of the project's tasks; none if the store
     cannot be read (the logs do not need it)."""
     try:
-        tasks = JsonFileStore(directory).read().project(project).get("tasks", {})
+        tasks = store.read().project(project).get("tasks", {})
     except StateError:
         return {}
     return tasks if isinstance(tasks, dict) else {}
@@ -273,7 +291,7 @@ def _table(logs: list[TaskLog]) -> str:
 
 
 def _follow(
-    handle: BinaryIO, out: LogOutput, directory: Path, run: Run, project: str, task: str
+    handle: BinaryIO, out: LogOutput, store: JsonFileStore, run: Run, project: str, task: str
 ) -> int:
     """Print what the log holds and what it gains, until the task ends (its outcome is
     recorded) or its sweep does; Ctrl-C ends it quietly, with 130."""
@@ -282,7 +300,7 @@ def _follow(
         while True:
             copy_available(handle, out)
             out.flush()
-            if _ended(directory, run, project, task):
+            if _ended(store, run, project, task):
                 # The runner writes all of it (a cut log's tail too) before the outcome.
                 copy_available(handle, out)
                 break
@@ -297,10 +315,10 @@ def _follow(
     return EXIT_OK
 
 
-def _ended(directory: Path, run: Run, project: str, task: str) -> bool:
+def _ended(store: JsonFileStore, run: Run, project: str, task: str) -> bool:
     if (run.path / "report.json").exists() or not in_use(run.path):
         return True
-    record = _records(directory, project).get(task)
+    record = _records(store, project).get(task)
     return isinstance(record, dict) and record.get("run_id") == run.run_id
 
 

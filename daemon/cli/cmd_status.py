@@ -30,6 +30,8 @@ from agentd.state import Snapshot
 from agentd.state.claims import process_gone, this_host, why_stale
 from agentd.state.daemonlock import read_holder
 
+NO_RUN_ID = "(no run id)"
+
 
 def schedule_command(args: argparse.Namespace) -> int:
     config = load(args)
@@ -69,7 +71,7 @@ def status_command(args: argparse.Namespace) -> int:
         print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
     config, directory = setup.config, setup.state_dir
     _, snapshot = open_store(directory)
-    status = gather(config, snapshot, directory, datetime.now(UTC))
+    status = gather(config, snapshot, directory, datetime.now(UTC), setup.config_path)
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -78,10 +80,16 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def gather(
-    config: Config | None, snapshot: Snapshot, directory: Any, now: datetime
+    config: Config | None,
+    snapshot: Snapshot,
+    directory: Any,
+    now: datetime,
+    config_path: Path | None = None,
 ) -> dict[str, Any]:
+    """``config_path``: the file that did not validate (``config`` None), for what can
+    still be read of its schedule."""
     daemon = _daemon(snapshot, directory)
-    schedule = _schedule(config, daemon, now)
+    schedule = _schedule(config, daemon, now, config_path)
     runs = snapshot.runs()
     fires = snapshot.fires()
     host = this_host()
@@ -116,7 +124,7 @@ def gather(
                 "last_status": last.get("status"),
                 "tasks_ok": sum(s == "ok" for s in states),
                 "tasks_failed": sum(s in TASK_FAILURES for s in states),
-                "tasks": len(tasks),
+                "tasks": len(tasks) if config else None,
                 # Kept from running by a dependency since its last run: by which, since when.
                 "blocked": snapshot.blocked(name),
             }
@@ -143,7 +151,9 @@ def gather(
 def _last_sweep(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
     """The history's summary of the last sweep, with where its logs are: the run directory
     and each failed task's log, absolute."""
-    run_dir = runs_dir(directory) / str(summary.get("run_id"))
+    if "run_id" not in summary:  # the state's shape check lets a hand-edited entry lack it
+        return {**summary, "run_dir": None, "failed_logs": []}
+    run_dir = runs_dir(directory) / str(summary["run_id"])
     return {**summary, "run_dir": str(run_dir), "failed_logs": failed_logs(run_dir)}
 
 
@@ -158,10 +168,14 @@ def _last_that_ran(runs: list[dict[str, Any]], directory: Path) -> dict[str, Any
     }
 
 
-def _schedule(config: Config | None, daemon: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _schedule(
+    config: Config | None, daemon: dict[str, Any], now: datetime, path: Path | None = None
+) -> dict[str, Any]:
     """The schedule that fires: the running daemon's armed one (a reload may have kept it
-    while the file says something else), else the file's. The next fire is computed now,
-    so a sweep that runs across a fire time never shows one in the past."""
+    while the file says something else), else the file's: a file that does not validate
+    still has one when its [schedule] does on its own, and none is known otherwise. The
+    next fire is computed now, so a sweep that runs across a fire time never shows one in
+    the past."""
     if daemon["running"] and daemon.get("schedule"):
         cron, zone_name = str(daemon["schedule"]), str(daemon.get("timezone"))
         fire = _next_fire(cron, zone_name, str(daemon.get("seconds") or "0"), now)
@@ -170,16 +184,34 @@ def _schedule(config: Config | None, daemon: dict[str, Any], now: datetime) -> d
             out["in_file"] = {"cron": config.settings.schedule.cron, "timezone": str(config.zone)}
         return out
     if config is None:
-        return {
-            "cron": daemon.get("schedule"),
-            "timezone": daemon.get("timezone"),
-            "next_fire": None,
-        }
+        return _salvaged_schedule(path, now)
     upcoming = next_fires(config.cron, config.zone, now, 1)
     return {
         "cron": config.settings.schedule.cron,
         "timezone": str(config.zone),
         "next_fire": upcoming[0].isoformat() if upcoming else None,
+    }
+
+
+def _salvaged_schedule(path: Path | None, now: datetime) -> dict[str, Any]:
+    import os
+
+    from agentd.config.loader import salvaged_schedule
+    from agentd.config.resolved import local_zone
+
+    section = salvaged_schedule(path, os.environ) if path is not None else None
+    if section is None:
+        unknown = "configuration invalid"
+        return {"cron": None, "timezone": None, "next_fire": None, "unknown": unknown}
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(section.timezone) if section.timezone else local_zone()
+    upcoming = next_fires(parse_cron(section.cron), zone, now, 1)
+    return {
+        "cron": section.cron,
+        "timezone": str(zone),
+        "next_fire": upcoming[0].isoformat() if upcoming else None,
+        "from_invalid_file": True,  # [schedule] is valid; another table is not
     }
 
 
@@ -256,10 +288,14 @@ def _daemon_lines(daemon: dict[str, Any]) -> list[str]:
 
 def _schedule_lines(schedule: dict[str, Any], daemon: dict[str, Any]) -> list[str]:
     lines = []
+    if schedule.get("unknown"):
+        return [f"schedule:    unknown ({schedule['unknown']})"]
     when = schedule["next_fire"] or "never"
     if not daemon["running"] and schedule["next_fire"]:
         when += " (once the daemon runs)"
     lines.append(f"schedule:    {schedule['cron']!r} in {schedule['timezone']}; next fire {when}")
+    if schedule.get("from_invalid_file"):
+        lines.append("             (the file's [schedule]; another table of it is invalid)")
     if schedule.get("in_file"):
         pending = schedule["in_file"]
         when = (
@@ -280,7 +316,8 @@ def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
     if last:
         c = last.get("counts") or {}
         lines.append(
-            f"last sweep:  {last['run_id']} ({last.get('trigger')}) {last.get('status')}, "
+            f"last sweep:  {last.get('run_id', NO_RUN_ID)} ({last.get('trigger')}) "
+            f"{last.get('status')}, "
             f"{last.get('started_at')} -> {last.get('finished_at')}"
         )
         lines.append(
@@ -291,7 +328,8 @@ def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
             f"tasks {c.get('tasks_ok', 0)} ok, {c.get('tasks_failed', 0)} failed, "
             f"{c.get('tasks_interrupted', 0)} interrupted, {c.get('tasks_skipped', 0)} skipped"
         )
-        lines.append(f"             run directory {last['run_dir']}")
+        if last["run_dir"] is not None:
+            lines.append(f"             run directory {last['run_dir']}")
         for failed in last["failed_logs"]:
             lines.append(
                 f"             failed {failed['project']}/{failed['task']}: {failed['log']}"
@@ -301,7 +339,8 @@ def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
             sweeps = "sweep" if noops == 1 else "sweeps"
             lines.append(
                 f"             {noops} newer {sweeps} ran nothing (the latest: "
-                f"{latest['run_id']} ({latest.get('trigger')}), {latest.get('finished_at')})"
+                f"{latest.get('run_id', NO_RUN_ID)} ({latest.get('trigger')}), "
+                f"{latest.get('finished_at')})"
             )
     else:
         lines.append("last sweep:  none yet")
@@ -337,9 +376,18 @@ def _project_lines(status: dict[str, Any]) -> list[str]:
                 state += " (disabled)"
             lines.append(
                 f"  {p['name']:<{width}}  {p['last_run_date'] or 'never':<10}  {state:<11}  "
-                f"{p['tasks_ok']}/{p['tasks_failed']} of {p['tasks']}{_blocked_note(p)}"
+                f"{_task_counts(p)}{_blocked_note(p)}"
             )
     return lines
+
+
+def _task_counts(project: dict[str, Any]) -> str:
+    """``ok/failed of N``; without a valid file N is unknown (the state knows only the
+    tasks that ran), and a project none of whose tasks ran shows no counts at all."""
+    counts = f"{project['tasks_ok']}/{project['tasks_failed']}"
+    if project["tasks"] is not None:
+        return f"{counts} of {project['tasks']}"
+    return f"{counts} of ?" if project["tasks_ok"] or project["tasks_failed"] else "?"
 
 
 def _blocked_note(project: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agentd.daemon.output.textout import harmless
+from agentd.daemon.tasks.tasklog import task_log_path
 
 CHUNK = 64 * 1024
 
@@ -84,6 +85,6 @@ def failed_logs(run_path: Path) -> list[dict[str, str]]:
         if entry is None or not entry.get("log"):
             continue  # a project's or the sweep's own failure: no task log
         # Where the log is now: the run directory may have moved with the state directory.
-        path = run_path / str(project) / f"{task}.log"
+        path = task_log_path(run_path, str(project), str(task))
         out.append({"project": str(project), "task": str(task), "log": str(path)})
     return out

@@ -19,6 +19,7 @@ from agentd.daemon.sweep import budget
 from agentd.daemon.sweep.project import SweepContext, iso
 from agentd.daemon.tasks import gitrepo, runner
 from agentd.daemon.tasks.taskcmd import base_env, task_argv, task_env
+from agentd.daemon.tasks.tasklog import task_log_rel
 from agentd.state import StateError, TaskRecord
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def _launch(
 ) -> TaskResult:
     config = ctx.config
     spec = config.project(planned.name)
-    log_rel = f"{planned.name}/{task}.log"
+    log_rel = task_log_rel(planned.name, task)
     tree: gitrepo.Worktree | None = None
     if config.isolation(spec) == "worktree":
         try:
@@ -106,7 +107,8 @@ def _launch(
             return _conclude(ctx, planned.name, failed, problems, log)
     command = _command(ctx, planned, task, tree, ctx.run_dir / log_rel)
     ctx.observer.task_started(planned.name, task)
-    log.debug("task.start", argv=command.argv, timeout=format_duration(command.timeout))
+    argv = _masked_argv(command)  # the log is read by more people than the task's env
+    log.debug("task.start", argv=argv, timeout=format_duration(command.timeout))
     outcome = runner.run_process(command, ctx.stop, config.zone, log)
     # An agent that never started spent nothing: not "a run with usage unknown".
     usage = usage_of(config, agent, command.log_path) if outcome.spawned else None
@@ -130,7 +132,7 @@ def _launch(
         usage=usage.to_dict() if usage else None,
         log_cut=outcome.log_cut.to_dict() if outcome.log_cut else None,
         log_path=str(command.log_path.absolute()),
-        argv=_masked_argv(command),
+        argv=argv,
     )
     if outcome.log_cut is not None:
         log.warning("task.log_cut", **outcome.log_cut.to_dict())

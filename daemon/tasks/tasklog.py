@@ -18,6 +18,7 @@ import collections
 import errno
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from agentd.config.sizes import format_size, human
 
@@ -29,6 +30,19 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 0) | getattr(os, "SPLICE_F_NONBLOCK
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 # ... or it fails otherwise. Either way the log cannot take more, whatever we do.
 _BROKEN = frozenset({errno.EFBIG, errno.EIO})
+
+
+LOG_SUFFIX = ".log"
+
+
+def task_log_rel(project: str, task: str) -> str:
+    """Where a task's log is inside its run directory: the one rule the sweep that writes
+    it, the report that names it and ``agentd log`` that finds it all follow."""
+    return f"{project}/{task}{LOG_SUFFIX}"
+
+
+def task_log_path(run_dir: Path, project: str, task: str) -> Path:
+    return run_dir / task_log_rel(project, task)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import subprocess
 import time
 import tomllib
 
+from agentd.state.base import STATE_VERSION
 from tests.builders import proj, recording, write_config
 from tests.helpers import AGENTD, Workspace
 
@@ -181,3 +182,25 @@ def test_terminal_shows_progress_and_a_summary_table(ws: Workspace) -> None:
     assert "\x1b[" in screen  # drawn with terminal control sequences
     for words in ("project", "status", "failed", "p/bad", "report:", "[bold]odd", "no[/]where"):
         assert words in screen
+
+
+def test_status_shows_a_history_entry_without_its_run_id(ws: Workspace) -> None:
+    """The state's shape check lets a run summary lack its id (a hand-edited file, an
+    older writer): status shows the rest of it."""
+    write_config(ws, {"t": recording()}, [proj("p", "t")])
+    runs = [
+        {"status": "failed", "trigger": "schedule", "counts": {"tasks_failed": 1}},
+        {"status": "ok", "trigger": "manual", "counts": {"tasks_skipped": 1}},  # ran nothing
+    ]
+    ws.state.mkdir(parents=True, exist_ok=True)
+    doc = {"version": STATE_VERSION, "projects": {}, "claims": {}, "runs": runs, "fires": {}}
+    (ws.state / "state.json").write_text(json.dumps(doc))
+    shown = ws.run("status", "--config", str(ws.config))
+    assert shown.returncode == 0, shown.stderr
+    assert "last sweep:  (no run id) (schedule) failed, " in shown.stdout
+    assert "1 newer sweep ran nothing (the latest: (no run id) (manual), " in shown.stdout
+    assert "run directory" not in shown.stdout
+    as_json = ws.run("status", "--json", "--config", str(ws.config))
+    assert as_json.returncode == 0, as_json.stderr
+    last = json.loads(as_json.stdout)["last_sweep_that_ran"]
+    assert (last["run_dir"], last["failed_logs"]) == (None, [])

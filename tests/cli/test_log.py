@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agentd.daemon.output.logview import LogOutput
+from agentd.state.base import STATE_VERSION
 from tests.builders import ask, cmd, proj, sh, write_config
 from tests.helpers import AGENTD, DEADLINE, Workspace, wait_for
 
@@ -151,6 +154,76 @@ def test_log_needs_no_valid_configuration(ws: Workspace) -> None:
     assert proc.stdout == "still-here\n"
     assert "warning" in proc.stderr
     assert "no_such_key" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        {"projects": ["x"]},
+        {"projects": "x"},
+        {"projects": [{"name": "p", "tasks": ["t"]}]},
+        {"projects": [{"name": "p", "tasks": None}]},
+        ["not", "a", "report"],
+    ],
+)
+def test_a_damaged_report_is_set_aside_and_the_log_still_shown(
+    ws: Workspace, damaged: object
+) -> None:
+    write_config(ws, {"t": sh("echo kept")}, [proj("p", "t")])
+    _, report = ws.once_json()
+    path = _run_dir(ws, report) / "report.json"
+    path.write_text(json.dumps(damaged))
+    proc = ws.run("log", "p", "t")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "kept\n"
+    assert f"agentd: {path} is damaged: shown without it" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _io_read(pid: int) -> int:
+    """The bytes process ``pid`` has read so far (files and pipes alike)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no rchar in /proc/{pid}/io")
+
+
+def test_a_follower_reads_the_state_once_not_at_every_poll(
+    ws: Workspace, reap: list[subprocess.Popen[str]]
+) -> None:
+    """A large state (many projects) followed through several polls: each poll reads what
+    the journal gained, never the whole state again."""
+    steps = 6
+    script = "; ".join(
+        f"echo line{i}; while [ ! -e {ws.root}/go{i} ]; do sleep 0.05; done" for i in range(steps)
+    )
+    write_config(ws, {"t": sh(script)}, [proj("p", "t")])
+    others = {
+        f"other-{i}": {"tasks": {"t": {"status": "ok", "date": "2020-01-01"}}, "pad": "x" * 100}
+        for i in range(20000)
+    }
+    ws.state.mkdir(parents=True, exist_ok=True)
+    doc = {"version": STATE_VERSION, "projects": others, "claims": {}, "runs": [], "fires": {}}
+    (ws.state / "state.json").write_text(json.dumps(doc))
+    size = (ws.state / "state.json").stat().st_size
+    sweep = ws.spawn("run", "--once", "--config", str(ws.config))
+    reap.append(sweep)
+    log = wait_for(lambda: next(ws.state.glob("runs/*/p/t.log"), None), what="the task's log")
+    wait_for(lambda: "line0" in log.read_text(), what="the first line")
+    follower = ws.spawn("log", "-f", "p", "t")
+    reap.append(follower)
+    assert _line(follower) == "line0\n"
+    before = _io_read(follower.pid)
+    for i in range(1, steps):
+        (ws.root / f"go{i - 1}").touch()
+        # Printed only after the task wrote it, which it did after the go: another poll.
+        assert _line(follower) == f"line{i}\n"
+    read = _io_read(follower.pid) - before
+    assert read < size, f"{steps - 1} polls read {read} bytes; the state is {size}"
+    (ws.root / f"go{steps - 1}").touch()
+    _, err = follower.communicate(timeout=DEADLINE)
+    assert follower.returncode == 0, err
+    assert sweep.wait(timeout=DEADLINE) == 0
 
 
 def _read_pty(master: int, proc: subprocess.Popen[bytes]) -> bytes:

@@ -53,6 +53,7 @@ def test_a_budget_limit_keeps_the_spend_section(ws: Workspace) -> None:
 def test_a_tiny_sweep_shows_no_speedup_but_report_json_keeps_it(ws: Workspace) -> None:
     _two_projects(ws)
     done = ws.once()
+    assert done.returncode == 0, done.stderr
     (run,) = (ws.state / "runs").iterdir()
     assert "speedup" not in (run / "report.md").read_text()
     assert "speedup" not in done.stdout

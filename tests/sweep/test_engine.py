@@ -4,6 +4,7 @@ processes and the state store is the real file store."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ from agentd.daemon.sweep.engine import SweepRequest, run_sweep
 from agentd.daemon.tasks import gitrepo
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
-from tests.builders import Table, cmd, load, proj
+from tests.builders import Table, ask, cmd, load, proj, write_config
+from tests.helpers import Workspace
 
 
 def _setup(
@@ -106,7 +108,7 @@ def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
     def broken(*args: Any) -> None:
         raise OSError("injected")
 
-    monkeypatch.setattr(project_module, "ensure_state_dir", broken)
+    monkeypatch.setattr(project_module, "ensure_inner_dir", broken)
     report = run_sweep(config, store, state, SweepRequest(), StopToken(), [Observer()]).to_dict()
     assert report["status"] == "failed"
     assert {p["status"] for p in report["projects"]} == {"error"}
@@ -177,3 +179,21 @@ def test_a_worktree_that_cannot_be_made_is_a_recorded_error(tmp_path: Path) -> N
     assert store.read().task("p", "one")["status"] == "error"  # type: ignore[index]
     assert report["failures"][0]["task"] == "one"
     stop.close()
+
+
+def test_the_debug_log_shows_a_tasks_argv_with_its_secrets_masked(ws: Workspace) -> None:
+    """A secret reaches an argv through a placeholder ({prompt} here): the task.start record
+    masks it as the report does."""
+    secret = "s3cr3t-debug-token"
+    write_config(
+        ws,
+        {"agent": ask("echoer", f"use {secret} on {{project}}")},
+        [proj("p", "agent", env={"DEMO_TOKEN": secret})],
+        agents={"echoer": cmd("echo", "{prompt}")},
+    )
+    proc = ws.once("--log-level", "debug", "--log-format", "json")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    (start,) = [e for e in events if e["event"] == "task.start"]
+    assert start["argv"] == ["echo", "use ******** on p"]
+    assert secret not in proc.stderr
