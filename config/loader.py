@@ -21,13 +21,14 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from agentd.config import crossref
-from agentd.config.access import denied
+from agentd.config.access import denied, exists
 from agentd.config.errors import (
     ConfigError,
     ConfigUnreadable,
@@ -36,7 +37,7 @@ from agentd.config.errors import (
     problems_from_validation,
 )
 from agentd.config.homedir import NoHome, expand, home
-from agentd.config.model import SECTIONS, Settings
+from agentd.config.model import SECTIONS, ScheduleSection, Settings
 from agentd.config.resolved import Config
 
 ENV_PREFIX = "AGENTD_"
@@ -85,52 +86,99 @@ def _present(path: Path) -> bool:
     """Whether ``path`` is there, as far as this user can tell: one in a directory closed
     to us counts (reading it then says who may), so that a user outside the group is told
     how to get in rather than to create a second configuration."""
-    try:
-        os.stat(path)
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
+    return exists(path) is not False
 
 
 def salvaged_state_dir(path: Path, environ: Mapping[str, str]) -> str | None:
-    """``[paths] state_dir`` of a file that does not validate, as far as it can be read:
-    the read commands still find the state with it. From the whole file if it parses, else
-    from its ``[paths]`` table alone; ``AGENTD_PATHS__STATE_DIR`` wins, as in a valid file.
-    None if neither says."""
+    """``[paths] state_dir`` of a file that does not validate, as far as it can be read
+    (``salvage_paths``); None if it does not say."""
+    return salvage_paths(path, environ).state_dir
+
+
+@dataclass(frozen=True)
+class Salvaged:
+    """What a broken file says of the state directory. ``unread``: it may name one that
+    could not be read (its ``[paths]`` table, or the file itself, is broken), so that any
+    other choice is a guess the user must be told of."""
+
+    state_dir: str | None
+    unread: bool = False
+
+
+def salvage_paths(path: Path, environ: Mapping[str, str]) -> Salvaged:
+    """``[paths] state_dir`` of a file that does not validate: the read commands still find
+    the state with it. From the whole file if it parses, else from its ``[paths]`` table
+    alone; ``AGENTD_PATHS__STATE_DIR`` wins, as in a valid file."""
     if environ.get("AGENTD_PATHS__STATE_DIR"):
-        return environ["AGENTD_PATHS__STATE_DIR"]
+        return Salvaged(environ["AGENTD_PATHS__STATE_DIR"])
+    try:
+        text = read_text(path, environ)
+    except ConfigUnreadable:
+        return Salvaged(None, unread=_present(path))  # a missing file names nothing
+    except ConfigError:  # not UTF-8, not a regular file: nothing of it can be read
+        return Salvaged(None, unread=True)
+    try:
+        raw = tomllib.loads(text)
+    except ValueError:  # TOMLDecodeError, or a number too long to convert
+        found = _table_alone(text, "paths")
+        if found is None:
+            return Salvaged(None, unread=bool(_MENTIONS_PATHS.search(text)))
+        raw = found
+    paths = sections_by_name(raw).get("paths")
+    value = paths.get("state_dir") if isinstance(paths, dict) else None
+    if isinstance(value, str) and value:
+        return Salvaged(value)
+    return Salvaged(None, unread=value is not None or not isinstance(paths, (dict, type(None))))
+
+
+def salvaged_schedule(path: Path, environ: Mapping[str, str]) -> ScheduleSection | None:
+    """The ``[schedule]`` of a file that does not validate, when it is valid on its own
+    (the error is in another table): ``agentd status`` still shows when sweeps fire. From
+    the whole file if it parses, else from the table alone; its ``AGENTD_SCHEDULE__``
+    overrides over it. None if it cannot be told."""
     try:
         text = read_text(path)
     except ConfigError:
         return None
     try:
-        raw = tomllib.loads(text)
-    except ValueError:  # TOMLDecodeError, or a number too long to convert
-        raw = _paths_table(text)
-    paths = sections_by_name(raw).get("paths")
-    value = paths.get("state_dir") if isinstance(paths, dict) else None
-    return value if isinstance(value, str) and value else None
+        raw: dict[str, Any] | None = tomllib.loads(text)
+    except ValueError:
+        raw = _table_alone(text, "schedule")
+    table = sections_by_name(raw).get("schedule", {}) if raw is not None else None
+    if not isinstance(table, dict):
+        return None
+    try:
+        return ScheduleSection.model_validate(
+            merged(table, EnvOverrides(environ)().get("schedule", {}))
+        )
+    except ValidationError:
+        return None
 
 
-_PATHS_HEADER = re.compile(
-    r"^[ \t]*\[[ \t]*paths[ \t]*\][ \t]*(#.*)?$", re.IGNORECASE | re.MULTILINE
-)
 _NEXT_HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
+# A line (not a comment) that may set the state directory in a way the fragment parse
+# missed: a broken ``[paths`` header, a ``state_dir =`` key, ``paths.state_dir`` or
+# ``paths = {...}``.
+_MENTIONS_PATHS = re.compile(
+    r'^[ \t]*(\[+[ \t]*"?paths\b|"?state_dir"?[ \t]*=|"?paths"?[ \t]*[.=])',
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
-def _paths_table(text: str) -> dict[str, Any]:
-    """The ``[paths]`` table of a file with a syntax error elsewhere, parsed on its own."""
-    header = _PATHS_HEADER.search(text)
+def _table_alone(text: str, name: str) -> dict[str, Any] | None:
+    """Table ``[name]`` of a file with a syntax error elsewhere, parsed on its own; None
+    if the file has no such header or the table cannot be read either."""
+    header = re.compile(
+        rf"^[ \t]*\[[ \t]*{name}[ \t]*\][ \t]*(#.*)?$", re.IGNORECASE | re.MULTILINE
+    ).search(text)
     if header is None:
-        return {}
+        return None
     following = _NEXT_HEADER.search(text, header.end())
     fragment = text[header.start() : following.start() if following else len(text)]
     try:
         return tomllib.loads(fragment)
     except ValueError:
-        return {}
+        return None
 
 
 class EnvOverrides:
@@ -212,7 +260,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def _load(path: Path, environ: Mapping[str, str]) -> Config:
     shown = str(path)
-    raw = parse_toml(read_text(path), shown)
+    raw = parse_toml(read_text(path, environ), shown)
     env = EnvOverrides(environ)
     try:
         settings = Settings.model_validate(merged(sections_by_name(raw), env()))
@@ -255,19 +303,20 @@ def merged(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, environ: Mapping[str, str] | None = None) -> str:
     """The file's text, read whole. A file replaced or rewritten while we read it (its
     inode, size or modification time changed) is read again; a UTF-8 byte order mark,
-    which some Windows editors write, is dropped."""
+    which some Windows editors write, is dropped. ``environ`` tells whether a missing
+    file is the default one, for the command that creates it."""
     shown = str(path)
     data = b""
     for _ in range(READ_ATTEMPTS):
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
+            init = init_command(path, os.environ if environ is None else environ)
             raise ConfigUnreadable(
-                shown,
-                [Problem("", "no such file (create a starter file with `agentd config init`)")],
+                shown, [Problem("", f"no such file (create a starter file with `{init}`)")]
             ) from None
         except PermissionError:
             raise ConfigUnreadable(shown, [Problem("", denied(path))]) from None
@@ -298,6 +347,18 @@ def read_text(path: Path) -> str:
             shown, [Problem("", f"not UTF-8 text (bad byte at offset {exc.start})")]
         ) from None
     return text.removeprefix(BOM)
+
+
+def init_command(path: Path, environ: Mapping[str, str]) -> str:
+    """``agentd config init`` alone writes the default file; any other (--config,
+    $AGENTD_CONFIG) is named, so that the starter lands where it will be looked for."""
+    import shlex
+
+    try:
+        default = find_config(environ) == (path, "default")
+    except NoHome:
+        default = False
+    return "agentd config init" + ("" if default else f" {shlex.quote(str(path))}")
 
 
 def _unchanged(path: Path, before: os.stat_result, size: int) -> bool:

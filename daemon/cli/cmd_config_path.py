@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from agentd.daemon.cli.exits import EXIT_OK
-from agentd.daemon.cli.setup import config_choice, state_choice
+from agentd.daemon.cli.setup import GUESSED, config_choice, state_choice
 from agentd.daemon.output.textout import harmless
 
 
@@ -37,25 +36,30 @@ def path_command(args: argparse.Namespace) -> int:
 
 
 def gather(args: argparse.Namespace) -> dict[str, Any]:
+    from agentd.config.access import exists as there
     from agentd.config.errors import ConfigError, ConfigUnreadable
-    from agentd.config.loader import SYSTEM_CONFIG_DIR, load_config, salvaged_state_dir
+    from agentd.config.loader import SYSTEM_CONFIG_DIR, load_config, salvage_paths
 
     path, rule = config_choice(args)
     setting: str | None = None
-    exists = _exists(path)
+    exists = there(path)
     problems: list[str] = []
+    unread = False  # the file may name a state directory we could not read
     try:
         config = load_config(path, os.environ)
     except ConfigUnreadable as exc:
         problems = [str(p) for p in exc.problems]
         status = "missing" if exists is False else "unreadable"
+        unread = exists is not False
     except ConfigError as exc:
         problems = [str(p) for p in exc.problems]
-        setting = salvaged_state_dir(path, os.environ)
+        salvaged = salvage_paths(path, os.environ)
+        setting, unread = salvaged.state_dir, salvaged.unread
         status = "invalid"
     else:
         status, setting = "valid", config.settings.paths.state_dir
     directory, state_rule = state_choice(args, setting, path.absolute().parent)
+    guess = unread and state_rule in GUESSED
     return {
         "config": {
             "path": str(path),
@@ -65,19 +69,14 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
             "problems": problems,
             "system_file": str(SYSTEM_CONFIG_DIR / "config.toml"),
         },
-        "state_dir": {"path": str(directory), "rule": state_rule, "exists": _exists(directory)},
+        "state_dir": {
+            "path": str(directory),
+            "rule": state_rule,
+            "exists": there(directory),
+            # The file's [paths] could not be read: it may name another directory.
+            "guess": guess,
+        },
     }
-
-
-def _exists(path: Path) -> bool | None:
-    """None when a directory on the way is closed to us, so nobody can tell."""
-    try:
-        os.stat(path)
-    except PermissionError:
-        return None
-    except OSError:
-        return False
-    return True
 
 
 def _config_why(config: dict[str, Any]) -> str:
@@ -98,7 +97,12 @@ def _config_status(config: dict[str, Any]) -> str:
     if config["status"] == "valid":
         return "valid"
     if config["status"] == "missing":
-        return "missing: `agentd config init` writes a starter file"
+        from pathlib import Path
+
+        from agentd.config.loader import init_command
+
+        init = init_command(Path(config["path"]), os.environ)
+        return f"missing: `{init}` writes a starter file"
     if config["status"] == "unreadable":
         return f"cannot be read: {problems[0]}"
     count = len(problems)
@@ -117,4 +121,9 @@ def _state_why(state: dict[str, Any], config_path: str) -> str:
         "default": "$XDG_STATE_HOME/agentd: no --state-dir, $AGENTD_STATE_DIR, "
         "[paths] state_dir or $STATE_DIRECTORY",
     }
+    if state["guess"]:
+        # Not "no [paths] state_dir": the file may well have one.
+        why["default"] = "$XDG_STATE_HOME/agentd"
+        reason = f"{why.get(rule, rule)}; the file's [paths] could not be read, so a guess"
+        return f"chosen by: {rule} ({reason})"
     return f"chosen by: {rule} ({why.get(rule, rule)})"

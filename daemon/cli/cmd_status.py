@@ -27,8 +27,8 @@ from agentd.daemon.service.schedule import next_fires
 from agentd.daemon.sweep import budget
 from agentd.daemon.sweep.rundirs import runs_dir
 from agentd.state import Snapshot
-from agentd.state.claims import process_gone, this_host, why_stale
-from agentd.state.daemonlock import read_holder
+from agentd.state.claims import this_host, why_stale
+from agentd.state.daemonlock import daemon_state
 
 NO_RUN_ID = "(no run id)"
 
@@ -241,23 +241,7 @@ def _next_fire(cron: str, zone_name: str, seconds: str, now: datetime) -> str | 
 
 
 def _daemon(snapshot: Snapshot, directory: Any) -> dict[str, Any]:
-    info = snapshot.daemon() or read_holder(directory) or {}
-    if not info:
-        return {"running": False}
-    if info.get("host") not in (None, this_host()):
-        return {"running": None, **info, "note": "published by another host; cannot check it"}
-    if info.get("stopped_at"):
-        return {
-            "running": False,
-            "last_pid": info.get("pid"),
-            "stopped_at": info["stopped_at"],
-            "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
-        }
-    gone = process_gone(int(info.get("pid", 0)), info.get("pid_start"))
-    if gone:
-        note = "exited without a clean stop: killed or crashed (see the journal)"
-        return {"running": False, "last_pid": info.get("pid"), "note": note, "why": gone}
-    return {"running": True, **info}
+    return daemon_state(snapshot.daemon(), directory)
 
 
 def render(status: dict[str, Any]) -> str:

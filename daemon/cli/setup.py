@@ -82,6 +82,7 @@ class ReadSetup:
     config: Config | None
     state_dir: Path
     warning: str | None = None
+    config_path: Path | None = None  # None: the file was not read at all
 
 
 def read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
@@ -106,7 +107,7 @@ def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup
     if explicit and not need_config:
         return ReadSetup(None, state_dir(args, None))
     from agentd.config.errors import ConfigError, ConfigUnreadable
-    from agentd.config.loader import load_config, salvaged_state_dir
+    from agentd.config.loader import load_config, salvage_paths
 
     path = config_path(args)
     try:
@@ -114,24 +115,37 @@ def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup
     except ConfigUnreadable as exc:
         if not explicit:
             raise UsageError(exc.render()) from None
-        return ReadSetup(None, state_dir(args, None), broken_warning(exc))
+        directory = state_dir(args, None)
+        return ReadSetup(None, directory, broken_warning(exc, directory), path)
     except ConfigError as exc:
-        setting = salvaged_state_dir(path, os.environ)
-        directory = _chosen_state_dir(args, setting, path.absolute().parent)[0]
-        return ReadSetup(None, directory, broken_warning(exc))
-    return ReadSetup(config, state_dir(args, config))
+        salvaged = salvage_paths(path, os.environ)
+        directory, rule = _chosen_state_dir(args, salvaged.state_dir, path.absolute().parent)
+        guess = salvaged.unread and rule in GUESSED
+        return ReadSetup(None, directory, broken_warning(exc, directory, guess), path)
+    return ReadSetup(config, state_dir(args, config), None, path)
 
 
 WARNING_LINES = 4
+# The rules that come after the file's [paths] state_dir: when it could not be read, a
+# state directory they chose may not be the one the file names.
+GUESSED = ("$STATE_DIRECTORY", "default")
 
 
-def broken_warning(exc: ConfigError) -> str:
-    """The head of a configuration error, for a command that carries on without it."""
+def broken_warning(exc: ConfigError, directory: Path, guess: bool = False) -> str:
+    """The head of a configuration error, for a command that carries on without it, and
+    the state directory it shows instead: a guess when the file's [paths] is unreadable,
+    which might be another setup's state (its daemon, its runs)."""
     lines = exc.render().splitlines()
     shown = lines[:WARNING_LINES]
     if len(lines) > WARNING_LINES:
         shown.append(f"  ... ({len(lines) - WARNING_LINES} more: `agentd config check`)")
-    shown.append("  (showing the state directory's contents without it)")
+    if guess:
+        shown.append(
+            f"  (the file's [paths] could not be read, so the state directory shown, {directory},"
+            " is a guess: give --state-dir if the state is elsewhere)"
+        )
+    else:
+        shown.append(f"  (showing state directory {directory} without it)")
     return "warning: " + "\n".join(shown)
 
 
@@ -162,8 +176,8 @@ def _chosen_state_dir(
 def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Snapshot]:
     """The store and a first read of it: a corrupt state file stops us here, untouched.
 
-    ``create`` makes the directory (0700, or 2770 inside a shared one) for commands that
-    will write; read-only commands never create anything.
+    ``create`` makes the directory (0700, whatever holds it; one shared already stays so)
+    for commands that will write; read-only commands never create anything.
     """
     _check_access(directory, create)
     if create:
@@ -179,7 +193,7 @@ def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Sn
 def _check_access(directory: Path, write: bool) -> None:
     """A state directory closed to us (a system install's, and we are not in its group)
     is an error saying how to get in, before anything is read or run."""
-    from agentd.config.access import denied
+    from agentd.config.access import denied, writable_by_mode
 
     try:
         found = os.stat(directory)
@@ -192,22 +206,11 @@ def _check_access(directory: Path, write: bool) -> None:
     # Writing is tried for real later: a read-only mount is not a matter of permissions.
     if not os.access(directory, os.R_OK | os.X_OK, effective_ids=_EFFECTIVE):
         raise UsageError(f"cannot use state directory {directory}: {denied(directory)}")
-    if write and not _writable_by_mode(found):
+    if write and not writable_by_mode(found):
         raise UsageError(f"cannot use state directory {directory}: {denied(directory, write=True)}")
 
 
 _EFFECTIVE = os.access in os.supports_effective_ids
-
-
-def _writable_by_mode(found: os.stat_result) -> bool:
-    """Whether the mode bits (not the mount) let us write to a directory."""
-    if os.geteuid() == 0:
-        return True
-    if found.st_uid == os.geteuid():
-        return bool(found.st_mode & stat.S_IWUSR)
-    if found.st_gid in {os.getegid(), *os.getgroups()}:
-        return bool(found.st_mode & stat.S_IWGRP)
-    return bool(found.st_mode & stat.S_IWOTH)
 
 
 def _make_state_dir(directory: Path) -> None:

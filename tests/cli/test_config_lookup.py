@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentd.config.loader import find_config, salvaged_state_dir
+from agentd.config.loader import find_config, salvage_paths, salvaged_state_dir
 from agentd.config.resolved import choose_state_dir
 
 # (name, environment, which files exist, expected file, expected rule); paths are under
@@ -135,3 +135,28 @@ def test_the_environment_override_wins_over_a_broken_file(tmp_path: Path) -> Non
     path.write_text('[paths]\nstate_dir = "/s"\n[x\n')
     assert salvaged_state_dir(path, {"AGENTD_PATHS__STATE_DIR": "/env"}) == "/env"
     assert salvaged_state_dir(tmp_path / "missing.toml", {}) is None
+
+
+# Whether a broken file may name a state directory that could not be read: then any
+# other choice is a guess, and the commands say so.
+UNREAD = [
+    ("a broken [paths] header", '[paths\nstate_dir = "/s"\n', True),
+    ("a syntax error inside [paths]", '[paths]\nstate_dir = "/s\n', True),
+    ("a dotted key in a broken file", 'paths.state_dir = "/s"\n[x\n', True),
+    ("not a string", "[paths]\nstate_dir = 3\n", True),
+    ("a syntax error elsewhere, no [paths]", "[run\n# [paths] in a comment\n", False),
+    ("a schema error elsewhere, no [paths]", "[run]\nbogus = 1\n", False),
+    ("read", '[paths]\nstate_dir = "/s"\n[x\n', False),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "unread"), UNREAD)
+def test_an_unreadable_paths_table_is_told_from_none(
+    tmp_path: Path, name: str, text: str, unread: bool
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    assert salvage_paths(path, {}).unread is unread, name
+    assert salvage_paths(tmp_path / "missing.toml", {}).unread is False
+    path.write_bytes(b"\xff[paths]\n")
+    assert salvage_paths(path, {}).unread is True  # not UTF-8: nothing of it is known

@@ -42,6 +42,7 @@ def test_status_and_report_show_the_state_with_a_warning(swept: Workspace, kind:
         assert proc.returncode == 0, (args, proc.stderr)
         assert proc.stderr.startswith(f"agentd: warning: configuration {swept.config}: 1 problem")
         assert WHAT[kind] in proc.stderr
+        assert f"(showing state directory {swept.state} without it)" in proc.stderr
         assert "Traceback" not in proc.stderr
         shown = json.loads(proc.stdout)
         found = shown["last_sweep"]["run_id"] if args[0] == "status" else shown["run_id"]
@@ -57,6 +58,12 @@ def test_a_missing_file_stays_an_error_without_a_state_directory(ws: Workspace) 
     proc = ws.run("status", "--config", str(ws.root / "missing.toml"))
     assert proc.returncode == 2
     assert "no such file" in proc.stderr
+    # Plain `agentd config init` would write the default file, not the one named.
+    assert f"create a starter file with `agentd config init {ws.root / 'missing.toml'}`" in (
+        proc.stderr
+    )
+    path = ws.run("config", "path", "--config", str(ws.root / "missing.toml")).stdout
+    assert f"missing: `agentd config init {ws.root / 'missing.toml'}` writes" in path
     given = ws.run("status", "--config", str(ws.root / "missing.toml"), "--state-dir", "s")
     assert given.returncode == 0, given.stderr
     assert "warning: configuration" in given.stderr
@@ -91,6 +98,7 @@ def test_config_path_says_which_and_why_even_when_broken(swept: Workspace, kind:
         "path": str(swept.state),
         "rule": "[paths] state_dir",
         "exists": True,
+        "guess": False,
     }
     text = swept.run("config", "path", "--state-dir", "elsewhere").stdout
     assert f"config:    {swept.config}\n" in text
@@ -112,3 +120,68 @@ def test_config_path_with_the_user_s_file(ws: Workspace) -> None:
         "/srv/agentd",
         "[paths] state_dir",
     )
+
+
+def test_an_unreadable_paths_table_makes_the_state_directory_a_guess_and_says_so(
+    swept: Workspace,
+) -> None:
+    """The file may name a state directory nobody can read now: the default one shown
+    instead (maybe another setup's, its daemon and runs) is named, and called a guess."""
+    swept.config.write_text('[paths\nstate_dir = "state"\n')
+    default = swept.root / "xdg-state" / "agentd"
+    proc = swept.run("status")
+    assert proc.returncode == 0, proc.stderr
+    assert "[paths] could not be read" in proc.stderr
+    assert f"the state directory shown, {default}, is a guess" in proc.stderr
+    assert "give --state-dir" in proc.stderr
+    found = json.loads(swept.run("config", "path", "--json").stdout)["state_dir"]
+    assert (found["path"], found["rule"], found["guess"]) == (str(default), "default", True)
+    text = swept.run("config", "path").stdout
+    assert (
+        "chosen by: default ($XDG_STATE_HOME/agentd; the file's [paths] could not be read" in text
+    )
+    assert "no --state-dir" not in text  # not "the file has no [paths] state_dir"
+    # A syntax error elsewhere leaves [paths] readable: no guess, nothing said of one.
+    swept.config.write_text("[run\nx = 1\n")
+    plain = swept.run("status")
+    assert "guess" not in plain.stderr and f"showing state directory {default}" in plain.stderr
+    assert json.loads(swept.run("config", "path", "--json").stdout)["state_dir"]["guess"] is False
+
+
+def test_status_without_a_valid_file_shows_what_is_known_of_the_schedule_and_tasks(
+    ws: Workspace,
+) -> None:
+    """Never "None in None" nor "0/0 of 0": the file's [schedule] when only another table
+    is broken, else "unknown"; a project's task count is the file's to say."""
+    from tests.builders import proj, write_config
+
+    tasks = {"t": recording("{project}", 0, 7), "u": recording()}
+    projects = [proj("api", "t"), proj("web", "u", "u2", depends_on=["api"])]
+    write_config(ws, tasks | {"u2": recording()}, projects, schedule={"cron": "0 4 * * *"})
+    assert ws.once().returncode == 1
+    text = ws.config.read_text()
+    ws.config.write_text(text.replace("[tasks.t]", "[tasks.t]\ntypo = 1"))  # [schedule] intact
+    status = ws.run("status", "--config", str(ws.config))
+    assert status.returncode == 0, status.stderr
+    assert "schedule:    '0 4 * * *' in " in status.stdout
+    assert "(the file's [schedule]; another table of it is invalid)" in status.stdout
+    rows = {line.split()[0]: line for line in status.stdout.splitlines() if line.startswith("  ")}
+    assert rows["api"].split()[3:5] == ["0/1", "of"] and rows["api"].split()[5] == "?"
+    assert rows["web"].split()[3] == "?", rows["web"]
+    shown = json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)
+    assert [p["tasks"] for p in shown["projects"]] == [None, None]
+    assert shown["schedule"]["cron"] == "0 4 * * *"
+    # A syntax error elsewhere leaves [schedule] readable on its own; not one inside it.
+    ws.config.write_text(text + "\n[run\n")
+    assert "schedule:    '0 4 * * *'" in ws.run("status", "--config", str(ws.config)).stdout
+    for cron in ('cron = "0 4 * * *', 'cron = "nope"'):
+        broken = text.replace('cron = "0 4 * * *"', cron)
+        ws.config.write_text(broken)
+        proc = ws.run("status", "--config", str(ws.config))
+        assert "schedule:    unknown (configuration invalid)\n" in proc.stdout, broken
+        assert "None" not in proc.stdout
+    missing = ws.run("status", "--config", str(ws.root / "missing.toml"))
+    assert "schedule:    unknown (configuration invalid)\n" in missing.stdout
+    assert json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)["schedule"][
+        "unknown"
+    ]
