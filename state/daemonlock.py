@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from filelock import FileLock
 
 from agentd.state.base import StateError
-from agentd.state.claims import process_start, this_host
+from agentd.state.claims import process_gone, process_start, this_host
 from agentd.state.files import ensure_state_dir, file_mode
 
 
@@ -76,3 +76,50 @@ def read_holder(directory: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def daemon_state(published: dict[str, Any] | None, directory: Path) -> dict[str, Any]:
+    """Whether the daemon of ``directory`` runs: the one answer of ``agentd status`` and of
+    the metrics file. ``running`` is True, False, or None for a daemon of another host (a
+    shared state), whose process cannot be checked from here.
+
+    What the daemon published in the state says it, and the holder of ``daemon.lock``
+    where that names no live daemon: a daemon whose write to the state failed still holds
+    its lock. The lock file keeps its last holder's pid after it exits, so that pid is
+    checked like a published one."""
+    holder = read_holder(directory) or {}
+    info = published if isinstance(published, dict) and published else holder
+    found = _state_of(info)
+    if found["running"] is False and info is not holder:
+        # The daemon that published has ended; a later one may hold the lock unpublished,
+        # unless the holder is the one that published its stop and is on its way out.
+        stopping = info.get("stopped_at") and holder.get("pid") == info.get("pid")
+        if holder.get("host") == this_host() and not stopping and _gone(holder) is None:
+            return {"running": True, **holder}
+    return found
+
+
+def _state_of(info: dict[str, Any]) -> dict[str, Any]:
+    if not info:
+        return {"running": False}
+    if info.get("host") not in (None, this_host()):
+        return {"running": None, **info, "note": "published by another host; cannot check it"}
+    if info.get("stopped_at"):
+        return {
+            "running": False,
+            "last_pid": info.get("pid"),
+            "stopped_at": info["stopped_at"],
+            "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
+        }
+    gone = _gone(info)
+    if gone:
+        note = "exited without a clean stop: killed or crashed (see the journal)"
+        return {"running": False, "last_pid": info.get("pid"), "note": note, "why": gone}
+    return {"running": True, **info}
+
+
+def _gone(info: dict[str, Any]) -> str | None:
+    """process_gone for a pid read from a file: anything but a number names no process."""
+    pid, start = info.get("pid"), info.get("pid_start")
+    number = pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
+    return process_gone(number, start if isinstance(start, int) else None)

@@ -120,7 +120,7 @@ def run_once(args: argparse.Namespace) -> int:
     install_handlers(stop, (signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     # The report on disk and the alerts first: the summary names the report only if written.
     # A manual sweep is a sweep: it pings and writes the metrics file like the daemon's.
-    metrics = metrics_file(config, store, SYSTEM_CLOCK)
+    metrics = metrics_file(config, store, directory, SYSTEM_CLOCK)
     notify = config.settings.notify
     observers: list[SweepObserver] = finishing(notify, os.environ, SYSTEM_CLOCK, metrics)
     if args.json:

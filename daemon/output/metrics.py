@@ -3,8 +3,9 @@
 Written at each sweep's end (the daemon's and ``agentd run --once`` alike) and when the
 daemon starts, reloads and stops, always whole and always from what the state directory
 knows at that moment, so no writer drops or invents another's series: a manual sweep
-reports the daemon as the daemon published itself (up while its process lives and it has
-not said it stopped), and the daemon's start reports the last sweep from the history.
+reports the daemon as ``agentd status`` sees it (up while its process lives and it has not
+said it stopped, or while it holds the daemon lock), and the daemon's start reports the
+last sweep from the history.
 prometheus_client renders the text and renames a temporary file over the old one, so
 node_exporter never reads half a file.
 
@@ -29,7 +30,7 @@ from agentd.daemon.model.observer import QuietObserver
 from agentd.daemon.model.report import Report
 from agentd.daemon.model.status import SweepStatus
 from agentd.state import Snapshot, StateError, StateStore
-from agentd.state.claims import process_gone, this_host
+from agentd.state.daemonlock import daemon_state
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -61,12 +62,14 @@ class MetricsFile:
         self,
         path: Path,
         store: StateStore,
+        state_dir: Path,
         projects: Sequence[str],
         zone: tzinfo,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.path = path
         self.store = store
+        self.state_dir = state_dir  # its daemon.lock: who runs, if the state does not say
         self.projects = list(projects)
         self.zone = zone  # the schedule's: "today" as the skip guard and budgets count it
         self.clock = clock
@@ -84,7 +87,7 @@ class MetricsFile:
             runs = snapshot.runs()
             last = sweep if sweep is not None else (runs[-1] if runs else None)
             today = self.clock.now(self.zone).date().isoformat()
-            registry = render(snapshot, last, self.projects, today)
+            registry = render(snapshot, last, self.projects, today, self.state_dir)
             write_to_textfile(str(self.path), registry)
         except (OSError, StateError, ImportError) as exc:
             why = getattr(exc, "strerror", None) or str(exc)
@@ -103,17 +106,23 @@ class MetricsWriter(QuietObserver):
         self.file.write(report.to_dict())
 
 
-def metrics_file(config: Config, store: StateStore, clock: Clock) -> MetricsFile | None:
+def metrics_file(
+    config: Config, store: StateStore, state_dir: Path, clock: Clock
+) -> MetricsFile | None:
     """The configuration's textfile, None without ``[metrics] textfile``."""
     text = config.settings.metrics.textfile
     if text is None:
         return None
     names = [spec.name for spec in config.projects]
-    return MetricsFile(config.resolve_path(text), store, names, config.zone, clock)
+    return MetricsFile(config.resolve_path(text), store, state_dir, names, config.zone, clock)
 
 
 def render(
-    snapshot: Snapshot, sweep: Mapping[str, Any] | None, projects: Sequence[str], today: str
+    snapshot: Snapshot,
+    sweep: Mapping[str, Any] | None,
+    projects: Sequence[str],
+    today: str,
+    state_dir: Path,
 ) -> Any:
     """A prometheus_client CollectorRegistry holding every series."""
     from prometheus_client import CollectorRegistry, Gauge
@@ -134,7 +143,7 @@ def render(
     for name in projects:
         _project(put, name, snapshot.project(name))
     _spend(put, snapshot, today)
-    _daemon(put, snapshot.daemon())
+    _daemon(put, daemon_state(snapshot.daemon(), state_dir))
     return registry
 
 
@@ -186,26 +195,16 @@ def _spend(put: Any, snapshot: Snapshot, today: str) -> None:
         put(f"agentd_spend_{span}_tokens", totals.tokens)
 
 
-def _daemon(put: Any, info: Mapping[str, Any] | None) -> None:
-    """What the daemon published in the state: up while its process lives and it has not
-    recorded a stop. One published from another host (a shared state) cannot be checked
-    from here: no daemon series then, rather than a guess."""
-    if not isinstance(info, Mapping) or not info:
-        put("agentd_daemon_up", 0)
+def _daemon(put: Any, daemon: Mapping[str, Any]) -> None:
+    """Up as ``agentd status`` says it (state.daemonlock.daemon_state). A daemon of another
+    host (a shared state) cannot be checked from here: no daemon series then, rather than
+    a guess."""
+    if daemon["running"] is None:
         return
-    if info.get("host") not in (None, this_host()):
-        return
-    pid = info.get("pid")
-    start = info.get("pid_start")
-    up = (
-        not info.get("stopped_at")
-        and isinstance(pid, int)
-        and process_gone(pid, start if isinstance(start, int) else None) is None
-    )
-    put("agentd_daemon_up", float(up))
-    if up:
-        put("agentd_daemon_start_timestamp_seconds", _stamp(info.get("started_at")))
-        put("agentd_daemon_next_fire_timestamp_seconds", _stamp(info.get("next_fire")))
+    put("agentd_daemon_up", float(daemon["running"]))
+    if daemon["running"]:
+        put("agentd_daemon_start_timestamp_seconds", _stamp(daemon.get("started_at")))
+        put("agentd_daemon_next_fire_timestamp_seconds", _stamp(daemon.get("next_fire")))
 
 
 def _stamp(text: object) -> float | None:

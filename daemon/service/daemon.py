@@ -323,12 +323,12 @@ class Daemon:
             config.settings.notify,
             os.environ,
             self.clock,
-            metrics_file(config, self.store, self.clock),
+            metrics_file(config, self.store, self.directory, self.clock),
         )
 
     def _write_metrics(self) -> None:
         """The metrics file at the daemon's start, reload and stop: up, the next fire."""
-        metrics = metrics_file(self.config, self.store, self.clock)
+        metrics = metrics_file(self.config, self.store, self.directory, self.clock)
         if metrics is not None:
             metrics.write()
 

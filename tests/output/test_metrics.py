@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agentd.daemon.output.metrics import render
-from agentd.state import Snapshot
+from agentd.state import JsonFileStore, Snapshot
+from agentd.state.claims import this_host
 from tests.builders import ask, cmd, one_project, proj, recording, sh, write_config
 from tests.helpers import DEADLINE, TEST_BIN, Workspace, wait_for
 from tests.service.fastfires import EVERY_2S
@@ -182,7 +184,7 @@ def test_an_unwritable_metrics_file_is_a_warning_not_a_failed_sweep(ws: Workspac
     assert not path.exists()
 
 
-def test_damaged_state_values_leave_their_series_out() -> None:
+def test_damaged_state_values_leave_their_series_out(tmp_path: Path) -> None:
     """What the state holds is parsed, not trusted: a damaged stamp or pid is no series
     (and no crash), the rest of the file is still written."""
     snapshot = Snapshot(
@@ -194,7 +196,7 @@ def test_damaged_state_values_leave_their_series_out() -> None:
         }
     )
     sweep = {"started_at": "garbage", "status": "ok", "counts": {"tasks_ok": "2"}}
-    registry = render(snapshot, sweep, ["p"], "2026-01-01")
+    registry = render(snapshot, sweep, ["p"], "2026-01-01", tmp_path)
     from prometheus_client import generate_latest
 
     samples = _read_text(generate_latest(registry).decode())
@@ -204,3 +206,64 @@ def test_damaged_state_values_leave_their_series_out() -> None:
     assert _get(samples, "agentd_project_last_success_timestamp_seconds", project="p") is None
     assert _get(samples, "agentd_daemon_up") == 0  # no pid that names a process
     assert _get(samples, "agentd_spend_week_usd") == 0
+
+
+HOLD_THE_LOCK = """
+import sys
+from pathlib import Path
+from agentd.state.daemonlock import DaemonLock
+lock = DaemonLock(Path(sys.argv[1]))
+lock.acquire()
+print("held", flush=True)
+sys.stdin.read()
+lock.release()
+"""
+
+
+@pytest.mark.parametrize("published", ["nothing", "an earlier daemon's stop"])
+def test_status_and_metrics_agree_on_a_daemon_that_holds_the_lock_unpublished(
+    ws: Workspace, published: str
+) -> None:
+    """A daemon whose write to the state failed still holds daemon.lock: `agentd status`
+    and the metrics file both call it up, and both call it down once the lock is free."""
+    prom = ws.root / "agentd.prom"
+    one_project(ws, metrics={"textfile": str(prom)})
+    assert ws.once().returncode == 0
+    if published != "nothing":
+        earlier = subprocess.Popen(["true"])
+        earlier.wait(timeout=DEADLINE)
+        JsonFileStore(ws.state).set_daemon(
+            {
+                "pid": earlier.pid,
+                "pid_start": None,
+                "host": this_host(),
+                "started_at": "2026-01-01T00:00:00+00:00",
+                "next_fire": "2026-01-02T02:30:00+00:00",
+                "stopped_at": "2026-01-01T01:00:00+00:00",
+            }
+        )
+    # The daemon: a process that takes the lock as `agentd run` does, and keeps it until
+    # its stdin closes, as a daemon keeps it until it exits.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, str(ws.state)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        swept = ws.once("--force")
+        assert swept.returncode == 0, swept.stderr
+        assert _get(_read(prom), "agentd_daemon_up") == 1
+        status = json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)
+        assert status["daemon"]["running"] is True
+        assert status["daemon"]["pid"] == holder.pid
+    finally:
+        holder.communicate(timeout=DEADLINE)
+    assert holder.returncode == 0
+    swept = ws.once("--force")
+    assert swept.returncode == 0, swept.stderr
+    assert _get(_read(prom), "agentd_daemon_up") == 0
+    status = json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)
+    assert status["daemon"]["running"] is False
