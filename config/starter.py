@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 STARTER = """\
@@ -81,6 +82,34 @@ def system_starter(state_dir: str) -> str:
     if "\n[log]\n" not in STARTER:  # a table at the end is as valid, if less tidy
         return f"{STARTER}\n{paths}"
     return STARTER.replace("\n[log]\n", f"\n{paths}\n[log]\n", 1)
+
+
+SYSTEM_DIR_MODE = 0o755
+
+
+def make_system_dir(directory: Path, gid: int) -> str | None:
+    """``/etc/agentd``, made 0755 whatever root's umask: a hardened host's 027 or 077 would
+    make it 0750 or 0700 root:root, and neither the daemon (user agentd) nor the group
+    could reach the 0640 file in it. One that exists keeps its mode (the operator's); what
+    to say when that mode keeps group ``gid`` out, else None."""
+    from agentd.config.access import group_name, user_name
+
+    try:
+        directory.mkdir(mode=SYSTEM_DIR_MODE)
+    except FileExistsError:
+        found = directory.stat()
+        mode = stat.S_IMODE(found.st_mode)
+        if not stat.S_ISDIR(found.st_mode):
+            return None  # writing the file in it fails, and says so
+        if mode & stat.S_IXOTH or (found.st_gid == gid and mode & stat.S_IXGRP):
+            return None
+        owner = f"{user_name(found.st_uid)}:{group_name(found.st_gid)}"
+        return (
+            f"{directory} is {mode:04o} {owner}: the daemon and group agentd cannot reach "
+            f"the file in it; open it with `chmod 755 {directory}`"
+        )
+    directory.chmod(SYSTEM_DIR_MODE)  # the umask narrowed it
+    return None
 
 
 def write_starter(path: Path, text: str = STARTER, mode: int = 0o600, gid: int = -1) -> None:

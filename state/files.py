@@ -11,6 +11,10 @@ shared with that group on purpose, so the daemon and the group's members running
 Everything made inside a shared directory is the group's too (directories 2770, files
 0660), so that each can rewrite what the other made. Either way the modes are set
 explicitly, whatever the umask.
+
+The state directory itself is shared only by its own mode, never by its parent's: one
+kept or made inside a setgid group directory (``/srv/team``, 2770) stays 0700, since the
+state and task logs are the group's only when someone chose so for that directory.
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ def file_mode(directory: Path) -> int:
 
 
 def ensure_state_dir(path: Path) -> tuple[Path, int | None]:
-    """Create ``path`` (and parents) and give ``path`` itself its mode, whatever the umask:
-    2770 if it or its parent is shared, else 0700.
+    """Create the state directory ``path`` (and parents) and give it its mode, whatever the
+    umask and whatever its parent: 2770 if it is shared itself, else 0700.
 
     Returns the directory (a symlink resolved) and, if its mode had to be changed, the old
     mode, for the caller to say so. A directory owned by another user is refused
@@ -55,21 +59,33 @@ def ensure_state_dir(path: Path) -> tuple[Path, int | None]:
     Missing parents (``~/.local/state`` on a first run) get 0755, not what a permissive
     umask would give: a world-writable parent would let anyone swap the state directory.
     """
+    return _ensure_dir(path, inherit=False)
+
+
+def ensure_inner_dir(path: Path) -> tuple[Path, int | None]:
+    """Like ensure_state_dir, for a directory agentd keeps inside the state directory
+    (``runs/``, a run's project directory, ``worktrees/``): shared if it or the directory
+    holding it is, so that it follows the state directory's sharing."""
+    return _ensure_dir(path, inherit=True)
+
+
+def _ensure_dir(path: Path, inherit: bool) -> tuple[Path, int | None]:
     for parent in reversed(path.parents):
         if not parent.exists():
             with contextlib.suppress(FileExistsError):
                 parent.mkdir(mode=PARENT_MODE)  # the umask may narrow it, never widen it
     created = False
     with contextlib.suppress(FileExistsError):
+        # A setgid parent passes its setgid bit on (2700): the chmod below takes it off.
         path.mkdir(mode=DIR_MODE)
         created = True
     if path.is_symlink():
         # A symlinked state directory is the operator's choice; its target gets the mode.
         path = path.resolve()
     found = path.stat()
-    # Inside a shared directory (runs/ in the state directory), the group's too.
-    shared = is_shared(found.st_mode) or is_shared(path.parent.stat().st_mode)
+    shared = is_shared(found.st_mode) or (inherit and is_shared(path.parent.stat().st_mode))
     if found.st_uid != os.geteuid():
+        # The same set as config.access.process_groups, which state may not import.
         if not shared or found.st_gid not in {os.getegid(), *os.getgroups()}:
             raise PermissionError(errno.EPERM, _not_ours(path, found), str(path))
         if found.st_mode & stat.S_IWOTH:
@@ -80,7 +96,9 @@ def ensure_state_dir(path: Path) -> tuple[Path, int | None]:
     if mode == wanted:
         return path, None
     path.chmod(wanted)
-    return path, None if created else mode
+    # Only setgid taken off (2700, made in a setgid directory): nobody else could get in.
+    unchanged = mode & 0o777 == wanted & 0o777
+    return path, None if created or unchanged else mode
 
 
 def new_dir(path: Path) -> None:

@@ -8,6 +8,9 @@
 # AGENTD names the agentd to use (default: the one on PATH); SYSTEMD_UNIT_DIR where the
 # unit goes (default: /etc/systemd/system).
 set -eu
+# What it makes is read by the daemon's account and group: root's umask on a hardened host
+# (027, 077) would close /etc/agentd to them. Modes that must be narrower are set below.
+umask 022
 
 die() {
     echo "install-system.sh: $*" >&2

@@ -107,7 +107,7 @@ def _init_system(args: argparse.Namespace) -> int:
     """``/etc/agentd/config.toml`` for a system install: readable by the daemon's group
     (0640 root:agentd), naming the one state directory the daemon and the group share."""
     from agentd.config.loader import SYSTEM_CONFIG_DIR
-    from agentd.config.starter import system_starter, write_starter
+    from agentd.config.starter import make_system_dir, system_starter, write_starter
 
     path = SYSTEM_CONFIG_DIR / "config.toml"
     if args.path:
@@ -116,6 +116,7 @@ def _init_system(args: argparse.Namespace) -> int:
         raise UsageError(f"writing {path} needs root: sudo agentd config init --system")
     gid = _group_id(SYSTEM_GROUP)
     try:
+        closed = make_system_dir(path.parent, gid)
         write_starter(path, system_starter(SYSTEM_STATE_DIR), mode=0o640, gid=gid)
     except FileExistsError:
         raise UsageError(f"{path} already exists; not overwriting it") from None
@@ -123,6 +124,8 @@ def _init_system(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
     owner = f"root:{SYSTEM_GROUP}" if gid != -1 else "root:root"
     print(f"wrote {path} (0640 {owner}), state directory {SYSTEM_STATE_DIR}")
+    if closed is not None:
+        print(f"agentd: warning: {closed}", file=sys.stderr)
     if gid == -1:
         print(
             f"note: there is no group {SYSTEM_GROUP}, so only root can read it: create the "

@@ -20,7 +20,7 @@ from agentd.daemon.sweep import budget
 from agentd.daemon.tasks import gitrepo, orphans
 from agentd.state import AllDone, Busy, Claimed, ProjectRecord, StateError
 from agentd.state.claims import me, this_host
-from agentd.state.files import ensure_state_dir
+from agentd.state.files import ensure_inner_dir
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -165,7 +165,7 @@ def _run_claimed(
     log.info("project.start", tasks=list(planned.tasks), path=str(planned.path))
     problems: list[str] = []  # project-level errors: the store, the run directory, bugs
     try:
-        ensure_state_dir(ctx.run_dir / name)
+        ensure_inner_dir(ctx.run_dir / name)
         run_tasks(ctx, planned, done, result, problems, log)
     except Exception as exc:
         log.exception("project.crashed")

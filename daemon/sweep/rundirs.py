@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentd.state import StateError
-from agentd.state.files import ensure_state_dir, nearly_full, new_dir
+from agentd.state.files import ensure_inner_dir, ensure_state_dir, nearly_full, new_dir
 
 
 def runs_dir(state_dir: Path) -> Path:
@@ -59,7 +59,7 @@ def open_run(state_dir: Path, now: datetime) -> RunDir:
         if runs_dir(state_dir).is_symlink():
             # Retention deletes old run directories in there: never somewhere else.
             raise StateError(f"{runs_dir(state_dir)} is a symbolic link; agentd will not follow it")
-        root, _ = ensure_state_dir(runs_dir(state_dir))
+        root, _ = ensure_inner_dir(runs_dir(state_dir))
         # Made and locked while runs/ itself is locked, which retention also takes: it
         # never sees a run directory that its sweep does not hold yet.
         with _locked(root):

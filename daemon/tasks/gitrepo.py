@@ -9,6 +9,7 @@ reimplementing any of them would be the bug.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
-from agentd.state.files import ensure_state_dir
+from agentd.config.access import denied
+from agentd.state.files import ensure_inner_dir
 
 TIMEOUT = 60.0
 # Inherited from a parent git (a hook, `git rebase -x`), these would point us at another
@@ -236,8 +238,7 @@ def add_worktree(
             raise GitError(f"base branch {base_branch} does not exist in {top}")
         base = base or _git(top, "rev-parse", "--verify", "HEAD^{commit}").stdout.strip()
         branch = _new_branch(top, f"agentd/{date}/{ref_safe(task)}")
-        ensure_state_dir(root)  # the state directory's: shared with its group if it is
-        path = Path(tempfile.mkdtemp(prefix=f"{top.name}-", dir=root.resolve()))
+        path = _new_dir(root, top.name)
         try:
             _git(
                 top,
@@ -255,6 +256,22 @@ def add_worktree(
             _undo(top, path, branch, base)
             raise
     return Worktree(repo=top, path=path, cwd=path / prefix, branch=branch, base=base)
+
+
+def _new_dir(root: Path, name: str) -> Path:
+    """A new directory for one worktree, in ``root`` (shared with the state directory's
+    group if that is). The directory and what git writes in it stay its maker's (0700,
+    the checkout with the process's umask): agentd never removes another user's worktree.
+    A ``root`` closed to us (another member's, made before the state directory was
+    shared) fails this task, not the project, with who owns what."""
+    try:
+        ensure_inner_dir(root)
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root.resolve()))
+    except PermissionError as exc:
+        why = denied(root, write=True) if exc.errno == errno.EACCES else exc.strerror
+        raise GitError(f"{root} cannot hold it: {why}") from None
+    except OSError as exc:
+        raise GitError(f"{root} cannot hold it: {exc.strerror or exc}") from None
 
 
 def _new_branch(top: Path, stem: str) -> str:

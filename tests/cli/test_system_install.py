@@ -66,6 +66,36 @@ def test_init_system_writes_the_group_s_file_once(ws: Workspace) -> None:
     assert check.returncode == 0, check.stderr
 
 
+def test_init_system_opens_etc_agentd_whatever_root_s_umask(ws: Workspace) -> None:
+    """A hardened host's umask 077 would make /etc/agentd 0700 root:root, closed to the
+    daemon (user agentd) and the group: made 0755, and nothing said."""
+    proc = _in_namespace(ws, f"umask 077 && {AGENTD} config init --system")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    made = (ws.root / "upper" / "agentd").stat()
+    assert (stat.S_IMODE(made.st_mode), made.st_uid, made.st_gid) == (0o755, 0, 0)
+
+
+def test_init_system_says_when_etc_agentd_is_closed_to_the_group(ws: Workspace) -> None:
+    """One that exists is the operator's: kept as it is, with a warning saying how to open
+    it; the file is written all the same."""
+    script = f"echo agentd:x:{GID}: >> /etc/group && mkdir -m 750 /etc/agentd && "
+    proc = _in_namespace(ws, script + f"{AGENTD} config init --system")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == (
+        "agentd: warning: /etc/agentd is 0750 root:root: the daemon and group agentd cannot "
+        "reach the file in it; open it with `chmod 755 /etc/agentd`\n"
+    )
+    assert stat.S_IMODE((ws.root / "upper" / "agentd").stat().st_mode) == 0o750
+    assert (ws.root / "upper" / "agentd" / "config.toml").is_file()
+    # Of the group agentd with group x, it is open enough: nothing said.
+    again = _in_namespace(
+        ws,
+        f"chgrp agentd /etc/agentd && rm /etc/agentd/config.toml && {AGENTD} config init --system",
+    )
+    assert (again.returncode, again.stderr) == (0, "")
+
+
 def test_without_the_group_the_file_is_root_s_and_says_so(ws: Workspace) -> None:
     if _has_group("agentd"):
         pytest.skip("this machine has a group agentd")

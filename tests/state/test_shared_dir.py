@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentd.state.files import (
+    ensure_inner_dir,
     ensure_state_dir,
     new_dir,
     open_new,
@@ -94,6 +95,7 @@ def test_the_daemon_lock_of_a_shared_directory_is_readable_by_the_group(
         (0o2750, 0o700, 0o2750),  # the group cannot write: not shared
         (0o755, 0o700, 0o755),
         (0o700, 0o700, None),
+        (0o2700, 0o700, None),  # setgid alone (made in a setgid directory): as private
     ],
 )
 def test_which_modes_are_kept_shared(
@@ -113,13 +115,13 @@ def test_what_is_made_inside_takes_the_directory_s_sharing(tmp_path: Path) -> No
         for directory, mode in ((shared, 0o2770), (private, 0o700)):
             directory.mkdir()
             directory.chmod(mode)
-            ensure_state_dir(directory / "made")  # runs/, a project's log directory
+            ensure_inner_dir(directory / "made")  # runs/, a project's log directory
             new_dir(directory / "new")  # a run directory
             os.close(open_new(directory / "log"))  # a task's log
             write_atomic(directory / "report.json", b"{}")
         # A private directory left inside a shared one (an older agentd's) joins it.
         (shared / "old").mkdir(mode=0o700)
-        ensure_state_dir(shared / "old")
+        ensure_inner_dir(shared / "old")
     finally:
         os.umask(old)
     assert _modes(shared) == {
@@ -137,6 +139,34 @@ def test_what_is_made_inside_takes_the_directory_s_sharing(tmp_path: Path) -> No
         "log": 0o600,
         "report.json": 0o600,
     }
+
+
+def test_a_state_directory_in_a_shared_one_is_shared_only_by_its_own_mode(
+    tmp_path: Path,
+) -> None:
+    """A group directory (/srv/team, 2770) does not share the state directories in it:
+    a new one is made 0700, and an existing 0700 one stays so, unreported."""
+    team = tmp_path / "team"
+    team.mkdir()
+    team.chmod(0o2770)
+    old = os.umask(0o002)  # one that would leave the group everything
+    try:
+        (team / "kept").mkdir(mode=0o700)
+        kept = ensure_state_dir(team / "kept")
+        made = ensure_state_dir(team / "made")
+        deeper = ensure_state_dir(team / "a" / "state")  # a missing parent too
+    finally:
+        os.umask(old)
+    assert (kept, made, deeper) == (
+        (team / "kept", None),
+        (team / "made", None),
+        (team / "a" / "state", None),
+    )
+    modes = _modes(team)
+    assert (modes["kept"], modes["made"], modes["a/state"]) == (0o700, 0o700, 0o700)
+    # What agentd then makes inside follows the state directory, not the group directory.
+    ensure_inner_dir(team / "made" / "runs")
+    assert _modes(team / "made")["runs"] == 0o700
 
 
 def test_a_shared_state_directory_keeps_recording_after_a_second_sweep(

@@ -417,6 +417,37 @@ def test_bad_base_branch_leaves_nothing(repo: Path, root: Path) -> None:
     assert worktrees(repo) == [str(repo.resolve())]
 
 
+def test_in_a_shared_state_directory_worktrees_is_shared_and_each_worktree_private(
+    repo: Path, root: Path
+) -> None:
+    """README "A shared state directory": every member's sweep can make its worktree in
+    worktrees/, and each worktree stays its maker's (0700, as mkdtemp makes it)."""
+    root.parent.mkdir(parents=True)
+    root.parent.chmod(0o2770)
+    wt = add_worktree(repo, root, DATE, "triage", None)
+    assert oct(root.stat().st_mode & 0o7777) == oct(0o2770)
+    assert oct(wt.path.stat().st_mode & 0o777) == oct(0o700)  # setgid (2700) grants nothing
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes a directory of another user (chown)")
+def test_a_worktrees_directory_closed_to_us_fails_the_task_with_its_owner(
+    repo: Path, root: Path
+) -> None:
+    """Another member's private worktrees/ (made before the state directory was shared):
+    a GitError naming the owner, which fails the task alone, not a crash of the project."""
+    root.parent.mkdir(parents=True)
+    root.parent.chmod(0o2770)
+    root.mkdir(mode=0o700)
+    os.chown(root, 64201, 64201)
+    branches = git(repo, "branch", "--list")
+    with pytest.raises(GitError) as caught:
+        add_worktree(repo, root, DATE, "triage", None)
+    assert str(caught.value).startswith(f"{root} cannot hold it: {root} belongs to uid 64201, ")
+    assert "not shared with a group of yours" in str(caught.value)
+    assert git(repo, "branch", "--list") == branches
+    assert list(root.iterdir()) == []
+
+
 def test_add_outside_a_repository(tmp_path: Path, root: Path) -> None:
     with pytest.raises(GitError, match="is not in a git repository"):
         add_worktree(tmp_path, root, DATE, "triage", None)

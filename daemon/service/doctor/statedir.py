@@ -13,6 +13,7 @@ import pwd
 import stat
 from pathlib import Path
 
+from agentd.config.access import listed_member
 from agentd.config.sizes import human
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.service.doctor.check import Check, ok, problem, warning
@@ -61,7 +62,7 @@ def _owner(found: os.stat_result, subject: str, owner: str | None) -> Check:
     if owner is None or have == owner:
         return ok("state: owner", subject, f"owned by {harmless(have)}")
     group = _group_name(found.st_gid)
-    if is_shared(found.st_mode) and _member(owner, found.st_gid):
+    if is_shared(found.st_mode) and listed_member(owner, found.st_gid):
         why = f"owned by {harmless(have)}, shared with group {group}, which {harmless(owner)} is in"
         return ok("state: owner", subject, why)
     why = (
@@ -109,15 +110,6 @@ def _space(directory: Path, subject: str, need: int) -> Check:
         "max_log_size per task, or 1 GiB at least)"
     )
     return warning("state: free space", subject, why)
-
-
-def _member(user: str, gid: int) -> bool:
-    try:
-        if pwd.getpwnam(user).pw_gid == gid:
-            return True
-        return user in grp.getgrgid(gid).gr_mem
-    except KeyError:
-        return False
 
 
 def _existing_parent(path: Path) -> Path:
