@@ -29,6 +29,7 @@ class SweepObserver(Protocol):
     def task_started(self, project: str, task: str) -> None: ...
     def task_finished(self, project: str, result: TaskResult) -> None: ...
     def project_finished(self, result: ProjectResult) -> None: ...
+    def project_settled(self, result: ProjectResult) -> None: ...
     def sweep_finished(self, report: Report, run_dir: Path) -> None: ...
 
 
@@ -49,6 +50,12 @@ class QuietObserver:
 
     def project_finished(self, result: ProjectResult) -> None:
         pass
+
+    def project_settled(self, result: ProjectResult) -> None:
+        """A chosen project's outcome is known, whether it ran (after its
+        ``project_finished``) or not (a dependency failed, another sweep holds it, the
+        sweep was stopped first): once per project, from the sweep's coordinating thread,
+        as soon as it is decided, not at the sweep's end."""
 
     def sweep_finished(self, report: Report, run_dir: Path) -> None:
         pass
@@ -79,3 +86,7 @@ class Observers(QuietObserver):
     def project_finished(self, result: ProjectResult) -> None:
         for o in self.each:
             o.project_finished(result)
+
+    def project_settled(self, result: ProjectResult) -> None:
+        for o in self.each:
+            o.project_settled(result)

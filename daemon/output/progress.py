@@ -58,7 +58,9 @@ class LiveView(Observer):
         self.header = ""
         self.total = 0
         self.running: dict[str, tuple[str, int, int, float]] = {}  # task, index, count, since
-        self.finished: dict[str, int] = {"ok": 0, "failed": 0, "other": 0}
+        # Projects whose outcome is known, run or not (a failed dependency skips them the
+        # moment it fails): never counted as waiting after that.
+        self.settled: dict[str, str] = {}
         self.tasks: dict[tuple[str, str], TaskStatus] = {}  # (project, task): how it ended
         self.heard: list[Heard] = []  # while the view is up
         self.live: Any = None
@@ -114,9 +116,12 @@ class LiveView(Observer):
     def project_finished(self, result: ProjectResult) -> None:
         with self.lock:
             self.running.pop(result.name, None)
-            ok = result.status in (ProjectStatus.OK, ProjectStatus.FAILED)
-            key = str(result.status) if ok else "other"
-            self.finished[key] += 1
+            self.settled[result.name] = str(result.status)
+
+    def project_settled(self, result: ProjectResult) -> None:
+        with self.lock:
+            self.running.pop(result.name, None)
+            self.settled[result.name] = str(result.status)
 
     def sweep_finished(self, report: Report, run_dir: Path) -> None:
         if self.live is not None:
@@ -135,7 +140,8 @@ class LiveView(Observer):
 
         with self.lock:
             running = dict(self.running)
-            finished = dict(self.finished)
+            done = len(self.settled)
+            skipped = sum(s == ProjectStatus.SKIPPED for s in self.settled.values())
             ended = tally(self.tasks.values())
             heard, warned = self.heard[-FOOTER:], len(self.heard)
         table = Table.grid(padding=(0, 2))
@@ -147,12 +153,12 @@ class LiveView(Observer):
                 Text(harmless(f"{task} ({index}/{count})") if task else "starting"),
                 Text(f"{now - since:.0f}s", style="dim"),
             )
-        waiting = self.total - len(running) - sum(finished.values())
+        waiting = self.total - len(running) - done
         totals = Text.assemble(
             ("projects ", "bold"),
             (f"running {len(running)}", "cyan"),
             "  ",
-            (f"done {sum(finished.values())}", "dim"),
+            (f"done {done}" + (f" ({skipped} skipped)" if skipped else ""), "dim"),
             "  ",
             (f"waiting {max(0, waiting)}", "dim"),
             ("    tasks ", "bold"),
@@ -264,12 +270,13 @@ def _rich_summary(report: Report, run_dir: Path, out: IO[str]) -> None:
         took = sum(t.duration_s or 0 for t in project.tasks)
         n = tally(t.status for t in project.tasks)
         # Names and reasons are Text, never markup: a "[" in a path must print as itself.
+        # A project that ran no task (a dependency failed) has no task counts: the
+        # report lists no tasks of it either, and zeros would say they were counted.
+        counted = [str(n.ok), str(n.failed), str(n.skipped)] if project.tasks else ["", "", ""]
         table.add_row(
             Text(harmless(project.name)),
             Text(project.status, style=_STYLES.get(project.status, "")),
-            str(n.ok),
-            str(n.failed),
-            str(n.skipped),
+            *counted,
             f"{took:.1f}s" if project.tasks else "",
             Text(harmless(_note(project))),
         )

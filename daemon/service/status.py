@@ -94,6 +94,7 @@ class StatusProgress(Observer):
         self.lock = threading.Lock()
         self.run_id = ""
         self.total = self.done = self.failed = self.running = 0
+        self.settled: set[str] = set()  # done, run or not, counted once
 
     def sweep_started(self, run_id: str, projects: int, bound: int) -> None:
         self.run_id = run_id
@@ -109,6 +110,14 @@ class StatusProgress(Observer):
     def project_finished(self, result: ProjectResult) -> None:
         with self.lock:
             self.running -= 1
+        self.project_settled(result)
+
+    def project_settled(self, result: ProjectResult) -> None:
+        """Skipped ones too (a dependency failed): done as soon as that is known."""
+        with self.lock:
+            if result.name in self.settled:
+                return
+            self.settled.add(result.name)
             self.done += 1
             self.failed += result.status in ("failed", "error")
         self._send()

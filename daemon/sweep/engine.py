@@ -147,7 +147,14 @@ def _run_selection(
     for name, reason in selection.skipped.items():
         slog.info("project.skipped", project=name, reason=reason)
     with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):
-        results = fan_out(selection.chosen, run.bound, partial(run_project, ctx), ctx.stop, settled)
+        results = fan_out(
+            selection.chosen,
+            run.bound,
+            partial(run_project, ctx),
+            ctx.stop,
+            settled,
+            ctx.observer.project_settled,
+        )
     for name, result in results.items():
         if result.status is ProjectStatus.SKIPPED and name not in selection.skipped:
             slog.info("project.skipped", project=name, reason=result.reason)

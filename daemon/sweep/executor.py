@@ -26,6 +26,7 @@ from agentd.daemon.tasks.stop import StopToken
 log = structlog.get_logger("agentd.executor")
 
 RunProject = Callable[[Planned], ProjectResult]
+Settled = Callable[[ProjectResult], None]
 
 
 def fan_out(
@@ -34,13 +35,16 @@ def fan_out(
     run_project: RunProject,
     stop: StopToken,
     settled: dict[str, ProjectResult] | None = None,
+    on_settled: Settled | None = None,
 ) -> dict[str, ProjectResult]:
     """Run ``planned`` (in priority order) with at most ``bound`` at once.
 
     ``settled`` holds results known before anything runs (a project whose directory is
     missing); their dependants are skipped like those of any failed project.
+    ``on_settled`` hears each of ``planned``'s results as soon as it is known, on this
+    thread: a project skipped for a failed dependency then, not when the sweep ends.
     """
-    return _FanOut(planned, run_project, settled).drive(bound, stop)
+    return _FanOut(planned, run_project, settled, on_settled).drive(bound, stop)
 
 
 class _FanOut:
@@ -51,9 +55,11 @@ class _FanOut:
         planned: list[Planned],
         run_project: RunProject,
         settled: dict[str, ProjectResult] | None,
+        on_settled: Settled | None = None,
     ) -> None:
         self.planned = planned
         self.run_project = run_project
+        self.on_settled = on_settled
         self.results: dict[str, ProjectResult] = dict(settled or {})
         self.dependants = dependants_of(planned)
         # Ready projects by priority, and how many dependencies each still waits for: a
@@ -97,8 +103,10 @@ class _FanOut:
     def skip_unstarted(self) -> None:
         for p in self.planned:
             if p.name not in self.results and p.name not in self.started:
-                self.results[p.name] = ProjectResult(
-                    p.name, ProjectStatus.SKIPPED, "sweep interrupted before it started"
+                self.record(
+                    ProjectResult(
+                        p.name, ProjectStatus.SKIPPED, "sweep interrupted before it started"
+                    )
                 )
 
     def skip_dependants(self, result: ProjectResult) -> None:
@@ -117,11 +125,20 @@ class _FanOut:
                         blocks=f"dependency skipped: {name}",
                         blocked_by=current.name,
                     )
-                    self.results[name] = skipped
+                    self.record(skipped)
                     blocked.append(skipped)
 
-    def settle(self, result: ProjectResult) -> None:
+    def record(self, result: ProjectResult) -> None:
         self.results[result.name] = result
+        if self.on_settled is None or result.name not in self.index:
+            return
+        try:
+            self.on_settled(result)
+        except Exception:  # a view that fails must not stop the projects it shows
+            log.exception("observer.failed", project=result.name)
+
+    def settle(self, result: ProjectResult) -> None:
+        self.record(result)
         for name in self.dependants.get(result.name, []):
             self.waiting[name] -= 1
             if self.waiting[name] == 0:

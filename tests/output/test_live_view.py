@@ -8,9 +8,11 @@ once agentd has exited (it writes its exit status to a file the test waits for).
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from agentd.daemon.model.results import TaskResult
+from agentd.daemon.model.results import ProjectResult, TaskResult
 from agentd.daemon.output.progress import Observer
 from agentd.daemon.sweep import task as task_module
 from agentd.daemon.sweep.engine import SweepRequest, run_sweep
@@ -216,3 +218,73 @@ def test_a_task_that_crashed_is_heard_as_ended(
     state = tmp_path / "state"
     run_sweep(config, JsonFileStore(state), state, SweepRequest(), StopToken(), [heard])
     assert heard.ended == [("p", "one", "error"), ("p", "two", "ok")]
+
+
+class Settled(Observer):
+    def __init__(self) -> None:
+        self.settled: list[tuple[str, str]] = []
+
+    def project_settled(self, result: ProjectResult) -> None:
+        self.settled.append((result.name, result.status))
+
+
+def test_a_project_a_failed_dependency_skips_is_settled_at_once(tmp_path: Path) -> None:
+    """Heard when its dependency fails, while other projects still run: a view counts it
+    done then, not as waiting until the sweep ends."""
+    for name in ("api", "web", "slow"):
+        (tmp_path / name).mkdir()
+    go = tmp_path / "go"
+    tasks = {
+        "bad": cmd("false"),
+        "ok": cmd("true"),
+        "hold": sh(f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done"),
+    }
+    projects = [proj("api", "bad"), proj("web", "ok", depends_on=["api"]), proj("slow", "hold")]
+    config = load(tmp_path, tasks, projects, run={"project_parallelism": True})
+    heard = Settled()
+    state = tmp_path / "state"
+    sweep = threading.Thread(
+        target=run_sweep,
+        args=(config, JsonFileStore(state), state, SweepRequest(), StopToken(), [heard]),
+    )
+    sweep.start()
+    try:
+        wait_for(lambda: len(heard.settled) >= 2, DEADLINE, "api and web settled")
+        assert heard.settled == [("api", "failed"), ("web", "skipped")]  # slow still runs
+    finally:
+        go.touch()
+        sweep.join(DEADLINE)
+    assert heard.settled[2:] == [("slow", "ok")]
+
+
+@needs_tmux
+def test_the_view_counts_a_skipped_project_done_and_its_row_counts_no_tasks(
+    ws: Workspace, pane: Pane
+) -> None:
+    go = ws.root / "go"
+    tasks = {
+        "bad": cmd("sh", "-c", "exit 7"),
+        "one": recording(),
+        "two": recording(),
+        "hold": sh(f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.05; done"),
+    }
+    projects = [
+        proj("api", "bad"),
+        proj("web", "one", "two", depends_on=["api"]),
+        proj("slow", "hold"),
+    ]
+    write_config(ws, tasks, projects, run={"project_parallelism": True}, log={"level": "info"})
+    pane.start()
+    view = pane.wait_screen("hold (1/1)", "done 2", what="api failed and web skipped")
+    _keep(view, str(ws.root / "view.txt"))
+    assert "projects running 1  done 2 (1 skipped)  waiting 0" in view
+    go.touch()
+    status, screen = pane.finished()
+    _keep(screen, str(ws.root / "screen.txt"))
+    assert status == 1
+    (report,) = (ws.state / "runs").glob("*/report.json")
+    web = next(p for p in json.loads(report.read_text())["projects"] if p["name"] == "web")
+    assert (web["status"], web["tasks"]) == ("skipped", [])  # the report counts no task
+    row = next(line for line in screen.splitlines() if "│ web" in line)
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[:5] == ["web", "skipped", "", "", ""], row
