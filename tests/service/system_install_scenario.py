@@ -95,7 +95,12 @@ def install() -> None:
     assert b"created the system user agentd" in refused.stdout, refused
     assert b"the user agentd cannot run /run/root-only/agentd" in refused.stderr, refused
     assert not STATE.exists(), "went on after the refusal"
-    out = sh(script, "alice", env=env)
+    # Under a hardened root's umask: what the daemon and the group read stays open to them.
+    umask = os.umask(0o077)
+    try:
+        out = sh(script, "alice", env=env)
+    finally:
+        os.umask(umask)
     assert "created" not in out, out
     user = pwd.getpwnam("agentd")
     assert user.pw_uid < 1000, user  # a system account
@@ -104,6 +109,8 @@ def install() -> None:
     expect_mode(Path("/home/agentd"), 0o700, "agentd", "agentd")
     expect_mode(STATE, 0o2770, "agentd", "agentd")
     expect_mode(CONFIG, 0o640, "root", "agentd")
+    expect_mode(CONFIG.parent, 0o755, "root", "root")
+    expect_mode(Path("/etc/systemd/system/agentd.service"), 0o644, "root", "root")
     assert tomllib.loads(CONFIG.read_text())["paths"]["state_dir"] == str(STATE)
     unit = Path("/etc/systemd/system/agentd.service").read_text()
     assert f"\nExecStart={AGENTD} run\n" in unit, unit
@@ -113,7 +120,10 @@ def install() -> None:
         assert made in (out if made == "wrote" else refused.stdout.decode()), (made, out)
         assert made not in again, again
     assert CONFIG.read_text() == before
-    print("ok: install-system.sh made the account, /var/lib/agentd 2770, the unit, the config")
+    print(
+        "ok: install-system.sh (root's umask 077) made the account, /var/lib/agentd 2770, "
+        "the unit, /etc/agentd 0755 and the config"
+    )
 
 
 def expect_mode(path: Path, mode: int, owner: str, group: str) -> None:
