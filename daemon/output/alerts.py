@@ -204,7 +204,7 @@ def _webhook(
     headers.update(notify.headers)
 
     def retrying(detail: str, pause: float) -> None:
-        log.warning("alert.retrying", via="webhook", detail=_scrub(detail, notify), pause_s=pause)
+        log.info("alert.retrying", via="webhook", detail=_scrub(detail, notify), pause_s=pause)
 
     body = json.dumps(payload).encode()
     return post(notify.webhook, body, headers, notify.timeout, clock, retrying, "alert-webhook")

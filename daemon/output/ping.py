@@ -113,7 +113,7 @@ def send(
     bound: Any = log.bind(run_id=run_id) if run_id else log
 
     def retrying(detail: str, pause: float) -> None:
-        bound.warning("ping.retrying", ping=what, detail=_scrub(detail, url), pause_s=pause)
+        bound.info("ping.retrying", ping=what, detail=_scrub(detail, url), pause_s=pause)
 
     left = deadline - clock.monotonic()
     try:

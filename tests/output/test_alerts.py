@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from agentd.config.model import NotifySection
+from agentd.config.secrets import redact_url
 from agentd.daemon import __version__
-from agentd.daemon.output.alerts import alert_payload, redact_url, send_alerts, should_alert
+from agentd.daemon.output.alerts import alert_payload, send_alerts, should_alert
 from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
 
@@ -317,6 +318,10 @@ def test_webhook_secrets_never_logged_or_returned(tmp_path: Path, hook: Hook) ->
     assert [r["ok"] for r in results] == [False, False]
     assert hook.seen[0].headers["Authorization"] == "Bearer SECRETHEADER"
     assert {e[1] for e in log.events} >= {"alert.retrying", "alert.failed"}
+    # A retry is no news on a quiet terminal; a delivery that failed is, once.
+    levels = {(level, event) for level, event, _ in log.events if event.startswith("alert.")}
+    assert levels == {("info", "alert.retrying"), ("error", "alert.failed")}
+    assert sum(e[1] == "alert.failed" for e in log.events) == len(results)
     everything = repr(log.events) + repr(results)
     for secret in ("SECRETPATH", "SECRETQUERY", "SECRETHEADER", "/hooks/"):
         assert secret not in everything

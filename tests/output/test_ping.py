@@ -202,6 +202,25 @@ def test_a_refused_connection_is_a_warning_and_changes_no_exit_status(ws: Worksp
     assert _report(ws)["status"] == "ok"
 
 
+def test_retries_are_info_and_each_failed_ping_one_warning(ws: Workspace) -> None:
+    """Nothing listening: a quiet terminal (warnings and up) gets one line per ping that
+    failed, not one per attempt."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    one_project(ws, notify={"ping_url": f"http://127.0.0.1:{port}{SECRET}", "timeout": "6s"})
+    proc = ws.once()
+    assert proc.returncode == 0, proc.stderr
+    pings = [e for e in _events(proc.stderr) if e["event"].startswith("ping.")]
+    retries = [e for e in pings if e["event"] == "ping.retrying"]
+    assert len(retries) >= 2 and {e["level"] for e in retries} == {"info"}, pings
+    warned = [(e["event"], e["ping"]) for e in pings if e["level"] != "info"]
+    assert warned == [("ping.failed", "start"), ("ping.failed", "success")]
+    assert "(after 3 attempts)" in pings[-1]["detail"]
+    quiet = ws.once("--log-level", "warning")
+    assert [e["event"] for e in _events(quiet.stderr)] == ["ping.failed", "ping.failed"]
+
+
 def test_the_daemon_pings_its_sweeps_and_one_that_cannot_start(
     ws: Workspace, pings: Pings, reap: list
 ) -> None:
