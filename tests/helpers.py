@@ -75,6 +75,20 @@ class Workspace:
             text=True,
         )
 
+    def fast_daemon(self) -> subprocess.Popen[str]:
+        """The daemon (``agentd run``) of this configuration, each of its fires two seconds
+        apart (tests/service/fastfires.py); the caller reaps it."""
+        from tests.service.fastfires import EVERY_2S
+
+        return subprocess.Popen(
+            [*EVERY_2S, "run", "--config", str(self.config)],
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def once(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
         return self.run("run", "--once", "--config", str(self.config), *args, **kw)
 

@@ -100,7 +100,12 @@ def run_once(args: argparse.Namespace) -> int:
             )
     directory = state_dir(args, config)
     setup_logging(args, config)
-    store, _ = open_store(directory, create=not args.dry_run)
+    try:
+        store, _ = open_store(directory, create=not args.dry_run)
+    except UsageError:
+        if not args.dry_run:  # a sweep that cannot run is a failed night to hear about
+            _ping_failure(config)
+        raise
 
     from agentd.daemon.model.clock import SYSTEM_CLOCK
     from agentd.daemon.sweep.engine import SweepRequest, run_sweep
@@ -132,10 +137,7 @@ def run_once(args: argparse.Namespace) -> int:
     try:
         report = run_sweep(config, store, directory, request, stop, observers, clock=SYSTEM_CLOCK)
     except StateError as exc:  # before any task ran: nothing to report but this
-        if notify.ping_url is not None:
-            from agentd.daemon.output.ping import ping_failure
-
-            ping_failure(notify.ping_url, notify.timeout, str(exc))
+        _ping_failure(config)
         raise UsageError(str(exc)) from None
     if args.json:
         with reader_may_leave():
@@ -143,6 +145,15 @@ def run_once(args: argparse.Namespace) -> int:
     if stop.requested:
         return stop.exit_status
     return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def _ping_failure(config: Config) -> None:
+    """``/fail`` for a sweep that could not run; the reason goes to stderr, not the ping."""
+    notify = config.settings.notify
+    if notify.ping_url is not None:
+        from agentd.daemon.output.ping import ping_failure
+
+        ping_failure(notify.ping_url, notify.timeout, None)
 
 
 def _dry_run(

@@ -18,15 +18,13 @@ from typing import Any
 import structlog
 
 from agentd.config.model import NotifySection
-from agentd.config.secrets import redact_url  # noqa: F401 - test_alerts imports it here
 from agentd.daemon import __version__
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver
 from agentd.daemon.model.report import AlertResult, Report
 from agentd.daemon.model.results import failure_place
 from agentd.daemon.model.status import TaskStatus
-from agentd.daemon.output.httppost import one_line, post, url_secrets
-from agentd.daemon.output.redact import redact
+from agentd.daemon.output.httppost import one_line, post, scrub
 from agentd.daemon.output.report import write_report
 from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
@@ -113,7 +111,7 @@ def send_alerts(
             ok, detail = send(payload) if payload is not None else (False, broken)
         except Exception as exc:  # noqa: BLE001 - an alert must not take the daemon down
             ok, detail = False, f"internal error: {exc!r}"
-        detail = _scrub(detail, notify)
+        detail = scrub(detail, notify.webhook, notify.headers.values())
         if ok:
             log.info("alert.sent", via=via, detail=detail)
         else:
@@ -204,20 +202,12 @@ def _webhook(
     headers.update(notify.headers)
 
     def retrying(detail: str, pause: float) -> None:
-        log.info("alert.retrying", via="webhook", detail=_scrub(detail, notify), pause_s=pause)
+        log.info(
+            "alert.retrying",
+            via="webhook",
+            detail=scrub(detail, notify.webhook, notify.headers.values()),
+            pause_s=pause,
+        )
 
     body = json.dumps(payload).encode()
     return post(notify.webhook, body, headers, notify.timeout, clock, retrying, "alert-webhook")
-
-
-def _scrub(text: str, notify: NotifySection) -> str:
-    """``text`` without the webhook's path, query or userinfo, or a header value, should an
-    error message or a server's answer have echoed one."""
-    return redact(text, _secrets(notify))
-
-
-def _secrets(notify: NotifySection) -> set[str]:
-    secrets = set(notify.headers.values())
-    if notify.webhook is not None:
-        secrets |= url_secrets(notify.webhook)
-    return secrets

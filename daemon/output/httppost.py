@@ -13,12 +13,13 @@ import http.client
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO
 from urllib.parse import urlsplit
 
 from agentd.config.secrets import redact_url
 from agentd.daemon.model.clock import Clock
+from agentd.daemon.output.redact import redact
 
 ATTEMPTS = 3
 PAUSES = (1.0, 2.0)  # before the second and the third attempt
@@ -68,6 +69,12 @@ def url_secrets(url: str) -> set[str]:
     secrets.update((parts.path, parts.query, userinfo, *userinfo.split(":", 1)))
     secrets.add(url.partition(parts.netloc)[2])
     return secrets
+
+
+def scrub(text: str, url: str | None, also: Iterable[str] = ()) -> str:
+    """``text`` (an error, a server's answer) without the parts of ``url`` that are not to
+    be shown, nor ``also`` (header values), should it echo one."""
+    return redact(text, (url_secrets(url) if url is not None else set()) | set(also))
 
 
 def one_line(text: str, limit: int = CUT) -> str:

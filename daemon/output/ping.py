@@ -34,8 +34,7 @@ from agentd.daemon.model.observer import QuietObserver
 from agentd.daemon.model.report import Report
 from agentd.daemon.model.status import SweepStatus
 from agentd.daemon.output.alerts import summary_line
-from agentd.daemon.output.httppost import one_line, post, url_secrets
-from agentd.daemon.output.redact import redact
+from agentd.daemon.output.httppost import post, scrub
 
 START, FAIL = "start", "fail"
 HEADERS = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": f"agentd/{__version__}"}
@@ -86,12 +85,17 @@ def succeeded(report: Report) -> bool:
     return report.status == SweepStatus.OK and not report.failures
 
 
-def ping_failure(url: str | None, timeout: float, why: str, clock: Clock = SYSTEM_CLOCK) -> None:
-    """``/fail`` for a sweep that could not even start (no run directory, no report): the
-    ping service hears of it now rather than at the end of its grace time."""
+def ping_failure(
+    url: str | None, timeout: float, run_id: str | None, clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """``/fail`` for a sweep that could not run, or crashed, and left no report to send it:
+    the ping service hears of it now rather than at the end of its grace time. The body is
+    a fixed line with the run id, if the sweep got one: the reason may quote the state or
+    an exception, and stays in agentd's log."""
     if url is not None:
-        body = f"agentd: a sweep could not start on {os.uname().nodename}: {one_line(why)}"
-        send(url, FAIL, None, body, clock.monotonic() + timeout, clock)
+        run = f" (run {run_id})" if run_id else ""
+        body = f"agentd: a sweep could not run on {os.uname().nodename}{run}; see agentd's log"
+        send(url, FAIL, run_id, body, clock.monotonic() + timeout, clock)
 
 
 def target(url: str, kind: str | None, run_id: str | None) -> str:
@@ -113,7 +117,7 @@ def send(
     bound: Any = log.bind(run_id=run_id) if run_id else log
 
     def retrying(detail: str, pause: float) -> None:
-        bound.info("ping.retrying", ping=what, detail=_scrub(detail, url), pause_s=pause)
+        bound.info("ping.retrying", ping=what, detail=scrub(detail, url), pause_s=pause)
 
     left = deadline - clock.monotonic()
     try:
@@ -122,13 +126,9 @@ def send(
         )
     except Exception as exc:  # noqa: BLE001 - a ping must not take the sweep down
         ok, detail = False, f"internal error: {exc!r}"
-    detail = _scrub(detail, url)
+    detail = scrub(detail, url)
     if ok:
         bound.info("ping.sent", ping=what, url=redact_url(url), detail=detail)
     else:
         bound.warning("ping.failed", ping=what, url=redact_url(url), detail=detail)
     return ok
-
-
-def _scrub(text: str, url: str) -> str:
-    return redact(text, url_secrets(url))

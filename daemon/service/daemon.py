@@ -268,13 +268,13 @@ class Daemon:
                 self._finishing(self.config),
                 self.clock,
             )
-        except Exception as exc:
+        except Exception:
             log.exception("sweep.crash_not_recorded")
             notify = self.config.settings.notify
             if notify.ping_url is not None:
                 from agentd.daemon.output.ping import ping_failure
 
-                ping_failure(notify.ping_url, notify.timeout, f"{error}; not recorded: {exc!r}")
+                ping_failure(notify.ping_url, notify.timeout, self.fires.current_run)
 
     def _sweep_once(self, trigger: str) -> SweepEnd:
         try:

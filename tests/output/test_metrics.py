@@ -21,7 +21,6 @@ from agentd.state import JsonFileStore, Snapshot
 from agentd.state.claims import this_host
 from tests.builders import ask, cmd, one_project, proj, recording, sh, write_config
 from tests.helpers import DEADLINE, TEST_BIN, Workspace, wait_for
-from tests.service.fastfires import EVERY_2S
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -129,14 +128,7 @@ def test_the_daemon_is_up_while_it_runs_and_a_manual_sweep_does_not_say_otherwis
 ) -> None:
     prom = ws.root / "agentd.prom"
     one_project(ws, recording(), schedule={"cron": "* * * * *"}, metrics={"textfile": str(prom)})
-    proc = subprocess.Popen(
-        [*EVERY_2S, "run", "--config", str(ws.config)],
-        cwd=ws.root,
-        env=ws.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = ws.fast_daemon()
     reap.append(proc)
     m = wait_for(
         lambda: prom.exists() and _get(_read(prom), "agentd_daemon_up") == 1 and _read(prom),

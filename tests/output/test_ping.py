@@ -4,9 +4,9 @@ daemon ping a real HTTP server on 127.0.0.1, which answers, hangs or is not ther
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +20,6 @@ import pytest
 from agentd.daemon.output.ping import target
 from tests.builders import cmd, one_project, proj, recording, sh, write_config
 from tests.helpers import DEADLINE, Workspace, wait_for
-from tests.service.fastfires import EVERY_2S
 
 SECRET = "/ping/0f1e2d3c-secret-check"
 
@@ -227,14 +226,7 @@ def test_the_daemon_pings_its_sweeps_and_one_that_cannot_start(
     """A scheduled sweep pings like a manual one; one whose configuration no longer loads
     runs nothing and pings /fail (the night is lost: the service should say so at once)."""
     one_project(ws, schedule={"cron": "* * * * *"}, notify={"ping_url": pings.url})
-    proc = subprocess.Popen(
-        [*EVERY_2S, "run", "--config", str(ws.config)],
-        cwd=ws.root,
-        env=ws.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = ws.fast_daemon()
     reap.append(proc)
     wait_for(lambda: "/" in pings.paths(), what="a scheduled sweep's success ping")
     assert pings.paths()[:2] == ["/start", "/"]
@@ -245,6 +237,57 @@ def test_the_daemon_pings_its_sweeps_and_one_that_cannot_start(
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0, err
+
+
+# In the state directory's name, so that every reason a sweep cannot run quotes it.
+PLANTED = "state-hunter2-do-not-send"
+
+
+def _could_not_run() -> str:
+    return f"agentd: a sweep could not run on {os.uname().nodename}; see agentd's log"
+
+
+def test_a_manual_sweep_with_an_unreadable_state_pings_fail_without_the_reason(
+    ws: Workspace, pings: Pings
+) -> None:
+    state = ws.root / PLANTED
+    ws.env["AGENTD_STATE_DIR"] = str(state)
+    state.mkdir()
+    (state / "state.json").write_text("{not json")
+    one_project(ws, notify={"ping_url": pings.url})
+    dry = ws.once("--dry-run")
+    assert dry.returncode == 2
+    assert pings.seen == []  # a dry run pings nothing, even then
+    proc = ws.once()
+    assert proc.returncode == 2
+    assert f"{state / 'state.json'} is not valid JSON" in proc.stderr  # the reason: here
+    assert pings.paths() == ["/fail"]
+    (ping,) = pings.seen
+    assert ping.body == _could_not_run()
+    assert ping.rid is None
+
+
+def test_a_daemon_sweep_that_cannot_run_nor_be_recorded_pings_fail_without_the_reason(
+    ws: Workspace, pings: Pings, reap: list
+) -> None:
+    """No run directory can be made (runs/ is a file): neither the sweep nor its failed run
+    can be recorded, and the error, which quotes the state directory, stays in the log."""
+    state = ws.root / PLANTED
+    ws.env["AGENTD_STATE_DIR"] = str(state)
+    state.mkdir(mode=0o700)
+    (state / "runs").write_text("not a directory\n")
+    one_project(ws, schedule={"cron": "* * * * *"}, notify={"ping_url": pings.url})
+    proc = ws.fast_daemon()
+    reap.append(proc)
+    wait_for(lambda: "/fail" in pings.paths(), what="the /fail of a sweep that cannot run")
+    ping = next(p for p in pings.seen if p.path.endswith("/fail"))
+    assert ping.body == _could_not_run()
+    assert "/start" not in pings.paths()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, err
+    assert "sweep.crash_not_recorded" in err
+    assert PLANTED in err  # the reason is in the log
 
 
 def test_target_adds_the_kind_and_the_run_to_any_url() -> None:

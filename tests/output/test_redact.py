@@ -6,7 +6,7 @@ import pytest
 
 from agentd.config.model import NotifySection
 from agentd.config.secrets import MASK
-from agentd.daemon.output import alerts
+from agentd.daemon.output.httppost import scrub
 from agentd.daemon.output.redact import SHORTEST_SECRET, env_secrets, redact
 
 TOKEN = "tok-ABCDEFGHIJ0123456789"
@@ -61,6 +61,6 @@ def test_alert_details_use_the_same_mask() -> None:
         "HTTP 404 from https://hooks.example.com: no route /services/SECRETPATH"
         " for Bearer SECRETHEADER"
     )
-    assert alerts._scrub(detail, notify) == (
+    assert scrub(detail, notify.webhook, notify.headers.values()) == (
         f"HTTP 404 from https://hooks.example.com: no route {MASK} for {MASK}"
     )
