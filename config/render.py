@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentd.config.resolved import Config
-from agentd.config.secrets import MASK, is_secret_key, redact_url
+from agentd.config.secrets import MASK, is_secret_key, masked_url
 
 
 def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:
@@ -36,8 +36,8 @@ def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:
     for key in ("webhook", "ping_url"):
         if key in notify:
             # Incoming-webhook and ping URLs carry their token in the path: the host alone
-            # is safe to show.
-            notify[key] = redact_url(notify[key])
+            # is safe to show, marked as cut.
+            notify[key] = masked_url(notify[key])
     notify["headers"] = dict.fromkeys(notify.get("headers", {}), MASK)
     return data
 
@@ -47,7 +47,7 @@ def _project(config: Config, project: dict[str, Any]) -> dict[str, Any]:
     spec = config.project(project["name"])
     resolved = {
         "name": spec.name,
-        "path": str(config.project_dir(spec)),
+        "path": _tidy(config.project_dir(spec)),
         "tasks": config.task_names(spec),
         "depends_on": project["depends_on"],
         "enabled": spec.enabled,
@@ -55,6 +55,16 @@ def _project(config: Config, project: dict[str, Any]) -> dict[str, Any]:
         "isolation": config.isolation(spec),
     }
     return {**resolved, **project, **resolved, "env": _masked_env(project["env"])}
+
+
+def _tidy(path: Path) -> str:
+    """``path`` without ``.`` and ``..`` (``c2/../proj`` is ``proj``) when that names the
+    same place: after a symlinked directory, ``..`` leads out of the link's target, not
+    back to where the path came from, and the path is then shown as it was written."""
+    import os
+
+    short = os.path.normpath(path)
+    return short if os.path.realpath(short) == os.path.realpath(path) else str(path)
 
 
 def _masked_env(env: dict[str, str]) -> dict[str, str]:

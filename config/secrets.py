@@ -27,3 +27,11 @@ def redact_url(url: str) -> str:
         return "(unparseable URL)"
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}" if parts.scheme and host else "(unparseable URL)"
+
+
+def masked_url(url: str) -> str:
+    """``redact_url`` marked as cut when it was (``https://host/********``): ``config
+    show``'s reader must not take the host alone for the whole URL."""
+    shown = redact_url(url)
+    cut = url.rstrip("/") != shown and shown != "(unparseable URL)"
+    return f"{shown}/{MASK}" if cut else shown

@@ -8,8 +8,10 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from agentd.config import load_config
-from agentd.config.secrets import MASK
+from agentd.config.secrets import MASK, masked_url
 from tests.builders import ask, cmd, proj, sh, write_config
 from tests.helpers import Workspace
 
@@ -35,6 +37,7 @@ def _configure(ws: Workspace) -> None:
         notify={
             "webhook": f"https://hooks.example.com/services/{SECRETS[2]}",
             "headers": {"Authorization": SECRETS[3]},
+            "ping_url": f"http://127.0.0.1:18765/{SECRETS[2]}",
         },
     )
 
@@ -83,7 +86,8 @@ def test_show_gives_every_effective_value_and_loads_back_as_the_same(ws: Workspa
         assert secret not in text
     assert data["run"]["env"] == {"SERVICE_TOKEN": MASK, "LANG": "C.UTF-8"}
     assert projects["web"]["env"] == {"API_TOKEN": MASK, "MODE": "night"}
-    assert data["notify"]["webhook"] == "https://hooks.example.com"
+    assert data["notify"]["webhook"] == f"https://hooks.example.com/{MASK}"  # marked as cut
+    assert data["notify"]["ping_url"] == f"http://127.0.0.1:18765/{MASK}"
     assert data["notify"]["headers"] == {"Authorization": MASK}
 
 
@@ -102,3 +106,39 @@ def test_show_is_compact_toml(ws: Workspace) -> None:
     # A project's environment is one line with the project, not a table after it.
     assert not [line for line in lines if line.startswith("[projects.")]
     assert not [line for line in lines if line in ("[metrics]", "[budget.agents]", "[agents]")]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.com/services/T/B/x", f"https://hooks.example.com/{MASK}"),
+        ("http://127.0.0.1:18765/ping/uuid", f"http://127.0.0.1:18765/{MASK}"),
+        ("https://u:pw@hc.example/", f"https://hc.example/{MASK}"),
+        ("https://hc.example?k=v", f"https://hc.example/{MASK}"),
+        ("https://hc.example/", "https://hc.example"),  # nothing cut: nothing marked
+        ("https://hc.example", "https://hc.example"),
+    ],
+)
+def test_a_masked_url_says_it_was_cut(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
+    assert masked_url(shown) == shown  # shown again, it stays as it is
+
+
+def test_show_gives_project_paths_without_dot_dot_unless_a_symlink_makes_it_matter(
+    ws: Workspace,
+) -> None:
+    """``path = "../proj/api"`` in ``c2/config.toml`` is shown as ``proj/api``; through a
+    symlinked directory, ``..`` goes elsewhere, and the path is kept as written."""
+    (ws.root / "c2").mkdir()
+    (ws.root / "proj" / "api").mkdir(parents=True)
+    (ws.root / "elsewhere" / "deep").mkdir(parents=True)
+    (ws.root / "link").symlink_to(ws.root / "elsewhere" / "deep")
+    (ws.root / "elsewhere" / "api").mkdir()
+    config = ws.root / "c2" / "config.toml"
+    config.write_text(
+        '[tasks.t]\ncommand = ["true"]\n'
+        '[[projects]]\nname = "a"\npath = "../proj/api"\ntasks = ["t"]\n'
+        f'[[projects]]\nname = "b"\npath = "{ws.root}/link/../api"\ntasks = ["t"]\n'
+    )
+    shown = {p["name"]: p["path"] for p in tomllib.loads(_show(ws, config))["projects"]}
+    assert shown == {"a": str(ws.root / "proj" / "api"), "b": f"{ws.root}/link/../api"}
