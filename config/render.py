@@ -47,7 +47,7 @@ def _project(config: Config, project: dict[str, Any]) -> dict[str, Any]:
     spec = config.project(project["name"])
     resolved = {
         "name": spec.name,
-        "path": _tidy(config.project_dir(spec)),
+        "path": str(config.project_dir(spec)),
         "tasks": config.task_names(spec),
         "depends_on": project["depends_on"],
         "enabled": spec.enabled,
@@ -55,16 +55,6 @@ def _project(config: Config, project: dict[str, Any]) -> dict[str, Any]:
         "isolation": config.isolation(spec),
     }
     return {**resolved, **project, **resolved, "env": _masked_env(project["env"])}
-
-
-def _tidy(path: Path) -> str:
-    """``path`` without ``.`` and ``..`` (``c2/../proj`` is ``proj``) when that names the
-    same place: after a symlinked directory, ``..`` leads out of the link's target, not
-    back to where the path came from, and the path is then shown as it was written."""
-    import os
-
-    short = os.path.normpath(path)
-    return short if os.path.realpath(short) == os.path.realpath(path) else str(path)
 
 
 def _masked_env(env: dict[str, str]) -> dict[str, str]:

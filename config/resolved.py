@@ -63,7 +63,7 @@ class Config:
         return path if path.is_absolute() else self.directory / path
 
     def project_dir(self, spec: ProjectSpec) -> Path:
-        return self.resolve_path(spec.path)
+        return tidy(self.resolve_path(spec.path))
 
     def task_names(self, spec: ProjectSpec) -> list[str]:
         return list(spec.tasks) if spec.tasks is not None else list(self.settings.defaults.tasks)
@@ -97,6 +97,18 @@ class Config:
 
     def isolation(self, spec: ProjectSpec) -> str:
         return spec.isolation or self.settings.defaults.isolation
+
+
+def tidy(path: Path) -> Path:
+    """``path`` without ``..`` (``c2/../proj`` is ``proj``), for the logs, reports and
+    ``config show``, when that names the same place: after a symlinked directory, ``..``
+    leads out of the link's target, and the path is then kept as written."""
+    if ".." not in path.parts:
+        return path  # the usual case costs no system call
+    import os
+
+    short = Path(os.path.normpath(path))
+    return short if os.path.realpath(short) == os.path.realpath(path) else path
 
 
 def resolve_state_dir(

@@ -1,5 +1,6 @@
 """``agentd doctor`` (and ``agentd config check --deep``): the checks of
-``agentd.daemon.service.doctor`` as a table, or as JSON; exit 1 when one is a problem."""
+``agentd.daemon.service.doctor`` as a table on a terminal, plain lines elsewhere, or as
+JSON; exit 1 when one is a problem."""
 
 from __future__ import annotations
 
@@ -36,7 +37,27 @@ def run_doctor(args: argparse.Namespace, config: Config, as_json: bool = False) 
     return EXIT_FAILED if worst(checks) == "problem" else EXIT_OK
 
 
+def _plain(checks: list[Check]) -> None:
+    """Off a terminal (a pipe, a file, a mail from cron): one line per check, never cut
+    or wrapped, the columns aligned but for the message, which ends each line."""
+    rows = [("level", "check", "subject", "message")]
+    rows += [(c.level, c.check, harmless(c.subject), harmless(c.message)) for c in checks]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        head = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        print(f"{head}  {row[3]}")
+    print(_counts(checks))
+
+
+def _counts(checks: list[Check]) -> str:
+    counts = {level: sum(c.level == level for c in checks) for level in _STYLES}
+    return f"{counts['ok']} ok, {counts['warning']} warning(s), {counts['problem']} problem(s)"
+
+
 def _table(checks: list[Check]) -> None:
+    if not sys.stdout.isatty():
+        _plain(checks)
+        return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -55,7 +76,4 @@ def _table(checks: list[Check]) -> None:
         )
     console = Console(file=sys.stdout)
     console.print(table)
-    counts = {level: sum(c.level == level for c in checks) for level in _STYLES}
-    console.print(
-        Text(f"{counts['ok']} ok, {counts['warning']} warning(s), {counts['problem']} problem(s)")
-    )
+    console.print(Text(_counts(checks)))

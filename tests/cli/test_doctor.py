@@ -269,7 +269,10 @@ def test_programs_are_looked_up_on_each_projects_own_path(dws: Workspace) -> Non
     assert lines["program", "b in x"][0] == "problem"
     # A program named by a path is found from the project's directory, PATH or not.
     assert lines["program", "c in x"] == ("ok", str(dws.root / "x" / "check.sh"))
-    assert lines["program", "c in y"] == ("problem", "'./check.sh' not found")
+    assert lines["program", "c in y"] == (
+        "problem",
+        f"'./check.sh' not found (relative to the project's directory, {dws.root / 'y'})",
+    )
     assert code == 1
 
 
@@ -379,3 +382,20 @@ def test_a_shared_state_directory_is_ok(dws: Workspace) -> None:
     assert (code, flagged(checks)) == (0, [])
     perms = next(c["message"] for c in checks if c["check"] == "state: permissions")
     assert perms.startswith("2770: shared with group ")
+
+
+def test_off_a_terminal_doctor_prints_one_plain_line_per_check(dws: Workspace) -> None:
+    """Piped or mailed, a box table 80 columns wide would split words: plain lines, the
+    same checks as --json, each message whole on its check's line."""
+    healthy(dws)
+    code, checks = doctor(dws)
+    proc = dws.run("doctor", "--config", str(dws.config))
+    assert proc.returncode == code, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["level", "check", "subject", "message"]
+    assert not [line for line in lines if set(line) & set("│┃━─┏└")]
+    assert len(lines) == len(checks) + 2
+    for check, line in zip(checks, lines[1:], strict=False):
+        assert line.startswith(f"{check['level']}  ") and f"  {check['check']}  " in line
+        assert line.endswith(f"  {check['message']}"), line
+    assert lines[-1].endswith("problem(s)")

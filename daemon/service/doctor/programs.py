@@ -83,7 +83,10 @@ def _task(
     where = _resolve(argv[0], path, cwd)
     check, name = ("agent", kind.agent) if kind.agent is not None else ("program", task)
     if where is None:
-        searched = "" if "/" in argv[0] else f" on the tasks' PATH ({path})"
+        searched = f" on the tasks' PATH ({path})"
+        if "/" in argv[0]:
+            relative = not os.path.isabs(argv[0])
+            searched = f" (relative to the project's directory, {cwd})" if relative else ""
         return check, name, "problem", f"{argv[0]!r} not found{searched}"
     if kind.agent is None:
         return check, name, "ok", harmless(str(where))
