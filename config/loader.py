@@ -378,12 +378,26 @@ def parse_toml(text: str, shown: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(shown, [Problem("", f"TOML syntax error: {exc}")]) from None
+        hint = _unclosed_header(text)
+        raise ConfigError(shown, [Problem("", f"TOML syntax error: {exc}{hint}")]) from None
     except ValueError as exc:
         message = str(exc)
         if "integer string conversion" in message:
             message = "a number has thousands of digits"
         raise ConfigError(shown, [Problem("", f"a value cannot be read: {cut(message)}")]) from None
+
+
+# ``[run`` alone on its line: tomllib's error may then blame something else ("Cannot
+# declare ('run',) twice" when a ``[run]`` came before), so the cause is named as well.
+_UNCLOSED = re.compile(r"^[ \t]*(\[\[?[ \t]*[A-Za-z0-9_.-]+)[ \t]*(#.*)?$", re.MULTILINE)
+
+
+def _unclosed_header(text: str) -> str:
+    found = _UNCLOSED.search(text)
+    if found is None:
+        return ""
+    line = text.count("\n", 0, found.start()) + 1
+    return f"; line {line}: `{found.group(1)}` has no closing `]`"
 
 
 def _home_problems(config: Config) -> list[Problem]:

@@ -200,6 +200,14 @@ CASES = [
         "",
         "line 5, column",
     ),
+    (
+        # tomllib says [run] is declared twice; the hint says why.
+        "a table header without its ]",
+        "[tasks.triage]",
+        "[run\n[tasks.triage]",
+        "",
+        "line 8: `[run` has no closing `]`",
+    ),
     # Issue 10: names that pass as text but fail as file names or on a terminal.
     (
         "a project name too long for a file name (100 emoji are 400 bytes)",
