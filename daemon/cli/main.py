@@ -43,7 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
         _global_options(p)
         return p
 
-    run = command("run", "run the daemon, or one sweep now with --once")
+    _run_options(command("run", "run the daemon, or one sweep now with --once"))
+    _read_commands(command)
+    _log_options(command("log", "print a task's log, or follow it while it runs (-f)"))
+    _config_actions(command("config", "check, show or create the configuration file"))
+    return parser
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--once", action="store_true", help="run one sweep now, then exit")
     run.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
     run.add_argument(
@@ -55,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="ignore the daily skip guard")
     run.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
 
+
+def _read_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
     status = command("status", "daemon, schedule, last sweep, running and per-project state")
     status.add_argument("--json", action="store_true", help="print it as JSON")
 
@@ -69,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = command("doctor", "check now what would fail tonight, in the daemon's environment")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
-    log = command("log", "print a task's log, or follow it while it runs (-f)")
+
+def _log_options(log: argparse.ArgumentParser) -> None:
     log.usage = "agentd log [-h] [--run RUN_ID] [-f] [RUN_ID] PROJECT [TASK]"
     log.add_argument(
         "names",
@@ -83,28 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
         "-f", "--follow", action="store_true", help="follow the log until the task ends"
     )
 
-    cfg = command("config", "check, show or create the configuration file")
-    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    for name, text in (
-        ("check", "validate the configuration; exit 0 or 2"),
-        ("show", "print the resolved configuration as TOML, secrets masked"),
-        ("init", "write a commented starter file; never overwrites"),
-        ("path", "which config file and state directory the commands use, and why"),
-    ):
-        p = cfg_sub.add_parser(name, help=text, description=text)
+
+def _config_actions(cfg: argparse.ArgumentParser) -> None:
+    actions = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = actions.add_parser(name, help=help_text, description=help_text)
         _global_options(p)
-        if name == "init":
-            p.add_argument("path", nargs="?", metavar="PATH", help="where to write it")
-            p.add_argument(
-                "--system",
-                action="store_true",
-                help="write /etc/agentd/config.toml (0640, group agentd) for a system install",
-            )
-        if name == "path":
-            p.add_argument("--json", action="store_true", help="print it as JSON")
-        if name == "check":
-            p.add_argument("--deep", action="store_true", help="then run `agentd doctor`'s checks")
-    return parser
+        return p
+
+    check = action("check", "validate the configuration; exit 0 or 2")
+    check.add_argument("--deep", action="store_true", help="then run `agentd doctor`'s checks")
+    action("show", "print the resolved configuration as TOML, secrets masked")
+    init = action("init", "write a commented starter file; never overwrites")
+    init.add_argument("path", nargs="?", metavar="PATH", help="where to write it")
+    init.add_argument(
+        "--system",
+        action="store_true",
+        help="write /etc/agentd/config.toml (0640, group agentd) for a system install",
+    )
+    where = action("path", "which config file and state directory the commands use, and why")
+    where.add_argument("--json", action="store_true", help="print it as JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,31 +153,24 @@ def _open_standard_streams() -> None:
                 setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 - lives on
 
 
+# command -> (module, function): a command's module is imported only when it runs, which
+# keeps `agentd --help` and the read commands from loading what they do not use.
+_HANDLERS = {
+    "run": ("cmd_run", "run_command"),
+    "status": ("cmd_status", "status_command"),
+    "schedule": ("cmd_status", "schedule_command"),
+    "report": ("cmd_report", "report_command"),
+    "doctor": ("cmd_doctor", "doctor_command"),
+    "log": ("cmd_log", "log_command"),
+    "config": ("cmd_config", "config_command"),
+}
+
+
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
-    if args.command == "run":
-        from agentd.daemon.cli.cmd_run import run_command
+    import importlib
 
-        return run_command
-    if args.command == "status":
-        from agentd.daemon.cli.cmd_status import status_command
-
-        return status_command
-    if args.command == "schedule":
-        from agentd.daemon.cli.cmd_status import schedule_command
-
-        return schedule_command
-    if args.command == "report":
-        from agentd.daemon.cli.cmd_report import report_command
-
-        return report_command
-    if args.command == "doctor":
-        from agentd.daemon.cli.cmd_doctor import doctor_command
-
-        return doctor_command
-    if args.command == "log":
-        from agentd.daemon.cli.cmd_log import log_command
-
-        return log_command
-    from agentd.daemon.cli.cmd_config import config_command
-
-    return config_command
+    module, function = _HANDLERS[args.command]
+    handler: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"agentd.daemon.cli.{module}"), function
+    )
+    return handler
