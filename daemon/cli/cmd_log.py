@@ -311,8 +311,36 @@ def _follow(
     finally:
         signal.signal(signal.SIGINT, previous)
     out.close()
-    _trailer(_run(run.path.parent, run.run_id), project, TaskLog(task, "", None))
+    ended = _run(run.path.parent, run.run_id)
+    # The header said "(running)": how it ended is said too. The exit status stays 0, the
+    # log was shown; the task's own is for `agentd status` and the report to give.
+    print(
+        harmless(f"agentd: {project}/{task} {_outcome(store, ended, project, task)}"),
+        file=sys.stderr,
+    )
+    _trailer(ended, project, TaskLog(task, "", None))
     return EXIT_OK
+
+
+def _outcome(store: JsonFileStore, run: Run, project: str, task: str) -> str:
+    """How a followed task ended, from the state's record of it in this run, else from
+    the run's report: its status and exit status."""
+    record = _records(store, project).get(task)
+    if not (isinstance(record, dict) and record.get("run_id") == run.run_id):
+        record = next(
+            (
+                t
+                for p in (run.report or {}).get("projects", [])
+                if p.get("name") == project
+                for t in p.get("tasks", [])
+                if t.get("name") == task
+            ),
+            None,
+        )
+    if not isinstance(record, dict) or not record.get("status"):
+        return "ended: its sweep ended without recording how (see `agentd status`)"
+    code = record.get("exit_code")
+    return f"ended: {record['status']}" + (f", exit status {code}" if code is not None else "")
 
 
 def _ended(store: JsonFileStore, run: Run, project: str, task: str) -> bool:

@@ -306,6 +306,29 @@ def test_follow_prints_what_comes_and_ends_with_the_task(
     assert sweep.wait(timeout=DEADLINE) == 0
 
 
+def test_a_follower_ends_with_how_the_task_ended(
+    ws: Workspace, reap: list[subprocess.Popen[str]]
+) -> None:
+    """The header said "(running)": the last line on stderr says how it ended; the exit
+    status stays 0, the log was shown."""
+    go = ws.root / "go"
+    script = f"echo first; while [ ! -e {go} ]; do sleep 0.05; done; echo second; exit 7"
+    write_config(ws, {"t": sh(script)}, [proj("p", "t")])
+    sweep = ws.spawn("run", "--once", "--config", str(ws.config))
+    reap.append(sweep)
+    log = wait_for(lambda: next(ws.state.glob("runs/*/p/t.log"), None), what="the task's log")
+    wait_for(lambda: "first" in log.read_text(), what="the first line")
+    follower = ws.spawn("log", "-f", "p", "t")
+    reap.append(follower)
+    assert _line(follower) == "first\n"
+    go.touch()
+    out, err = follower.communicate(timeout=DEADLINE)
+    assert (follower.returncode, out) == (0, "second\n"), err
+    assert "(running)" in err.splitlines()[0]
+    assert err.splitlines()[-1] == "agentd: p/t ended: failed, exit status 7"
+    assert sweep.wait(timeout=DEADLINE) == 1
+
+
 def test_ctrl_c_ends_a_follower_quietly_with_130(
     ws: Workspace, reap: list[subprocess.Popen[str]]
 ) -> None:
