@@ -99,26 +99,35 @@ def run_sweep(
         _record_blocked(ctx, results)
         _forget_removed_projects(config, store, slog)
         ordered = _in_config_order(config, results, selection.skipped)
-        status = SweepStatus.INTERRUPTED if stop.requested else None
-        started, finished = now.astimezone(config.zone), clock.now(config.zone)
-        report = new_report(
-            config,
-            ctx.run_id,
-            ctx.date,
-            request,
-            started,
-            finished,
-            status,
-            ordered,
-            ctx.failures.items,
-        )
-        try:
-            add_spend(report, store, config.settings.budget, slog)
-        except Exception as exc:  # noqa: BLE001 - the tasks ran; their report must be written
-            slog.exception("spend.failed")
-            report.fail(f"spend not summed: internal error: {exc!r}")
+        report = _report(ctx, request, now, ordered)
         finish(Ending(store, held.path, config.settings.run.keep_runs, slog), report, observers)
         return report
+
+
+def _report(
+    ctx: SweepContext, request: SweepRequest, now: datetime, ordered: list[ProjectResult]
+) -> Report:
+    """The report of what ran, its spend summed; a failure to sum is one more failure."""
+    config = ctx.config
+    status = SweepStatus.INTERRUPTED if ctx.stop.requested else None
+    started, finished = now.astimezone(config.zone), ctx.clock.now(config.zone)
+    report = new_report(
+        config,
+        ctx.run_id,
+        ctx.date,
+        request,
+        started,
+        finished,
+        status,
+        ordered,
+        ctx.failures.items,
+    )
+    try:
+        add_spend(report, ctx.store, config.settings.budget, ctx.log)
+    except Exception as exc:  # any: the tasks ran, and their report must be written
+        ctx.log.exception("spend.failed")
+        report.fail(f"spend not summed: internal error: {exc!r}")
+    return report
 
 
 def _run_selection(
