@@ -112,7 +112,33 @@ def _launch(
     outcome = runner.run_process(command, ctx.stop, config.zone, log)
     # An agent that never started spent nothing: not "a run with usage unknown".
     usage = usage_of(config, agent, command.log_path) if outcome.spawned else None
-    result = TaskResult(
+    result = _result(task, agent, outcome, command, log_rel, argv, usage)
+    if outcome.log_cut is not None:
+        log.warning("task.log_cut", **outcome.log_cut.to_dict())
+    cleanup_failed = None
+    if tree is not None:
+        result.worktree, cleanup_failed = _finish_worktree(tree, log)
+    _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
+    if cleanup_failed is not None:  # after the task's own outcome: the order they happened
+        ctx.fail(planned.name, task, TaskStatus.ERROR, cleanup_failed)
+    cut = outcome.log_cut
+    if cut is not None and cut.lost and result.status not in TASK_FAILURES:
+        # Unlike a log cut at its configured size, a log the disk could not hold is a
+        # problem to fix: the sweep fails and says so, even though the task did not.
+        ctx.fail(planned.name, task, TaskStatus.ERROR, cut.reason())
+    return result
+
+
+def _result(
+    task: str,
+    agent: str | None,
+    outcome: runner.Outcome,
+    command: runner.Command,
+    log_rel: str,
+    argv: list[str],
+    usage: Usage | None,
+) -> TaskResult:
+    return TaskResult(
         name=task,
         status=TaskStatus(outcome.status),
         exit_code=outcome.exit_code,
@@ -134,20 +160,6 @@ def _launch(
         log_path=str(command.log_path.absolute()),
         argv=argv,
     )
-    if outcome.log_cut is not None:
-        log.warning("task.log_cut", **outcome.log_cut.to_dict())
-    cleanup_failed = None
-    if tree is not None:
-        result.worktree, cleanup_failed = _finish_worktree(tree, log)
-    _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
-    if cleanup_failed is not None:  # after the task's own outcome: the order they happened
-        ctx.fail(planned.name, task, TaskStatus.ERROR, cleanup_failed)
-    cut = outcome.log_cut
-    if cut is not None and cut.lost and result.status not in TASK_FAILURES:
-        # Unlike a log cut at its configured size, a log the disk could not hold is a
-        # problem to fix: the sweep fails and says so, even though the task did not.
-        ctx.fail(planned.name, task, TaskStatus.ERROR, cut.reason())
-    return result
 
 
 def _masked_argv(command: runner.Command) -> list[str]:
