@@ -21,7 +21,6 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from agentd.config.errors import (
     problems_from_validation,
 )
 from agentd.config.homedir import NoHome, expand, home
-from agentd.config.model import SECTIONS, ScheduleSection, Settings
+from agentd.config.model import SECTIONS, Settings
 from agentd.config.resolved import Config
 
 ENV_PREFIX = "AGENTD_"
@@ -74,111 +73,19 @@ def find_config(
         return Path(first) / "config.toml", "$CONFIGURATION_DIRECTORY"
     base = environ.get("XDG_CONFIG_HOME") or home(environ) / ".config"
     user = Path(base) / "agentd" / "config.toml"
-    if _present(user):
+    if present(user):
         return user, "user file"
     system = system_dir / "config.toml"
-    if _present(system):
+    if present(system):
         return system, "system file"
     return user, "default"
 
 
-def _present(path: Path) -> bool:
+def present(path: Path) -> bool:
     """Whether ``path`` is there, as far as this user can tell: one in a directory closed
     to us counts (reading it then says who may), so that a user outside the group is told
     how to get in rather than to create a second configuration."""
     return exists(path) is not False
-
-
-def salvaged_state_dir(path: Path, environ: Mapping[str, str]) -> str | None:
-    """``[paths] state_dir`` of a file that does not validate, as far as it can be read
-    (``salvage_paths``); None if it does not say."""
-    return salvage_paths(path, environ).state_dir
-
-
-@dataclass(frozen=True)
-class Salvaged:
-    """What a broken file says of the state directory. ``unread``: it may name one that
-    could not be read (its ``[paths]`` table, or the file itself, is broken), so that any
-    other choice is a guess the user must be told of."""
-
-    state_dir: str | None
-    unread: bool = False
-
-
-def salvage_paths(path: Path, environ: Mapping[str, str]) -> Salvaged:
-    """``[paths] state_dir`` of a file that does not validate: the read commands still find
-    the state with it. From the whole file if it parses, else from its ``[paths]`` table
-    alone; ``AGENTD_PATHS__STATE_DIR`` wins, as in a valid file."""
-    if environ.get("AGENTD_PATHS__STATE_DIR"):
-        return Salvaged(environ["AGENTD_PATHS__STATE_DIR"])
-    try:
-        text = read_text(path, environ)
-    except ConfigUnreadable:
-        return Salvaged(None, unread=_present(path))  # a missing file names nothing
-    except ConfigError:  # not UTF-8, not a regular file: nothing of it can be read
-        return Salvaged(None, unread=True)
-    try:
-        raw = tomllib.loads(text)
-    except ValueError:  # TOMLDecodeError, or a number too long to convert
-        found = _table_alone(text, "paths")
-        if found is None:
-            return Salvaged(None, unread=bool(_MENTIONS_PATHS.search(text)))
-        raw = found
-    paths = sections_by_name(raw).get("paths")
-    value = paths.get("state_dir") if isinstance(paths, dict) else None
-    if isinstance(value, str) and value:
-        return Salvaged(value)
-    return Salvaged(None, unread=value is not None or not isinstance(paths, (dict, type(None))))
-
-
-def salvaged_schedule(path: Path, environ: Mapping[str, str]) -> ScheduleSection | None:
-    """The ``[schedule]`` of a file that does not validate, when it is valid on its own
-    (the error is in another table): ``agentd status`` still shows when sweeps fire. From
-    the whole file if it parses, else from the table alone; its ``AGENTD_SCHEDULE__``
-    overrides over it. None if it cannot be told."""
-    try:
-        text = read_text(path)
-    except ConfigError:
-        return None
-    try:
-        raw: dict[str, Any] | None = tomllib.loads(text)
-    except ValueError:
-        raw = _table_alone(text, "schedule")
-    table = sections_by_name(raw).get("schedule", {}) if raw is not None else None
-    if not isinstance(table, dict):
-        return None
-    try:
-        return ScheduleSection.model_validate(
-            merged(table, EnvOverrides(environ)().get("schedule", {}))
-        )
-    except ValidationError:
-        return None
-
-
-_NEXT_HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
-# A line (not a comment) that may set the state directory in a way the fragment parse
-# missed: a broken ``[paths`` header, a ``state_dir =`` key, ``paths.state_dir`` or
-# ``paths = {...}``.
-_MENTIONS_PATHS = re.compile(
-    r'^[ \t]*(\[+[ \t]*"?paths\b|"?state_dir"?[ \t]*=|"?paths"?[ \t]*[.=])',
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def _table_alone(text: str, name: str) -> dict[str, Any] | None:
-    """Table ``[name]`` of a file with a syntax error elsewhere, parsed on its own; None
-    if the file has no such header or the table cannot be read either."""
-    header = re.compile(
-        rf"^[ \t]*\[[ \t]*{name}[ \t]*\][ \t]*(#.*)?$", re.IGNORECASE | re.MULTILINE
-    ).search(text)
-    if header is None:
-        return None
-    following = _NEXT_HEADER.search(text, header.end())
-    fragment = text[header.start() : following.start() if following else len(text)]
-    try:
-        return tomllib.loads(fragment)
-    except ValueError:
-        return None
 
 
 class EnvOverrides:

@@ -196,8 +196,8 @@ def _schedule(
 def _salvaged_schedule(path: Path | None, now: datetime) -> dict[str, Any]:
     import os
 
-    from agentd.config.loader import salvaged_schedule
     from agentd.config.resolved import local_zone
+    from agentd.config.salvage import salvaged_schedule
 
     section = salvaged_schedule(path, os.environ) if path is not None else None
     if section is None:

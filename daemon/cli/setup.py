@@ -107,7 +107,8 @@ def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup
     if explicit and not need_config:
         return ReadSetup(None, state_dir(args, None))
     from agentd.config.errors import ConfigError, ConfigUnreadable
-    from agentd.config.loader import load_config, salvage_paths
+    from agentd.config.loader import load_config
+    from agentd.config.salvage import salvage_paths
 
     path = config_path(args)
     try:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agentd.config.loader import find_config, salvage_paths, salvaged_state_dir
+from agentd.config.loader import find_config
 from agentd.config.resolved import choose_state_dir
+from agentd.config.salvage import salvage_paths, salvaged_state_dir
 
 # (name, environment, which files exist, expected file, expected rule); paths are under
 # the test's tmp dir: "user" is $XDG_CONFIG_HOME/agentd/config.toml, "system" the stand-in
