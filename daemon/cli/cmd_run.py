@@ -127,7 +127,9 @@ def run_once(args: argparse.Namespace) -> int:
     # A manual sweep is a sweep: it pings and writes the metrics file like the daemon's.
     metrics = metrics_file(config, store, directory, SYSTEM_CLOCK)
     notify = config.settings.notify
-    observers: list[SweepObserver] = finishing(notify, os.environ, SYSTEM_CLOCK, metrics)
+    observers: list[SweepObserver] = finishing(
+        notify, os.environ, SYSTEM_CLOCK, metrics, store=store
+    )
     if args.json:
         pass  # the report itself goes to stdout, once the sweep is over
     elif sys.stdout.isatty():

@@ -18,7 +18,7 @@ from agentd.config import Config
 from agentd.config.cron import CronError, parse_cron
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import load, open_store, read_setup
-from agentd.daemon.model.report import ran_nothing
+from agentd.daemon.model.report import latest_that_ran
 from agentd.daemon.model.status import TASK_FAILURES
 from agentd.daemon.output import spendview
 from agentd.daemon.output.logview import failed_logs
@@ -161,10 +161,10 @@ def _last_that_ran(runs: list[dict[str, Any]], directory: Path) -> dict[str, Any
     """The latest sweep that started a task or failed, and how many newer ones ran nothing
     (manual sweeps after the night's had done everything): the text shows that one as the
     last sweep, so that a no-op does not hide the night's."""
-    ran = [i for i, run in enumerate(runs) if not ran_nothing(run)]
+    last = latest_that_ran(runs)
     return {
-        "last_sweep_that_ran": _last_sweep(runs[ran[-1]], directory) if ran else None,
-        "newer_sweeps_ran_nothing": len(runs) - 1 - ran[-1] if ran else len(runs),
+        "last_sweep_that_ran": None if last is None else _last_sweep(runs[last], directory),
+        "newer_sweeps_ran_nothing": len(runs) if last is None else len(runs) - 1 - last,
     }
 
 

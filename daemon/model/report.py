@@ -3,12 +3,18 @@ output. ``to_dict`` is report.json, key for key and in the same order."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from agentd.daemon.model.budget import Spend, Standing
 from agentd.daemon.model.results import Counts, Failure, ProjectResult
 from agentd.daemon.model.status import SweepStatus, TaskStatus
+from agentd.state.base import RunProject
+
+if TYPE_CHECKING:
+    # Not at run time: history imports this module (ran_nothing).
+    from agentd.daemon.model.history import Changes, History
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,11 @@ class Report:
     config_errors: list[str] | None = None  # a sweep whose configuration did not load
     spend: Spend | None = None
     budget: BudgetReport | None = None
+    changes: Changes | None = None  # against the previous night (daemon.model.history)
     alerts: list[AlertResult] | None = None
+    # The nights up to this sweep's, built with ``changes`` for the views that show them
+    # (the HTML page); not part of report.json, which keeps the changes alone.
+    history: History | None = field(default=None, repr=False, compare=False)
 
     def fail(self, message: str) -> None:
         """A failure of the sweep itself (its history, its spend, its report): listed, and
@@ -101,7 +111,15 @@ class Report:
             "status": self.status,
             "counts": self.counts.to_dict(),
             "mode": self.mode.to_dict(),
+            "duration_s": self.duration_s,
+            "spend_usd": self._sweep_spend(),
+            "projects": {p.name: project_run(p).to_dict() for p in self.projects},
         }
+
+    def _sweep_spend(self) -> float | None:
+        """What this sweep's agent runs cost, from the ledger; None if no agent ran."""
+        sweep = self.spend.sweep if self.spend is not None else None
+        return round(sweep.usd, 6) if sweep is not None and sweep.runs else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -133,9 +151,32 @@ class Report:
             out["spend"] = self.spend.to_dict()
         if self.budget is not None:
             out["budget"] = self.budget.to_dict()
+        if self.changes is not None:
+            out["changes"] = self.changes.to_dict()
         if self.alerts is not None:
             out["alerts"] = [a.to_dict() for a in self.alerts]
         return out
+
+
+def project_run(project: ProjectResult) -> RunProject:
+    """A project's part in a sweep as the run history keeps it."""
+    costs = [
+        t.usage["cost_usd"]
+        for t in project.tasks
+        if t.usage and isinstance(t.usage.get("cost_usd"), (int, float))
+    ]
+    return RunProject(
+        status=str(project.status),
+        duration_s=_seconds(project.started_at, project.finished_at),
+        spend_usd=round(sum(costs), 6) if costs else None,
+    )
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if start is None or end is None:
+        return None
+    took = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return round(took.total_seconds(), 3)
 
 
 def ran_nothing(report: dict[str, Any]) -> bool:
@@ -147,3 +188,14 @@ def ran_nothing(report: dict[str, Any]) -> bool:
         return False  # not one of ours: shown as it is, never skipped over
     started = [counts.get(key) for key in ("tasks_ok", "tasks_failed", "tasks_interrupted")]
     return report.get("status") == SweepStatus.OK and not any(started)
+
+
+def latest_that_ran(runs: list[dict[str, Any]]) -> int | None:
+    """The index in ``runs`` (the state's history, oldest first) of the latest sweep that
+    did not run nothing, None if none did. ``agentd status``, the metrics file and the
+    dead-man's switch all take that one as the standing of the sweeps, so a manual no-op
+    after a failed night neither hides the failure nor clears its alarm."""
+    for index in range(len(runs) - 1, -1, -1):
+        if not ran_nothing(runs[index]):
+            return index
+    return None

@@ -6,6 +6,11 @@ knows at that moment, so no writer drops or invents another's series: a manual s
 reports the daemon as ``agentd status`` sees it (up while its process lives and it has not
 said it stopped, or while it holds the daemon lock), and the daemon's start reports the
 last sweep from the history.
+
+The "last sweep" series describe the latest sweep that ran something, as ``agentd status``
+and ``agentd report`` show it (model.report.latest_that_ran): a manual sweep that found
+everything done must not clear the alarm of a failed night. Times are rounded to the
+millisecond the state stores them in, so a difference of two stamps is no float noise.
 prometheus_client renders the text and renames a temporary file over the old one, so
 node_exporter never reads half a file.
 
@@ -27,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 from agentd.daemon.model.budget import Totals, week_of
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver
-from agentd.daemon.model.report import Report
+from agentd.daemon.model.report import Report, latest_that_ran, ran_nothing
 from agentd.daemon.model.status import SweepStatus
 from agentd.state import Snapshot, StateError, StateStore
-from agentd.state.daemonlock import daemon_state
+from agentd.state.daemonlock import daemon_state, read_holder
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -43,7 +48,7 @@ HELP = {
     "agentd_last_sweep_status": "The last sweep's status: 1 for the one it ended with.",
     "agentd_last_sweep_tasks": "The last sweep's tasks, by outcome.",
     "agentd_last_sweep_projects": "The last sweep's projects, by outcome.",
-    "agentd_project_last_success_timestamp_seconds": "When the project last ended ok.",
+    "agentd_project_last_success_timestamp_seconds": "When the project last ended ok; 0: never.",
     "agentd_project_last_duration_seconds": "How long the project's last run took.",
     "agentd_spend_today_usd": "What agents cost today (the schedule's calendar day).",
     "agentd_spend_today_tokens": "The tokens agents used today.",
@@ -70,13 +75,13 @@ class MetricsFile:
         self.path = path
         self.store = store
         self.state_dir = state_dir  # its daemon.lock: who runs, if the state does not say
-        self.projects = list(projects)
+        self.projects = list(projects)  # the enabled ones: a disabled one is not expected to run
         self.zone = zone  # the schedule's: "today" as the skip guard and budgets count it
         self.clock = clock
 
     def write(self, sweep: Mapping[str, Any] | None = None) -> bool:
-        """Rewrite the file; ``sweep`` is the sweep just ended (report.json's form), else
-        the history's last. A failure is a warning in the log, never raised."""
+        """Rewrite the file; ``sweep`` is the sweep just ended (report.json's form), if
+        any. A failure is a warning in the log, never raised."""
         import structlog
 
         log = structlog.get_logger("agentd.metrics")
@@ -84,8 +89,7 @@ class MetricsFile:
             from prometheus_client import write_to_textfile
 
             snapshot = self.store.read()
-            runs = snapshot.runs()
-            last = sweep if sweep is not None else (runs[-1] if runs else None)
+            last = standing_sweep(sweep, snapshot.runs())
             today = self.clock.now(self.zone).date().isoformat()
             registry = render(snapshot, last, self.projects, today, self.state_dir)
             write_to_textfile(str(self.path), registry)
@@ -113,8 +117,22 @@ def metrics_file(
     text = config.settings.metrics.textfile
     if text is None:
         return None
-    names = [spec.name for spec in config.projects]
+    names = [spec.name for spec in config.projects if spec.enabled]
     return MetricsFile(config.resolve_path(text), store, state_dir, names, config.zone, clock)
+
+
+def standing_sweep(
+    sweep: Mapping[str, Any] | None, runs: list[dict[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The sweep the "last sweep" series describe: the one just ended if it ran something
+    (its report has the exact duration), else the history's latest that did, else the
+    latest sweep of all (none ran anything yet: that one is all there is to show)."""
+    if sweep is not None and not ran_nothing(dict(sweep)):
+        return sweep
+    last = latest_that_ran(runs)
+    if last is not None:
+        return runs[last]
+    return sweep if sweep is not None else (runs[-1] if runs else None)
 
 
 def render(
@@ -143,7 +161,10 @@ def render(
     for name in projects:
         _project(put, name, snapshot.project(name))
     _spend(put, snapshot, today)
-    _daemon(put, daemon_state(snapshot.daemon(), state_dir))
+    if snapshot.daemon() or read_holder(state_dir) is not None:
+        # A daemon has run here: it published its status, or took daemon.lock, whose file
+        # keeps its last holder. Without one (cron only), "down" would be a false alarm.
+        _daemon(put, daemon_state(snapshot.daemon(), state_dir))
     return registry
 
 
@@ -156,7 +177,7 @@ def _sweep(put: Any, sweep: Mapping[str, Any]) -> None:
         duration = ended - started  # the history keeps the times, not the duration
     put(
         "agentd_last_sweep_duration_seconds",
-        duration if isinstance(duration, int | float) else None,
+        round(duration, 3) if isinstance(duration, int | float) else None,
     )
     status = sweep.get("status")
     for value in SweepStatus:
@@ -171,18 +192,21 @@ def _sweep(put: Any, sweep: Mapping[str, Any]) -> None:
 
 
 def _project(put: Any, name: str, entry: Mapping[str, Any]) -> None:
+    """Its last success, 0 (the convention for "never") until it has one, so that an age
+    rule fires for a project that has failed since its first night; its last run's
+    duration once it has run."""
     ok = entry.get("last_ok")
-    if isinstance(ok, Mapping):
-        put(
-            "agentd_project_last_success_timestamp_seconds",
-            _stamp(ok.get("finished_at")),
-            project=name,
-        )
+    if ok is None:
+        success: float | None = 0.0
+    else:  # damage (not a record, no time) is left out, not taken for "never"
+        success = _stamp(ok.get("finished_at")) if isinstance(ok, Mapping) else None
+    put("agentd_project_last_success_timestamp_seconds", success, project=name)
     last = entry.get("last_run")
     if isinstance(last, Mapping):
         started, ended = _stamp(last.get("started_at")), _stamp(last.get("finished_at"))
         if started is not None and ended is not None and ended >= started:
-            put("agentd_project_last_duration_seconds", ended - started, project=name)
+            took = round(ended - started, 3)
+            put("agentd_project_last_duration_seconds", took, project=name)
 
 
 def _spend(put: Any, snapshot: Snapshot, today: str) -> None:
@@ -208,11 +232,12 @@ def _daemon(put: Any, daemon: Mapping[str, Any]) -> None:
 
 
 def _stamp(text: object) -> float | None:
-    """A stored ISO time as a Unix time; None for anything else ("never", damage)."""
+    """A stored ISO time as a Unix time to the millisecond; None for anything else
+    ("never", damage)."""
     if not isinstance(text, str):
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return round((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp(), 3)

@@ -2,7 +2,11 @@
 
 ``<url>/start`` as a sweep starts; at its end ``<url>`` when it succeeded (what makes
 ``agentd run --once`` exit 0: status ok and no failure) and ``<url>/fail`` otherwise:
-failed, interrupted, or unable to run at all. The ping service raises the alarm on a
+failed, interrupted, or unable to run at all. A sweep that ran nothing (a manual one after
+the night's had done everything) answers for the latest sweep that ran something instead,
+as ``agentd status`` does: success if that one succeeded (or there is none), ``/fail`` if
+it failed, so that a no-op neither clears a failed night's alarm nor raises one. The
+ping service raises the alarm on a
 ``/fail``, and on a night without any ping, which catches what agentd cannot report
 itself: the daemon down, the machine off. Each ping is a POST with one line of text (run
 id, status, host, counts; never a failure's message, which may quote a task's output).
@@ -31,10 +35,11 @@ from agentd.config.secrets import redact_url
 from agentd.daemon import __version__
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import QuietObserver
-from agentd.daemon.model.report import Report
+from agentd.daemon.model.report import Report, latest_that_ran, ran_nothing
 from agentd.daemon.model.status import SweepStatus
 from agentd.daemon.output.alerts import summary_line
 from agentd.daemon.output.httppost import post, scrub
+from agentd.state import StateError, StateStore
 
 START, FAIL = "start", "fail"
 HEADERS = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": f"agentd/{__version__}"}
@@ -45,9 +50,12 @@ log = structlog.get_logger("agentd.sweep")
 class Pinger(QuietObserver):
     """The pings of one sweep: start when it starts, success or fail when it ends."""
 
-    def __init__(self, url: str, timeout: float, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, url: str, timeout: float, store: StateStore, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self.store = store  # its history: what a sweep that ran nothing answers for
         self.clock = clock
         self.starting: threading.Thread | None = None
 
@@ -76,8 +84,27 @@ class Pinger(QuietObserver):
                     why=f"the start ping had no answer within {self.timeout:g}s",
                 )
                 return
-        kind = None if succeeded(report) else FAIL
-        send(self.url, kind, report.run_id, summary_line(report.to_dict()), deadline, self.clock)
+        ok, body = succeeded(report), summary_line(report.to_dict())
+        if ran_nothing(report.to_dict()):
+            ok, body = self.standing(report.run_id, body)
+        send(self.url, None if ok else FAIL, report.run_id, body, deadline, self.clock)
+
+    def standing(self, run_id: str, body: str) -> tuple[bool, str]:
+        """For a sweep that ran nothing: the outcome of the latest sweep that ran
+        something, and the body saying which that is. A history that cannot be read
+        leaves the sweep's own success (it ran, and failed nothing)."""
+        try:
+            runs = self.store.read().runs()
+        except StateError as exc:
+            log.warning("ping.history_unread", run_id=run_id, error=str(exc))
+            return True, body
+        last = latest_that_ran(runs)
+        if last is None:
+            return True, f"{body}; no sweep has run anything yet"
+        earlier = runs[last]
+        said = "".join(c for c in f"{earlier['run_id']} {earlier.get('status')}" if c.isprintable())
+        ok = earlier.get("status") == SweepStatus.OK
+        return ok, f"{body}; ran nothing, the latest sweep that ran something: {said[:100]}"
 
 
 def succeeded(report: Report) -> bool:

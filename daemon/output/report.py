@@ -21,15 +21,19 @@ from agentd.daemon.model.results import failure_place, tally
 from agentd.daemon.output import spendview
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.tasks.tasklog import LogCut
+from agentd.state import StateError
 from agentd.state.files import write_atomic
 
 # The command a failed task ran, as report.md shows it (report.json keeps it whole).
 COMMAND_CHARS = 200
+HTML_FILE = "report.html"
 
 if TYPE_CHECKING:
+    from agentd.config import Config
     from agentd.config.model import NotifySection
     from agentd.daemon.model.clock import Clock
     from agentd.daemon.output.metrics import MetricsFile
+    from agentd.state import StateStore
 
 
 def write_report(run_dir: Path, report: Report) -> None:
@@ -45,9 +49,16 @@ def write_document(run_dir: Path, doc: dict[str, Any]) -> None:
 
 
 class ReportWriter(QuietObserver):
-    """Puts the finished report on disk; the sweep fails if it cannot (ReportNotWritten)."""
+    """Puts the finished report on disk; the sweep fails if it cannot (ReportNotWritten).
+    report.html first, from ``store``'s nights and ``config`` when given: a page that cannot
+    be made is one more failure in report.md and report.json, never a reason to lose them."""
+
+    def __init__(self, store: StateStore | None = None, config: Config | None = None) -> None:
+        self.store = store
+        self.config = config
 
     def sweep_finished(self, report: Report, run_dir: Path) -> None:
+        write_page(report, run_dir, self.store, self.config)
         try:
             write_report(run_dir, report)
         except OSError as exc:
@@ -61,16 +72,42 @@ class ReportWriter(QuietObserver):
             raise ReportNotWritten(f"report not written: {exc.strerror or exc}") from exc
 
 
+def write_page(
+    report: Report, run_dir: Path, store: StateStore | None, config: Config | None
+) -> None:
+    """``runs/<run_id>/report.html``; a failure is logged and added to ``report``."""
+    import structlog  # as above: not for `agentd report`
+
+    slog = structlog.get_logger("agentd.sweep").bind(run_id=report.run_id)
+    try:
+        from agentd.daemon.output.html.page import render_html, sweep_history
+
+        history = None
+        if store is not None:
+            try:
+                history = sweep_history(store, config, report.date)
+            except StateError as exc:  # the page without its nights still says the night
+                slog.warning("report.history_unread", error=str(exc))
+        page = render_html(report, history, config, run_dir)
+        write_atomic(run_dir / HTML_FILE, page.encode())
+    except Exception as exc:  # noqa: BLE001 - report.md and report.json must still be written
+        slog.warning("report.html_failed", path=str(run_dir / HTML_FILE), error=repr(exc))
+        report.fail(f"{HTML_FILE} not written: {exc!r}")
+
+
 def finishing(
     notify: NotifySection,
     environ: Mapping[str, str],
     clock: Clock,
     metrics: MetricsFile | None = None,
+    *,
+    store: StateStore,
+    config: Config | None = None,
 ) -> list[SweepObserver]:
     """What every sweep's end needs, in order: the report on disk, the metrics file, the
-    dead-man's switch's pings (which hear the start too), then the alerts (which point to
-    the report and are added to it)."""
-    observers: list[SweepObserver] = [ReportWriter()]
+    dead-man's switch's pings (which hear the start too, and read the history in
+    ``store``), then the alerts (which point to the report and are added to it)."""
+    observers: list[SweepObserver] = [ReportWriter(store, config)]
     if metrics is not None:
         from agentd.daemon.output.metrics import MetricsWriter
 
@@ -78,7 +115,7 @@ def finishing(
     if notify.ping_url is not None:
         from agentd.daemon.output.ping import Pinger
 
-        observers.append(Pinger(notify.ping_url, notify.timeout, clock))
+        observers.append(Pinger(notify.ping_url, notify.timeout, store, clock))
     if notify.configured:  # the common case skips loading urllib and friends
         from agentd.daemon.output.alerts import AlertSender
 
@@ -119,6 +156,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"# agentd sweep {report['run_id']}",
         "",
         f"- status: **{report['status']}** (trigger: {report['trigger']}, date: {report['date']})",
+        *_change_lines(report),
         f"- started {report['started_at']}, finished {report['finished_at']}"
         f" ({report.get('duration_s', 0):.1f}s)",
         f"- mode: {parallel}"
@@ -151,6 +189,22 @@ def render_markdown(report: dict[str, Any]) -> str:
     # Task output, agent text and git messages are not ours: read with `cat` or shown by
     # `agentd report`, none of it may act on the reader's terminal.
     return harmless("\n".join(lines) + "\n")
+
+
+def _change_lines(report: dict[str, Any]) -> list[str]:
+    """Projects whose standing changed since the previous night they ran (report.json's
+    ``changes``), named only when there are some."""
+    changes = report.get("changes")
+    if not isinstance(changes, dict):
+        return []  # a report from before the nights were compared
+    return [
+        f"- {label}: {', '.join(f'**{_md(str(name))}**' for name in names)}"
+        for label, names in (
+            ("Newly failing", changes.get("newly_failing")),
+            ("Recovered", changes.get("recovered")),
+        )
+        if isinstance(names, list) and names
+    ]
 
 
 def _failure_lines(report: dict[str, Any]) -> list[str]:

@@ -324,6 +324,7 @@ class Daemon:
             os.environ,
             self.clock,
             metrics_file(config, self.store, self.directory, self.clock),
+            store=self.store,
         )
 
     def _write_metrics(self) -> None:

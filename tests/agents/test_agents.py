@@ -598,7 +598,7 @@ def test_a_sweep_that_cannot_run_still_alerts(aws: Workspace, hook: Hook, kind: 
     alert_config(aws, hook.url, "failure", fail=False)
     config = load_config(aws.config, aws.env)
     store = JsonFileStore(aws.state)
-    ends = finishing(config.settings.notify, os.environ, SYSTEM_CLOCK)
+    ends = finishing(config.settings.notify, os.environ, SYSTEM_CLOCK, store=store)
     if kind == "config":
         error = ConfigError(str(aws.config), [Problem("run.max_parallel_projects", "too big")])
         report = record_failed_start(config, store, aws.state, "schedule", error, ends).to_dict()

@@ -5,6 +5,7 @@ with the reports."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from agentd.daemon.output.metrics import render
 from agentd.state import JsonFileStore, Snapshot
 from agentd.state.claims import this_host
 from tests.builders import ask, cmd, one_project, proj, recording, sh, write_config
-from tests.helpers import DEADLINE, TEST_BIN, Workspace, wait_for
+from tests.helpers import DEADLINE, ROOT, TEST_BIN, Workspace, wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -43,7 +44,8 @@ def _get(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def _stamp(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
+    """A stored time as the file has it: Unix time to the millisecond."""
+    return round(datetime.fromisoformat(text).timestamp(), 3)
 
 
 def _reports(ws: Workspace) -> list[dict[str, Any]]:
@@ -86,9 +88,10 @@ def test_a_sweep_writes_metrics_that_match_its_report(ws: Workspace) -> None:
     assert _get(m, "agentd_project_last_success_timestamp_seconds", project="api") == _stamp(
         api["finished_at"]
     )
-    assert _get(m, "agentd_project_last_success_timestamp_seconds", project="web") is None
+    # Never succeeded: 0, so that an age rule fires for it (absent, no rule would).
+    assert _get(m, "agentd_project_last_success_timestamp_seconds", project="web") == 0
     took = _get(m, "agentd_project_last_duration_seconds", project="web")
-    assert took == pytest.approx(_stamp(web["finished_at"]) - _stamp(web["started_at"]))
+    assert took == round(_stamp(web["finished_at"]) - _stamp(web["started_at"]), 3)
 
     today = report["spend"]["today"]["total"]
     assert today["usd"] == 0.25
@@ -100,9 +103,9 @@ def test_a_sweep_writes_metrics_that_match_its_report(ws: Workspace) -> None:
     )
     assert _get(m, "agentd_spend_week_tokens") == report["spend"]["week"]["total"]["tokens"]
 
-    # No daemon has run on this state directory: down, and no fire to expect.
-    assert _get(m, "agentd_daemon_up") == 0
-    assert _get(m, "agentd_daemon_next_fire_timestamp_seconds") is None
+    # No daemon has ever run on this state directory (cron only): no daemon series, so
+    # that `agentd_daemon_up == 0` does not fire.
+    assert not [key for key in m if key[0].startswith("agentd_daemon_")]
 
 
 def test_a_project_keeps_its_last_success_through_failed_sweeps(ws: Workspace) -> None:
@@ -118,9 +121,140 @@ def test_a_project_keeps_its_last_success_through_failed_sweeps(ws: Workspace) -
     assert success == _stamp(_project(good, "p")["finished_at"])
     failed_run = _project(bad, "p")
     took = _get(m, "agentd_project_last_duration_seconds", project="p")
-    assert took == pytest.approx(
-        _stamp(failed_run["finished_at"]) - _stamp(failed_run["started_at"])
+    assert took == round(_stamp(failed_run["finished_at"]) - _stamp(failed_run["started_at"]), 3)
+
+
+def test_a_sweep_that_ran_nothing_leaves_the_last_sweep_that_ran_in_the_file(
+    ws: Workspace,
+) -> None:
+    """A manual sweep after a failed night finds api done today and runs nothing: the
+    file still says the night failed (as `agentd status` does), until a sweep that runs
+    something says otherwise."""
+    write_config(
+        ws,
+        {"good": cmd("true"), "fixed": sh("test -e FIXED")},
+        [proj("api", "good"), proj("web", "fixed")],
+        metrics={"textfile": "agentd.prom"},
     )
+    assert ws.once().returncode == 1
+    assert ws.once("--project", "api").returncode == 0
+    night, noop = _reports(ws)
+    assert noop["counts"]["tasks_ok"] == noop["counts"]["tasks_failed"] == 0
+    m = _read(ws.root / "agentd.prom")
+    assert _get(m, "agentd_last_sweep_status", status="ok") == 0
+    assert _get(m, "agentd_last_sweep_status", status="failed") == 1
+    assert _get(m, "agentd_last_sweep_end_timestamp_seconds") == _stamp(night["finished_at"])
+    assert _get(m, "agentd_last_sweep_tasks", status="failed") == 1
+    assert _get(m, "agentd_last_sweep_tasks", status="ok") == 1
+    status = json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)
+    assert status["last_sweep_that_ran"]["run_id"] == night["run_id"]
+
+    (ws.root / "web" / "FIXED").touch()
+    assert ws.once("--project", "web").returncode == 0
+    fixed = _reports(ws)[-1]
+    m = _read(ws.root / "agentd.prom")
+    assert _get(m, "agentd_last_sweep_status", status="ok") == 1
+    assert _get(m, "agentd_last_sweep_end_timestamp_seconds") == _stamp(fixed["finished_at"])
+    assert ws.once().returncode == 0  # everything done: the fixing sweep stays the last
+    m = _read(ws.root / "agentd.prom")
+    assert _get(m, "agentd_last_sweep_end_timestamp_seconds") == _stamp(fixed["finished_at"])
+    assert _get(m, "agentd_last_sweep_tasks", status="ok") == 1
+
+
+SELECTOR = r"(\w+)(?:\{(\w+)=\"(\w+)\"\})?"
+EXPRS = {  # the forms the README's rules take; another form must be taught here first
+    rf"^{SELECTOR} == 0$": lambda value, now, _: value == 0,
+    rf"^time\(\) - {SELECTOR} > (\d+) \* (\d+)$": lambda value, now, n: now - value > n,
+}
+
+
+def _readme_rules() -> dict[str, str]:
+    """The alert rules of README.md's "Being watched", as written there."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Being watched", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    return dict(re.findall(r"- alert: (\w+)\n\s+expr: (.+)", block))
+
+
+def _firing(rules: dict[str, str], m: Samples, now: float) -> dict[str, list[str]]:
+    """Each rule's firing series (their project label, "" for none), as Prometheus would
+    evaluate these simple expressions on the file's samples at ``now``."""
+    out: dict[str, list[str]] = {}
+    for alert, expr in rules.items():
+        form = next((f for f in EXPRS if re.match(f, expr)), None)
+        assert form is not None, f"{alert}: no evaluator for {expr!r}"
+        name, label, wanted, *factors = re.match(form, expr).groups()  # type: ignore[union-attr]
+        bound = int(factors[0]) * int(factors[1]) if factors else 0
+        out[alert] = [
+            dict(labels).get("project", "")
+            for (series, labels), value in m.items()
+            if series == name
+            and (label is None or dict(labels).get(label) == wanted)
+            and EXPRS[form](value, now, bound)
+        ]
+    return out
+
+
+def test_the_readme_alert_rules_fire_for_a_project_failing_since_its_first_night(
+    ws: Workspace,
+) -> None:
+    """api has failed since its first night, web depends on it and has never run, old is
+    disabled, and a manual sweep of lib (done today) ran nothing since; no daemon (cron)."""
+    write_config(
+        ws,
+        {"good": cmd("true"), "bad": cmd("false")},
+        [
+            proj("lib", "good"),
+            proj("api", "bad"),
+            proj("web", "good", depends_on=["api"]),
+            proj("old", "good", enabled=False),
+        ],
+        metrics={"textfile": "agentd.prom"},
+    )
+    assert ws.once().returncode == 1
+    assert ws.once("--project", "lib").returncode == 0
+    m = _read(ws.root / "agentd.prom")
+    assert _get(m, "agentd_project_last_success_timestamp_seconds", project="api") == 0
+    assert _get(m, "agentd_project_last_success_timestamp_seconds", project="web") == 0
+    assert _get(m, "agentd_project_last_duration_seconds", project="api") is not None
+    assert _get(m, "agentd_project_last_duration_seconds", project="web") is None  # never ran
+    assert not [key for key in m if ("project", "old") in key[1]]  # disabled: not expected
+
+    rules = _readme_rules()
+    assert set(rules) == {
+        "AgentdSweepFailed",
+        "AgentdNoRecentSweep",
+        "AgentdProjectNotOkFor2Days",
+        "AgentdDaemonDown",
+    }
+    now = time.time()
+    assert _firing(rules, m, now) == {
+        "AgentdSweepFailed": [""],
+        "AgentdNoRecentSweep": [],
+        "AgentdProjectNotOkFor2Days": ["api", "web"],
+        "AgentdDaemonDown": [],
+    }
+    later = _firing(rules, m, now + 3 * 86400)
+    assert later["AgentdNoRecentSweep"] == [""]
+    assert sorted(later["AgentdProjectNotOkFor2Days"]) == ["api", "lib", "web"]
+
+
+def test_times_are_milliseconds_without_float_noise(tmp_path: Path) -> None:
+    """The state keeps milliseconds; a difference of two of them is rounded back to that."""
+    run = {
+        "started_at": "2026-01-01T02:30:00.100+00:00",
+        "finished_at": "2026-01-01T02:30:00.116+00:00",
+    }
+    snapshot = Snapshot({"projects": {"p": {"last_run": run, "last_ok": run}}})
+    sweep = {**run, "status": "ok", "counts": {}}  # the history's form: no duration_s
+    from prometheus_client import generate_latest
+
+    text = generate_latest(render(snapshot, sweep, ["p"], "2026-01-01", tmp_path)).decode()
+    assert 'agentd_project_last_duration_seconds{project="p"} 0.016\n' in text
+    assert "agentd_last_sweep_duration_seconds 0.016\n" in text
+    samples = _read_text(text)
+    ended = _get(samples, "agentd_last_sweep_end_timestamp_seconds")
+    assert ended == _get(samples, "agentd_project_last_success_timestamp_seconds", project="p")
+    assert ended == 1767234600.116
 
 
 def test_the_daemon_is_up_while_it_runs_and_a_manual_sweep_does_not_say_otherwise(

@@ -3,6 +3,7 @@ daemon ping a real HTTP server on 127.0.0.1, which answers, hangs or is not ther
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -149,6 +150,86 @@ def test_an_interrupted_sweep_pings_fail(ws: Workspace, pings: Pings) -> None:
     assert ": interrupted on " in pings.seen[1].body
 
 
+def test_a_sweep_that_ran_nothing_pings_the_standing_of_the_latest_that_ran(
+    ws: Workspace, pings: Pings
+) -> None:
+    """After a failed night, a manual sweep that finds everything it may run done today
+    neither clears the alarm (it pings /fail) nor, after a good sweep, raises one."""
+    write_config(
+        ws,
+        {"good": cmd("true"), "fixed": sh("test -e FIXED")},
+        [proj("api", "good"), proj("web", "fixed")],
+        notify={"ping_url": pings.url, "timeout": "10s"},
+    )
+    night = ws.once()
+    assert night.returncode == 1, night.stderr
+    noop = ws.once("--project", "api")  # api is done today: nothing runs
+    assert noop.returncode == 0, noop.stderr
+    assert pings.paths() == ["/start", "/fail", "/start", "/fail"]
+    failed_night, noop_end = pings.seen[1], pings.seen[3]
+    night_id = failed_night.body.split()[2].rstrip(":")
+    assert noop_end.body.endswith(
+        f"; ran nothing, the latest sweep that ran something: {night_id} failed"
+    )
+    assert noop_end.rid == pings.seen[2].rid != failed_night.rid  # still its own run
+
+    (ws.root / "web" / "FIXED").touch()
+    assert ws.once("--project", "web").returncode == 0
+    assert ws.once().returncode == 0  # everything done today: nothing runs, all is well
+    assert pings.paths()[4:] == ["/start", "/", "/start", "/"]
+    assert pings.seen[-1].body.endswith(" ok")  # the fixing sweep's status
+
+
+def test_a_first_sweep_that_runs_nothing_pings_success(ws: Workspace, pings: Pings) -> None:
+    write_config(
+        ws,
+        {"t": cmd("true")},
+        [proj("p", "t", enabled=False)],
+        notify={"ping_url": pings.url, "timeout": "10s"},
+    )
+    proc = ws.once()
+    assert proc.returncode == 0, proc.stderr
+    assert pings.paths() == ["/start", "/"]
+    assert pings.seen[1].body.endswith("; no sweep has run anything yet")
+
+
+def test_a_daemon_fire_that_finds_everything_done_today_pings_success(
+    ws: Workspace, pings: Pings, reap: list
+) -> None:
+    """The daemon fires again the same day (here every two seconds): once the failed
+    project is fixed and has run, the fires that find nothing to do say the day is fine."""
+    write_config(
+        ws,
+        {"fixed": sh("test -e FIXED")},
+        [proj("p", "fixed")],
+        schedule={"cron": "* * * * *"},
+        notify={"ping_url": pings.url},
+    )
+    proc = ws.fast_daemon()
+    reap.append(proc)
+    wait_for(lambda: "/fail" in pings.paths(), what="the failing sweep's /fail")
+    (ws.root / "p" / "FIXED").touch()
+
+    def ends() -> list[Ping]:
+        return [p for p in pings.seen if not p.path.endswith("/start")]
+
+    def two_noops_after_the_fix() -> bool:
+        after = list(itertools.dropwhile(lambda p: "ran nothing" not in p.body, ends()))
+        return len(after) >= 2
+
+    wait_for(two_noops_after_the_fix, what="two fires that ran nothing")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0, err
+    seen = ends()
+    fix = max(i for i, p in enumerate(seen) if "ran nothing" not in p.body)
+    assert seen[fix].path == SECRET  # the fire that ran the fixed task
+    assert ": ok on " in seen[fix].body
+    assert all(p.path.endswith("/fail") for p in seen[:fix])
+    assert len(seen) - fix - 1 >= 2
+    assert all(p.path == SECRET for p in seen[fix + 1 :])  # success: the day is fine
+
+
 def test_a_dry_run_pings_nothing(ws: Workspace, pings: Pings) -> None:
     one_project(ws, notify={"ping_url": pings.url})
     proc = ws.once("--dry-run")
@@ -212,7 +293,8 @@ def test_retries_are_info_and_each_failed_ping_one_warning(ws: Workspace) -> Non
     assert proc.returncode == 0, proc.stderr
     pings = [e for e in _events(proc.stderr) if e["event"].startswith("ping.")]
     retries = [e for e in pings if e["event"] == "ping.retrying"]
-    assert len(retries) >= 2 and {e["level"] for e in retries} == {"info"}, pings
+    assert len(retries) >= 2, pings
+    assert {e["level"] for e in retries} == {"info"}, pings
     warned = [(e["event"], e["ping"]) for e in pings if e["level"] != "info"]
     assert warned == [("ping.failed", "start"), ("ping.failed", "success")]
     assert "(after 3 attempts)" in pings[-1]["detail"]
