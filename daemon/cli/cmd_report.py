@@ -1,17 +1,19 @@
-"""``agentd report [RUN_ID] [--json]``: a finished sweep's report."""
+"""``agentd report [RUN_ID] [--json | --html [--open]]``: a finished sweep's report."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
-from agentd.daemon.cli.setup import read_setup
+from agentd.daemon.cli.setup import ReadSetup, read_setup
 from agentd.daemon.model.report import ran_nothing
-from agentd.daemon.output.report import render_markdown
+from agentd.daemon.output.report import HTML_FILE, render_markdown
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.sweep.rundirs import ReportNotFound, find_report
 from agentd.state import JsonFileStore, StateError
@@ -40,6 +42,8 @@ def report_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if args.run_id is None and isinstance(report, dict) and ran_nothing(report):
         path, report = _past_no_ops(path, report)
+    if args.html or args.open:
+        return _show_page(args, setup, path, report)
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return EXIT_OK
@@ -49,6 +53,60 @@ def report_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot show {path}: it is not a report of this agentd") from None
     sys.stdout.write(text)
     return EXIT_OK
+
+
+def _show_page(args: argparse.Namespace, setup: ReadSetup, path: Path, report: Any) -> int:
+    """The page's absolute path on stdout, made first for a run from before pages were
+    (from its report.json; the nights from the state when a configuration says which)."""
+    page = (path.parent / HTML_FILE).absolute()
+    if not page.is_file():
+        _make_page(args, setup, path, report, page)
+    print(page, flush=True)
+    if args.open:
+        opener = next((o for o in ("xdg-open", "open") if shutil.which(o)), None)
+        if opener is None:
+            print(
+                "agentd: no desktop opener (xdg-open, open) here: open it yourself", file=sys.stderr
+            )
+            return EXIT_OK
+        # Its own session and no terminal: a browser started by it outlives this command.
+        subprocess.Popen(
+            [opener, str(page)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return EXIT_OK
+
+
+def _make_page(
+    args: argparse.Namespace, setup: ReadSetup, path: Path, report: Any, page: Path
+) -> None:
+    from agentd.daemon.output.html.page import render_document, sweep_history
+    from agentd.state.files import write_atomic
+
+    config = setup.config
+    if config is None and setup.config_path is None:  # not read: the state dir was given
+        config = read_setup(args, need_config=True).config
+    history = None
+    if config is None:
+        print("agentd: the page shows no history: no valid configuration", file=sys.stderr)
+    elif isinstance(report, dict) and isinstance(report.get("date"), str):
+        try:
+            history = sweep_history(JsonFileStore(setup.state_dir), config, report["date"])
+        except StateError as exc:
+            print(f"agentd: the page shows no history: {harmless(str(exc))}", file=sys.stderr)
+    try:
+        if not isinstance(report, dict):
+            raise TypeError(report)
+        text = render_document(report, history, config, path.parent)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise UsageError(f"cannot show {path}: it is not a report of this agentd") from None
+    try:
+        write_atomic(page, text.encode())
+    except OSError as exc:
+        raise UsageError(f"cannot write {page}: {exc.strerror or exc}") from None
 
 
 def _past_no_ops(path: Path, report: dict[str, Any]) -> tuple[Path, dict[str, Any]]:

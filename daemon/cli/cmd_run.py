@@ -128,7 +128,7 @@ def run_once(args: argparse.Namespace) -> int:
     metrics = metrics_file(config, store, directory, SYSTEM_CLOCK)
     notify = config.settings.notify
     observers: list[SweepObserver] = finishing(
-        notify, os.environ, SYSTEM_CLOCK, metrics, store=store
+        notify, os.environ, SYSTEM_CLOCK, metrics, store=store, config=config
     )
     if args.json:
         pass  # the report itself goes to stdout, once the sweep is over

@@ -74,6 +74,14 @@ def _read_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> No
     report = command("report", "show a sweep's report (default: the latest)")
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a run id or a unique prefix")
     report.add_argument("--json", action="store_true", help="print report.json")
+    report.add_argument(
+        "--html",
+        action="store_true",
+        help="print the path of the sweep's report.html (made now if the run has none)",
+    )
+    report.add_argument(
+        "--open", action="store_true", help="open report.html with the desktop's opener (--html)"
+    )
 
     doctor = command("doctor", "check now what would fail tonight, in the daemon's environment")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")

@@ -25,7 +25,7 @@ from agentd.daemon.model.report import AlertResult, Report
 from agentd.daemon.model.results import failure_place
 from agentd.daemon.model.status import TaskStatus
 from agentd.daemon.output.httppost import one_line, post, scrub
-from agentd.daemon.output.report import write_report
+from agentd.daemon.output.report import HTML_FILE, write_report
 from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.taskcmd import STRIPPED_ENV
@@ -82,6 +82,9 @@ def alert_payload(report: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     payload.update({key: report[key] for key in ("budget", "spend") if key in report})
     payload["report"] = str(run_dir / "report.md")
     payload["report_json"] = str(run_dir / "report.json")
+    # The page, when the sweep's end could make it (null otherwise: never a dead link).
+    page = Path(os.path.abspath(run_dir)) / HTML_FILE
+    payload["html"] = str(page) if page.is_file() else None
     payload["text"] = _text(report, failures)
     return payload
 

@@ -325,6 +325,7 @@ class Daemon:
             self.clock,
             metrics_file(config, self.store, self.directory, self.clock),
             store=self.store,
+            config=config,
         )
 
     def _write_metrics(self) -> None:

@@ -1,0 +1,410 @@
+"""What report.html shows, as plain values: strings and numbers, never markup.
+
+Built from the report's JSON form (what report.json holds and ``agentd report`` reads
+back), as report.md is, so the page of a run from before this version can be made later
+from its report.json alone. Every string here may be a task's output, a project's name or
+an agent's answer: the templates escape it; nothing here may mark it safe.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from agentd.daemon.model.budget import amount_text, describe
+from agentd.daemon.model.results import BUDGET, failure_place
+from agentd.daemon.model.status import TASK_FAILURES
+from agentd.daemon.output.report import command_text
+from agentd.daemon.output.textout import harmless
+
+if TYPE_CHECKING:
+    from agentd.daemon.model.history import History
+
+# Nights whose wall time the verdict compares this one's with.
+MEDIAN_NIGHTS = 7
+# A failure's log as the page quotes it: its last lines (report.json keeps ~the tail).
+TAIL_LINES = 30
+# An agent's answer on the page; report.json holds what the sweep kept of it.
+ANSWER_CHARS = 8000
+REQUIRE_CLEAN = "require_clean: "
+
+
+@dataclass(frozen=True)
+class Count:
+    label: str
+    number: int
+    tone: str  # a status word: the colour, beside the label that says it in words
+
+
+@dataclass(frozen=True)
+class Meter:
+    label: str  # "nightly limit"
+    text: str  # "$1.20 of $5.00"
+    fraction: float  # spent / limit, at most 1 (a <meter>'s value)
+    reached: bool
+    title: str  # the standing in a sentence, as report.md says it
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    trigger: str
+    date: str
+    started_at: str
+    wall: str
+    wall_median: str  # "" when no earlier night ran
+    wall_change: str  # "+14% vs the median of the last 7 nights", or ""
+    counts: list[Count]
+    spend: list[str]  # this sweep, today, the last 7 days
+    meters: list[Meter]
+    host: str
+    version: str
+    config_errors: list[str]
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str  # relative to the page: a file of the run directory, percent-quoted
+
+
+@dataclass(frozen=True)
+class FailureView:
+    place: str
+    status: str
+    message: str
+    command: str
+    tail: str
+    log: Link | None
+
+
+@dataclass(frozen=True)
+class Skip:
+    place: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Kept:
+    place: str
+    kept: str  # "branch" | "worktree"
+    branch: str
+    path: str
+    message: str
+    commits: list[tuple[str, str]]  # (short sha, subject), newest first
+    diffstat: str  # "3 files, +40 -2", or ""
+
+
+@dataclass(frozen=True)
+class NeedsYou:
+    failures: list[FailureView]
+    newly_failing: list[str]
+    recovered: list[str]
+    skipped: list[Skip]
+    kept: list[Kept]
+    usage_unknown: list[Skip]
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.failures or self.newly_failing or self.skipped or self.kept or self.usage_unknown
+        )
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    place: str
+    agent: str
+    status: str
+    headline: str  # the agent's own error for a failed run, else its answer's first line
+    answer: str
+    facts: list[str]  # cost, tokens, duration
+    failed: bool
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    name: str
+    status: str
+    exit: str
+    took: str
+    note: str
+    log: Link | None
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    name: str
+    status: str
+    ok: int
+    failed: int
+    skipped: int
+    reason: str
+    tasks: list[TaskRow] = field(default_factory=list)
+
+
+def text(value: Any) -> str:
+    """Any value of a report as text a page can show: nothing that acts, never ``None``."""
+    return "" if value is None else harmless(str(value))
+
+
+def took_text(seconds: Any) -> str:
+    if not isinstance(seconds, int | float):
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def log_link(task: dict[str, Any]) -> Link | None:
+    """The task's log, relative to the run directory the page sits in. A ``log`` that is
+    not a plain relative path (a report edited by hand) gets no link."""
+    rel = task.get("log")
+    if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in rel.split("/"):
+        return None
+    return Link(text(rel), quote(rel))
+
+
+def verdict(report: dict[str, Any], history: History | None) -> Verdict:
+    c = report["counts"]
+    counts = [
+        Count(f"{kind} {state}", int(c.get(f"{kind}s_{state}", 0)), state)
+        for kind in ("project", "task")
+        for state in ("ok", "failed", "interrupted", "skipped")
+    ]
+    wall = report.get("duration_s")
+    median, change = _wall_median(report, history, wall)
+    return Verdict(
+        status=text(report["status"]),
+        trigger=text(report.get("trigger")),
+        date=text(report.get("date")),
+        started_at=text(report.get("started_at")),
+        wall=took_text(wall),
+        wall_median=median,
+        wall_change=change,
+        counts=counts,
+        spend=_spend_lines(report.get("spend")),
+        meters=_meters((report.get("budget") or {}).get("standing") or []),
+        host=text(report.get("host")),
+        version=text(report.get("agentd_version")),
+        config_errors=[text(e) for e in report.get("config_errors") or []],
+    )
+
+
+def _wall_median(report: dict[str, Any], history: History | None, wall: Any) -> tuple[str, str]:
+    if history is None:
+        return "", ""
+    before = [n.wall_s for n in history.nights if n.date < report["date"] and n.wall_s is not None][
+        -MEDIAN_NIGHTS:
+    ]
+    if not before:
+        return "", ""
+    median = statistics.median(before)
+    nights = f"the last {len(before)} night" + ("" if len(before) == 1 else "s")
+    label = f"median of {nights}: {took_text(median)}"
+    if not isinstance(wall, int | float) or median <= 0:
+        return label, ""
+    percent = round((wall - median) / median * 100)
+    return label, f"{percent:+d}% against {nights}' median"
+
+
+def _spend_lines(spend: Any) -> list[str]:
+    if not isinstance(spend, dict):
+        return []
+    out = []
+    for label, totals in (
+        ("this sweep", spend.get("sweep")),
+        (f"{text(spend.get('date'))}", (spend.get("today") or {}).get("total")),
+        ("last 7 days", (spend.get("week") or {}).get("total")),
+    ):
+        if isinstance(totals, dict):
+            money = amount_text(float(totals.get("usd", 0)), "usd")
+            line = f"{label}: {money}, {int(totals.get('tokens', 0)):,} tokens"
+            runs = int(totals.get("runs", 0))
+            line += f" in {runs} agent run" + ("" if runs == 1 else "s")
+            out.append(line)
+    return out
+
+
+def _meters(standing: list[dict[str, Any]]) -> list[Meter]:
+    out = []
+    for item in standing:
+        limit = str(item.get("limit", ""))
+        span, _, unit = limit.partition("_")
+        value, spent = float(item.get("value") or 0), float(item.get("spent") or 0)
+        scope = f"{item['agent']}'s " if item.get("agent") else ""
+        out.append(
+            Meter(
+                label=text(f"{scope}{span} limit"),
+                text=f"{amount_text(spent, unit)} of {amount_text(value, unit)}",
+                fraction=min(spent / value, 1.0) if value > 0 else 1.0,
+                reached=bool(item.get("reached")),
+                title=text(describe(item)),
+            )
+        )
+    return out
+
+
+def needs_you(report: dict[str, Any], changes: Any) -> NeedsYou:
+    tasks = {(p["name"], t["name"]): t for p in report["projects"] for t in p["tasks"]}
+    failures = []
+    for failure in report["failures"]:
+        task = tasks.get((failure.get("project"), failure.get("task")), {})
+        tail = text(task.get("output_tail")).splitlines()[-TAIL_LINES:]
+        argv = task.get("argv")
+        failures.append(
+            FailureView(
+                place=text(failure_place(failure, " / ")),
+                status=text(failure.get("status")),
+                message=text(failure.get("message")),
+                command=text(_command(argv)) if isinstance(argv, list) else "",
+                tail="\n".join(tail),
+                log=log_link(task),
+            )
+        )
+    skipped, kept, unknown = [], [], []
+    for project in report["projects"]:
+        reason = text(project.get("reason"))
+        if project.get("status") == "skipped" and reason.startswith(REQUIRE_CLEAN):
+            skipped.append(Skip(text(project["name"]), reason))
+        for task in project["tasks"]:
+            place = text(f"{project['name']} / {task['name']}")
+            if task.get("status") == "skipped" and text(task.get("reason")).startswith(BUDGET):
+                skipped.append(Skip(place, text(task.get("reason"))))
+            tree = task.get("worktree")
+            if isinstance(tree, dict) and tree.get("kept") in ("branch", "worktree"):
+                kept.append(_kept(place, tree))
+            usage = task.get("usage")
+            if task.get("agent") and isinstance(usage, dict) and not usage.get("known"):
+                unknown.append(Skip(place, text(usage.get("reason") or "no usage report")))
+    return NeedsYou(
+        failures=failures,
+        newly_failing=[text(n) for n in _names(changes, "newly_failing")],
+        recovered=[text(n) for n in _names(changes, "recovered")],
+        skipped=skipped,
+        kept=kept,
+        usage_unknown=unknown,
+    )
+
+
+def _names(changes: Any, key: str) -> list[Any]:
+    """A list of ``changes`` (report.json's dict, or the Changes value), or none."""
+    found = changes.get(key) if isinstance(changes, dict) else getattr(changes, key, None)
+    return list(found) if isinstance(found, list | tuple) else []
+
+
+def _command(argv: list[Any]) -> str:
+    return command_text([str(a) for a in argv])
+
+
+def _kept(place: str, tree: dict[str, Any]) -> Kept:
+    commits = tree.get("commits")
+    listed: list[tuple[str, str]] = []
+    if isinstance(commits, list):
+        for commit in commits:
+            if isinstance(commit, dict):
+                listed.append((text(commit.get("sha"))[:10], text(commit.get("subject"))))
+    stat = tree.get("diffstat")
+    diffstat = ""
+    if isinstance(stat, dict):
+        files = int(stat.get("files") or 0)
+        diffstat = (
+            f"{files} file{'' if files == 1 else 's'} changed, "
+            f"+{int(stat.get('insertions') or 0)} -{int(stat.get('deletions') or 0)}"
+        )
+    return Kept(
+        place=place,
+        kept=text(tree.get("kept")),
+        branch=text(tree.get("branch")),
+        path=text(tree.get("path")),
+        message=text(tree.get("message")),
+        commits=listed,
+        diffstat=diffstat,
+    )
+
+
+def agent_runs(report: dict[str, Any]) -> list[AgentRun]:
+    out = []
+    for project in report["projects"]:
+        for task in project["tasks"]:
+            if not task.get("agent") or task.get("status") == "skipped":
+                continue
+            failed = task.get("status") in TASK_FAILURES
+            answer = text(task.get("answer"))
+            if len(answer) > ANSWER_CHARS:
+                answer = answer[:ANSWER_CHARS] + "\n… (cut here; report.json has more)"
+            error = text(task.get("agent_error"))
+            if failed:
+                headline = error or text(task.get("reason"))
+            else:
+                headline = next((line for line in answer.splitlines() if line.strip()), "")
+            out.append(
+                AgentRun(
+                    place=text(f"{project['name']} / {task['name']}"),
+                    agent=text(task["agent"]),
+                    status=text(task.get("status")),
+                    headline=headline or "no answer recorded",
+                    answer=answer,
+                    facts=_usage_facts(task),
+                    failed=failed,
+                )
+            )
+    return out
+
+
+def _usage_facts(task: dict[str, Any]) -> list[str]:
+    usage = task.get("usage")
+    facts = []
+    if isinstance(usage, dict) and usage.get("known"):
+        if isinstance(usage.get("cost_usd"), int | float):
+            facts.append(amount_text(usage["cost_usd"], "usd"))
+        if isinstance(usage.get("tokens"), int | float):
+            facts.append(amount_text(usage["tokens"], "tokens"))
+    elif isinstance(usage, dict):
+        facts.append("usage unknown")
+    if task.get("duration_s") is not None:
+        facts.append(took_text(task.get("duration_s")))
+    return facts
+
+
+def _table_usage(task: dict[str, Any]) -> list[str]:
+    """The usage of an agent run for the table's note (its duration has a column)."""
+    if not task.get("agent") or not isinstance(task.get("usage"), dict):
+        return []
+    facts = _usage_facts({**task, "duration_s": None})
+    return [f"{task['agent']}: {', '.join(facts)}"] if facts else []
+
+
+def project_rows(report: dict[str, Any]) -> list[ProjectRow]:
+    rows = []
+    for project in report["projects"]:
+        statuses = [t.get("status") for t in project["tasks"]]
+        tasks = [
+            TaskRow(
+                name=text(task["name"]),
+                status=text(task.get("status")),
+                exit=text(task.get("exit_code")),
+                took=took_text(task.get("duration_s")),
+                note=text("; ".join(x for x in (task.get("reason"), *_table_usage(task)) if x)),
+                log=log_link(task),
+            )
+            for task in project["tasks"]
+        ]
+        rows.append(
+            ProjectRow(
+                name=text(project["name"]),
+                status=text(project.get("status")),
+                ok=statuses.count("ok"),
+                failed=sum(s in TASK_FAILURES for s in statuses),
+                skipped=statuses.count("skipped"),
+                reason=text(project.get("reason")),
+                tasks=tasks,
+            )
+        )
+    return rows
