@@ -82,6 +82,19 @@ class ProjectRecord:
 
 
 @dataclass(frozen=True)
+class RunProject:
+    """One project's part in a sweep, as the sweep's run summary keeps it (under
+    ``projects``): what the history of nights shows per project and night."""
+
+    status: str  # its ProjectStatus value in that sweep
+    duration_s: float | None  # its wall time, None if it never started
+    spend_usd: float | None  # what its agent runs cost, None if none reported a cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Blocked:
     """A project this sweep did not start because a dependency of it did not end ok
     (``agentd status`` shows it, and since when)."""
@@ -266,7 +279,13 @@ class StateStore(ABC):
 
     @abstractmethod
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
-        """Append a finished sweep's summary to the history, keeping the newest ``keep``."""
+        """Append a finished sweep's summary to the history, keeping the newest ``keep``
+        (``Snapshot.runs`` gives them back, oldest first). A summary holds ``run_id``,
+        ``trigger``, ``date`` (in the schedule's zone), ``started_at``, ``finished_at``,
+        ``status``, ``counts`` and ``mode``; since the history of nights, also
+        ``duration_s`` (wall time), ``spend_usd`` and ``projects`` (name ->
+        ``RunProject.to_dict()``). Summaries stored before then lack those three: readers
+        take them as unknown."""
 
     def checkpoint(self) -> None:  # noqa: B027 - optional: most backends need nothing
         """Fold recent writes into the main record (a sweep ends, the daemon stops)."""

@@ -117,8 +117,14 @@ def _check_daemon(doc: dict[str, Any], path: Path) -> None:
 
 def _check_runs(doc: dict[str, Any], path: Path) -> None:
     runs = doc.get("runs", [])
-    if not isinstance(runs, list) or not all(_shaped(run, RUN_SHAPE) for run in runs):
+    if not isinstance(runs, list) or not all(_run_ok(run) for run in runs):
         raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {HINT}")
+
+
+def _run_ok(run: Any) -> bool:
+    return _shaped(run, RUN_SHAPE) and all(
+        _shaped(entry, RUN_PROJECT_SHAPE) for entry in run.get("projects", {}).values()
+    )
 
 
 def _check_fires(doc: dict[str, Any], path: Path) -> None:
@@ -190,6 +196,15 @@ RUN_SHAPE: dict[str, type | tuple[type, ...]] = {
     "trigger": (str, type(None)),
     "counts": (dict, type(None)),
     "mode": (dict, type(None)),
+    # Since the history of nights (state.base.RunProject); older summaries have none.
+    "duration_s": (int, float, type(None)),
+    "spend_usd": (int, float, type(None)),
+    "projects": dict,
+}
+RUN_PROJECT_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "status": str,
+    "duration_s": (int, float, type(None)),
+    "spend_usd": (int, float, type(None)),
 }
 DAEMON_SHAPE: dict[str, type | tuple[type, ...]] = {
     "pid": int,

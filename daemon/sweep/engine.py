@@ -100,7 +100,8 @@ def run_sweep(
         _forget_removed_projects(config, store, slog)
         ordered = _in_config_order(config, results, selection.skipped)
         report = _report(ctx, request, now, ordered)
-        finish(Ending(store, held.path, config.settings.run.keep_runs, slog), report, observers)
+        keep = config.settings.run.keep_runs
+        finish(Ending(store, held.path, keep, slog, config), report, observers)
         return report
 
 
@@ -268,7 +269,7 @@ def _record_unrun(
             config, held.run_id, date, request, started, started, SweepStatus.FAILED, [], failures
         )
         report.config_errors = config_errors
-        finish(Ending(store, held.path, keep, slog), report, observers)
+        finish(Ending(store, held.path, keep, slog, config), report, observers)
     return report
 
 

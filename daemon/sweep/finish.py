@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentd.config.model import BudgetSection
 from agentd.daemon import __version__
+from agentd.daemon.model.history import build_history, changes
 from agentd.daemon.model.observer import ReportNotWritten, SweepObserver
 from agentd.daemon.model.report import BudgetReport, BudgetSkip, Mode, Report
 from agentd.daemon.model.results import Failure, ProjectResult, counts
@@ -34,6 +35,7 @@ class Ending:
     run_dir: Path
     keep: int  # keep_runs: how much history the store keeps
     log: Any  # a structlog logger bound to run_id
+    config: Config | None = None  # for the nights' gaps (when a fire was due)
 
 
 def new_report(
@@ -113,6 +115,7 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
     except StateError as exc:
         end.log.error("state.write_failed", error=str(exc))
         report.fail(f"run history not saved: {exc}")
+    add_changes(end, report)
     for observer in observers:
         try:
             observer.sweep_finished(report, end.run_dir)
@@ -130,3 +133,22 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
         failures=[f.line() for f in report.failures],
         report=str(report_md) if report_md.exists() else None,
     )
+
+
+def add_changes(end: Ending, report: Report) -> None:
+    """The nights up to this one (this sweep included, once recorded) and what changed
+    since the previous night; without them the report still goes out, without changes."""
+    try:
+        snapshot = end.store.read()
+    except StateError as exc:
+        end.log.error("history.read_failed", error=str(exc))
+        return
+    now = datetime.fromisoformat(report.finished_at)
+    try:
+        history = build_history(snapshot, end.config, report.date, now=now)
+    except Exception as exc:  # any: a history that cannot be built must not lose the report
+        end.log.exception("history.failed")
+        report.fail(f"nights not compared: internal error: {exc!r}")
+        return
+    report.history = history
+    report.changes = changes(history)

@@ -1,0 +1,280 @@
+"""The nights compared: each project's status night after night, from the run summaries
+the state store keeps (``StateStore.record_run``), and what changed since the night before.
+
+A night is a calendar date in the schedule's zone, the date a sweep is filed under. A night
+with several sweeps (a manual one after the scheduled one) shows each project as its last
+run that night left it: a later sweep that only skipped it (done today, say) does not hide
+what the earlier one found. A night without a sweep is a gap, and says why as far as the
+state and the schedule can tell: a skipped fire, a fire that was due and never ran, or no
+fire due at all.
+
+Pure: everything comes from a Snapshot, the configuration and the moment given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from agentd.config.cron import CronSpec
+from agentd.daemon.model.report import ran_nothing
+from agentd.daemon.model.status import PROJECT_FAILURES, ProjectStatus
+
+if TYPE_CHECKING:
+    from agentd.config import Config
+    from agentd.state import Snapshot
+
+NIGHTS = 14
+MISSED = "missed"
+NONE_DUE = "none due"
+SKIPPED = "skipped: "  # followed by the reason the fires bookkeeping gives
+
+# The statuses that say how a project fares; skipped and interrupted runs say neither.
+_VERDICTS = frozenset({ProjectStatus.OK, *PROJECT_FAILURES})
+
+Schedule = tuple[CronSpec, tzinfo]  # the cron that fires sweeps, and its zone
+
+
+@dataclass(frozen=True)
+class NightCell:
+    """One project on one night."""
+
+    status: str | None  # the ProjectStatus value of its last run that night; None: did not run
+    duration_s: float | None  # summed over its runs that night
+    spend_usd: float | None
+
+
+@dataclass(frozen=True)
+class Night:
+    date: str  # YYYY-MM-DD in the schedule's zone
+    sweeps: int  # sweeps that ran that night; 0 = a gap
+    status: str | None  # the night's sweep status (of its last sweep that ran something)
+    wall_s: float | None  # summed wall time of that night's sweeps
+    spend_usd: float | None
+    # When sweeps == 0: "missed" (a fire was due, nothing ran), "skipped: <reason>" (a
+    # fire was skipped), "none due" (the schedule did not fire that day, or not yet), or
+    # None: not known (before the history kept, or no schedule to go by).
+    gap: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date,
+            "count": self.sweeps,
+            "status": self.status,
+            "wall_s": self.wall_s,
+            "spend_usd": self.spend_usd,
+            "gap": self.gap,
+        }
+
+
+@dataclass(frozen=True)
+class ProjectHistory:
+    name: str
+    nights: list[NightCell]  # aligned with History.nights
+
+
+@dataclass(frozen=True)
+class History:
+    nights: list[Night]  # consecutive dates, oldest first, ending with the end date
+    projects: list[ProjectHistory]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``agentd history --json``: ``nights`` and each project's statuses aligned with
+        them, plus each project's durations and spend, and each night's sweeps."""
+        return {
+            "nights": [n.date for n in self.nights],
+            "projects": [
+                {
+                    "name": p.name,
+                    "nights": [c.status for c in p.nights],
+                    "duration_s": [c.duration_s for c in p.nights],
+                    "spend_usd": [c.spend_usd for c in p.nights],
+                }
+                for p in self.projects
+            ],
+            "sweeps": [n.to_dict() for n in self.nights],
+        }
+
+    def only(self, name: str) -> History:
+        return History(self.nights, [p for p in self.projects if p.name == name])
+
+
+@dataclass(frozen=True)
+class Changes:
+    newly_failing: list[str]
+    recovered: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"newly_failing": self.newly_failing, "recovered": self.recovered}
+
+
+def build_history(
+    snapshot: Snapshot,
+    config: Config | None,
+    end_date: str,
+    nights: int = NIGHTS,
+    *,
+    now: datetime | None = None,
+    schedule: Schedule | None = None,
+) -> History:
+    """The ``nights`` nights ending with ``end_date``. ``config`` None (a read command
+    with a broken file): the projects are those of the history, newest sweep's order
+    first, and gaps are told apart only with ``schedule`` (what can still be read of the
+    file's). ``now``: fires after it are not due yet (None: every fire of a night is)."""
+    end = dt.date.fromisoformat(end_date)
+    dates = [(end - dt.timedelta(days=n)).isoformat() for n in range(nights - 1, -1, -1)]
+    runs = [r for r in snapshot.runs() if isinstance(r.get("date"), str)]
+    by_date: dict[str, list[dict[str, Any]]] = {d: [] for d in dates}
+    for run in runs:
+        if run["date"] in by_date:
+            by_date[run["date"]].append(run)
+    if config is not None and schedule is None:
+        schedule = (config.cron, config.zone)
+    gaps = _Gaps(
+        schedule,
+        now,
+        min((r["date"] for r in runs), default=None),
+        _skipped_fires(snapshot, schedule[1] if schedule else None),
+    )
+    configured = [spec.name for spec in config.projects] if config is not None else []
+    names = _names(configured, [by_date[d] for d in reversed(dates)])
+    return History(
+        nights=[_night(date, by_date[date], gaps) for date in dates],
+        projects=[ProjectHistory(name, [_cell(name, by_date[d]) for d in dates]) for name in names],
+    )
+
+
+def changes(history: History) -> Changes:
+    """Each project's status on the last night against the previous night it ran to an
+    ok or failed end (skipped and interrupted nights are passed over). A project that
+    fails the first time it runs is newly failing when the history reaches back before it
+    (some earlier night has per-project statuses): a new project, not just an upgrade or
+    a first night with nothing to compare."""
+    newly: list[str] = []
+    recovered: list[str] = []
+    known = any(c.status is not None for p in history.projects for c in p.nights[:-1])
+    for project in history.projects:
+        if not project.nights or project.nights[-1].status not in _VERDICTS:
+            continue
+        now = project.nights[-1].status
+        earlier = [c.status for c in project.nights[:-1] if c.status is not None]
+        before = next((s for s in reversed(earlier) if s in _VERDICTS), None)
+        if now in PROJECT_FAILURES:
+            if before == ProjectStatus.OK or (known and not earlier):
+                newly.append(project.name)
+        elif before in PROJECT_FAILURES:
+            recovered.append(project.name)
+    return Changes(newly, recovered)
+
+
+@dataclass(frozen=True)
+class _Gaps:
+    schedule: Schedule | None
+    now: datetime | None
+    first: str | None  # the date of the oldest sweep the store still keeps
+    skipped: dict[str, str]  # date -> the reason of the last fire skipped that night
+
+    def why(self, date: str) -> str | None:
+        if date in self.skipped:
+            return SKIPPED + self.skipped[date]
+        if self.first is None or date < self.first or self.schedule is None:
+            return None  # before the history kept: it may have run, and been forgotten
+        return MISSED if self._due(dt.date.fromisoformat(date)) else NONE_DUE
+
+    def _due(self, day: dt.date) -> bool:
+        """Whether the cron fired on ``day`` (by ``now``, when given)."""
+        spec, zone = self.schedule or (None, None)
+        if spec is None or zone is None:
+            return False
+        midnight = datetime.combine(day, dt.time.min, tzinfo=zone)
+        fire = spec.next_after(midnight - dt.timedelta(microseconds=1), zone)
+        if fire is None or fire.astimezone(zone).date() != day:
+            return False
+        return self.now is None or fire <= self.now
+
+
+def _skipped_fires(snapshot: Snapshot, zone: tzinfo | None) -> dict[str, str]:
+    """The fires bookkeeping's skipped fires by night (its stamps carry their offset)."""
+    out: dict[str, str] = {}
+    skipped = snapshot.fires().get("skipped", [])
+    for entry in skipped if isinstance(skipped, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            fire = datetime.fromisoformat(str(entry.get("fire")))
+        except ValueError:
+            continue
+        if fire.tzinfo is not None and zone is not None:
+            fire = fire.astimezone(zone)
+        out[fire.date().isoformat()] = str(entry.get("reason") or "no reason recorded")
+    return out
+
+
+def _night(date: str, runs: list[dict[str, Any]], gaps: _Gaps) -> Night:
+    if not runs:
+        return Night(date, 0, None, None, None, gaps.why(date))
+    ran = [r for r in runs if not ran_nothing(r)]
+    status = (ran or runs)[-1].get("status")
+    return Night(
+        date=date,
+        sweeps=len(runs),
+        status=status if isinstance(status, str) else None,
+        wall_s=_total(_wall(r) for r in runs),
+        spend_usd=_total(r.get("spend_usd") for r in runs),
+        gap=None,
+    )
+
+
+def _cell(name: str, runs: list[dict[str, Any]]) -> NightCell:
+    entries = [
+        entry
+        for run in runs
+        if isinstance(projects := run.get("projects"), dict)
+        and isinstance(entry := projects.get(name), dict)
+        and isinstance(entry.get("status"), str)
+    ]
+    if not entries:
+        return NightCell(None, None, None)
+    ran = [e for e in entries if e["status"] != ProjectStatus.SKIPPED]
+    return NightCell(
+        status=(ran or entries)[-1]["status"],
+        duration_s=_total(e.get("duration_s") for e in entries),
+        spend_usd=_total(e.get("spend_usd") for e in entries),
+    )
+
+
+def _names(configured: list[str], newest_first: list[list[dict[str, Any]]]) -> list[str]:
+    """The configured projects in their order, then any other the nights show (a project
+    removed since), in the order of the newest sweep that has it."""
+    names = dict.fromkeys(configured)
+    for runs in newest_first:
+        for run in reversed(runs):
+            projects = run.get("projects")
+            if isinstance(projects, dict):
+                names.update(dict.fromkeys(n for n in projects if isinstance(n, str)))
+    return list(names)
+
+
+def _wall(run: dict[str, Any]) -> float | None:
+    """A sweep's wall time; from its start and end for summaries kept without it."""
+    if _number(run.get("duration_s")):
+        return float(run["duration_s"])
+    try:
+        took = datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(
+            run["started_at"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return took.total_seconds()
+
+
+def _total(values: Iterable[Any]) -> float | None:
+    numbers = [float(v) for v in values if _number(v)]
+    return round(sum(numbers), 6) if numbers else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
