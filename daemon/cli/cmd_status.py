@@ -92,20 +92,45 @@ def gather(
     schedule = _schedule(config, daemon, now, config_path)
     runs = snapshot.runs()
     fires = snapshot.fires()
+    # "Today" as the skip guard and the budget see it: the schedule's zone.
+    today = now.astimezone(config.zone if config else UTC).date().isoformat()
+    return {
+        "state_dir": str(directory),
+        "daemon": daemon,
+        "spend": budget.summary(snapshot, today).to_dict(),
+        "budget": [s.to_dict() for s in budget.standing(config.settings.budget, snapshot, today)]
+        if config
+        else [],
+        "schedule": schedule,
+        "last_sweep": _last_sweep(runs[-1], directory) if runs else None,
+        **_last_that_ran(runs, directory),
+        "last_fire_handled": fires.get("last_handled"),
+        "skipped_fires": fires.get("skipped", [])[-5:],
+        "running": _running(snapshot, now),
+        "projects": _projects(config, snapshot),
+    }
+
+
+def _running(snapshot: Snapshot, now: datetime) -> list[dict[str, Any]]:
+    """The claims held now, each judged live or stale from here."""
     host = this_host()
-    running = []
-    for project, holder in sorted(snapshot.claims().items()):
-        running.append(
-            {
-                "project": project,
-                "run_id": holder.run_id,
-                "pid": holder.pid,
-                "host": holder.host,
-                "started_at": holder.started_at,
-                "heartbeat": holder.heartbeat,
-                "stale": why_stale(holder, now, host),
-            }
-        )
+    return [
+        {
+            "project": project,
+            "run_id": holder.run_id,
+            "pid": holder.pid,
+            "host": holder.host,
+            "started_at": holder.started_at,
+            "heartbeat": holder.heartbeat,
+            "stale": why_stale(holder, now, host),
+        }
+        for project, holder in sorted(snapshot.claims().items())
+    ]
+
+
+def _projects(config: Config | None, snapshot: Snapshot) -> list[dict[str, Any]]:
+    """A row per project: the configured ones, or without a config those the state knows
+    (their task totals then unknown)."""
     names = (
         [p.name for p in config.projects] if config else sorted(snapshot.doc.get("projects", {}))
     )
@@ -129,23 +154,7 @@ def gather(
                 "blocked": snapshot.blocked(name),
             }
         )
-    # "Today" as the skip guard and the budget see it: the schedule's zone.
-    today = now.astimezone(config.zone if config else UTC).date().isoformat()
-    return {
-        "state_dir": str(directory),
-        "daemon": daemon,
-        "spend": budget.summary(snapshot, today).to_dict(),
-        "budget": [s.to_dict() for s in budget.standing(config.settings.budget, snapshot, today)]
-        if config
-        else [],
-        "schedule": schedule,
-        "last_sweep": _last_sweep(runs[-1], directory) if runs else None,
-        **_last_that_ran(runs, directory),
-        "last_fire_handled": fires.get("last_handled"),
-        "skipped_fires": fires.get("skipped", [])[-5:],
-        "running": running,
-        "projects": projects,
-    }
+    return projects
 
 
 def _last_sweep(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
