@@ -111,6 +111,7 @@ class Timeline:
     plot_width: float
     plot_end: float
     label_x: float  # right edge of the lanes' labels
+    zone_x: float  # right edge of the zone's name, clear of the first tick's label
     lanes_bottom: float
     lanes: list[Lane]
     spans: list[Bar]
@@ -240,6 +241,7 @@ def timeline(
         plot_width=r1(scale.width),
         plot_end=r1(GUTTER + scale.width),
         label_x=GUTTER - 6,
+        zone_x=GUTTER - 24,
         lanes_bottom=r1(bottom),
         lanes=lanes,
         spans=spans,
