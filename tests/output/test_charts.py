@@ -483,3 +483,14 @@ def test_the_partials_say_what_they_show():
     assert "img" in svg.attrs  # role="img", with the summary as aria-label
     labels = [t.label for t in tl.ticks]
     assert all(label in svg.text for label in labels)
+
+
+def test_an_agent_task_ending_as_the_next_starts_is_not_two_at_once():
+    tl = timeline(report(scheduled([[30], [30], [30]], 1)), UTC, 1, 1)
+    # Listed latest first, so the report's order alone would put a start before an end.
+    serial = report([(f"p{i}", 30 * i, [("fix", "ok", 30, "claude")]) for i in (2, 1, 0)])
+    row = timeline(serial, UTC, 1, 1).agents
+    assert row is not None
+    assert row.title == "agent tasks at once: peak 1, bound 1"
+    assert tl.agents is not None
+    assert tl.agents.title == "agent tasks at once: peak 0, bound 1"
