@@ -90,9 +90,7 @@ def _make_page(
     if config is None and setup.config_path is None:  # not read: the state dir was given
         config = read_setup(args, need_config=True).config
     history = None
-    if config is None:
-        print("agentd: the page shows no history: no valid configuration", file=sys.stderr)
-    elif isinstance(report, dict) and isinstance(report.get("date"), str):
+    if isinstance(report, dict) and isinstance(report.get("date"), str):
         try:
             history = sweep_history(JsonFileStore(setup.state_dir), config, report["date"])
         except StateError as exc:

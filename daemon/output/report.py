@@ -18,7 +18,7 @@ from agentd.daemon.model.budget import Unit, amount_text
 from agentd.daemon.model.observer import QuietObserver, ReportNotWritten, SweepObserver
 from agentd.daemon.model.report import Report
 from agentd.daemon.model.results import failure_place, tally
-from agentd.daemon.output import spendview
+from agentd.daemon.output import agentview, spendview
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.tasks.tasklog import LogCut
 from agentd.state import StateError
@@ -91,8 +91,9 @@ def write_page(
         page = render_html(report, history, config, run_dir)
         write_atomic(run_dir / HTML_FILE, page.encode())
     except Exception as exc:  # noqa: BLE001 - report.md and report.json must still be written
-        slog.warning("report.html_failed", path=str(run_dir / HTML_FILE), error=repr(exc))
-        report.fail(f"{HTML_FILE} not written: {exc!r}")
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+        slog.warning("report.html_failed", path=str(run_dir / HTML_FILE), error=why)
+        report.fail(f"{HTML_FILE} not written: {why}")
 
 
 def finishing(
@@ -179,6 +180,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if cut:
         lines += ["", f"## Logs cut ({len(cut)})", ""]
         lines += [f"- **{_md(where)}**: {_md(text)}" for where, text in cut]
+    lines += agentview.markdown_lines(report)
     lines += spendview.markdown_lines(report)
     if report.get("alerts"):
         lines += ["", "## Alerts", ""]

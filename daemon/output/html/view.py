@@ -16,6 +16,7 @@ from urllib.parse import quote
 from agentd.daemon.model.budget import amount_text, describe
 from agentd.daemon.model.results import BUDGET, failure_place
 from agentd.daemon.model.status import TASK_FAILURES
+from agentd.daemon.output import spendview
 from agentd.daemon.output.report import command_text
 from agentd.daemon.output.textout import harmless
 
@@ -173,10 +174,12 @@ def log_link(task: dict[str, Any]) -> Link | None:
 
 def verdict(report: dict[str, Any], history: History | None) -> Verdict:
     c = report["counts"]
+    # Failures are counted even when none: "0 tasks failed" is the news a calm night brings.
     counts = [
-        Count(f"{kind} {state}", int(c.get(f"{kind}s_{state}", 0)), state)
+        Count(f"{kind}{'' if number == 1 else 's'} {state}", number, state)
         for kind in ("project", "task")
         for state in ("ok", "failed", "interrupted", "skipped")
+        if (number := int(c.get(f"{kind}s_{state}", 0))) or state == "failed"
     ]
     wall = report.get("duration_s")
     median, change = _wall_median(report, history, wall)
@@ -189,7 +192,7 @@ def verdict(report: dict[str, Any], history: History | None) -> Verdict:
         wall_median=median,
         wall_change=change,
         counts=counts,
-        spend=_spend_lines(report.get("spend")),
+        spend=_spend_lines(report.get("spend"), report.get("budget")),
         meters=_meters((report.get("budget") or {}).get("standing") or []),
         host=text(report.get("host")),
         version=text(report.get("agentd_version")),
@@ -214,8 +217,9 @@ def _wall_median(report: dict[str, Any], history: History | None, wall: Any) -> 
     return label, f"{percent:+d}% against {nights}' median"
 
 
-def _spend_lines(spend: Any) -> list[str]:
-    if not isinstance(spend, dict):
+def _spend_lines(spend: Any, budget: Any) -> list[str]:
+    """As report.md's Spend section: none without an agent run this week or a budget."""
+    if not isinstance(spend, dict) or not spendview.anything_to_show(spend, budget):
         return []
     out = []
     for label, totals in (

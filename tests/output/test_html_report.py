@@ -1,0 +1,333 @@
+"""report.html as real sweeps leave it, read back with the standard library's HTML parser.
+
+The page's structure is checked here (the verdict, every failure with its log, sections
+collapsed, untrusted text escaped); tests/output/test_html_browser.py looks at it in a real
+browser. "Escaped" means: no element, attribute or script came out of the text a task, a
+project name or an agent wrote; the parser sees the text as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentd.config import ConfigError, load_config
+from agentd.config.errors import Problem
+from agentd.daemon.model.clock import SYSTEM_CLOCK
+from agentd.daemon.model.history import History, Night, NightCell, ProjectHistory
+from agentd.daemon.output.html import render_document
+from agentd.daemon.output.report import ReportWriter, finishing
+from agentd.daemon.sweep.engine import SweepRequest, record_failed_start, run_sweep
+from agentd.daemon.tasks.stop import StopToken
+from agentd.state import JsonFileStore
+from tests.builders import ask, cmd, proj, recording, sh, write_config
+from tests.helpers import AGENTD, DEADLINE, TEST_BIN, Workspace, wait_for
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+MARKUP = '<b>bold</b> </script><script>alert("out")</script> <a href="javascript:x">x</a>'
+SECRET = "hunter2-very-secret"
+FAKES = TEST_BIN / "fake-agents"
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str | None]
+    parents: list[Element]
+    text: list[str] = field(default_factory=list)  # its own and its descendants' text
+
+    def within(self, tag: str, **attrs: str) -> bool:
+        return any(_matches(p, tag, attrs) for p in self.parents)
+
+    @property
+    def classes(self) -> list[str]:
+        return (self.attrs.get("class") or "").split()
+
+
+def _matches(element: Element, tag: str, attrs: dict[str, str]) -> bool:
+    if element.tag != tag:
+        return False
+    for key, value in attrs.items():
+        if key == "class_":
+            if value not in element.classes:
+                return False
+        elif element.attrs.get(key) != value:
+            return False
+    return True
+
+
+class Page(HTMLParser):
+    """Every element of a page with its ancestors and text; the parser's view, which is
+    what a browser's would be for these questions (what is an element, what is text)."""
+
+    VOID = frozenset({"meta", "link", "br", "img", "input", "hr", "wbr", "source"})
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[Element] = []
+        self.open: list[Element] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, dict(attrs), list(self.open))
+        self.elements.append(element)
+        if tag not in self.VOID:
+            self.open.append(element)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append(Element(tag, dict(attrs), list(self.open)))
+
+    def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self.open) - 1, -1, -1):
+            if self.open[i].tag == tag:
+                del self.open[i:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        for element in self.open:
+            element.text.append(data)
+
+    def find(self, tag: str, **attrs: str) -> list[Element]:
+        return [e for e in self.elements if _matches(e, tag, attrs)]
+
+    def one(self, tag: str, **attrs: str) -> Element:
+        [found] = self.find(tag, **attrs)
+        return found
+
+    def text_of(self, tag: str, **attrs: str) -> str:
+        return " ".join("".join(self.one(tag, **attrs).text).split())
+
+
+def _page(run_dir: Path) -> tuple[Page, str]:
+    text = (run_dir / "report.html").read_text()
+    return Page(text), text
+
+
+def _latest(ws: Workspace) -> tuple[Path, dict[str, Any]]:
+    run_dir = sorted((ws.state / "runs").glob("*/report.json"))[-1].parent
+    return run_dir, json.loads((run_dir / "report.json").read_text())
+
+
+def _no_element_from_input(page: Page) -> None:
+    """Only the page's own script and no element, handler or javascript: link from text."""
+    assert [e.tag for e in page.elements if e.tag in ("img", "iframe")] == []
+    assert [e for e in page.find("b") if "".join(e.text) == "bold"] == []
+    assert len(page.find("script")) == 1
+    for element in page.elements:
+        assert not [a for a in element.attrs if a.startswith("on")], element
+        assert "javascript:" not in (element.attrs.get("href") or "")
+
+
+@pytest.fixture
+def night(ws: Workspace) -> Workspace:
+    """A sweep with a failure full of markup and a secret, a project named like an
+    injection, agents that answered, one whose usage is unknown, one kept by the budget."""
+    ws.env["PATH"] = f"{FAKES}:{ws.env['PATH']}"
+    ws.env["WEB_TOKEN"] = SECRET
+    write_config(
+        ws,
+        {
+            "lint": cmd("true"),
+            "bad": sh(f"echo '{MARKUP}'; echo token=$WEB_TOKEN; exit 3"),
+            "claude": ask("claude", f"review {MARKUP}"),
+            "codex": ask("codex", "fix"),
+            "claude2": ask("claude", "again"),
+        },
+        [
+            proj("web", "lint", "bad", env={"WEB_TOKEN": SECRET}, path="web"),
+            proj(HOSTILE, "lint", "codex", path="evil", env={"FAKE_OUTPUT": "garbage"}),
+            proj("spend", "claude", "claude2", path="spend", env={"FAKE_COST": "0.25"}),
+        ],
+        budget={"nightly_usd": 0.1},
+    )
+    proc = ws.once()
+    assert proc.returncode == 1, proc.stderr
+    return ws
+
+
+def test_the_page_of_a_real_sweep(night: Workspace) -> None:
+    run_dir, report = _latest(night)
+    page, text = _page(run_dir)
+    verdict = page.text_of("header", id="verdict")
+    assert report["run_id"] in verdict
+    assert "failed" in page.text_of("span", class_="big")
+    assert "1 task failed" in verdict
+    assert report["date"] in verdict
+    assert "nightly limit" in verdict  # spend against the budget
+    # Every failure, its log's last lines (secret masked) and a link to a log that exists.
+    needs = page.one("section", id="needs-you")
+    failures = page.find("div", class_="failure")
+    assert len(failures) == len(report["failures"]) >= 1
+    for failure, item in zip(report["failures"], failures, strict=True):
+        assert failure["message"] in " ".join("".join(item.text).split())
+    tails = page.find("pre", class_="tail")
+    assert any(MARKUP in "".join(t.text) for t in tails)
+    assert SECRET not in text
+    links = page.find("a", class_="log")
+    assert links
+    assert all(a.within("section", id="needs-you") for a in links)
+    for link in links:
+        assert (run_dir / str(link.attrs["href"])).is_file()
+    # Skipped for the budget, usage unknown: named under "Needs you".
+    assert "spend / claude2" in " ".join(page.one("ul", class_="skipped").text)
+    assert f"{HOSTILE} / codex" in "".join(page.one("ul", class_="usage-unknown").text)
+    assert needs.tag == "section"
+    # What the agents said: one collapsed <details> per run, cost in its summary.
+    agents = page.find("details", class_="agent")
+    assert len(agents) == 2  # claude2 never ran
+    assert all("open" not in d.attrs for d in agents)
+    assert any("$0.25" in "".join(d.text) for d in agents)
+    # The whole table, collapsed, with every project and task.
+    table = page.one("details", class_="all")
+    assert "open" not in table.attrs
+    rows = [e for e in page.find("tbody") if e.within("details", class_="all")]
+    assert [e.attrs["data-name"] for e in rows] == [p["name"] for p in report["projects"]]
+    assert len([e for e in page.find("td") if e.within("details", class_="all")]) == 5 * sum(
+        len(p["tasks"]) for p in report["projects"]
+    )
+    # Untrusted text is text.
+    assert HOSTILE in "".join(table.text)
+    _no_element_from_input(page)
+
+
+def test_an_interrupted_sweep_has_its_page(ws: Workspace, reap: list) -> None:
+    write_config(ws, {"slow": recording("{project}", 60)}, [proj("p", "slow")])
+    proc = subprocess.Popen(
+        [AGENTD, "run", "--once", "--config", str(ws.config)],
+        cwd=ws.root,
+        env=ws.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reap.append(proc)
+    wait_for(ws.read_records, what="the task to start")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    run_dir, report = _latest(ws)
+    assert report["status"] == "interrupted"
+    page, _ = _page(run_dir)
+    assert "interrupted" in page.text_of("span", class_="big")
+    [link] = page.find("a", class_="log")
+    assert (run_dir / str(link.attrs["href"])).is_file()
+
+
+def test_a_sweep_that_could_not_start_has_its_page(ws: Workspace) -> None:
+    write_config(ws, {"t": cmd("true")}, [proj("p", "t")])
+    config = load_config(ws.config, ws.env)
+    store = JsonFileStore(ws.state)
+    ends = finishing(config.settings.notify, os.environ, SYSTEM_CLOCK, store=store, config=config)
+    error = ConfigError(str(ws.config), [Problem("run.max_parallel_projects", "<b>too</b> big")])
+    report = record_failed_start(config, store, ws.state, "schedule", error, ends)
+    page, _ = _page(ws.state / "runs" / report.run_id)
+    assert "failed" in page.text_of("span", class_="big")
+    assert "<b>too</b> big" in page.text_of("header", id="verdict")
+    assert "<b>too</b> big" in page.text_of("section", id="needs-you")
+    _no_element_from_input(page)
+
+
+def test_a_page_that_cannot_be_written_costs_neither_report(ws: Workspace) -> None:
+    """report.html a directory (so it cannot be replaced): the sweep's report.md and
+    report.json are written all the same, and say what went wrong."""
+    write_config(ws, {"t": cmd("true")}, [proj("p", "t")])
+    config = load_config(ws.config, ws.env)
+    store = JsonFileStore(ws.state)
+    report = run_sweep(config, store, ws.state, SweepRequest(), StopToken(), [], ws.env)
+    run_dir = ws.state / "runs" / report.run_id
+    (run_dir / "report.html").mkdir()
+    ReportWriter(store, config).sweep_finished(report, run_dir)
+    saved = json.loads((run_dir / "report.json").read_text())
+    assert saved["status"] == "failed"
+    assert [f["message"] for f in saved["failures"]] == ["report.html not written: Is a directory"]
+    assert "report.html not written" in (run_dir / "report.md").read_text()
+
+
+def test_report_html_makes_the_page_of_an_older_run(night: Workspace) -> None:
+    run_dir, report = _latest(night)
+    (run_dir / "report.html").unlink()  # a run from before pages were written
+    shown = night.run("report", "--html", "--config", str(night.config))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == f"{run_dir / 'report.html'}\n"
+    page, _ = _page(run_dir)
+    assert report["run_id"] in page.text_of("header", id="verdict")
+    assert len(page.find("div", class_="failure")) == len(report["failures"])
+    _no_element_from_input(page)
+    # A page already there is only named, never made again.
+    before = (run_dir / "report.html").stat().st_mtime_ns
+    again = night.run("report", "--html")
+    assert again.stdout == shown.stdout
+    assert (run_dir / "report.html").stat().st_mtime_ns == before
+
+
+def test_report_html_open_uses_the_desktop_opener_or_says_there_is_none(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    write_config(ws, {"t": cmd("true")}, [proj("p", "t")])
+    assert ws.once().returncode == 0
+    run_dir, _ = _latest(ws)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    env = {**ws.env, "PATH": str(bare)}
+    proc = subprocess.run(
+        [AGENTD, "report", "--html", "--open"], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"{run_dir / 'report.html'}\n"
+    assert "no desktop opener" in proc.stderr
+    opened = tmp_path / "opened"
+    opener = bare / "xdg-open"
+    opener.write_text(
+        f'#!/bin/sh\nprintf %s "$1" > {opened}.tmp && /bin/mv {opened}.tmp {opened}\n'
+    )
+    opener.chmod(0o755)
+    proc = subprocess.run([AGENTD, "report", "--open"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    wait_for(opened.exists, what="the opener to run")
+    assert opened.read_text() == str(run_dir / "report.html")
+
+
+def test_the_alert_names_the_page(ws: Workspace) -> None:
+    payload = ws.root / "payload.json"
+    write_config(
+        ws,
+        {"t": cmd("false")},
+        [proj("p", "t")],
+        notify={"command": ["sh", "-c", f"cat > {payload}"]},
+    )
+    assert ws.once().returncode == 1
+    run_dir, _ = _latest(ws)
+    sent = json.loads(payload.read_text())
+    assert sent["html"] == str(run_dir.absolute() / "report.html")
+    assert Path(sent["html"]).is_file()
+
+
+def test_300_projects_of_3_tasks_stay_under_1_mb(night: Workspace) -> None:
+    """A real sweep's projects, copied to 300 of them, over 14 nights of history."""
+    run_dir, report = _latest(night)
+    model = next(p for p in report["projects"] if p["name"] == "web")
+    three = [*model["tasks"], {**model["tasks"][0], "name": "third"}]
+    report["projects"] = [{**model, "name": f"project-{i:03d}", "tasks": three} for i in range(300)]
+    nights = [Night(f"2026-03-{d:02d}", 1, "ok", 3600.0 + d, 1.5, None) for d in range(1, 15)]
+    cells = [NightCell("ok", 12.0 + d, 0.01) for d in range(14)]
+    history = History(nights, [ProjectHistory(p["name"], cells) for p in report["projects"]])
+    config = load_config(night.config, night.env)
+    started = time.perf_counter()
+    text = render_document(report, history, config, run_dir)
+    took = time.perf_counter() - started
+    size = len(text.encode())
+    print(f"\n300 projects x 3 tasks, 14 nights: {size / 1024:.0f} KiB in {took * 1000:.0f} ms")
+    assert size < 1024 * 1024
+    page = Page(text)
+    assert len([e for e in page.find("tbody") if e.within("details", class_="all")]) == 300
+    assert len(page.find("div", class_="failure")) == len(report["failures"])
