@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
 from tests.builders import ask, cmd, proj, recording, sh, write_config
 from tests.helpers import AGENTD, DEADLINE, TEST_BIN, Workspace, wait_for
+from tests.output.reportdata import NightClock
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 MARKUP = '<b>bold</b> </script><script>alert("out")</script> <a href="javascript:x">x</a>'
@@ -197,6 +199,55 @@ def test_the_page_of_a_real_sweep(night: Workspace) -> None:
     )
     # Untrusted text is text.
     assert HOSTILE in "".join(table.text)
+    _no_element_from_input(page)
+
+
+def test_nights_compared_newly_failing_recovered_and_the_median(ws: Workspace) -> None:
+    """Three nights of real sweeps on a moved clock: the page of the third names what
+    changed since the second, and sets its wall time against the two before."""
+    clock = NightClock()
+
+    def night(day: int, failing: str) -> Path:
+        write_config(
+            ws,
+            {"ok": cmd("true"), "fail": cmd("false")},
+            [proj(n, "fail" if n == failing else "ok") for n in ("a", "b")],
+            schedule={"timezone": "UTC"},
+        )
+        clock.set(datetime(2026, 3, day, 2, 30, tzinfo=UTC))
+        config = load_config(ws.config, ws.env)
+        store = JsonFileStore(ws.state)
+        ends = [ReportWriter(store, config)]
+        report = run_sweep(
+            config, store, ws.state, SweepRequest(), StopToken(), ends, ws.env, clock
+        )
+        return ws.state / "runs" / report.run_id
+
+    night(1, "b")
+    night(2, "b")
+    page, _ = _page(night(3, "a"))
+    assert "".join(page.one("ul", class_="newly-failing").text) == "a"
+    assert "".join(page.one("ul", class_="recovered").text) == "b"
+    assert "median of the last 2 nights" in page.text_of("header", id="verdict")
+
+
+def test_a_failed_agent_run_leads_with_its_own_error(night: Workspace) -> None:
+    """The agent's error is the failure's headline and its run's; the raw output (a JSON
+    dump, for claude) is folded away below it."""
+    run_dir, report = _latest(night)
+    web = next(p for p in report["projects"] if p["name"] == "web")
+    bad = next(t for t in web["tasks"] if t["name"] == "bad")
+    bad.update(agent="claude", agent_error="claude: Not logged in · <b>Please</b> run /login")
+    page = Page(render_document(report, None, None, run_dir))
+    [failure] = [d for d in page.find("div", class_="failure") if "web / bad" in "".join(d.text)]
+    [headline] = [
+        p for p in page.find("p", class_="agent-error") if any(e is failure for e in p.parents)
+    ]
+    assert "".join(headline.text) == bad["agent_error"]
+    [tail] = page.find("pre", class_="tail")
+    assert tail.within("details")
+    runs = [d for d in page.find("details", class_="agent") if "web / bad" in "".join(d.text)]
+    assert bad["agent_error"] in "".join(runs[0].text)
     _no_element_from_input(page)
 
 

@@ -79,6 +79,9 @@ class FailureView:
     command: str
     tail: str
     log: Link | None
+    # An agent's own words on why it failed: the headline, its raw output (a JSON dump,
+    # mostly) folded away below it.
+    agent_error: str
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,7 @@ def needs_you(report: dict[str, Any], changes: Any) -> NeedsYou:
                 command=text(_command(argv)) if isinstance(argv, list) else "",
                 tail="\n".join(tail),
                 log=log_link(task),
+                agent_error=text(task.get("agent_error")),
             )
         )
     skipped, kept, unknown = [], [], []
