@@ -91,7 +91,9 @@ class RunProject:
     spend_usd: float | None  # what its agent runs cost, None if none reported a cost
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Without the unknowns: kept for every project of keep_runs sweeps, the state
+        file is smaller and quicker to rewrite without them (a reader's .get is None)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)

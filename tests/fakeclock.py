@@ -53,3 +53,18 @@ class FakeClock(Clock):
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
         self.advance(seconds)
+
+
+class OffsetClock(Clock):
+    """The system clock moved to another moment: wall time starts there and runs on,
+    while monotonic time and waiting stay real (a task's timeout still means seconds).
+    For sweeps of real processes on a night of the test's choosing."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+
+    def set(self, moment: datetime) -> None:
+        self._offset = moment - datetime.now(UTC)
+
+    def now(self, zone: tzinfo = UTC) -> datetime:
+        return (datetime.now(UTC) + self._offset).astimezone(zone)

@@ -83,6 +83,15 @@ def _read_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> No
         "--open", action="store_true", help="open report.html with the desktop's opener (--html)"
     )
 
+    history = command(
+        "history", "the projects x nights grid: how each project fared, night by night"
+    )
+    history.add_argument(
+        "--nights", type=int, default=14, metavar="N", help="how many nights (default 14)"
+    )
+    history.add_argument("--project", metavar="NAME", help="only this project")
+    history.add_argument("--json", action="store_true", help="print it as JSON")
+
     doctor = command("doctor", "check now what would fail tonight, in the daemon's environment")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
@@ -168,6 +177,7 @@ _HANDLERS = {
     "status": ("cmd_status", "status_command"),
     "schedule": ("cmd_status", "schedule_command"),
     "report": ("cmd_report", "report_command"),
+    "history": ("cmd_history", "history_command"),
     "doctor": ("cmd_doctor", "doctor_command"),
     "log": ("cmd_log", "log_command"),
     "config": ("cmd_config", "config_command"),

@@ -121,9 +121,9 @@ def build_history(
     schedule: Schedule | None = None,
 ) -> History:
     """The ``nights`` nights ending with ``end_date``. ``config`` None (a read command
-    with a broken file): the projects are those of the history, newest sweep's order
-    first, and gaps are told apart only with ``schedule`` (what can still be read of the
-    file's). ``now``: fires after it are not due yet (None: every fire of a night is)."""
+    with a broken file): the projects are those of the history, by name, and gaps are
+    told apart only with ``schedule`` (what can still be read of the file's). ``now``:
+    fires after it are not due yet (None: every fire of a night is)."""
     end = dt.date.fromisoformat(end_date)
     dates = [(end - dt.timedelta(days=n)).isoformat() for n in range(nights - 1, -1, -1)]
     runs = [r for r in snapshot.runs() if isinstance(r.get("date"), str)]
@@ -140,7 +140,7 @@ def build_history(
         _skipped_fires(snapshot, schedule[1] if schedule else None),
     )
     configured = [spec.name for spec in config.projects] if config is not None else []
-    names = _names(configured, [by_date[d] for d in reversed(dates)])
+    names = _names(configured, [run for d in dates for run in by_date[d]])
     return History(
         nights=[_night(date, by_date[date], gaps) for date in dates],
         projects=[ProjectHistory(name, [_cell(name, by_date[d]) for d in dates]) for name in names],
@@ -246,16 +246,17 @@ def _cell(name: str, runs: list[dict[str, Any]]) -> NightCell:
     )
 
 
-def _names(configured: list[str], newest_first: list[list[dict[str, Any]]]) -> list[str]:
+def _names(configured: list[str], runs: list[dict[str, Any]]) -> list[str]:
     """The configured projects in their order, then any other the nights show (a project
-    removed since), in the order of the newest sweep that has it."""
-    names = dict.fromkeys(configured)
-    for runs in newest_first:
-        for run in reversed(runs):
-            projects = run.get("projects")
-            if isinstance(projects, dict):
-                names.update(dict.fromkeys(n for n in projects if isinstance(n, str)))
-    return list(names)
+    removed since) by name: the store keeps no order of its own."""
+    others = {
+        name
+        for run in runs
+        if isinstance(projects := run.get("projects"), dict)
+        for name in projects
+        if isinstance(name, str) and name not in configured
+    }
+    return [*configured, *sorted(others)]
 
 
 def _wall(run: dict[str, Any]) -> float | None:

@@ -95,6 +95,8 @@ def swept(ws: Workspace) -> Workspace:
         ("config", "check"),
         ("report",),
         ("log", "p"),
+        ("history",),
+        ("history", "--json"),
     ],
 )
 def test_a_read_command_loads_nothing_of_the_daemon_or_its_logging(

@@ -78,8 +78,8 @@ def test_several_sweeps_in_a_night_last_run_wins_and_time_and_spend_add_up() -> 
         _run("2026-03-02", 1, {"b": ("skipped", None, None)}),
     ]
     history = build_history(_snap(runs), None, "2026-03-02", nights=2, schedule=DAILY)
-    b, a = history.projects
-    assert (b.name, a.name) == ("b", "a")  # the newest sweep's order, then older ones'
+    a, b = history.projects
+    assert (a.name, b.name) == ("a", "b")  # without a configuration: by name
     assert a.nights[0].status == "ok"
     assert (a.nights[0].duration_s, a.nights[0].spend_usd) == (8.0, 0.75)
     assert b.nights[0].status == "ok"  # a later skip does not hide what ran
@@ -207,13 +207,14 @@ def test_changes_compare_the_last_night_with_the_previous_one_the_project_ran(
     assert changes(history) == Changes(["p"] if newly else [], ["p"] if recovered else [])
 
 
-def test_without_a_configuration_projects_come_in_the_newest_sweeps_order() -> None:
+def test_without_a_configuration_projects_come_by_name() -> None:
     runs = [
+        _run("2026-02-01", 1, {"forgotten": ("ok", 1.0, None)}),  # before the nights shown
         _run("2026-03-01", 1, {"gone": ("failed", 1.0, None), "b": ("ok", 1.0, None)}),
         _run("2026-03-02", 1, {"b": ("ok", 1.0, None), "a": ("ok", 1.0, None)}),
     ]
     history = build_history(_snap(runs), None, "2026-03-02", nights=2)
-    assert [p.name for p in history.projects] == ["b", "a", "gone"]
+    assert [p.name for p in history.projects] == ["a", "b", "gone"]
 
 
 def test_the_json_form_is_aligned_with_the_nights() -> None:
