@@ -1,5 +1,6 @@
 """Every agent CLI agentd knows, one entry each: its argv, the parser of its usage report,
-the line it gives when there is none, and whether it reports a cost.
+the line it gives when there is none, whether it reports a cost, and the reader of what
+it said (its final answer, or its own error).
 
 Design. The layers put ``config`` at the bottom, so config cannot import this module, yet
 config must know two things about the built-in agents to validate a file and to resolve
@@ -10,8 +11,8 @@ else an agent is - code that reads its output, what it says when that output has
 report, whether its figures include money - is behaviour, and lives here only. An entry
 takes its argv from the preset of the same name, so no fact is written twice, and
 ``tests/agents/test_registry.py`` fails when a preset has no entry here or an entry no
-preset. Adding a fifth agent: its argv line in ``config.presets``, its parser in
-``agents.usage``, its entry below.
+preset. Adding a fifth agent: its argv line in ``config.presets``, its parsers in
+``agents.usage`` and ``agents.replies``, its entry below.
 
 Two alternatives were weighed. Handing config the agents at load time (``load_config(...,
 agents=REGISTRY)``) would put everything in the entry, but every caller of
@@ -28,6 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentd.config.presets import AGENT_PRESETS
+from agentd.daemon.agents.replies import (
+    Answer,
+    answer_aider,
+    answer_claude,
+    answer_codex,
+    answer_gemini,
+)
 from agentd.daemon.agents.usage import (
     Usage,
     parse_aider,
@@ -48,6 +56,7 @@ class AgentCLI:
     parse: Callable[[str], Usage | None]  # None: no usage report in this output at all
     missing: str  # why usage is unknown when its output has none (a flag to check, if any)
     reports_cost: bool  # False: tokens only, so USD limits cannot count its runs
+    answer: Callable[[str], Answer | None]  # None: nothing of its format in this output
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -62,6 +71,14 @@ class AgentCLI:
             return unknown(f"unreadable usage report ({type(exc).__name__})")
         return found if found is not None else unknown(self.missing)
 
+    def said(self, text: str) -> Answer | None:
+        """What the run said, None when its output holds nothing of this CLI's format; a
+        reader's bug reads as nothing found, never as a crashed sweep."""
+        try:
+            return self.answer(text)
+        except Exception:  # noqa: BLE001 - foreign output must never crash a sweep
+            return None
+
 
 AGENTS: Mapping[str, AgentCLI] = {
     cli.name: cli
@@ -71,24 +88,28 @@ AGENTS: Mapping[str, AgentCLI] = {
             parse_claude,
             missing='no result object ({"type": "result", ...}) in the output',
             reports_cost=True,
+            answer=answer_claude,
         ),
         AgentCLI(
             "codex",
             parse_codex,
             missing="no turn.completed event with usage in the output (is --json set?)",
             reports_cost=False,
+            answer=answer_codex,
         ),
         AgentCLI(
             "gemini",
             parse_gemini,
             missing="no stats in a JSON result (is --output-format json set?)",
             reports_cost=False,
+            answer=answer_gemini,
         ),
         AgentCLI(
             "aider",
             parse_aider,
             missing='no "Tokens: ... sent, ... received." line in the output',
             reports_cost=True,
+            answer=answer_aider,
         ),
     )
 }

@@ -39,7 +39,13 @@ class TaskResult:
     output_tail: str = ""
     agent: str | None = None  # agent tasks only, with what they reported spending
     usage: Record | None = None
-    worktree: Record | None = None  # isolation = "worktree": branch, path, what was kept
+    # What the agent said (agentd.daemon.agents.answers): its final answer, capped and with
+    # secrets masked, and for a failed run its own error, which the reason leads with.
+    answer: str | None = None
+    agent_error: str | None = None
+    # isolation = "worktree": branch, path, what was kept, and a kept branch's commits and
+    # diffstat
+    worktree: Record | None = None
     log_cut: Record | None = None  # output its log does not hold (agentd.daemon.tasks.tasklog)
     # Absolute, for a reader who does not know where the run directory is (``log`` stays
     # relative, as report.json has always had it).

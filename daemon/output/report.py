@@ -18,7 +18,7 @@ from agentd.daemon.model.budget import Unit, amount_text
 from agentd.daemon.model.observer import QuietObserver, ReportNotWritten, SweepObserver
 from agentd.daemon.model.report import Report
 from agentd.daemon.model.results import failure_place, tally
-from agentd.daemon.output import spendview
+from agentd.daemon.output import agentview, spendview
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.tasks.tasklog import LogCut
 from agentd.state import StateError
@@ -180,6 +180,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if cut:
         lines += ["", f"## Logs cut ({len(cut)})", ""]
         lines += [f"- **{_md(where)}**: {_md(text)}" for where, text in cut]
+    lines += agentview.markdown_lines(report)
     lines += spendview.markdown_lines(report)
     if report.get("alerts"):
         lines += ["", "## Alerts", ""]

@@ -6,10 +6,12 @@ state store (skip guard and spend ledger), the log and the observers.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentd.config.durations import format_duration
+from agentd.daemon.agents.answers import Answer, answer_from_log, capped, headline
 from agentd.daemon.agents.registry import from_log as read_usage
 from agentd.daemon.agents.usage import Usage
 from agentd.daemon.model.results import STOPPED, ProjectResult, TaskResult
@@ -109,10 +111,12 @@ def _launch(
     ctx.observer.task_started(planned.name, task)
     argv = _masked_argv(command)  # the log is read by more people than the task's env
     log.debug("task.start", argv=argv, timeout=format_duration(command.timeout))
-    outcome = runner.run_process(command, ctx.stop, config.zone, log)
+    outcome = runner.run_process(command, ctx.stop, config.zone, log, ctx.clock)
     # An agent that never started spent nothing: not "a run with usage unknown".
     usage = usage_of(config, agent, command.log_path) if outcome.spawned else None
     result = _result(task, agent, outcome, command, log_rel, argv, usage)
+    if agent is not None and outcome.spawned:
+        _record_answer(result, answer_of(config, agent, command.log_path, result), command)
     if outcome.log_cut is not None:
         log.warning("task.log_cut", **outcome.log_cut.to_dict())
     cleanup_failed = None
@@ -160,6 +164,19 @@ def _result(
         log_path=str(command.log_path.absolute()),
         argv=argv,
     )
+
+
+def _record_answer(result: TaskResult, said: Answer, command: runner.Command) -> None:
+    """What the agent said, for the report: masked as the output is, before the cut (a
+    secret the cut would halve is masked whole), and a failed run's reason led by the
+    agent's own error ("claude: Not logged in · Please run /login; exit status 1")."""
+    secrets = env_secrets(command.env)
+    if said.text is not None:
+        result.answer = capped(redact(said.text, secrets))
+    if said.error is not None:
+        result.agent_error = headline(redact(said.error, secrets))
+        if result.status in TASK_FAILURES:
+            result.reason = f"{result.agent_error}; {result.reason}"
 
 
 def _masked_argv(command: runner.Command) -> list[str]:
@@ -265,6 +282,11 @@ def usage_of(config: Config, agent: str | None, log_path: Path) -> Usage | None:
     return read_usage(log_path, config.usage_format(agent))
 
 
+def answer_of(config: Config, agent: str, log_path: Path, result: TaskResult) -> Answer:
+    failed = result.status in TASK_FAILURES
+    return answer_from_log(log_path, config.usage_format(agent), failed=failed, agent=agent)
+
+
 def _usage_fields(usage: Usage | None) -> dict[str, Any]:
     if usage is None:
         return {}
@@ -295,5 +317,13 @@ def _finish_worktree(tree: gitrepo.Worktree, log: Any) -> tuple[dict[str, Any], 
         log.error("task.worktree_cleanup_failed", error=str(exc), path=str(tree.path))
         return {**info, "kept": "worktree", "message": message}, message
     log.info("task.worktree", branch=tree.branch, kept=done.kept, commits=done.commits)
-    info |= {"commits": done.commits, "kept": done.kept, "message": done.message}
+    info |= {"kept": done.kept, "message": done.message, **_work_left(done)}
     return info, None
+
+
+def _work_left(done: gitrepo.Cleanup) -> dict[str, Any]:
+    """The commits the task left on its branch (newest first, at most LOG_COMMITS of
+    ``commit_count``) and what they changed."""
+    stat = asdict(done.diffstat) if done.diffstat is not None else None
+    commits = [{"sha": sha, "subject": subject} for sha, subject in done.log]
+    return {"commits": commits, "commit_count": done.commits, "diffstat": stat}

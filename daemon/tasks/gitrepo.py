@@ -24,6 +24,10 @@ from agentd.config.access import denied
 from agentd.state.files import ensure_inner_dir
 
 TIMEOUT = 60.0
+# The commits of a kept branch the report lists: an agent that made hundreds is one to
+# look at with git log, not in a report.
+LOG_COMMITS = 20
+SUBJECT_CHARS = 200
 # Inherited from a parent git (a hook, `git rebase -x`), these would point us at another
 # repository than the project's.
 _SCRUBBED = frozenset(
@@ -67,6 +71,16 @@ class Cleanup:
     dirty: bool
     kept: str  # "nothing" | "branch" | "worktree"
     message: str
+    # The task's commits on its branch, newest first, at most LOG_COMMITS: (sha, subject).
+    log: tuple[tuple[str, str], ...] = ()
+    diffstat: Diffstat | None = None  # of those commits (the base to the branch's tip)
+
+
+@dataclass(frozen=True)
+class Diffstat:
+    files: int
+    insertions: int
+    deletions: int
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -295,23 +309,52 @@ def finish_worktree(wt: Worktree) -> Cleanup:
         if tip is None:
             raise GitError(f"branch {wt.branch} is gone from {wt.repo}")
         commits = int(_git(wt.repo, "rev-list", "--count", f"{wt.base}..{tip}").stdout)
+        log, stat = _log(wt.repo, wt.base, tip), _diffstat(wt.repo, wt.base, tip)
         present = wt.path.is_dir()
         dirty = present and bool(_changes(wt.path))
         head = _git(wt.path, "symbolic-ref", "--quiet", "HEAD", check=False) if present else None
         if head is not None and head.stdout.strip() != f"refs/heads/{wt.branch}":
             # The task switched branches: its commits may be on no branch but this HEAD.
             msg = f"HEAD in {wt.path} left {wt.branch}: worktree and branch kept"
-            return Cleanup(commits, dirty, "worktree", msg)
+            return Cleanup(commits, dirty, "worktree", msg, log, stat)
         if dirty:
             msg = f"uncommitted changes left in {wt.path}: worktree and branch {wt.branch} kept"
-            return Cleanup(commits, dirty, "worktree", msg)
+            return Cleanup(commits, dirty, "worktree", msg, log, stat)
         # Also right when the task deleted the directory: this drops only our registration,
         # where `git worktree prune` would drop those of the user's unmounted worktrees too.
         _git(wt.repo, "worktree", "remove", "--force", str(wt.path))
         if commits:
             s = "" if commits == 1 else "s"
             msg = f"{commits} commit{s} on {wt.branch} (worktree removed, branch kept)"
-            return Cleanup(commits, dirty, "branch", msg)
+            return Cleanup(commits, dirty, "branch", msg, log, stat)
         # Deletes only if the branch still points where it was counted.
         _git(wt.repo, "update-ref", "-d", f"refs/heads/{wt.branch}", tip)
         return Cleanup(commits, dirty, "nothing", "no commits; worktree and branch removed")
+
+
+_SHORTSTAT = re.compile(r"(\d+) (file|insertion|deletion)")
+
+
+def _log(top: Path, base: str, tip: str) -> tuple[tuple[str, str], ...]:
+    """(sha, subject) of the commits from ``base`` to ``tip``, newest first, at most
+    LOG_COMMITS. The subjects are the agent's text: cut, and read as bytes may be."""
+    if base == tip:
+        return ()
+    out = _git(
+        top, "log", "-z", f"--max-count={LOG_COMMITS}", "--format=%H%x01%s", f"{base}..{tip}"
+    )
+    entries = (entry.split("\x01", 1) for entry in out.stdout.split("\0") if "\x01" in entry)
+    return tuple((sha, _subject(subject)) for sha, subject in entries)
+
+
+def _subject(text: str) -> str:
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text if len(text) <= SUBJECT_CHARS else text[: SUBJECT_CHARS - 1] + "…"
+
+
+def _diffstat(top: Path, base: str, tip: str) -> Diffstat:
+    """What the commits changed, as ``git diff --shortstat base...tip`` counts it (from
+    where the branch left its base, so later commits on the base do not count)."""
+    out = _git(top, "diff", "--shortstat", "--no-ext-diff", f"{base}...{tip}").stdout
+    found = {kind: int(n) for n, kind in _SHORTSTAT.findall(out)}
+    return Diffstat(found.get("file", 0), found.get("insertion", 0), found.get("deletion", 0))

@@ -374,7 +374,12 @@ def test_worktree_isolation_keeps_the_checkout_untouched(aws: Workspace) -> None
     fix, look, scratch = (task(report, "api", t)["worktree"] for t in ("fix", "look", "scratch"))
     assert fix["branch"] == f"agentd/{date}/fix"
     assert fix["kept"] == "branch"
-    assert fix["commits"] == 1
+    # The commit the agent left, and what it changed (the fake adds a one-line file).
+    tip = git(repo, "rev-parse", fix["branch"], env=env)
+    assert fix["commits"] == [{"sha": tip, "subject": "agent change"}]
+    assert fix["commit_count"] == 1
+    assert fix["diffstat"] == {"files": 1, "insertions": 1, "deletions": 0}
+    assert (look["commits"], look["commit_count"]) == ([], 0)
     assert not Path(fix["path"]).exists()
     log = git(repo, "log", "--format=%s", f"main..{fix['branch']}", env=env)
     assert log == "agent change"

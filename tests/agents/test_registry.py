@@ -15,6 +15,7 @@ from agentd.config import load_config
 from agentd.config.fields import PLACEHOLDER_RE
 from agentd.config.presets import AGENT_PRESETS, USAGE_FORMATS
 from agentd.daemon.agents.registry import AGENTS, AgentCLI, from_log, parse, reports_cost
+from agentd.daemon.agents.replies import Answer
 from agentd.daemon.agents.usage import Usage
 from tests.helpers import TEST_BIN
 
@@ -106,8 +107,12 @@ def test_a_parser_that_raises_is_unknown_not_a_crash() -> None:
     def broken(text: str) -> Usage | None:
         raise KeyError(text)
 
-    cli = AgentCLI("broken", broken, missing="never shown", reports_cost=True)
+    def broken_reader(text: str) -> Answer | None:
+        raise KeyError(text)
+
+    cli = AgentCLI("broken", broken, "never shown", reports_cost=True, answer=broken_reader)
     assert cli.read("x") == Usage(known=False, reason="unreadable usage report (KeyError)")
+    assert cli.said("x") is None
 
 
 def test_auto_names_every_entry_when_nothing_is_found(tmp_path: Path) -> None:

@@ -12,7 +12,10 @@ hands `run` the output its CLI would print, and the environment decides what rea
     FAKE_OUTPUT_TOKENS   output tokens (default 412)
     FAKE_CACHED_TOKENS   the part of the input read from or written to a cache (default 0)
     FAKE_THOUGHT_TOKENS  gemini's thinking tokens, counted only in its "total" (default 0)
-    FAKE_OUTPUT          good (default) | garbage | truncated | none | weird
+    FAKE_OUTPUT          good (default) | garbage | truncated | none | weird | error
+                         (error: what the real CLI prints with no account and no
+                         network, as captured in tests/agents/captured/, and its exit
+                         status; codex then waits until killed, as the real one does)
     FAKE_SLEEP           seconds to wait before printing (default 0)
     FAKE_EXIT            exit status (default 0)
     FAKE_TRACE           a file to append a "start" and an "end" JSON line to
@@ -38,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-MODES = ("good", "garbage", "truncated", "none", "weird")
+MODES = ("good", "garbage", "truncated", "none", "weird", "error")
 
 # What a crashed or confused CLI might leave in a log: neither JSON nor a usage line.
 GARBAGE = (
@@ -72,6 +75,8 @@ class Output:
     weird: str
     truncated: str | None = None
     stderr: str = ""
+    # FAKE_OUTPUT=error: stdout, stderr and exit status (None: never exits by itself).
+    error: tuple[str, str, int | None] = ("", "", 1)
 
     def stdout(self, mode: str) -> str:
         if mode == "none":
@@ -107,6 +112,8 @@ def run(name: str, default_cost: float | None, build: Callable[[Figures], Output
     if mode not in MODES:
         sys.exit(f"{name}: FAKE_OUTPUT must be one of {', '.join(MODES)}, not {mode!r}")
     output = build(_figures(default_cost))
+    if mode == "error":
+        _fail(*output.error)
     _trace(
         event="start",
         agent=name,
@@ -123,6 +130,14 @@ def run(name: str, default_cost: float | None, build: Callable[[Figures], Output
     _write(sys.stdout, output.stdout(mode))
     _trace(event="end", agent=name, pid=os.getpid(), t=time.time())
     sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
+
+
+def _fail(stdout: str, stderr: str, code: int | None) -> NoReturn:
+    _write(sys.stderr, stderr)
+    _write(sys.stdout, stdout)
+    while code is None:  # a CLI that retries forever: until the task's timeout kills it
+        time.sleep(3600)
+    sys.exit(int(os.environ.get("FAKE_EXIT", str(code))))
 
 
 def compact(value: Any) -> str:

@@ -1,0 +1,127 @@
+"""What each agent run said and left, as people read it: the "Agents" section of
+``report.md`` (the HTML page shows the same runs from the same fields).
+
+It renders the JSON form (report.json), so a report read back from disk shows as the sweep
+wrote it. An answer is shortened here (report.json keeps it, capped at 16 KiB); a failed
+run shows the agent's own error instead, never the JSON around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agentd.daemon.model.budget import Unit, amount_text
+
+# How much of an answer report.md quotes: enough to tell what the agent did.
+ANSWER_LINES = 6
+ANSWER_CHARS = 600
+SHOWN_COMMITS = 5  # of a kept branch's, newest first (report.json lists up to 20)
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    project: str
+    task: str
+    agent: str
+    status: str
+    duration_s: float | None
+    spent: str  # "$0.0312, 2,242 tokens", "usage unknown: <why>", or "" when not read
+    answer: str | None
+    error: str | None
+    worktree: dict[str, Any] | None
+
+    @property
+    def place(self) -> str:
+        return f"{self.project} / {self.task}"
+
+
+def agent_runs(report: dict[str, Any]) -> list[AgentRun]:
+    """Every agent task that started, in the report's order (skipped ones never spoke)."""
+    return [
+        AgentRun(
+            project=str(project["name"]),
+            task=str(task["name"]),
+            agent=str(task["agent"]),
+            status=str(task["status"]),
+            duration_s=task.get("duration_s"),
+            spent=spent_text(task.get("usage")),
+            answer=task.get("answer"),
+            error=task.get("agent_error"),
+            worktree=task.get("worktree"),
+        )
+        for project in report["projects"]
+        for task in project["tasks"]
+        if task.get("agent") and task.get("started_at") and task["status"] != "skipped"
+    ]
+
+
+def spent_text(usage: dict[str, Any] | None) -> str:
+    if usage is None:
+        return ""
+    if not usage.get("known"):
+        return f"usage unknown: {usage.get('reason')}"
+    parts = []
+    if usage.get("cost_usd") is not None:
+        parts.append(amount_text(usage["cost_usd"], Unit.USD))
+    if usage.get("tokens") is not None:
+        parts.append(amount_text(usage["tokens"], Unit.TOKENS))
+    return ", ".join(parts)
+
+
+def shortened(text: str, lines: int = ANSWER_LINES, chars: int = ANSWER_CHARS) -> str:
+    """The start of an answer: at most ``lines`` lines and ``chars`` characters, with "…"
+    where it was cut."""
+    kept = text.strip().splitlines()
+    short = "\n".join(kept[:lines])
+    cut = len(kept) > lines
+    if len(short) > chars:
+        short, cut = short[:chars].rstrip(), True
+    return short + (" …" if cut else "")
+
+
+def work_text(worktree: dict[str, Any] | None) -> str:
+    """What a kept branch or worktree holds: "branch agentd/... kept: 2 commits, 3 files
+    changed, +10 -2"; "" when nothing was kept."""
+    if not worktree or worktree.get("kept") in (None, "nothing"):
+        return ""
+    count = worktree.get("commit_count")
+    text = f"{worktree['kept']} {worktree.get('branch')} kept"
+    if isinstance(count, int):
+        text += f": {count} commit" + ("" if count == 1 else "s")
+        stat = worktree.get("diffstat")
+        if count and isinstance(stat, dict):
+            files = stat.get("files", 0)
+            text += f", {files} file" + ("" if files == 1 else "s")
+            text += f" changed, +{stat.get('insertions', 0)} -{stat.get('deletions', 0)}"
+    return text
+
+
+def markdown_lines(report: dict[str, Any]) -> list[str]:
+    """The "Agents" section: a line per run (agent, status, time, spend, kept work), then
+    its error or the start of its answer, quoted. None when no agent ran."""
+    runs = agent_runs(report)
+    if not runs:
+        return []
+    lines = ["", f"## Agents ({len(runs)})", ""]
+    for run in runs:
+        took = f"{run.duration_s:.1f}s" if run.duration_s is not None else ""
+        facts = [run.agent, run.status, took, run.spent, work_text(run.worktree)]
+        lines.append(f"- **{_md(run.place)}**: " + "; ".join(f for f in facts if f))
+        commits = (run.worktree or {}).get("commits") or []
+        for commit in commits[:SHOWN_COMMITS]:
+            lines.append(f"  - `{str(commit['sha'])[:10]}` {_md(str(commit['subject']))}")
+        if len(commits) > SHOWN_COMMITS:
+            lines.append(f"  - … and {len(commits) - SHOWN_COMMITS} more (git log shows them)")
+        if run.error:
+            lines.append(f"  - error: **{_md(run.error)}**")
+        if run.answer:
+            lines += ["", *(f"  > {line}".rstrip() for line in shortened(run.answer).split("\n"))]
+            lines.append("")
+        elif not run.error:
+            lines.append("  - no answer found in its output")
+    return lines
+
+
+def _md(text: str) -> str:
+    return text.replace("\n", " ")
