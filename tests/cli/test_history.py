@@ -303,16 +303,18 @@ def test_with_a_broken_configuration_the_nights_come_from_the_state(
     assert "missed" not in gaps
 
 
-OLD_RUN = {
-    "run_id": "20260301T023000Z-abcd",
-    "trigger": "schedule",
-    "date": "2026-03-01",
-    "started_at": "2026-03-01T02:30:00.000+00:00",
-    "finished_at": "2026-03-01T02:30:02.500+00:00",
-    "status": "failed",
-    "counts": {"projects_ok": 0, "projects_failed": 1, "tasks_failed": 1},
-    "mode": {"project_parallelism": True, "max_parallel_projects": 4},
-}
+def _old_run(date: str) -> dict[str, Any]:
+    """A run summary as agentd wrote it before the history of nights."""
+    return {
+        "run_id": f"{date.replace('-', '')}T023000Z-abcd",
+        "trigger": "schedule",
+        "date": date,
+        "started_at": f"{date}T02:30:00.000+00:00",
+        "finished_at": f"{date}T02:30:02.500+00:00",
+        "status": "failed",
+        "counts": {"projects_ok": 0, "projects_failed": 1, "tasks_failed": 1},
+        "mode": {"project_parallelism": True, "max_parallel_projects": 4},
+    }
 
 
 def _old_state(ws: Workspace, runs: list[dict[str, Any]]) -> None:
@@ -325,13 +327,15 @@ def test_a_state_from_before_the_history_loads_and_a_malformed_one_is_refused(
     ws: Workspace,
 ) -> None:
     write_config(ws, {"ok": cmd("true")}, [proj("p", "ok")], schedule={"timezone": "UTC"})
-    _old_state(ws, [OLD_RUN])
+    date = (datetime.now(dt.UTC).date() - dt.timedelta(days=30)).isoformat()
+    old_run = _old_run(date)
+    _old_state(ws, [old_run])
     shown = ws.run("history", "--json", "--nights", "400000", "--config", str(ws.config))
     assert shown.returncode == 2  # more nights than asked for is a usage error, not a hang
     shown = ws.run("history", "--json", "--nights", "366", "--config", str(ws.config))
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
-    old = dict(zip(doc["nights"], doc["sweeps"], strict=True))["2026-03-01"]
+    old = dict(zip(doc["nights"], doc["sweeps"], strict=True))[date]
     assert (old["count"], old["status"], old["wall_s"]) == (1, "failed", 2.5)
     assert doc["projects"] == [
         {"name": "p", "nights": [None] * 366, "duration_s": [None] * 366, "spend_usd": [None] * 366}
@@ -339,14 +343,15 @@ def test_a_state_from_before_the_history_loads_and_a_malformed_one_is_refused(
     # A sweep over it keeps the old summary and adds its own, with the new keys.
     assert ws.once().returncode == 0
     runs = JsonFileStore(ws.state).read().runs()
-    assert runs[0] == OLD_RUN
+    assert runs[0] == old_run
     assert runs[-1]["projects"]["p"]["status"] == "ok"
     assert runs[-1]["projects"]["p"]["duration_s"] > 0
 
-    for bad in ({"projects": "p"}, {"projects": {"p": {"status": 1}}}, {"duration_s": "long"}):
-        other = Workspace(ws.root / f"bad{len(str(bad))}", ws.env)
+    bad_keys = ({"projects": "p"}, {"projects": {"p": {"status": 1}}}, {"duration_s": "long"})
+    for n, bad in enumerate(bad_keys):
+        other = Workspace(ws.root / f"bad{n}", ws.env)
         other.root.mkdir()
-        _old_state(other, [{**OLD_RUN, **bad}])
+        _old_state(other, [{**old_run, **bad}])
         shown = other.run("history", "--state-dir", str(other.state), "--config", str(ws.config))
         assert shown.returncode == 2, bad
         assert "an entry of 'runs' has the wrong shape" in shown.stderr
