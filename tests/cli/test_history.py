@@ -198,15 +198,15 @@ def test_history_off_a_terminal_is_an_aligned_grid_with_words_for_the_gaps(
     lines = text.splitlines()
     head = next(line for line in lines if line.startswith("project "))
     days = [(m.start(), m.group()) for m in re.finditer(r"\d\d", head)]
-    shown, expected = [day for _, day in days], [d[8:] for d in dates]
-    assert shown in (expected, [*expected[1:], shown[-1]])  # past midnight: one night on
+    heads, expected = [day for _, day in days], [d[8:] for d in dates]
+    assert heads in (expected, [*expected[1:], heads[-1]])  # past midnight: one night on
     rows = {line.split()[0]: line for line in lines[lines.index(head) + 1 :] if line.strip()}
     assert list(rows)[:4] == ["steady", "flaky", "breaks", "(sweeps)"]
     # Each mark sits under its night's day: a grid a mail reader can read, no colour needed.
     for name in ("steady", "flaky", "breaks", "(sweeps)"):
-        marks = [(m.start(), m.group()) for m in re.finditer(r"\S", rows[name][len(name) :])]
-        assert len(marks) == len(days), name
-        for (mark, _), (day, _) in zip(marks, days, strict=True):
+        spots = [m.start() for m in re.finditer(r"\S", rows[name][len(name) :])]
+        assert len(spots) == len(days), name
+        for mark, (day, _) in zip(spots, days, strict=True):
             assert day <= mark + len(name) <= day + 1, name
     marks = {
         name: dict(zip([day for _, day in days], rows[name][len(name) :].split(), strict=True))
@@ -347,7 +347,11 @@ def test_a_state_from_before_the_history_loads_and_a_malformed_one_is_refused(
     assert runs[-1]["projects"]["p"]["status"] == "ok"
     assert runs[-1]["projects"]["p"]["duration_s"] > 0
 
-    bad_keys = ({"projects": "p"}, {"projects": {"p": {"status": 1}}}, {"duration_s": "long"})
+    bad_keys: tuple[dict[str, Any], ...] = (
+        {"projects": "p"},
+        {"projects": {"p": {"status": 1}}},
+        {"duration_s": "long"},
+    )
     for n, bad in enumerate(bad_keys):
         other = Workspace(ws.root / f"bad{n}", ws.env)
         other.root.mkdir()

@@ -20,10 +20,13 @@ COUNTS = {"tasks_ok": 1, "tasks_failed": 0, "tasks_interrupted": 0}
 NOOP = {"tasks_ok": 0, "tasks_failed": 0, "tasks_interrupted": 0}
 
 
+Cells = dict[str, tuple[str, float | None, float | None]]
+
+
 def _run(
     date: str,
     seq: int,
-    projects: dict[str, tuple[str, float | None, float | None]] | None,
+    projects: Cells | None,
     status: str = "ok",
     counts: dict[str, int] | None = None,
     wall: float | None = 10.0,
@@ -198,8 +201,9 @@ def test_changes_compare_the_last_night_with_the_previous_one_the_project_ran(
     row: list[str | None], newly: bool, recovered: bool
 ) -> None:
     dates = [f"2026-03-0{i}" for i in range(1, len(row) + 1)]
+    steady: Cells = {"steady": ("ok", 1.0, None)}
     runs = [
-        _run(d, 1, {"steady": ("ok", 1.0, None)} | ({"p": (s, 1.0, None)} if s else {}))
+        _run(d, 1, steady | ({"p": (s, 1.0, None)} if s else {}))
         for d, s in zip(dates, row, strict=True)
     ]
     history = build_history(_snap(runs), None, dates[-1], nights=len(row), schedule=DAILY)
