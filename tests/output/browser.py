@@ -1,37 +1,34 @@
-"""Headless chromium (Debian's ``chromium``, which .ci/run installs) on a report page:
-the DOM it builds once the page's scripts ran, and screenshots at a given width.
+"""Headless chromium (Debian's ``chromium``, which .ci/run installs) on a report page: the
+DOM it built once the page's scripts ran, what the page tried to do, and screenshots.
 
-Each call is its own browser process with its own empty profile (``--user-data-dir`` in a
-temporary directory, removed afterwards) and no network of its own (no QUIC, no background
-fetches, no component updates, no sync), so one page cannot see another's storage and a
-run leaves nothing behind.
+Driven by Playwright (a dev dependency from PyPI) over the DevTools protocol, with
+Debian's browser as its executable: Playwright downloads no browser of its own here. A
+driver rather than ``chromium --screenshot``/``--dump-dom``, for three things the command
+line cannot do: a window narrower than 500 px (headless chromium widens any smaller window
+to 500, so a 390 px phone could not be tried), a full-page screenshot (its height known
+only once the page is laid out), and watching the page (every request it makes, every
+dialog it opens, every script error).
 
-A full-page screenshot needs the page's height, which the command line cannot ask for.
-We measure it: a copy of the page with one script appended (it writes
-``document.documentElement.scrollHeight`` into an attribute) is dumped at the same width,
-and the screenshot is then taken with a window that tall. The copy is only measured, never
-tested: the page under test is loaded as it is. When the page's own Content-Security-Policy
-refuses the measuring script, the window falls back to ``FALLBACK_HEIGHT``.
+Each call is its own browser process with its own temporary profile (Playwright's
+``--user-data-dir``, removed afterwards) and no network of its own (no QUIC, no background
+fetches, no component updates, no sync), so one page cannot see another's storage.
 
     python -m tests.output.browser PAGE.html OUT.png [WIDTH]     (a screenshot by hand)
 """
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bs4 import BeautifulSoup
 
-TIMEOUT = 180.0  # seconds: a loaded 2-core machine starts chromium slowly
-FALLBACK_HEIGHT = 4000
-FLAGS = (
-    "--headless",
+TIMEOUT_MS = 180_000  # a loaded 2-core machine starts chromium slowly
+PHONE = 390
+FLAGS = [
     "--no-sandbox",  # we run as root in CI, where chromium's sandbox refuses to start
     "--disable-gpu",
     "--disable-quic",
@@ -40,19 +37,27 @@ FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-)
-_MEASURE = (
-    "<script>(function () { const d = document.documentElement;"
-    " d.setAttribute('data-measured', d.scrollWidth + 'x' + d.scrollHeight); })()</script>"
-)
+]
 
 
 class BrowserMissing(RuntimeError):
-    """No chromium on PATH: the caller skips (tests) or says so (make screenshot)."""
+    """No chromium on PATH, or no Playwright: the caller skips (tests) or says so."""
 
 
-class BrowserFailed(RuntimeError):
-    """Chromium ran but did not do what it was asked: its exit status and stderr."""
+@dataclass
+class Loaded:
+    """A page as the browser left it once loaded and its scripts ran."""
+
+    dom: str  # the document serialised (as ``--dump-dom`` prints it)
+    title: str  # document.title after the scripts ran
+    width: int  # the document's full width in CSS px: above the window's, it scrolls sideways
+    height: int  # and full height
+    requests: list[str] = field(default_factory=list)  # every URL it asked for
+    dialogs: list[str] = field(default_factory=list)  # alert/confirm/prompt it opened
+    errors: list[str] = field(default_factory=list)  # uncaught script errors
+
+    def soup(self) -> BeautifulSoup:
+        return BeautifulSoup(self.dom, "html.parser")
 
 
 def chromium() -> str:
@@ -63,71 +68,70 @@ def chromium() -> str:
     raise BrowserMissing("chromium is not installed (Debian: apt-get install chromium)")
 
 
-def _run(page: Path, width: int, height: int, *action: str) -> str:
-    """Chromium on ``page`` in a window of ``width`` x ``height``: its stdout."""
-    with tempfile.TemporaryDirectory(prefix="agentd-chromium-") as profile:
-        argv = [
-            chromium(),
-            *FLAGS,
-            f"--user-data-dir={profile}",
-            f"--window-size={width},{height}",
-            *action,
-            page.resolve().as_uri(),
-        ]
-        env = {**os.environ, "HOME": profile}  # nothing written to the caller's home
+def load(
+    page: Path,
+    width: int = 1280,
+    *,
+    screenshot: Path | None = None,
+    max_height: int | None = None,
+) -> Loaded:
+    """``page`` in a window ``width`` CSS px wide (a phone's, with touch and the viewport
+    meta honoured, at ``PHONE`` px or less); with ``screenshot``, a PNG of the whole page
+    there (cut at ``max_height`` px when given)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        raise BrowserMissing(f"playwright is not installed ({exc})") from exc
+    executable = chromium()
+    phone = width <= PHONE
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=executable, args=FLAGS, timeout=TIMEOUT_MS)
         try:
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, check=False
+            context = browser.new_context(
+                viewport={"width": width, "height": 844 if phone else 900},
+                is_mobile=phone,
+                has_touch=phone,
+                device_scale_factor=1,
             )
-        except subprocess.TimeoutExpired as exc:
-            raise BrowserFailed(f"chromium took more than {TIMEOUT:.0f}s on {page}") from exc
-    if done.returncode != 0:
-        raise BrowserFailed(f"chromium exited {done.returncode} on {page}:\n{done.stderr[-3000:]}")
-    return done.stdout
+            tab = context.new_page()
+            tab.set_default_timeout(TIMEOUT_MS)
+            seen = Loaded("", "", 0, 0)
+            tab.on("request", lambda request: seen.requests.append(request.url))
+            tab.on("pageerror", lambda error: seen.errors.append(str(error)))
+            tab.on("dialog", lambda dialog: _dismissed(dialog, seen))
+            tab.goto(page.resolve().as_uri(), wait_until="load")
+            size: list[int] = tab.evaluate(
+                "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+            )
+            seen.width, seen.height = size
+            seen.title = tab.title()
+            seen.dom = tab.content()
+            if screenshot is not None:
+                _shoot(tab, screenshot, seen, max_height)
+        finally:
+            browser.close()
+    return seen
 
 
-def dump_dom(page: Path, width: int = 1280, height: int = 900) -> str:
-    """The page's DOM as chromium serialises it after load, once its scripts ran."""
-    text = _run(page, width, height, "--dump-dom")
-    if "<html" not in text:
-        raise BrowserFailed(f"chromium dumped no DOM for {page}: {text[:300]!r}")
-    return text
+def _dismissed(dialog: Any, seen: Loaded) -> None:
+    seen.dialogs.append(f"{dialog.type}: {dialog.message}")
+    dialog.dismiss()
 
 
-def soup(page: Path, width: int = 1280) -> BeautifulSoup:
-    """The dumped DOM, parsed, for CSS selectors (``.select``) and text."""
-    return BeautifulSoup(dump_dom(page, width), "html.parser")
-
-
-def page_size(page: Path, width: int) -> tuple[int, int] | None:
-    """The page's full width and height in CSS pixels in a window ``width`` wide (a width
-    above ``width`` means the page scrolls sideways); None when it cannot be measured
-    (its Content-Security-Policy refuses our script)."""
-    with tempfile.TemporaryDirectory(prefix="agentd-measure-") as tmp:
-        copy = Path(tmp) / "measure.html"
-        copy.write_text(page.read_text(encoding="utf-8") + _MEASURE, encoding="utf-8")
-        found = re.search(r'data-measured="(\d+)x(\d+)"', dump_dom(copy, width))
-    return (int(found.group(1)), int(found.group(2))) if found else None
-
-
-def screenshot(page: Path, out: Path, width: int, max_height: int | None = None) -> int:
-    """A PNG of the whole page at ``width`` (cut at ``max_height`` when given): the
-    height it was taken at."""
-    size = page_size(page, width)
-    height = size[1] if size else FALLBACK_HEIGHT
-    if max_height is not None:
-        height = min(height, max_height)
+def _shoot(tab: Any, out: Path, seen: Loaded, max_height: int | None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.unlink(missing_ok=True)
-    _run(page, width, height, f"--screenshot={out.resolve()}")
-    if not out.exists() or out.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
-        raise BrowserFailed(f"chromium wrote no PNG at {out}")
-    return height
+    if max_height is not None and seen.height > max_height:
+        tab.set_viewport_size({"width": tab.viewport_size["width"], "height": max_height})
+        tab.screenshot(path=str(out), full_page=False)
+    else:
+        tab.screenshot(path=str(out), full_page=True)
 
 
 def png_size(path: Path) -> tuple[int, int]:
     """Width and height from a PNG's header (its IHDR chunk, at a fixed place)."""
     head = path.read_bytes()[:24]
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path} is not a PNG")
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
@@ -136,8 +140,8 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
     try:
-        screenshot(Path(argv[0]), Path(argv[1]), int(argv[2]) if len(argv) == 3 else 1280)
-    except (BrowserMissing, BrowserFailed) as exc:
+        load(Path(argv[0]), int(argv[2]) if len(argv) == 3 else 1280, screenshot=Path(argv[1]))
+    except BrowserMissing as exc:
         print(exc, file=sys.stderr)
         return 1
     return 0

@@ -1,5 +1,6 @@
 """report.html in a real browser: headless chromium loads the page each sweep wrote, runs
-its scripts, and we read the DOM it built (tests/output/browser.py) and take screenshots.
+its scripts, and we read the DOM it built, watch what it tried to do and take screenshots
+(tests/output/browser.py).
 
 The pages come from real sweeps (tests/output/reportdata.py): the demo over a week, three
 projects over a fortnight, a project named and talking like markup, and 300 projects of 3
@@ -92,9 +93,16 @@ def _grid(dom: BeautifulSoup) -> tuple[list[Tag], dict[str, list[Tag]]]:
     return nights, rows
 
 
-def _shot(page: Path, out: Path, width: int) -> None:
-    height = browser.screenshot(page, out, width)
-    assert browser.png_size(out) == (width, height)
+def _look(page: Path, out: Path, width: int) -> browser.Loaded:
+    """The page at ``width``, its screenshot in ``out``: it fits the width, asked for
+    nothing but itself, opened no dialog and threw no error."""
+    seen = browser.load(page, width, screenshot=out)
+    assert browser.png_size(out) == (width, seen.height)
+    assert seen.width <= width, f"at {width} px the page is {seen.width} px wide"
+    assert seen.requests == [page.resolve().as_uri()], seen.requests
+    assert not seen.dialogs
+    assert not seen.errors
+    return seen
 
 
 # -- the demo ------------------------------------------------------------------------------
@@ -104,13 +112,8 @@ def test_the_demo_page_says_the_night_and_reads_on_a_desk_and_a_phone(
     demo: Nights, tmp_path: Path
 ) -> None:
     report, page = demo.reports[-1], _page(demo)
-    _shot(page, tmp_path / "desk.png", DESKTOP)
-    _shot(page, tmp_path / "phone.png", PHONE)
-    size = browser.page_size(page, PHONE)
-    assert size is not None, "the page's policy refused the measuring script"
-    assert size[0] <= PHONE, f"at {PHONE} px the page is {size[0]} px wide: it scrolls sideways"
-
-    dom = browser.soup(page)
+    _look(page, tmp_path / "phone.png", PHONE)
+    dom = _look(page, tmp_path / "desk.png", DESKTOP).soup()
     verdict = _text(dom.select_one("#verdict"))
     assert report.status.value in _text(dom.select_one("#verdict .st")), verdict
     assert report.run_id in verdict
@@ -135,7 +138,7 @@ def test_the_demo_page_says_the_night_and_reads_on_a_desk_and_a_phone(
 def test_a_fortnight_shows_who_slipped_who_mended_and_the_nights_without_a_sweep(
     fortnight: Nights,
 ) -> None:
-    dom = browser.soup(_page(fortnight))
+    dom = browser.load(_page(fortnight)).soup()
     nights, rows = _grid(dom)
     assert len(nights) == 14
     assert set(rows) == {"steady", "slipping", "mending"}
@@ -166,7 +169,12 @@ def test_markup_in_names_output_and_prompts_shows_as_text_and_never_runs(
     nights = reportdata.hostile(tmp_path, END)
     page = _page(nights)
     source = BeautifulSoup(page.read_text(), "html.parser")
-    dom = browser.soup(page)
+    seen = browser.load(page)
+    assert seen.requests == [page.resolve().as_uri()], "it loaded something (an img src=x?)"
+    assert not seen.dialogs, "a script of the text ran (alert)"
+    assert not seen.errors
+    assert seen.title == _text(source.title), "a script of the text changed the title"
+    dom = seen.soup()
 
     assert not dom.find_all("img"), "an <img> from the project's name or its output"
     assert not dom.find_all(attrs={"onerror": True})
@@ -193,11 +201,10 @@ def test_300_projects_over_14_nights_fit_in_lanes_and_a_megabyte(
     report, page = fleet.reports[-1], _page(fleet)
     assert len(report.projects) == 300
     assert page.stat().st_size < MAX_PAGE_BYTES, f"{page.stat().st_size} bytes"
-    dom = browser.soup(page)
+    dom = _look(page, tmp_path / "desk.png", DESKTOP).soup()
     _check_timeline(dom, report)  # 8 lanes for 880-odd bars: no row per project
     nights, rows = _grid(dom)
     assert len(nights) == 14
     assert len(rows) == 300
     failures = dom.select("#needs-you .failure")
     assert len(failures) == len(report.failures) == 30
-    _shot(page, tmp_path / "desk.png", DESKTOP)
