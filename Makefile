@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PACKAGES := agentd/__init__.py agentd/__main__.py daemon config state
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv clean-demo bench mutants
+.PHONY: demo test lint venv clean-demo bench mutants screenshot
 
 venv: $(VENV)/.installed
 
@@ -37,6 +37,13 @@ clean-demo:
 
 bench: venv
 	$(BIN)/python bench/run.py --out BENCHMARKS.md
+
+# docs/report.png and docs/report-phone.png: the demo's report.html after a week of nights
+# (real sweeps on a moved clock, in a temporary directory), in headless chromium.
+screenshot: venv
+	$(BIN)/python -m tests.output.reportdata docs
+	@if command -v optipng >/dev/null; then optipng -quiet -o2 docs/report.png docs/report-phone.png; \
+	  else echo "optipng not installed: the PNGs are not optimised"; fi
 
 # Each promise of RELIABILITY.md against the mutant of the product that breaks it (~40 min).
 mutants: venv

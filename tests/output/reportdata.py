@@ -296,3 +296,37 @@ def hostile(root: Path, end: date) -> Nights:
     env["NOISE"] = HOSTILE_TEXT
     env["FAKE_AGENT_SLEEP"] = "0"
     return run_nights(Nights(root / "config.toml", root / "state", env), [Night(end)], {})
+
+
+# -- make screenshot -----------------------------------------------------------------------
+
+SHOTS = {"report.png": (1280, 2400), "report-phone.png": (390, 2400)}  # width, cut at height
+
+
+def main(argv: list[str]) -> int:
+    """`make screenshot`: the demo's week in a temporary directory, its last page in
+    ``argv[0]`` (docs/) as report.png (desktop) and report-phone.png (a phone)."""
+    import tempfile
+
+    from agentd.daemon.output.logs import configure
+    from tests.output import browser
+
+    configure("error")  # the demo's failures are meant: the page says them
+    out = Path(argv[0]) if argv else ROOT / "docs"
+    with tempfile.TemporaryDirectory(prefix="agentd-screenshot-") as tmp:
+        page = demo_week(Path(tmp), date(2026, 3, 14)).last_run / "report.html"
+        if not page.is_file():
+            print(f"the demo's sweep wrote no {page.name}", file=sys.stderr)
+            return 1
+        for name, (width, height) in SHOTS.items():
+            try:
+                browser.load(page, width, screenshot=out / name, max_height=height)
+            except browser.BrowserMissing as exc:
+                print(exc, file=sys.stderr)
+                return 1
+            print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
