@@ -108,11 +108,7 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
         took = f"{run.duration_s:.1f}s" if run.duration_s is not None else ""
         facts = [run.agent, run.status, took, run.spent, work_text(run.worktree)]
         lines.append(f"- **{_md(run.place)}**: " + "; ".join(f for f in facts if f))
-        commits = (run.worktree or {}).get("commits") or []
-        for commit in commits[:SHOWN_COMMITS]:
-            lines.append(f"  - `{str(commit['sha'])[:10]}` {_md(str(commit['subject']))}")
-        if len(commits) > SHOWN_COMMITS:
-            lines.append(f"  - … and {len(commits) - SHOWN_COMMITS} more (git log shows them)")
+        lines += _commit_lines(run.worktree or {})
         if run.error:
             lines.append(f"  - error: **{_md(run.error)}**")
         if run.answer:
@@ -120,6 +116,19 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
             lines.append("")
         elif not run.error:
             lines.append("  - no answer found in its output")
+    return lines
+
+
+def _commit_lines(worktree: dict[str, Any]) -> list[str]:
+    commits = [c for c in worktree.get("commits") or [] if isinstance(c, dict)]
+    lines = [
+        f"  - `{str(c.get('sha'))[:10]}` {_md(str(c.get('subject')))}"
+        for c in commits[:SHOWN_COMMITS]
+    ]
+    count = worktree.get("commit_count")
+    more = (count if isinstance(count, int) else len(commits)) - len(lines)
+    if more > 0:
+        lines.append(f"  - … and {more} more (git log shows them)")
     return lines
 
 

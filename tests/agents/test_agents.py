@@ -31,16 +31,6 @@ GIT_ENV = {
 }
 
 
-@pytest.fixture
-def aws(ws: Workspace) -> Workspace:
-    """A workspace whose PATH finds the fake claude, codex, gemini and aider first."""
-    ws.env["PATH"] = f"{FAKES}:{ws.env['PATH']}"
-    (ws.root / "home").mkdir(exist_ok=True)
-    ws.env.update(GIT_ENV)
-    ws.env["GIT_CONFIG_GLOBAL"] = str(ws.root / "home" / ".gitconfig")
-    return ws
-
-
 def trace_overlap(path: Path) -> int:
     """The most agent processes alive at once, from the fakes' start/end lines (appended
     in the order they happened)."""
