@@ -230,7 +230,10 @@ class Journal:
         """Write the whole state to state.json and start a new, empty journal for it."""
         token = secrets.token_hex(8)
         doc = {**doc, "version": STATE_VERSION, "journal": token}
-        data = json.dumps(doc, indent=1, sort_keys=True).encode()
+        # Compact: with `indent`, json falls back to its pure-Python encoder, three times
+        # slower on a 300-project state with its run history (about 150 ms against 45 ms,
+        # paid at the end of every sweep); `agentd status` is the way to read it.
+        data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
         header = json.dumps({"journal": token, "snapshot": _digest(data)}).encode() + b"\n"
         # A state.json that is a symbolic link (to another disk, say) is the operator's
         # choice, like a symlinked state directory: the file it points to is replaced.
