@@ -105,8 +105,8 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
         return []
     lines = ["", f"## Agents ({len(runs)})", ""]
     for run in runs:
-        took = f"{run.duration_s:.1f}s" if run.duration_s is not None else ""
-        facts = [run.agent, run.status, took, run.spent, work_text(run.worktree)]
+        took = f" ({run.duration_s:.1f}s)" if run.duration_s is not None else ""
+        facts = [f"{run.agent}, {run.status}{took}", run.spent, work_text(run.worktree)]
         lines.append(f"- **{_md(run.place)}**: " + "; ".join(f for f in facts if f))
         lines += _commit_lines(run.worktree or {})
         if run.error:
@@ -116,7 +116,7 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
             lines.append("")
         elif not run.error:
             lines.append("  - no answer found in its output")
-    return lines
+    return lines[:-1] if lines[-1] == "" else lines  # the next section brings its own
 
 
 def _commit_lines(worktree: dict[str, Any]) -> list[str]:

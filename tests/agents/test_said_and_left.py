@@ -60,7 +60,7 @@ def test_answers_errors_and_reasons_in_report(aws: Workspace) -> None:
 
     md = (Path(report["run_dir"]) / "report.md").read_text()
     agents = md.split("## Agents (6)\n", 1)[1]
-    assert "- **good / fix**: claude; ok; " in agents
+    assert "- **good / fix**: claude, ok (" in agents
     assert "  > Done: fix it with ********" in agents
     assert "  - error: **claude: Not logged in · Please run /login**" in agents
     assert f"  - error: **codex: {waiting}**" in agents
