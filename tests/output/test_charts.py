@@ -359,10 +359,12 @@ def test_the_grid_is_aligned_and_says_which_kind_of_gap():
     gaps = ["gap gap-missed", "gap gap-skipped", "gap gap-none-due"]
     assert [c.css for c in api.cells] == ["st-ok", *gaps, "st-failed", "gap gap-none"]
     assert docs.cells[0].css == "st-none"
-    assert docs.cells[0].title == "2024-05-01: did not run"
-    assert api.cells[0].title == "2024-05-01: ok, 1m, $0.40"
-    assert api.cells[4].title == "2024-05-05: failed, 1m30s"
-    assert api.cells[2].title == "2024-05-03: skipped: the daemon was paused"
+    # A title only for what the column (the date) and the mark do not say: the kind of
+    # gap, a night it did not run. Durations and spend are the row's sparklines' titles.
+    assert docs.cells[0].title == "did not run"
+    assert (api.cells[0].title, api.cells[4].title) == ("", "")
+    assert api.cells[1].title == "missed"
+    assert api.cells[2].title == "skipped: the daemon was paused"
     assert (api.cells[0].mark, api.cells[4].mark) == ("✓", "✗")
     assert [n.css for n in view.nights][:3] == ["st-ok", "gap gap-missed", "gap gap-skipped"]
     assert view.nights[4].title == "2024-05-05: 2 sweeps, failed, wall time 10m, spend $0.50"
@@ -390,25 +392,33 @@ def test_the_nights_bars_scale_to_the_longest_and_dearest_night():
 
 
 @pytest.mark.parametrize(
-    ("values", "lines", "dots"),
+    ("values", "lines", "dots", "path"),
     [
-        ([10.0, 20.0, None, 5.0], [[(1.0, 8.0), (20.3, 1.0)]], [(59.0, 11.5)]),
-        ([7.0], [], [(SPARK_W / 2, 1.0)]),  # one value: a dot at the top of its own scale
-        ([None, None], [], []),
-        ([0.0, 0.0], [[(1.0, SPARK_H - 1), (59.0, SPARK_H - 1)]], []),  # all zero: flat, low
+        # In whole units of a 120 x 32 box, 2 from its edges: x 2, 41, 79, 118.
+        ([10.0, 20.0, None, 5.0], [[(2, 16), (41, 2)]], [(118, 23)], "M2 16 41 2"),
+        ([7.0], [], [(SPARK_W // 2, 2)], ""),  # one value: a dot at the top of its own scale
+        ([None, None], [], [], ""),
+        ([0.0, 0.0], [[(2, SPARK_H - 2), (118, SPARK_H - 2)]], [], "M2 30 118 30"),
+        (
+            [1, 2, None, 3, 4],
+            [[(2, 23), (31, 16)], [(89, 9), (118, 2)]],
+            [],
+            "M2 23 31 16M89 9 118 2",
+        ),
     ],
 )
 def test_sparklines_scale_from_zero_and_break_at_missing_nights(
     values: list[float | None],
     lines: list[list[tuple[float, float]]],
     dots: list[tuple[float, float]],
+    path: str,
 ):
     spark = sparkline(values, "duration")
-    assert (spark.lines, spark.dots) == (lines, dots)
+    assert (spark.lines, spark.dots, spark.path) == (lines, dots, path)
 
 
-def test_a_sparkline_title_says_the_last_and_the_most():
-    assert sparkline([60, 120, None], "duration").title == "duration: last 2m, most 2m"
+def test_a_sparkline_title_says_every_nights_value():
+    assert sparkline([60, 120, None], "duration").title == "duration by night: 1m 2m –"
     assert sparkline([None], "spend", nightgrid.money).title == "spend: none"
 
 
@@ -472,7 +482,8 @@ def test_a_hostile_project_name_stays_text_in_the_history(autoescape: bool):
     assert EVIL in page.text
     assert EVIL in page.attrs
     assert page.tags.count("td") >= 2 * 6
-    assert page.tags.count("svg") == 2 * 2 + 2 * 6  # two sparklines a row, two bars a night
+    # Two sparklines a row but docs' spend (it has none), two bars a night.
+    assert page.tags.count("svg") == 2 * 2 - 1 + 2 * 6
     assert page.tags.count("circle") == 4  # nights with no neighbour: api 2 + 1, docs 1
 
 

@@ -15,7 +15,10 @@ Point = tuple[float, float]
 
 
 def r1(value: float) -> float:
-    return round(value, 1)
+    """One decimal, and a whole number as an int: a template writes 12.0 as "12.0", and a
+    page of a thousand bars would carry those two characters a few thousand times."""
+    rounded = round(float(value), 1)
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 def status_class(status: object) -> str:

@@ -41,14 +41,25 @@ class PageModel:
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    """One per process: the daemon renders a page every night from templates compiled once."""
+    """One per process: the daemon renders a page every night from templates compiled once
+    (compiling them all costs more than rendering a page of 300 projects). Not reloaded
+    when the files change: an upgrade under a running daemon must not pair new templates
+    with the old code that fills them in."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
+
+
+@functools.cache
+def template() -> jinja2.Template:
+    """The page's template, compiled on first use; its partials are compiled on the first
+    render that includes them, and cached by the environment."""
+    return environment().get_template(PAGE)
 
 
 def render_html(
@@ -72,15 +83,11 @@ def render_document(
         projects=view.project_rows(doc),
         tasks=sum(len(p["tasks"]) for p in doc["projects"]),
     )
-    return (
-        environment()
-        .get_template(PAGE)
-        .render(
-            page=model,
-            timeline=_timeline(doc, config),
-            history_view=charts.history_view(history) if history is not None else None,
-            run_dir=view.text(run_dir),
-        )
+    return template().render(
+        page=model,
+        timeline=_timeline(doc, config),
+        history_view=charts.history_view(history) if history is not None else None,
+        run_dir=view.text(run_dir),
     )
 
 

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 MEDIAN_NIGHTS = 7
 # A failure's log as the page quotes it: its last lines (report.json keeps ~the tail).
 TAIL_LINES = 30
+# All the failures' quoted lines together, in characters: a night of 300 failures quotes
+# a few lines of each (the page stays under a megabyte), a night of ten their whole
+# tails. Each keeps at least TAIL_FLOOR characters, and its log is a link away.
+TAILS_CHARS = 100_000
+TAIL_FLOOR = 240
+TAIL_CUT = "… (earlier lines in the full log)\n"
 # An agent's answer on the page; report.json holds what the sweep kept of it.
 ANSWER_CHARS = 8000
 REQUIRE_CLEAN = "require_clean: "
@@ -148,6 +154,12 @@ class ProjectRow:
     reason: str
     tasks: list[TaskRow] = field(default_factory=list)
 
+    @property
+    def counts(self) -> str:
+        """ "2 ok, 1 failed": the counts that are not zero (a project of no task: "0 ok")."""
+        counts = ((self.ok, "ok"), (self.failed, "failed"), (self.skipped, "skipped"))
+        return ", ".join(f"{n} {what}" for n, what in counts if n) or "0 ok"
+
 
 def text(value: Any) -> str:
     """Any value of a report as text a page can show: nothing that acts, never ``None``."""
@@ -261,9 +273,9 @@ def _meters(standing: list[dict[str, Any]]) -> list[Meter]:
 def needs_you(report: dict[str, Any], changes: Any) -> NeedsYou:
     tasks = {(p["name"], t["name"]): t for p in report["projects"] for t in p["tasks"]}
     failures = []
+    room = max(TAIL_FLOOR, TAILS_CHARS // max(1, len(report["failures"])))
     for failure in report["failures"]:
         task = tasks.get((failure.get("project"), failure.get("task")), {})
-        tail = text(task.get("output_tail")).splitlines()[-TAIL_LINES:]
         argv = task.get("argv")
         failures.append(
             FailureView(
@@ -271,7 +283,7 @@ def needs_you(report: dict[str, Any], changes: Any) -> NeedsYou:
                 status=text(failure.get("status")),
                 message=text(failure.get("message")),
                 command=text(_command(argv)) if isinstance(argv, list) else "",
-                tail="\n".join(tail),
+                tail=last_lines(text(task.get("output_tail")), room),
                 log=log_link(task),
                 agent_error=text(task.get("agent_error")),
             )
@@ -299,6 +311,18 @@ def needs_you(report: dict[str, Any], changes: Any) -> NeedsYou:
         kept=kept,
         usage_unknown=unknown,
     )
+
+
+def last_lines(tail: str, room: int) -> str:
+    """The last TAIL_LINES lines of ``tail`` in at most ``room`` characters, cut at a line
+    start (a line longer than ``room`` keeps its end), saying when lines were left out."""
+    every = tail.splitlines()
+    kept = "\n".join(every[-TAIL_LINES:])
+    if len(kept) <= room:
+        return kept if len(every) <= TAIL_LINES else TAIL_CUT + kept
+    end = kept[-room:]
+    start = end.find("\n") + 1
+    return TAIL_CUT + (end[start:] if 0 < start < len(end) else end)
 
 
 def _names(changes: Any, key: str) -> list[Any]:
