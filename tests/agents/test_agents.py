@@ -482,7 +482,7 @@ def test_alert_after_a_failed_sweep_reaches_webhook_and_command(aws: Workspace, 
     for text in (proc.stderr, json.dumps(saved), shown):
         assert "T0KEN-SECRET" not in text
         assert "H3ADER-SECRET" not in text
-    assert f'webhook = "http://127.0.0.1:{hook.server.server_address[1]}"' in shown
+    assert f'webhook = "http://127.0.0.1:{hook.server.server_address[1]}/********"' in shown
 
 
 def test_failing_alert_never_fails_the_sweep(aws: Workspace, hook: Hook) -> None:
