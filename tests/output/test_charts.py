@@ -394,17 +394,12 @@ def test_the_nights_bars_scale_to_the_longest_and_dearest_night():
 @pytest.mark.parametrize(
     ("values", "lines", "dots", "path"),
     [
-        # In whole units of a 120 x 32 box, 2 from its edges: x 2, 41, 79, 118.
-        ([10.0, 20.0, None, 5.0], [[(2, 16), (41, 2)]], [(118, 23)], "M2 16 41 2"),
-        ([7.0], [], [(SPARK_W // 2, 2)], ""),  # one value: a dot at the top of its own scale
+        # In whole pixels of a 60 x 16 box, 1 from its edges: x 1, 20, 40, 59.
+        ([10.0, 20.0, None, 5.0], [[(1, 8), (20, 1)]], [(59, 12)], "M1 8 20 1"),
+        ([7.0], [], [(SPARK_W // 2, 1)], ""),  # one value: a dot at the top of its own scale
         ([None, None], [], [], ""),
-        ([0.0, 0.0], [[(2, SPARK_H - 2), (118, SPARK_H - 2)]], [], "M2 30 118 30"),
-        (
-            [1, 2, None, 3, 4],
-            [[(2, 23), (31, 16)], [(89, 9), (118, 2)]],
-            [],
-            "M2 23 31 16M89 9 118 2",
-        ),
+        ([0.0, 0.0], [[(1, SPARK_H - 1), (59, SPARK_H - 1)]], [], "M1 15 59 15"),
+        ([1, 2, None, 3, 4], [[(1, 12), (16, 8)], [(44, 4), (59, 1)]], [], "M1 12 16 8M44 4 59 1"),
     ],
 )
 def test_sparklines_scale_from_zero_and_break_at_missing_nights(
@@ -418,7 +413,7 @@ def test_sparklines_scale_from_zero_and_break_at_missing_nights(
 
 
 def test_a_sparkline_title_says_every_nights_value():
-    assert sparkline([60, 120, None], "duration").title == "duration by night: 1m 2m –"
+    assert sparkline([60, 120, None], "duration").title == "duration: 1m 2m –"
     assert sparkline([None], "spend", nightgrid.money).title == "spend: none"
 
 
@@ -485,6 +480,25 @@ def test_a_hostile_project_name_stays_text_in_the_history(autoescape: bool):
     # Two sparklines a row but docs' spend (it has none), two bars a night.
     assert page.tags.count("svg") == 2 * 2 - 1 + 2 * 6
     assert page.tags.count("circle") == 4  # nights with no neighbour: api 2 + 1, docs 1
+
+
+def test_without_spend_the_grid_has_no_spend_column():
+    nights = [night(1, spend_usd=None), night(2, 0, "missed")]
+    rows = [ProjectHistory("api", [cell("ok", 60), cell(None)])]
+    view = history_view(History(nights, rows))
+    assert not view.spend
+    page = parsed(render("_history.html.j2", history_view=view))
+    assert "spend" not in " ".join(page.text)
+    assert page.tags.count("svg") == 1 + 2  # the duration sparkline, a wall time bar a night
+    assert history_view(sample_history()).spend
+
+
+def test_a_project_name_is_a_title_only_where_it_may_be_cut():
+    names = ["api", "a-project-name-far-too-long-for-its-column"]
+    rows = [ProjectHistory(name, [cell("ok", 60)]) for name in names]
+    page = parsed(render("_history.html.j2", history_view=history_view(History([night(1)], rows))))
+    assert names[1] in page.attrs
+    assert names[0] not in page.attrs
 
 
 def test_the_partials_say_what_they_show():

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from agentd.daemon.model.history import History, Night, NightCell, ProjectHistor
 from agentd.daemon.output.html import render_document
 from agentd.daemon.output.report import ReportWriter, finishing
 from agentd.daemon.sweep.engine import SweepRequest, record_failed_start, run_sweep
+from agentd.daemon.tasks import runner
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
 from tests.builders import ask, cmd, proj, recording, sh, write_config
@@ -363,22 +364,106 @@ def test_the_alert_names_the_page(ws: Workspace) -> None:
     assert Path(sent["html"]).is_file()
 
 
-def test_300_projects_of_3_tasks_stay_under_1_mb(night: Workspace) -> None:
-    """A real sweep's projects, copied to 300 of them, over 14 nights of history."""
+def test_the_timeline_has_the_sweeps_bound_and_its_dependency_waits(ws: Workspace) -> None:
+    """Real sweeps: one lane when projects run one at a time (whatever the limit the
+    configuration would allow them in parallel), one per slot when they run in parallel,
+    and the wait of a project for the one it depends on, from the configuration."""
+    projects = [proj("a", "t"), proj("b", "t", depends_on=["a"]), proj("c", "t")]
+    for parallel, lanes in ((False, 1), (True, 3)):
+        run = {"project_parallelism": parallel, "max_parallel_projects": 3}
+        write_config(ws, {"t": cmd("true")}, projects, run=run)
+        assert ws.once("--force").returncode == 0
+        page, _ = _page(_latest(ws)[0])
+        slots = [e for e in page.find("rect", class_="tl-lane") if e.within("g", class_="tl-lanes")]
+        assert len(slots) == lanes
+        assert len(page.find("rect", class_="tl-bar")) == 3
+        [wait] = [e for e in page.find("g") if e.within("g", class_="tl-waits")]
+        assert "b waited for a" in "".join(wait.text)
+    # A report that names a limit it did not run under (projects one at a time) is drawn
+    # with one slot: the limit is not the bound (these projects overlapped: a lane over it).
+    run_dir, report = _latest(ws)
+    report["mode"] = {"project_parallelism": False, "max_parallel_projects": 3}
+    page = Page(render_document(report, None, load_config(ws.config, ws.env), run_dir))
+    lanes = [e for e in page.find("rect", class_="tl-lane") if e.within("g", class_="tl-lanes")]
+    assert len([e for e in lanes if "tl-over" not in e.classes]) == 1
+
+
+# The 300-project page over 14 nights at its heaviest: every project failing with the
+# longest tail a report keeps, and a spend every night. The issue's budget is 1 MB; the
+# same projects on a calm night make about 480 KiB.
+MAX_PAGE = 750 * 1024
+
+
+def _fleet(report: dict[str, Any], run_dir: Path) -> tuple[dict[str, Any], History]:
+    """``report`` grown to 300 projects of 3 tasks, 8 at a time, each failing its second
+    task with the longest tail a report keeps; and 14 nights of them (one missed), each
+    with a duration and a spend. Size is what this measures: the content is the most a
+    report of that sweep can ask the page to show."""
+    web = next(p for p in report["projects"] if p["name"] == "web")
+    lint, bad = (next(t for t in web["tasks"] if t["name"] == n) for n in ("lint", "bad"))
+    lines = (f"E   assert add(2, 2) == 5  # tests/test_app_{i}.py:{i * 7}" for i in range(99))
+    tail = "\n".join(list(lines)[-runner.TAIL_LINES :])[-runner.TAIL_CHARS :]
+    start = datetime.fromisoformat(report["started_at"])
+    projects, failures = [], []
+    for i in range(300):
+        name, at = f"project-{i:03d}", start + timedelta(seconds=90 * (i // 8))
+        tasks = []
+        for k, (model, task) in enumerate(((lint, "lint"), (bad, "test"), (lint, "docs"))):
+            begin, end = at + timedelta(seconds=30 * k), at + timedelta(seconds=30 * k + 29)
+            tasks.append(
+                {
+                    **model,
+                    "name": task,
+                    "started_at": begin.isoformat(timespec="milliseconds"),
+                    "finished_at": end.isoformat(timespec="milliseconds"),
+                    "duration_s": 29.0,
+                    "log": f"{name}/{task}.log",
+                    "output_tail": tail if model is bad else "",
+                    "argv": ["pytest", "-q"] if model is bad else ["ruff", "check"],
+                }
+            )
+        span = {"started_at": tasks[0]["started_at"], "finished_at": tasks[-1]["finished_at"]}
+        projects.append({**web, **span, "name": name, "status": "failed", "tasks": tasks})
+        failures.append({"project": name, "task": "test", "status": "failed", "message": "x"})
+    days = [f"2026-03-{d:02d}" for d in range(1, 15)]
+    nights = [
+        Night(d, 0 if n == 10 else 1, "failed", 2000.0 + n, 9.5, None) for n, d in enumerate(days)
+    ]
+    nights[10] = Night(days[10], 0, None, None, None, "missed")
+    cells = [NightCell("failed" if n % 3 else "ok", 90.0 + n, 0.03 * n) for n in range(14)]
+    cells[10] = NightCell(None, None, None)
+    history = History(nights, [ProjectHistory(p["name"], cells) for p in projects])
+    mode = {"project_parallelism": True, "max_parallel_projects": 8}
+    big = {**report, "projects": projects, "failures": failures, "status": "failed", "mode": mode}
+    return big, history
+
+
+def test_300_projects_of_3_tasks_all_failing_over_14_nights_stay_under_750_kib(
+    night: Workspace,
+) -> None:
     run_dir, report = _latest(night)
-    model = next(p for p in report["projects"] if p["name"] == "web")
-    three = [*model["tasks"], {**model["tasks"][0], "name": "third"}]
-    report["projects"] = [{**model, "name": f"project-{i:03d}", "tasks": three} for i in range(300)]
-    nights = [Night(f"2026-03-{d:02d}", 1, "ok", 3600.0 + d, 1.5, None) for d in range(1, 15)]
-    cells = [NightCell("ok", 12.0 + d, 0.01) for d in range(14)]
-    history = History(nights, [ProjectHistory(p["name"], cells) for p in report["projects"]])
+    big, history = _fleet(report, run_dir)
     config = load_config(night.config, night.env)
     started = time.perf_counter()
-    text = render_document(report, history, config, run_dir)
+    text = render_document(big, history, config, run_dir)
     took = time.perf_counter() - started
     size = len(text.encode())
-    print(f"\n300 projects x 3 tasks, 14 nights: {size / 1024:.0f} KiB in {took * 1000:.0f} ms")
-    assert size < 1024 * 1024
+    print(
+        f"\n300 projects x 3 tasks failing, 14 nights: {size / 1024:.0f} KiB, {took * 1000:.0f} ms"
+    )
+    assert size < MAX_PAGE, f"{size / 1024:.0f} KiB"
     page = Page(text)
     assert len([e for e in page.find("tbody") if e.within("details", class_="all")]) == 300
-    assert len(page.find("div", class_="failure")) == len(report["failures"])
+    failures = page.find("div", class_="failure")
+    assert len(failures) == 300
+    # Each failure still quotes its last lines (fewer of them, with a mark where they were
+    # cut), and links its log.
+    tails = ["".join(t.text) for t in page.find("pre", class_="tail")]
+    assert len(tails) == 300
+    assert all(t.startswith("…\n") and t.endswith("tests/test_app_98.py:686") for t in tails)
+    assert len(page.find("a", class_="log")) == 300
+    assert len(page.find("rect", class_="tl-bar")) == 900
+    rows = [e for e in page.find("tr") if e.within("table", class_="hist") and e.within("tbody")]
+    assert len(rows) == 300
+    assert len(page.find("td", class_="hc")) == 300 * 14
+    assert len(page.find("td", class_="gap-missed")) == 300

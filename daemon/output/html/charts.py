@@ -33,14 +33,15 @@ from agentd.daemon.output.html.nightgrid import HistoryView, history_view
 
 __all__ = ["HistoryView", "Timeline", "bounds_of", "history_view", "timeline"]
 
-WIDTH = 1000.0
-GUTTER = 70.0  # the lanes' labels, left of the plot
-RIGHT = 14.0
-TOP = 4.0
-LANE_H = 18.0
-BAR_H = 12.0
-AGENT_H = 30.0
-AXIS_H = 22.0
+# Whole numbers where they can be: a template writes 12.0 as "12.0", on every bar.
+WIDTH = 1000
+GUTTER = 70  # the lanes' labels, left of the plot
+RIGHT = 14
+TOP = 4
+LANE_H = 18
+BAR_H = 12
+AGENT_H = 30
+AXIS_H = 22
 MIN_BAR = 1.5  # a 50 ms task in an 8-hour night would otherwise be no pixel at all
 MAX_TICKS = 8
 # Tick spacings a reader counts in: seconds up to a day.
@@ -70,6 +71,17 @@ class Bar:
     css: str
     title: str
     alt: bool = False  # every other project in a lane, so neighbours stay apart
+
+
+@dataclass(frozen=True)
+class LaneBars:
+    """A lane's spans and bars, drawn in a group moved down to the lane, so a thousand
+    rects need no y of their own (every span of a lane has one y, every bar another)."""
+
+    span_y: float
+    bar_y: float
+    spans: list[Bar]
+    bars: list[Bar]
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class Timeline:
     lanes: list[Lane]
     spans: list[Bar]
     bars: list[Bar]
+    by_lane: list[LaneBars]  # the same spans and bars, as the template draws them
     waits: list[Wait]
     ticks: list[Tick]
     axis_y: float
@@ -246,6 +259,7 @@ def timeline(
         lanes=lanes,
         spans=spans,
         bars=bars,
+        by_lane=_by_lane(count, spans, bars),
         waits=waits,
         ticks=ticks,
         axis_y=r1(axis_y),
@@ -310,6 +324,18 @@ def _bars(runs: list[_Run], lane_of: list[int], scale: Scale) -> tuple[list[Bar]
             top = r1(y + (LANE_H - BAR_H) / 2)
             bars.append(Bar(x, top, width, BAR_H, lane, status_class(task.get("status")), title))
     return spans, bars
+
+
+def _by_lane(count: int, spans: list[Bar], bars: list[Bar]) -> list[LaneBars]:
+    lanes = [
+        LaneBars(r1(TOP + k * LANE_H + 1), r1(TOP + k * LANE_H + (LANE_H - BAR_H) / 2), [], [])
+        for k in range(count)
+    ]
+    for span in spans:
+        lanes[span.lane].spans.append(span)
+    for bar in bars:
+        lanes[bar.lane].bars.append(bar)
+    return [lane for lane in lanes if lane.spans]
 
 
 def _waits(

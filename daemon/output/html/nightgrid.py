@@ -20,11 +20,11 @@ from agentd.daemon.output.html.chartkit import (
     status_class,
 )
 
-# A sparkline's box in user units, drawn at half that in CSS pixels: whole units are
-# half-pixels, fine enough for a trend, and a point is "41 16" rather than "20.3 8.0".
-SPARK_W, SPARK_H = 120, 32
-SPARK_PX = 2
-SPARK_PAD = 2  # the line's half-width, so the top and bottom values are not clipped
+# A sparkline's box in CSS pixels, its points rounded to whole ones: fine enough for a
+# trend, and a point is "20 8" rather than "20.3 8.0", 4200 times on a page of 300 rows.
+# The box is the SVG's size, not a viewBox: one attribute fewer on every sparkline.
+SPARK_W, SPARK_H = 60, 16
+SPARK_PAD = 1  # the line's half-width, so the top and bottom values are not clipped
 NIGHT_BAR_W, NIGHT_BAR_H = 10, 20
 MARKS = {"ok": "✓", "failed": "✗", "error": "✗", "interrupted": "!", "skipped": "–"}
 
@@ -83,7 +83,6 @@ class HistoryView:
     rows: list[HistoryRow]
     spark_width: int
     spark_height: int
-    spark_px: int  # user units per CSS pixel
     bar_width: float
     bar_height: float
     summary: str
@@ -124,7 +123,7 @@ def sparkline(values: Sequence[float | None], what: str, show: Any = duration_te
         current.append((round(x), round(y)))
     dots = [line[0] for line in lines if len(line) == 1]
     lines = [line for line in lines if len(line) > 1]
-    title = f"{what} by night: {' '.join(shown)}" if known else f"{what}: none"
+    title = f"{what}: {' '.join(shown)}" if known else f"{what}: none"
     return Spark(lines, dots, title, "".join(_path(line) for line in lines))
 
 
@@ -193,6 +192,4 @@ def history_view(history: History) -> HistoryView:
     summary = f"History: {len(rows)} projects over {len(nights)} nights{span}"
     summary += f", {gaps} without a sweep" if gaps else ""
     spend = bool(spends) or any(row.spend.path or row.spend.dots for row in rows)
-    return HistoryView(
-        columns, rows, SPARK_W, SPARK_H, SPARK_PX, NIGHT_BAR_W, NIGHT_BAR_H, summary, spend
-    )
+    return HistoryView(columns, rows, SPARK_W, SPARK_H, NIGHT_BAR_W, NIGHT_BAR_H, summary, spend)

@@ -30,9 +30,9 @@ TAIL_LINES = 30
 # All the failures' quoted lines together, in characters: a night of 300 failures quotes
 # a few lines of each (the page stays under a megabyte), a night of ten their whole
 # tails. Each keeps at least TAIL_FLOOR characters, and its log is a link away.
-TAILS_CHARS = 100_000
+TAILS_CHARS = 80_000
 TAIL_FLOOR = 240
-TAIL_CUT = "… (earlier lines in the full log)\n"
+TAIL_CUT = "…\n"  # lines left out above: the log, a link below, has them
 # An agent's answer on the page; report.json holds what the sweep kept of it.
 ANSWER_CHARS = 8000
 REQUIRE_CLEAN = "require_clean: "
