@@ -254,7 +254,7 @@ def timeline(
         plot_width=r1(scale.width),
         plot_end=r1(GUTTER + scale.width),
         label_x=GUTTER - 6,
-        zone_x=GUTTER - 24,
+        zone_x=GUTTER - 32,
         lanes_bottom=r1(bottom),
         lanes=lanes,
         spans=spans,
