@@ -88,6 +88,9 @@ class Daemon:
     # -- life cycle -----------------------------------------------------------------------
 
     def loop(self) -> Ending:
+        from agentd.daemon.output.html import page  # Jinja2: the daemon's, not every command's
+
+        page.warm()
         interval = self.notifier.watchdog_interval
         self.scheduler.start(self.config, self._tick, interval)
         try:

@@ -467,3 +467,17 @@ def test_300_projects_of_3_tasks_all_failing_over_14_nights_stay_under_750_kib(
     assert len(rows) == 300
     assert len(page.find("td", class_="hc")) == 300 * 14
     assert len(page.find("td", class_="gap-missed")) == 300
+
+
+def test_warm_compiles_every_template_the_page_may_include() -> None:
+    """The daemon compiles them as it starts: a night's page then costs only its rendering,
+    and an upgrade under a running daemon cannot pair a new partial with the old code."""
+    from agentd.daemon.output.html import page
+
+    env = page.environment()
+    assert env.cache is not None
+    env.cache.clear()
+    page.warm()
+    compiled = {key[1] for key in env.cache}  # (loader ref, name)
+    assert compiled == {path.name for path in page.TEMPLATES.glob("*.j2")}
+    assert "_timeline.svg.j2" in compiled

@@ -56,6 +56,16 @@ def environment() -> jinja2.Environment:
 
 
 @functools.cache
+def warm() -> None:
+    """Compile every template now. The daemon does it as it starts, so that a night's page
+    costs only its rendering (BENCHMARKS.md, "The HTML report"), and so that the templates
+    it renders are the ones installed with the code it runs: a partial compiled on first
+    use could come from files an upgrade replaced meanwhile."""
+    env = environment()
+    for name in env.list_templates(filter_func=lambda name: name.endswith(".j2")):
+        env.get_template(name)
+
+
 def template() -> jinja2.Template:
     """The page's template, compiled on first use; its partials are compiled on the first
     render that includes them, and cached by the environment."""
