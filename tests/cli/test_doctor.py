@@ -396,6 +396,7 @@ def test_off_a_terminal_doctor_prints_one_plain_line_per_check(dws: Workspace) -
     assert not [line for line in lines if set(line) & set("│┃━─┏└")]
     assert len(lines) == len(checks) + 2
     for check, line in zip(checks, lines[1:], strict=False):
-        assert line.startswith(f"{check['level']}  ") and f"  {check['check']}  " in line
+        assert line.startswith(f"{check['level']}  ")
+        assert f"  {check['check']}  " in line
         assert line.endswith(f"  {check['message']}"), line
     assert lines[-1].endswith("problem(s)")

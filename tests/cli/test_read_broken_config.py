@@ -144,7 +144,8 @@ def test_an_unreadable_paths_table_makes_the_state_directory_a_guess_and_says_so
     # A syntax error elsewhere leaves [paths] readable: no guess, nothing said of one.
     swept.config.write_text("[run\nx = 1\n")
     plain = swept.run("status")
-    assert "guess" not in plain.stderr and f"showing state directory {default}" in plain.stderr
+    assert "guess" not in plain.stderr
+    assert f"showing state directory {default}" in plain.stderr
     assert json.loads(swept.run("config", "path", "--json").stdout)["state_dir"]["guess"] is False
 
 
@@ -166,7 +167,8 @@ def test_status_without_a_valid_file_shows_what_is_known_of_the_schedule_and_tas
     assert "schedule:    '0 4 * * *' in " in status.stdout
     assert "(the file's [schedule]; another table of it is invalid)" in status.stdout
     rows = {line.split()[0]: line for line in status.stdout.splitlines() if line.startswith("  ")}
-    assert rows["api"].split()[3:5] == ["0/1", "of"] and rows["api"].split()[5] == "?"
+    assert rows["api"].split()[3:5] == ["0/1", "of"]
+    assert rows["api"].split()[5] == "?"
     assert rows["web"].split()[3] == "?", rows["web"]
     shown = json.loads(ws.run("status", "--json", "--config", str(ws.config)).stdout)
     assert [p["tasks"] for p in shown["projects"]] == [None, None]
