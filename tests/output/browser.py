@@ -55,6 +55,7 @@ class Loaded:
     requests: list[str] = field(default_factory=list)  # every URL it asked for
     dialogs: list[str] = field(default_factory=list)  # alert/confirm/prompt it opened
     errors: list[str] = field(default_factory=list)  # uncaught script errors
+    probed: Any = None  # what ``probe`` returned: the layout as the reader sees it
 
     def soup(self) -> BeautifulSoup:
         return BeautifulSoup(self.dom, "html.parser")
@@ -74,10 +75,13 @@ def load(
     *,
     screenshot: Path | None = None,
     max_height: int | None = None,
+    probe: str | None = None,
 ) -> Loaded:
     """``page`` in a window ``width`` CSS px wide (a phone's, with touch and the viewport
     meta honoured, at ``PHONE`` px or less); with ``screenshot``, a PNG of the whole page
-    there (cut at ``max_height`` px when given)."""
+    there (cut at ``max_height`` px when given); with ``probe``, a JavaScript expression
+    evaluated in the laid-out page (where boxes are, what scrolled), its value in
+    ``probed``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
@@ -105,6 +109,8 @@ def load(
             )
             seen.width, seen.height = size
             seen.title = tab.title()
+            if probe is not None:
+                seen.probed = tab.evaluate(probe)
             seen.dom = tab.content()
             if screenshot is not None:
                 _shoot(tab, screenshot, seen, max_height)

@@ -392,24 +392,98 @@ def test_the_nights_bars_scale_to_the_longest_and_dearest_night():
 
 
 @pytest.mark.parametrize(
-    ("values", "lines", "dots", "path"),
+    ("values", "path", "last", "value"),
     [
-        # In whole pixels of a 60 x 16 box, 1 from its edges: x 1, 20, 40, 59.
-        ([10.0, 20.0, None, 5.0], [[(1, 8), (20, 1)]], [(59, 12)], "M1 8 20 1"),
-        ([7.0], [], [(SPARK_W // 2, 1)], ""),  # one value: a dot at the top of its own scale
-        ([None, None], [], [], ""),
-        ([0.0, 0.0], [[(1, SPARK_H - 1), (59, SPARK_H - 1)]], [], "M1 15 59 15"),
-        ([1, 2, None, 3, 4], [[(1, 12), (16, 8)], [(44, 4), (59, 1)]], [], "M1 12 16 8M44 4 59 1"),
+        # In whole pixels of an 80 x 18 box, 2 from its edges: x 2, 27, 53, 78; y 16 is
+        # zero and 2 the row's largest value. A night without a value is passed over: the
+        # line runs on to the next (a week of gaps drew as dashes when it broke there).
+        ([10.0, 20.0, None, 5.0], "M2 9 27 2 78 12", (78, 12), "5.0s"),
+        ([7.0], "", (SPARK_W // 2, 2), "7.0s"),  # one value: its dot, at the top of its scale
+        ([None, None], "", None, ""),
+        ([0.0, 0.0], f"M2 {SPARK_H - 2} 78 {SPARK_H - 2}", (78, SPARK_H - 2), "0.0s"),
+        ([1, 2, None, 3, 4], "M2 12 21 9 59 6 78 2", (78, 2), "4.0s"),
+        ([60, None, None], "", (2, 2), "1m"),  # the last value, not the last night's
     ],
 )
-def test_sparklines_scale_from_zero_and_break_at_missing_nights(
-    values: list[float | None],
-    lines: list[list[tuple[float, float]]],
-    dots: list[tuple[float, float]],
-    path: str,
+def test_sparklines_scale_from_zero_run_over_missing_nights_and_end_in_a_dot(
+    values: list[float | None], path: str, last: tuple[int, int] | None, value: str
 ):
     spark = sparkline(values, "duration")
-    assert (spark.lines, spark.dots, spark.path) == (lines, dots, path)
+    assert (spark.path, spark.last, spark.value) == (path, last, value)
+
+
+def test_sparklines_begin_on_the_first_night_with_a_figure():
+    """A new install's week of nights over the whole width, at the same x in every row."""
+    nights = [night(1, 0, "none due"), night(2, 0, "none due"), night(3), night(4)]
+    rows = [
+        ProjectHistory("a", [cell(None), cell(None), cell("ok", 5), cell("ok", 10)]),
+        ProjectHistory("b", [cell(None), cell(None), cell(None), cell("ok", 10)]),
+    ]
+    a, b = history_view(History(nights, rows)).rows
+    assert a.duration.path == "M2 9 78 2"
+    assert a.duration.title == "duration: 5.0s 10s"
+    assert b.duration.path == ""  # its one value, a dot at the last night's x
+    assert b.duration.last == (78, 2)
+
+
+def history_of(rows: dict[str, list[str | None]]) -> History:
+    nights = [night(d) for d in range(1, len(next(iter(rows.values()))) + 1)]
+    return History(
+        nights, [ProjectHistory(name, [cell(s, 10) for s in line]) for name, line in rows.items()]
+    )
+
+
+# A project for each group, listed in no helpful order; the last night decides first.
+GROUPS = {
+    "calm": ["ok", "ok", "ok"],
+    "flaky": ["failed", "ok", "ok"],
+    "mending": ["failed", "failed", "ok"],
+    "stuck": ["failed", "failed", "failed"],
+    "paused": ["ok", "ok", "skipped"],
+    "slipping": ["ok", "ok", "failed"],
+    "new-quiet": [None, None, "ok"],
+}
+
+
+def test_rows_that_need_someone_come_first():
+    view = history_view(history_of(GROUPS))
+    assert not view.folds  # few projects: every row open
+    assert [r.name for r in view.rows] == [
+        "slipping",  # newly failing
+        "stuck",  # not ok last night
+        "paused",
+        "mending",  # recovered
+        "flaky",  # ok last night, not every night before
+        "calm",  # ok every night it ran
+        "new-quiet",
+    ]
+    changes = {r.name: r.change for r in view.rows if r.change}
+    assert changes == {"slipping": "new", "mending": "recovered"}
+
+
+def test_on_a_night_of_many_projects_those_ok_last_night_are_folded_and_counted():
+    many = {**GROUPS, **{f"steady-{i:02d}": ["ok", "ok", "ok"] for i in range(30)}}
+    view = history_view(history_of(many))
+    assert [r.name for r in view.rows] == ["slipping", "stuck", "paused", "mending"]
+    assert [(f.summary, len(f.rows)) for f in view.folds] == [
+        ("1 project ok last night, not every night before", 1),
+        ("32 projects ok every night they ran", 32),
+    ]
+    assert sorted(r.name for r in view.all_rows) == sorted(many)
+    page = render("_history.html.j2", history_view=view)
+    tags = parsed(page)
+    assert tags.tags.count("details") == 2
+    assert tags.tags.count("table") == 3  # the open grid and one per fold, same columns
+    assert "open" not in page.split("<details", 1)[1].split(">", 1)[0]
+    assert all(f.summary in tags.text for f in view.folds)
+    # Every project once, as a row of its own.
+    assert tags.tags.count("tr") - 1 - 2 - 2 * 1 == len(many)  # heads: 1+2 open, 1 a fold
+
+
+def test_a_calm_night_of_many_says_so_above_its_folds():
+    view = history_view(history_of({f"steady-{i:02d}": ["ok", "ok"] for i in range(30)}))
+    assert (view.rows, len(view.folds)) == ([], 1)
+    assert view.calm in render("_history.html.j2", history_view=view)
 
 
 def test_a_sparkline_title_says_every_nights_value():
@@ -479,7 +553,7 @@ def test_a_hostile_project_name_stays_text_in_the_history(autoescape: bool):
     assert page.tags.count("td") >= 2 * 6
     # Two sparklines a row but docs' spend (it has none), two bars a night.
     assert page.tags.count("svg") == 2 * 2 - 1 + 2 * 6
-    assert page.tags.count("circle") == 4  # nights with no neighbour: api 2 + 1, docs 1
+    assert page.tags.count("circle") == 3  # each sparkline's last value
 
 
 def test_without_spend_the_grid_has_no_spend_column():
@@ -499,6 +573,25 @@ def test_a_project_name_is_a_title_only_where_it_may_be_cut():
     page = parsed(render("_history.html.j2", history_view=history_view(History([night(1)], rows))))
     assert names[1] in page.attrs
     assert names[0] not in page.attrs
+
+
+def test_the_legend_names_what_the_chart_draws():
+    specs: list[Spec] = [
+        ("db", 0, [("migrate", "ok", 30, None)]),
+        ("api", 40, [("test", "failed", 20, None), ("fix", "timeout", 10, "claude")]),
+    ]
+    tl = timeline(report(specs), UTC, 2, 1, {"api": ["db"]})
+    labels = [item.label for item in tl.legend]
+    assert labels[:3] == ["task ok", "task failed", "task timeout"]
+    assert "waiting for a dependency" in labels
+    assert labels[-2:] == ["agent tasks at once", "agent-slot bound"]
+    page = parsed(render("_timeline.svg.j2", timeline=tl))
+    assert all(label in page.text for label in labels)
+    calm = timeline(report(scheduled([[5]], 1)), UTC, 1, 0)
+    assert [(i.kind, i.label) for i in calm.legend] == [
+        ("bar", "task ok"),
+        ("span", "a project's run (pale, in its status's colour)"),
+    ]
 
 
 def test_the_partials_say_what_they_show():

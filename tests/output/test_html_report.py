@@ -26,6 +26,7 @@ from agentd.config.errors import Problem
 from agentd.daemon.model.clock import SYSTEM_CLOCK
 from agentd.daemon.model.history import History, Night, NightCell, ProjectHistory
 from agentd.daemon.output.html import render_document
+from agentd.daemon.output.html.needs import FAILURES_IN_FULL
 from agentd.daemon.output.report import ReportWriter, finishing
 from agentd.daemon.sweep.engine import SweepRequest, record_failed_start, run_sweep
 from agentd.daemon.tasks import runner
@@ -171,7 +172,8 @@ def test_the_page_of_a_real_sweep(night: Workspace) -> None:
     needs = page.one("section", id="needs-you")
     failures = page.find("div", class_="failure")
     assert len(failures) == len(report["failures"]) >= 1
-    for failure, item in zip(report["failures"], failures, strict=True):
+    by_place = sorted(report["failures"], key=lambda f: (f["project"] or "", f["task"] or ""))
+    for failure, item in zip(by_place, failures, strict=True):
         assert failure["message"] in " ".join("".join(item.text).split())
     tails = page.find("pre", class_="tail")
     assert any(MARKUP in "".join(t.text) for t in tails)
@@ -454,19 +456,37 @@ def test_300_projects_of_3_tasks_all_failing_over_14_nights_stay_under_750_kib(
     assert size < MAX_PAGE, f"{size / 1024:.0f} KiB"
     page = Page(text)
     assert len([e for e in page.find("tbody") if e.within("details", class_="all")]) == 300
-    failures = page.find("div", class_="failure")
-    assert len(failures) == 300
-    # Each failure still quotes its last lines (fewer of them, with a mark where they were
-    # cut), and links its log.
+    # Every failure, by project: the first few in full (their tails whole), the others as
+    # a table's rows with their last line of output; each links its log.
+    full = page.find("div", class_="failure")
+    rows = page.find("tr", class_="failure-row")
+    assert len(full) == FAILURES_IN_FULL
+    assert len(full) + len(rows) == 300
+    places = [_words(d.text).split(": ")[0] for d in full]
+    places += [" / ".join(_cells(page, r)[:2]) for r in rows]
+    assert places == [f"failed project-{i:03d} / test" for i in range(FAILURES_IN_FULL)] + [
+        f"project-{i:03d} / test" for i in range(FAILURES_IN_FULL, 300)
+    ]
     tails = ["".join(t.text) for t in page.find("pre", class_="tail")]
-    assert len(tails) == 300
-    assert all(t.startswith("…\n") and t.endswith("tests/test_app_98.py:686") for t in tails)
+    assert len(tails) == FAILURES_IN_FULL
+    # Eight share the characters 300 shared: each tail whole, as the sweep kept it.
+    assert all(t.endswith("tests/test_app_98.py:686") for t in tails)
+    assert all(len(t.splitlines()) == runner.TAIL_LINES and "…" not in t for t in tails)
+    assert all("tests/test_app_98.py:686" in _words(r.text) for r in rows)
     assert len(page.find("a", class_="log")) == 300
     assert len(page.find("rect", class_="tl-bar")) == 900
     rows = [e for e in page.find("tr") if e.within("table", class_="hist") and e.within("tbody")]
     assert len(rows) == 300
     assert len(page.find("td", class_="hc")) == 300 * 14
     assert len(page.find("td", class_="gap-missed")) == 300
+
+
+def _words(text: list[str]) -> str:
+    return " ".join("".join(text).split())
+
+
+def _cells(page: Page, row: Element) -> list[str]:
+    return [_words(e.text) for e in page.elements if e.tag == "td" and row in e.parents]
 
 
 def test_warm_compiles_every_template_the_page_may_include() -> None:

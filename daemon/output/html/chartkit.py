@@ -5,6 +5,8 @@ chart, never raised)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agentd.config.durations import format_duration
@@ -59,3 +61,42 @@ def seconds_of(value: object) -> float | None:
 
 def money(value: float | None) -> str:
     return f"${value:.2f}" if value is not None and math.isfinite(value) else "?"
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    """A swatch under the timeline and what it means, so no colour or dash goes unexplained
+    (a bar's title says its status in words too)."""
+
+    kind: str  # what the swatch draws: "bar", "span", "wait", "agents", "bound" or "over"
+    css: str  # a status class, for "bar" and "span"
+    label: str
+
+
+# The statuses a bar can have, in the legend's order.
+LEGEND_STATUSES = ("ok", "failed", "error", "timeout", "interrupted", "skipped", "unknown")
+
+
+def legend(
+    bar_classes: Set[str], waits: bool, agents: bool, agent_bound: bool, over: bool
+) -> list[LegendItem]:
+    """What a timeline draws, named: the statuses its bars have (ok always, so a calm night
+    says what green is), the projects' pale runs, and the waits, the agent row, its bound
+    and lanes over the project bound when it has them."""
+    present = set(bar_classes) | {"st-ok"}
+    items = [
+        LegendItem("bar", f"st-{status}", f"task {status}")
+        for status in LEGEND_STATUSES
+        if f"st-{status}" in present
+    ]
+    if bar_classes:
+        items.append(LegendItem("span", "st-ok", "a project's run (pale, in its status's colour)"))
+    if waits:
+        items.append(LegendItem("wait", "", "waiting for a dependency"))
+    if agents:
+        items.append(LegendItem("agents", "", "agent tasks at once"))
+    if agent_bound:
+        items.append(LegendItem("bound", "", "agent-slot bound"))
+    if over:
+        items.append(LegendItem("over", "", "a lane over the bound"))
+    return items

@@ -21,8 +21,10 @@ from typing import Any
 
 from agentd.daemon.model.report import Report
 from agentd.daemon.output.html.chartkit import (
+    LegendItem,
     Point,
     duration_text,
+    legend,
     moment_of,
     plain,
     r1,
@@ -38,8 +40,8 @@ WIDTH = 1000
 GUTTER = 70  # the lanes' labels, left of the plot
 RIGHT = 14
 TOP = 4
-LANE_H = 18
-BAR_H = 12
+LANE_H = 24
+BAR_H = 16
 AGENT_H = 30
 AXIS_H = 22
 MIN_BAR = 1.5  # a 50 ms task in an 8-hour night would otherwise be no pixel at all
@@ -139,6 +141,7 @@ class Timeline:
     over_bound: int  # lanes beyond the bound
     zone_label: str
     summary: str  # the chart in words: its aria-label and <title>
+    legend: list[LegendItem]
 
 
 @dataclass
@@ -270,6 +273,13 @@ def timeline(
         over_bound=count - bound,
         zone_label=zone_label,
         summary=summary,
+        legend=legend(
+            {bar.css for bar in bars},
+            bool(waits),
+            agents is not None,
+            agents is not None and agents.bound_y is not None,
+            count > bound,
+        ),
     )
 
 

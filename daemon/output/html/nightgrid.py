@@ -1,6 +1,11 @@
 """The nights compared (the page's history section) as plain values: a grid of projects
 x nights, each row's duration and spend as sparklines, each night's wall time and spend as
-small bars. Numbers and short strings only; ``_history.html.j2`` draws them."""
+small bars. Numbers and short strings only; ``_history.html.j2`` draws them.
+
+The rows that need someone come first: failing last night (newly failing ahead), then
+recovered, then those that failed on some earlier night, then those ok every night. On a
+night of many projects the last two groups are folded away under a line that counts
+them, so 300 projects of which 30 changed are 30 rows to read, not 300."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from agentd.daemon.model.history import History, Night, NightCell
+from agentd.daemon.model.history import History, Night, NightCell, changes
 from agentd.daemon.output.html.chartkit import (
     Point,
     duration_text,
@@ -23,9 +28,14 @@ from agentd.daemon.output.html.chartkit import (
 # A sparkline's box in CSS pixels, its points rounded to whole ones: fine enough for a
 # trend, and a point is "20 8" rather than "20.3 8.0", 4200 times on a page of 300 rows.
 # The box is the SVG's size, not a viewBox: one attribute fewer on every sparkline.
-SPARK_W, SPARK_H = 60, 16
-SPARK_PAD = 1  # the line's half-width, so the top and bottom values are not clipped
+SPARK_W, SPARK_H = 80, 18
+SPARK_PAD = 2  # the last value's dot (radius 2), so the top and bottom values are not clipped
 NIGHT_BAR_W, NIGHT_BAR_H = 10, 20
+# More rows than this, and those that were ok last night are folded away (counted).
+FOLD_OVER = 24
+# The grid's least width in CSS px (below it, it scrolls sideways in its card, newest
+# nights in sight first): the name, each sparkline with its figure, and the nights.
+NAME_W, FIGURE_W, NIGHT_MIN_W = 160, 130, 28
 MARKS = {"ok": "✓", "failed": "✗", "error": "✗", "interrupted": "!", "skipped": "–"}
 
 
@@ -43,13 +53,15 @@ _CELLS = {status: Cell(status_class(status), mark, "") for status, mark in MARKS
 
 @dataclass(frozen=True)
 class Spark:
-    """Points in a SPARK_W x SPARK_H box; a night without a value breaks the line, and a
-    value with no neighbour is a dot."""
+    """Points in a SPARK_W x SPARK_H box, one per night with a value, at that night's x:
+    the line runs on over nights without one (the grid beside it shows those), and ends
+    in a dot on the last value, which ``value`` says in words."""
 
-    lines: list[list[Point]]
-    dots: list[Point]
+    points: list[Point]
     title: str
-    path: str  # the lines as one SVG path's data ("M1 8 20.3 1M50 9 59 2"), "" when none
+    path: str  # the points as one SVG path's data ("M2 8 23 2 78 12"), "" under two points
+    last: Point | None  # the last value's dot; None: no value at all
+    value: str  # the last value ("1m 05s", "$0.03"), "" when none
 
 
 @dataclass(frozen=True)
@@ -75,18 +87,46 @@ class HistoryRow:
     cells: list[Cell]
     duration: Spark
     spend: Spark
+    change: str = ""  # "new" (newly failing) or "recovered", beside the name; else ""
+    tier: int = 0  # its place in the order: see ``TIERS``
+
+
+# Row groups, in the order shown; the first three are always open.
+TIERS = (
+    "newly failing",
+    "not ok last night",
+    "recovered",
+    "ok last night, not every night before",
+    "ok every night they ran",
+)
+FOLDED_TIERS = (3, 4)
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Rows folded away under a ``<details>``, its summary counting them."""
+
+    summary: str
+    rows: list[HistoryRow]
 
 
 @dataclass(frozen=True)
 class HistoryView:
     nights: list[NightColumn]
-    rows: list[HistoryRow]
+    rows: list[HistoryRow]  # shown open, those that need someone first
+    folds: list[Fold]  # the rest, on a night of many projects
     spark_width: int
     spark_height: int
     bar_width: float
     bar_height: float
     summary: str
     spend: bool  # any spend in these nights: without it, no spend sparklines at all
+    min_width: int  # the table's least width, CSS px
+    calm: str  # when no row is open: what the folds hold, in a sentence; else ""
+
+    @property
+    def all_rows(self) -> list[HistoryRow]:
+        return [*self.rows, *(row for fold in self.folds for row in fold.rows)]
 
 
 def gap_class(gap: str | None) -> str:
@@ -101,35 +141,29 @@ def gap_class(gap: str | None) -> str:
 
 def sparkline(values: Sequence[float | None], what: str, show: Any = duration_text) -> Spark:
     """Scaled from zero, not from the smallest value: 60 s against 62 s is no trend, and a
-    sparkline from its minimum would draw it as one. Its title gives every night's value
-    (the grid's cells carry none: a hover, where there is one, reads the whole row here)."""
+    sparkline from its minimum would draw it as one. A night without a value is skipped,
+    not a break: broken at every gap, a week of nights drew as a few dashes. Its title
+    gives every night's value (the grid's cells carry none: a hover reads the row here)."""
     known = [v for v in values if v is not None and math.isfinite(v) and v >= 0]
     top = max(known, default=0.0)
     n = len(values)
     inner_w, inner_h = SPARK_W - 2 * SPARK_PAD, SPARK_H - 2 * SPARK_PAD
-    lines: list[list[Point]] = []
-    current: list[Point] = []
+    points: list[Point] = []
     shown = []
+    last = ""
     for i, value in enumerate(values):
         if value is None or not math.isfinite(value) or value < 0:
-            current = []
             shown.append("–")
             continue
-        shown.append(show(value))
+        last = show(value)
+        shown.append(last)
         x = SPARK_W / 2 if n == 1 else SPARK_PAD + i * inner_w / (n - 1)
         y = SPARK_H - SPARK_PAD - (value / top * inner_h if top > 0 else 0)
-        if not current:
-            lines.append(current)
-        current.append((round(x), round(y)))
-    dots = [line[0] for line in lines if len(line) == 1]
-    lines = [line for line in lines if len(line) > 1]
+        points.append((round(x), round(y)))
     title = f"{what}: {' '.join(shown)}" if known else f"{what}: none"
-    return Spark(lines, dots, title, "".join(_path(line) for line in lines))
-
-
-def _path(line: list[Point]) -> str:
-    """``M`` then the points: after a moveto, further pairs are implicit linetos."""
-    return "M" + " ".join(f"{x} {y}" for x, y in line)
+    # ``M`` then the points: after a moveto, further pairs are implicit linetos.
+    path = "M" + " ".join(f"{x} {y}" for x, y in points) if len(points) > 1 else ""
+    return Spark(points, title, path, points[-1] if points else None, last)
 
 
 def _cell(night: Night, cell: NightCell) -> Cell:
@@ -167,29 +201,96 @@ def _column(night: Night, most_wall: float, most_spend: float) -> NightColumn:
     return NightColumn(night.date, _label(night.date), css, title, wall, spend)
 
 
+def tier(cells: Sequence[NightCell], newly: bool, recovered: bool) -> int:
+    """A row's group (an index of TIERS): what last night says first, then the nights
+    before it; a night it did not run says nothing."""
+    last = cells[-1].status if cells else None
+    if newly:
+        return 0
+    if last is not None and last != "ok":
+        return 1
+    if recovered:
+        return 2
+    return 3 if any(c.status not in (None, "ok") for c in cells) else 4
+
+
+def _row(
+    project: Any, nights: list[Night], newly: set[str], recovered: set[str], start: int
+) -> HistoryRow:
+    cells = list(project.nights)[: len(nights)]
+    grid = [_cell(night, cell) for night, cell in zip(nights, cells, strict=False)]
+    # A row shorter than the nights (never from build_history) keeps the columns.
+    grid += [Cell("st-none", "", "no record") for _ in nights[len(grid) :]]
+    is_new, is_back = project.name in newly, project.name in recovered
+    return HistoryRow(
+        plain(project.name),
+        grid,
+        sparkline([c.duration_s for c in cells[start:]], "duration"),
+        sparkline([c.spend_usd for c in cells[start:]], "spend", money),
+        "new" if is_new else "recovered" if is_back else "",
+        tier(cells + [NightCell(None, None, None)] * (len(nights) - len(cells)), is_new, is_back),
+    )
+
+
+def _folds(rows: list[HistoryRow]) -> tuple[list[HistoryRow], list[Fold]]:
+    """Every row open on a night of few; else the ok-last-night ones folded, by group."""
+    if len(rows) <= FOLD_OVER:
+        return rows, []
+    shown = [row for row in rows if row.tier not in FOLDED_TIERS]
+    folds = []
+    for k in FOLDED_TIERS:
+        group = [row for row in rows if row.tier == k]
+        if group:
+            count = f"{len(group)} project{'' if len(group) == 1 else 's'}"
+            folds.append(Fold(f"{count} {TIERS[k]}", group))
+    return shown, folds
+
+
 def history_view(history: History) -> HistoryView:
-    """Projects x nights, each row with its duration and spend over those nights."""
+    """Projects x nights, each row with its duration and spend over those nights; the
+    rows in the order of TIERS (within one, the history's: the configuration's)."""
     nights = list(history.nights)
     walls = [n.wall_s for n in nights if n.wall_s is not None]
     spends = [n.spend_usd for n in nights if n.spend_usd is not None]
     columns = [_column(n, max(walls, default=0.0), max(spends, default=0.0)) for n in nights]
-    rows = []
-    for project in history.projects:
-        cells = list(project.nights)[: len(nights)]
-        grid = [_cell(night, cell) for night, cell in zip(nights, cells, strict=False)]
-        # A row shorter than the nights (never from build_history) keeps the columns.
-        grid += [Cell("st-none", "", "no record") for _ in nights[len(grid) :]]
-        rows.append(
-            HistoryRow(
-                plain(project.name),
-                grid,
-                sparkline([c.duration_s for c in cells], "duration"),
-                sparkline([c.spend_usd for c in cells], "spend", money),
+    changed = changes(history)
+    newly, recovered = set(changed.newly_failing), set(changed.recovered)
+    # The sparklines begin on the first night any project has a figure: a new install's
+    # week of nights gets their whole width, the same nights at the same x in every row.
+    start = next(
+        (
+            i
+            for i in range(len(nights))
+            if any(
+                len(p.nights) > i
+                and (p.nights[i].duration_s, p.nights[i].spend_usd) != (None, None)
+                for p in history.projects
             )
-        )
+        ),
+        0,
+    )
+    rows = [_row(p, nights, newly, recovered, start) for p in history.projects]
+    rows.sort(key=lambda row: row.tier)  # stable: the configuration's order within a group
+    shown, folds = _folds(rows)
     gaps = sum(n.sweeps == 0 for n in nights)
     span = f", {nights[0].date} to {nights[-1].date}" if nights else ""
     summary = f"History: {len(rows)} projects over {len(nights)} nights{span}"
     summary += f", {gaps} without a sweep" if gaps else ""
-    spend = bool(spends) or any(row.spend.path or row.spend.dots for row in rows)
-    return HistoryView(columns, rows, SPARK_W, SPARK_H, NIGHT_BAR_W, NIGHT_BAR_H, summary, spend)
+    spend = bool(spends) or any(row.spend.last for row in rows)
+    figures = 2 if spend else 1
+    calm = ""
+    if folds and not shown:
+        calm = "No project failed last night or changed since the night before."
+    return HistoryView(
+        nights=columns,
+        rows=shown,
+        folds=folds,
+        spark_width=SPARK_W,
+        spark_height=SPARK_H,
+        bar_width=NIGHT_BAR_W,
+        bar_height=NIGHT_BAR_H,
+        summary=summary,
+        spend=spend,
+        min_width=NAME_W + figures * FIGURE_W + len(nights) * NIGHT_MIN_W,
+        calm=calm,
+    )

@@ -18,6 +18,7 @@ import jinja2
 
 from agentd.daemon.model.report import Report
 from agentd.daemon.output.html import charts, view
+from agentd.daemon.output.html.needs import NeedsYou, needs_you
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -33,7 +34,7 @@ HISTORY_NIGHTS = 14
 class PageModel:
     run_id: str
     verdict: view.Verdict
-    needs: view.NeedsYou
+    needs: NeedsYou
     agents: list[view.AgentRun]
     projects: list[view.ProjectRow]
     tasks: int
@@ -88,7 +89,7 @@ def render_document(
     model = PageModel(
         run_id=view.text(doc["run_id"]),
         verdict=view.verdict(doc, history),
-        needs=view.needs_you(doc, doc.get("changes")),
+        needs=needs_you(doc, doc.get("changes")),
         agents=view.agent_runs(doc),
         projects=view.project_rows(doc),
         tasks=sum(len(p["tasks"]) for p in doc["projects"]),

@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from agentd.daemon.model.budget import amount_text, describe
-from agentd.daemon.model.results import BUDGET, failure_place
 from agentd.daemon.model.status import TASK_FAILURES
 from agentd.daemon.output import spendview
-from agentd.daemon.output.report import command_text
 from agentd.daemon.output.textout import harmless
 
 if TYPE_CHECKING:
@@ -25,17 +23,8 @@ if TYPE_CHECKING:
 
 # Nights whose wall time the verdict compares this one's with.
 MEDIAN_NIGHTS = 7
-# A failure's log as the page quotes it: its last lines (report.json keeps ~the tail).
-TAIL_LINES = 30
-# All the failures' quoted lines together, in characters: a night of 300 failures quotes
-# a few lines of each (the page stays under a megabyte), a night of ten their whole
-# tails. Each keeps at least TAIL_FLOOR characters, and its log is a link away.
-TAILS_CHARS = 80_000
-TAIL_FLOOR = 240
-TAIL_CUT = "…\n"  # lines left out above: the log, a link below, has them
 # An agent's answer on the page; report.json holds what the sweep kept of it.
 ANSWER_CHARS = 8000
-REQUIRE_CLEAN = "require_clean: "
 
 
 @dataclass(frozen=True)
@@ -75,52 +64,6 @@ class Verdict:
 class Link:
     text: str
     href: str  # relative to the page: a file of the run directory, percent-quoted
-
-
-@dataclass(frozen=True)
-class FailureView:
-    place: str
-    status: str
-    message: str
-    command: str
-    tail: str
-    log: Link | None
-    # An agent's own words on why it failed: the headline, its raw output (a JSON dump,
-    # mostly) folded away below it.
-    agent_error: str
-
-
-@dataclass(frozen=True)
-class Skip:
-    place: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class Kept:
-    place: str
-    kept: str  # "branch" | "worktree"
-    branch: str
-    path: str
-    message: str
-    commits: list[tuple[str, str]]  # (short sha, subject), newest first
-    diffstat: str  # "3 files, +40 -2", or ""
-
-
-@dataclass(frozen=True)
-class NeedsYou:
-    failures: list[FailureView]
-    newly_failing: list[str]
-    recovered: list[str]
-    skipped: list[Skip]
-    kept: list[Kept]
-    usage_unknown: list[Skip]
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.failures or self.newly_failing or self.skipped or self.kept or self.usage_unknown
-        )
 
 
 @dataclass(frozen=True)
@@ -268,97 +211,6 @@ def _meters(standing: list[dict[str, Any]]) -> list[Meter]:
             )
         )
     return out
-
-
-def needs_you(report: dict[str, Any], changes: Any) -> NeedsYou:
-    tasks = {(p["name"], t["name"]): t for p in report["projects"] for t in p["tasks"]}
-    failures = []
-    room = max(TAIL_FLOOR, TAILS_CHARS // max(1, len(report["failures"])))
-    for failure in report["failures"]:
-        task = tasks.get((failure.get("project"), failure.get("task")), {})
-        argv = task.get("argv")
-        failures.append(
-            FailureView(
-                place=text(failure_place(failure, " / ")),
-                status=text(failure.get("status")),
-                message=text(failure.get("message")),
-                command=text(_command(argv)) if isinstance(argv, list) else "",
-                tail=last_lines(text(task.get("output_tail")), room),
-                log=log_link(task),
-                agent_error=text(task.get("agent_error")),
-            )
-        )
-    skipped, kept, unknown = [], [], []
-    for project in report["projects"]:
-        reason = text(project.get("reason"))
-        if project.get("status") == "skipped" and reason.startswith(REQUIRE_CLEAN):
-            skipped.append(Skip(text(project["name"]), reason))
-        for task in project["tasks"]:
-            place = text(f"{project['name']} / {task['name']}")
-            if task.get("status") == "skipped" and text(task.get("reason")).startswith(BUDGET):
-                skipped.append(Skip(place, text(task.get("reason"))))
-            tree = task.get("worktree")
-            if isinstance(tree, dict) and tree.get("kept") in ("branch", "worktree"):
-                kept.append(_kept(place, tree))
-            usage = task.get("usage")
-            if task.get("agent") and isinstance(usage, dict) and not usage.get("known"):
-                unknown.append(Skip(place, text(usage.get("reason") or "no usage report")))
-    return NeedsYou(
-        failures=failures,
-        newly_failing=[text(n) for n in _names(changes, "newly_failing")],
-        recovered=[text(n) for n in _names(changes, "recovered")],
-        skipped=skipped,
-        kept=kept,
-        usage_unknown=unknown,
-    )
-
-
-def last_lines(tail: str, room: int) -> str:
-    """The last TAIL_LINES lines of ``tail`` in at most ``room`` characters, cut at a line
-    start (a line longer than ``room`` keeps its end), saying when lines were left out."""
-    every = tail.splitlines()
-    kept = "\n".join(every[-TAIL_LINES:])
-    if len(kept) <= room:
-        return kept if len(every) <= TAIL_LINES else TAIL_CUT + kept
-    end = kept[-room:]
-    start = end.find("\n") + 1
-    return TAIL_CUT + (end[start:] if 0 < start < len(end) else end)
-
-
-def _names(changes: Any, key: str) -> list[Any]:
-    """A list of ``changes`` (report.json's dict, or the Changes value), or none."""
-    found = changes.get(key) if isinstance(changes, dict) else getattr(changes, key, None)
-    return list(found) if isinstance(found, list | tuple) else []
-
-
-def _command(argv: list[Any]) -> str:
-    return command_text([str(a) for a in argv])
-
-
-def _kept(place: str, tree: dict[str, Any]) -> Kept:
-    commits = tree.get("commits")
-    listed: list[tuple[str, str]] = []
-    if isinstance(commits, list):
-        for commit in commits:
-            if isinstance(commit, dict):
-                listed.append((text(commit.get("sha"))[:10], text(commit.get("subject"))))
-    stat = tree.get("diffstat")
-    diffstat = ""
-    if isinstance(stat, dict):
-        files = int(stat.get("files") or 0)
-        diffstat = (
-            f"{files} file{'' if files == 1 else 's'} changed, "
-            f"+{int(stat.get('insertions') or 0)} -{int(stat.get('deletions') or 0)}"
-        )
-    return Kept(
-        place=place,
-        kept=text(tree.get("kept")),
-        branch=text(tree.get("branch")),
-        path=text(tree.get("path")),
-        message=text(tree.get("message")),
-        commits=listed,
-        diffstat=diffstat,
-    )
 
 
 def agent_runs(report: dict[str, Any]) -> list[AgentRun]:
