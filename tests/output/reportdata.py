@@ -300,7 +300,7 @@ def hostile(root: Path, end: date) -> Nights:
 
 # -- make screenshot -----------------------------------------------------------------------
 
-SHOTS = {"report.png": (1280, 2400), "report-phone.png": (390, 2400)}  # width, cut at height
+SHOTS = {"report.png": (1280, 2400), "report-phone.png": (390, 3200)}  # width, cut at height
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
 
-from agentd.daemon.model.history import History, Night, NightCell, changes
+from agentd.daemon.model.history import History, Night, NightCell, ProjectHistory, changes
 from agentd.daemon.output.html.chartkit import (
     Point,
     duration_text,
@@ -215,7 +215,7 @@ def tier(cells: Sequence[NightCell], newly: bool, recovered: bool) -> int:
 
 
 def _row(
-    project: Any, nights: list[Night], newly: set[str], recovered: set[str], start: int
+    project: ProjectHistory, nights: list[Night], newly: set[str], recovered: set[str], start: int
 ) -> HistoryRow:
     cells = list(project.nights)[: len(nights)]
     grid = [_cell(night, cell) for night, cell in zip(nights, cells, strict=False)]
@@ -230,6 +230,19 @@ def _row(
         "new" if is_new else "recovered" if is_back else "",
         tier(cells + [NightCell(None, None, None)] * (len(nights) - len(cells)), is_new, is_back),
     )
+
+
+def _first_figure(history: History) -> int:
+    """The first night any project has a figure on: the sparklines begin there, so a new
+    install's week of nights gets their whole width (the same night at the same x in
+    every row, as the grid has it)."""
+    for i in range(len(history.nights)):
+        for project in history.projects:
+            if len(project.nights) > i:
+                cell = project.nights[i]
+                if cell.duration_s is not None or cell.spend_usd is not None:
+                    return i
+    return 0
 
 
 def _folds(rows: list[HistoryRow]) -> tuple[list[HistoryRow], list[Fold]]:
@@ -255,20 +268,7 @@ def history_view(history: History) -> HistoryView:
     columns = [_column(n, max(walls, default=0.0), max(spends, default=0.0)) for n in nights]
     changed = changes(history)
     newly, recovered = set(changed.newly_failing), set(changed.recovered)
-    # The sparklines begin on the first night any project has a figure: a new install's
-    # week of nights gets their whole width, the same nights at the same x in every row.
-    start = next(
-        (
-            i
-            for i in range(len(nights))
-            if any(
-                len(p.nights) > i
-                and (p.nights[i].duration_s, p.nights[i].spend_usd) != (None, None)
-                for p in history.projects
-            )
-        ),
-        0,
-    )
+    start = _first_figure(history)
     rows = [_row(p, nights, newly, recovered, start) for p in history.projects]
     rows.sort(key=lambda row: row.tier)  # stable: the configuration's order within a group
     shown, folds = _folds(rows)
