@@ -8,8 +8,9 @@ message, naming the file and leaving it untouched.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,10 @@ def _run_ok(run: Any) -> bool:
 
 
 def _check_fires(doc: dict[str, Any], path: Path) -> None:
+    """``last_handled`` decides which fires are caught up: refused unless an instant. A
+    skipped fire's entry only tells what was skipped (status, the history's gaps): one the
+    daemon could not have written is dropped from what is read, not refused, since a bad
+    line there must not stop every sweep. The file keeps it until the list is next set."""
     fires = doc.get("fires", {})
     last = fires.get("last_handled") if isinstance(fires, dict) else None
     skipped = fires.get("skipped", []) if isinstance(fires, dict) else None
@@ -137,6 +142,12 @@ def _check_fires(doc: dict[str, Any], path: Path) -> None:
         or not isinstance(skipped, list)
     ):
         raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {HINT}")
+    if not all(_skip_ok(entry) for entry in skipped):
+        fires["skipped"] = [entry for entry in skipped if _skip_ok(entry)]
+
+
+def _skip_ok(entry: Any) -> bool:
+    return _shaped(entry, SKIPPED_FIRE_SHAPE) and _aware(entry.get("fire"))
 
 
 def _check_absent(doc: dict[str, Any], path: Path) -> None:
@@ -206,6 +217,11 @@ RUN_PROJECT_SHAPE: dict[str, type | tuple[type, ...]] = {
     "duration_s": (int, float, type(None)),
     "spend_usd": (int, float, type(None)),
 }
+SKIPPED_FIRE_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "fire": str,
+    "at": str,
+    "reason": (str, type(None)),
+}
 DAEMON_SHAPE: dict[str, type | tuple[type, ...]] = {
     "pid": int,
     "pid_start": (int, type(None)),
@@ -224,9 +240,18 @@ MAX_PID = 2**31 - 1
 
 
 def _shaped(value: Any, shape: dict[str, type | tuple[type, ...]]) -> bool:
+    """Each key of ``shape`` absent or of its type; a float finite (JSON readers let NaN
+    and Infinity through: a sum or a JSON dump of them would be one, or fail)."""
     if not isinstance(value, dict):
         return False
-    return all(key not in value or isinstance(value[key], kind) for key, kind in shape.items())
+    return all(
+        key not in value
+        or (
+            isinstance(value[key], kind)
+            and not (isinstance(value[key], float) and not math.isfinite(value[key]))
+        )
+        for key, kind in shape.items()
+    )
 
 
 def _pid_ok(entry: dict[str, Any]) -> bool:
@@ -235,8 +260,12 @@ def _pid_ok(entry: dict[str, Any]) -> bool:
 
 
 def _aware(stamp: Any) -> bool:
-    """A timestamp with its UTC offset: comparing it with "now" must not need a guess."""
+    """A timestamp with its UTC offset: comparing it with "now" must not need a guess, nor
+    fail (year 1 at +14:00 is before the calendar in UTC)."""
     try:
-        return isinstance(stamp, str) and datetime.fromisoformat(stamp).tzinfo is not None
-    except ValueError:
+        if not isinstance(stamp, str):
+            return False
+        moment = datetime.fromisoformat(stamp)
+        return moment.tzinfo is not None and moment.astimezone(UTC) is not None
+    except (ValueError, OverflowError):
         return False

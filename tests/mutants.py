@@ -391,10 +391,10 @@ MUTANTS = [
     m(
         "usage-line-recursion",
         "Agent output: one line nested too deeply costs only that line",
-        "daemon/agents/usage.py::_json_lines",
+        "daemon/agents/formats.py::json_lines",
         ("tests/agents/test_usage.py::test_one_line_nested_too_deeply_costs_only_that_line",),
         (
-            "daemon/agents/usage.py",
+            "daemon/agents/formats.py",
             "        except (ValueError, RecursionError):  # one line of garbage costs that line alone",
             "        except ValueError:",
         ),
@@ -402,12 +402,12 @@ MUTANTS = [
     m(
         "nan-drops-the-line",
         "Agent output: a NaN figure is dropped alone",
-        "daemon/agents/usage.py::_not_a_number raises",
+        "daemon/agents/formats.py::_not_a_number raises",
         (
             "tests/agents/test_usage.py::test_a_nan_cost_is_dropped_alone_and_the_token_counts_beside_it_count",
         ),
         (
-            "daemon/agents/usage.py",
+            "daemon/agents/formats.py",
             "def _not_a_number(constant: str) -> Any:\n    return _NAN",
             "def _not_a_number(constant: str) -> Any:\n    raise ValueError(constant)",
         ),

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from agentd.daemon.agents.usage import _AIDER_TOKENS, _ANSI, _json_lines, _last_json_document
+from agentd.daemon.agents.formats import AIDER_TOKENS, ANSI, json_lines, last_json_document
 
 # What report.json keeps of an answer: an agent may paste a whole file into its reply.
 ANSWER_CHARS = 16 * 1024
@@ -82,7 +82,7 @@ def _error(value: Any) -> str | None:
 
 
 def answer_claude(text: str) -> Answer | None:
-    for obj in _json_lines(text):
+    for obj in json_lines(text):
         if obj.get("type") != "result":
             continue
         said = _text(obj.get("result"))
@@ -104,7 +104,7 @@ def answer_codex(text: str) -> Answer | None:
     error: str | None = None
     completed = False
     seen = False
-    for obj in _json_lines(text):
+    for obj in json_lines(text):
         kind = obj.get("type")
         msg: dict[str, Any] = obj["msg"] if isinstance(obj.get("msg"), dict) else {}
         if kind in ("thread.started", "turn.started", "turn.completed", "item.completed"):
@@ -140,7 +140,7 @@ def _codex_error(obj: dict[str, Any], kind: Any, msg: dict[str, Any]) -> str | N
 
 
 def answer_gemini(text: str) -> Answer | None:
-    doc = _last_json_document(text)
+    doc = last_json_document(text)
     if doc is not None and ("response" in doc or "error" in doc):
         failed = doc.get("error")
         why = failed.get("message") if isinstance(failed, dict) else failed
@@ -154,7 +154,7 @@ def _gemini_stream(text: str) -> Answer | None:
     parts: list[str] = []
     error: str | None = None
     result: dict[str, Any] | None = None
-    for obj in _json_lines(text):  # last first
+    for obj in json_lines(text):  # last first
         kind = obj.get("type")
         if kind == "result" and result is None and "status" in obj:  # not claude's result
             result = obj
@@ -195,8 +195,8 @@ def answer_aider(text: str) -> Answer | None:
     """The lines between the last reply's ``Tokens:`` line and the one before it (or the
     start), without aider's own lines; a model call that failed after it is the error
     (aider exits 0 all the same)."""
-    text = _ANSI.sub("", text)
-    ends = [m.start() for m in _AIDER_TOKENS.finditer(text)]
+    text = ANSI.sub("", text)
+    ends = [m.start() for m in AIDER_TOKENS.finditer(text)]
     failed = [m for m in _AIDER_ERROR.finditer(text) if not ends or m.start() > ends[-1]]
     error = _aider_error(text, failed[-1]) if failed else None
     if not ends:
@@ -227,7 +227,7 @@ def last_words(text: str) -> str | None:
     """The last line of a failed run's log that is not JSON (nor a piece of it): where a
     CLI says why it gave up before printing its format ("Not inside a trusted directory",
     a missing API key), on stderr."""
-    for line in reversed(_ANSI.sub("", text).splitlines()[-200:]):
+    for line in reversed(ANSI.sub("", text).splitlines()[-200:]):
         if line.strip() and not _JSONISH.match(line):
             return headline(line, None)
     return None

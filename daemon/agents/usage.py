@@ -11,14 +11,14 @@ reads which agent's log is the registry's business, not this module's.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from agentd.daemon.agents.formats import AIDER_TOKENS, ANSI, json_lines, last_json_document
 
 # The final result of an agent comes last; a run that printed more than this after it
 # (or a single result line longer than this) is "usage unknown".
@@ -50,51 +50,6 @@ def read_tail(path: Path) -> str:
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - WINDOW_BYTES))
         return handle.read(WINDOW_BYTES).decode("utf-8", errors="replace")
-
-
-def _json_lines(text: str) -> Iterator[dict[str, Any]]:
-    """JSON objects, one per line, last first; lines that are not JSON are skipped (stderr
-    shares the log). A line holding an array yields its objects, last first."""
-    for raw in reversed(text.splitlines()):
-        line = raw.strip()
-        if not (line.startswith(("{", "[")) and line.endswith(("}", "]"))):
-            continue
-        try:
-            value = json.loads(line, parse_constant=_not_a_number)
-        except (ValueError, RecursionError):  # one line of garbage costs that line alone
-            continue
-        for item in reversed(value) if isinstance(value, list) else [value]:
-            if isinstance(item, dict):
-                yield item
-
-
-def _last_json_document(text: str) -> dict[str, Any] | None:
-    """A pretty-printed JSON object ending the output (gemini prints one): it starts at
-    one of the last lines that begin with "{" in the first column."""
-    end = text.rstrip()
-    if not end.endswith("}"):
-        return None
-    starts = [m.start() for m in re.finditer(r"(?m)^\{", end)]
-    for begin in reversed(starts[-50:]):
-        try:
-            value = json.loads(end[begin:], parse_constant=_not_a_number)
-        except (ValueError, RecursionError):
-            continue
-        return value if isinstance(value, dict) else None
-    return None
-
-
-class _NotANumber:
-    """What ``NaN`` and ``Infinity`` (JavaScript's, not JSON's) read as: a value that no
-    figure accepts, so a bad figure is dropped alone and the rest of its line still
-    counts."""
-
-
-_NAN = _NotANumber()
-
-
-def _not_a_number(constant: str) -> Any:
-    return _NAN
 
 
 # Larger figures are not usage but garbage: no agent run spends them.
@@ -138,7 +93,7 @@ def parse_claude(text: str) -> Usage | None:
     versions) and ``usage``, whose ``input_tokens`` leaves out the cache reads and writes
     counted beside it. With verbose on, ``json`` prints an array of every message instead;
     the result is its last element."""
-    for obj in _json_lines(text):
+    for obj in json_lines(text):
         if obj.get("type") != "result":
             continue
         usage = obj["usage"] if isinstance(obj.get("usage"), dict) else {}
@@ -159,7 +114,7 @@ def parse_codex(text: str) -> Usage | None:
     turn's own), so the last one is the run's; its ``input_tokens`` include
     ``cached_input_tokens``. Before 0.44, ``token_count`` events carried it (flat, or
     under ``info.total_token_usage``). Codex reports no cost."""
-    for obj in _json_lines(text):
+    for obj in json_lines(text):
         usage: Any = None
         if obj.get("type") == "turn.completed":
             usage = obj.get("usage")
@@ -185,11 +140,11 @@ def parse_gemini(text: str) -> Usage | None:
     ``prompt`` (cached included), ``candidates``, ``cached`` and ``total`` (thoughts and
     tool tokens included). ``stream-json``: a last ``result`` event with the same sums in
     ``stats``. Gemini CLI reports no cost."""
-    doc = _last_json_document(text)
+    doc = last_json_document(text)
     stats = doc.get("stats") if doc is not None else None
     if isinstance(stats, dict) and isinstance(stats.get("models"), dict):
         return _gemini_models(stats["models"])
-    for obj in _json_lines(text):
+    for obj in json_lines(text):
         stats = obj.get("stats")
         if obj.get("type") == "result" and isinstance(stats, dict):
             inp, out = _count(stats.get("input_tokens")), _count(stats.get("output_tokens"))
@@ -219,15 +174,7 @@ def _gemini_models(models: dict[str, Any]) -> Usage:
 
 # -- aider: `aider --message ...` ---------------------------------------------------------
 
-_NUMBER = r"[\d,]+(?:\.\d+)?k?"
-_AIDER_TOKENS = re.compile(
-    rf"Tokens: (?P<sent>{_NUMBER}) sent"
-    rf"(?:, (?P<write>{_NUMBER}) cache write)?"
-    rf"(?:, (?P<hit>{_NUMBER}) (?:cache hit|cached))?"
-    rf", (?P<received>{_NUMBER}) received\."
-)
 _AIDER_COST = re.compile(r"Cost: \$(?P<message>[\d.]+) message, \$(?P<session>[\d.]+) session\.")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def parse_aider(text: str) -> Usage | None:
@@ -236,10 +183,10 @@ def parse_aider(text: str) -> Usage | None:
     are shown; none when the model has no price). Counts are per reply and rounded (``2.3k``,
     ``47k``; ``12,450`` in old versions), so the run's tokens are their sum, approximately;
     "sent" already holds what was written to the cache. The last session cost is the run's."""
-    text = _ANSI.sub("", text)
+    text = ANSI.sub("", text)
     sent = received = cached = 0
     lines = 0
-    for found in _AIDER_TOKENS.finditer(text):
+    for found in AIDER_TOKENS.finditer(text):
         figures = {k: _aider_number(v) for k, v in found.groupdict().items() if v}
         if None in figures.values():
             continue  # a figure that is not one: this line tells nothing

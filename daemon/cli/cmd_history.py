@@ -78,9 +78,15 @@ def history_command(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     schedule = _schedule(setup.config, setup.config_path)
     zone = schedule[1] if schedule else UTC
-    end = now.astimezone(zone).date().isoformat()
-    history = build_history(snapshot, setup.config, end, args.nights, now=now, schedule=schedule)
-    changed = changes(history)
+    end = now.astimezone(zone).date().isoformat() if args.until is None else _until(args.until)
+    try:
+        history = build_history(
+            snapshot, setup.config, end, args.nights, now=now, schedule=schedule
+        )
+    except ValueError as exc:  # nights before the calendar's first
+        raise UsageError(f"--until: {exc}") from None
+    # Today before its sweep has nothing to compare: the latest night that had one has.
+    changed = changes(history.through_last_sweep())
     if args.project is not None:
         if args.project not in {p.name for p in history.projects}:
             raise UsageError(
@@ -96,12 +102,22 @@ def history_command(args: argparse.Namespace) -> int:
         if args.json:
             doc = {**history.to_dict(), "changes": changed.to_dict()}
             doc["timezone"] = str(zone) if schedule else None
-            print(json.dumps(doc, indent=2))
+            print(json.dumps(doc, indent=2, allow_nan=False))
         elif sys.stdout.isatty():
             _rich_grid(history, changed, _zone_name(schedule))
         else:
             sys.stdout.write(plain_grid(history, changed, _zone_name(schedule), ascii=_ascii()))
     return EXIT_OK
+
+
+def _until(text: str) -> str:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day.isoformat() != text:
+        raise UsageError(f"--until must be a date like 2026-03-01, not {text!r}")
+    return text
 
 
 def _schedule(config: Config | None, path: Path | None) -> Schedule | None:

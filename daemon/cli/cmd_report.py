@@ -93,7 +93,7 @@ def _make_page(
     if isinstance(report, dict) and isinstance(report.get("date"), str):
         try:
             history = sweep_history(JsonFileStore(setup.state_dir), config, report["date"])
-        except StateError as exc:
+        except (StateError, ValueError) as exc:  # ValueError: a "date" that is none
             print(f"agentd: the page shows no history: {harmless(str(exc))}", file=sys.stderr)
     try:
         if not isinstance(report, dict):

@@ -90,6 +90,9 @@ def _read_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> No
         "--nights", type=int, default=14, metavar="N", help="how many nights (default 14)"
     )
     history.add_argument("--project", metavar="NAME", help="only this project")
+    history.add_argument(
+        "--until", metavar="DATE", help="the last night shown, YYYY-MM-DD (default today)"
+    )
     history.add_argument("--json", action="store_true", help="print it as JSON")
 
     doctor = command("doctor", "check now what would fail tonight, in the daemon's environment")

@@ -3,10 +3,10 @@ the state store keeps (``StateStore.record_run``), and what changed since the ni
 
 A night is a calendar date in the schedule's zone, the date a sweep is filed under. A night
 with several sweeps (a manual one after the scheduled one) shows each project as its last
-run that night left it: a later sweep that only skipped it (done today, say) does not hide
-what the earlier one found. A night without a sweep is a gap, and says why as far as the
-state and the schedule can tell: a skipped fire, a fire that was due and never ran, or no
-fire due at all.
+run that night to reach an ok or failed end left it: a later sweep that only skipped it
+(done today, say) or was interrupted does not hide what the earlier one found. A night
+without a sweep is a gap, and says why as far as the state and the schedule can tell: a
+skipped fire, a fire that was due and never ran, or no fire due at all.
 
 Pure: everything comes from a Snapshot, the configuration and the moment given.
 """
@@ -14,6 +14,7 @@ Pure: everything comes from a Snapshot, the configuration and the moment given.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentd.config.cron import CronSpec
 from agentd.daemon.model.report import ran_nothing
-from agentd.daemon.model.status import PROJECT_FAILURES, ProjectStatus
+from agentd.daemon.model.status import PROJECT_FAILURES, ProjectStatus, SweepStatus
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -51,7 +52,9 @@ class NightCell:
 class Night:
     date: str  # YYYY-MM-DD in the schedule's zone
     sweeps: int  # sweeps that ran that night; 0 = a gap
-    status: str | None  # the night's sweep status (of its last sweep that ran something)
+    # The night's sweep status: of its last sweep that ran something to an ok or failed
+    # end; else (every sweep interrupted, or none ran anything) of its last one.
+    status: str | None
     wall_s: float | None  # summed wall time of that night's sweeps
     spend_usd: float | None
     # When sweeps == 0: "missed" (a fire was due, nothing ran), "skipped: <reason>" (a
@@ -101,6 +104,16 @@ class History:
     def only(self, name: str) -> History:
         return History(self.nights, [p for p in self.projects if p.name == name])
 
+    def through_last_sweep(self) -> History:
+        """The nights up to the latest that had a sweep (all of them if none had): what
+        ``changes`` compares on a day whose sweep has not run yet, when comparing today
+        would find nothing changed until the fire."""
+        ran = [i for i, night in enumerate(self.nights) if night.sweeps]
+        keep = ran[-1] + 1 if ran else len(self.nights)
+        return History(
+            self.nights[:keep], [ProjectHistory(p.name, p.nights[:keep]) for p in self.projects]
+        )
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -123,10 +136,18 @@ def build_history(
     """The ``nights`` nights ending with ``end_date``. ``config`` None (a read command
     with a broken file): the projects are those of the history, by name, and gaps are
     told apart only with ``schedule`` (what can still be read of the file's). ``now``:
-    fires after it are not due yet (None: every fire of a night is)."""
-    end = dt.date.fromisoformat(end_date)
-    dates = [(end - dt.timedelta(days=n)).isoformat() for n in range(nights - 1, -1, -1)]
-    runs = [r for r in snapshot.runs() if isinstance(r.get("date"), str)]
+    fires after it are not due yet (None: every fire of a night is). ValueError when
+    ``end_date`` is not a date (it may come from a report.json read back)."""
+    try:
+        end = dt.date.fromisoformat(end_date)
+        dates = [(end - dt.timedelta(days=n)).isoformat() for n in range(nights - 1, -1, -1)]
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(
+            f"{end_date!r} is not a date to count {nights} night(s) back from (YYYY-MM-DD)"
+        ) from None
+    # A summary whose date is not one files under no night (and must not pass for the
+    # oldest the store keeps, which would make every earlier night "missed").
+    runs = [r for r in snapshot.runs() if _is_date(r.get("date"))]
     by_date: dict[str, list[dict[str, Any]]] = {d: [] for d in dates}
     for run in runs:
         if run["date"] in by_date:
@@ -182,7 +203,7 @@ class _Gaps:
             return SKIPPED + self.skipped[date]
         if self.first is None or date < self.first or self.schedule is None:
             return None  # before the history kept: it may have run, and been forgotten
-        return MISSED if self._due(dt.date.fromisoformat(date)) else NONE_DUE
+        return MISSED if self._safe_due(dt.date.fromisoformat(date)) else NONE_DUE
 
     def _due(self, day: dt.date) -> bool:
         """Whether the cron fired on ``day`` (by ``now``, when given)."""
@@ -195,9 +216,19 @@ class _Gaps:
             return False
         return self.now is None or fire <= self.now
 
+    def _safe_due(self, day: dt.date) -> bool:
+        """As ``_due``; a night at the calendar's ends (year 1, 9999) has no fire to find."""
+        try:
+            return self._due(day)
+        except OverflowError:
+            return False
+
 
 def _skipped_fires(snapshot: Snapshot, zone: tzinfo | None) -> dict[str, str]:
-    """The fires bookkeeping's skipped fires by night (its stamps carry their offset)."""
+    """The fires bookkeeping's skipped fires by night (its stamps carry their offset). An
+    entry the daemon could not have written (no stamp, or one whose night cannot be told:
+    year 1 at +14:00 is before the calendar in UTC) is passed over: it must not cost the
+    history, and with it every sweep's report, its nights."""
     out: dict[str, str] = {}
     skipped = snapshot.fires().get("skipped", [])
     for entry in skipped if isinstance(skipped, list) else []:
@@ -205,10 +236,10 @@ def _skipped_fires(snapshot: Snapshot, zone: tzinfo | None) -> dict[str, str]:
             continue
         try:
             fire = datetime.fromisoformat(str(entry.get("fire")))
-        except ValueError:
+            if fire.tzinfo is not None and zone is not None:
+                fire = fire.astimezone(zone)
+        except (ValueError, OverflowError):
             continue
-        if fire.tzinfo is not None and zone is not None:
-            fire = fire.astimezone(zone)
         out[fire.date().isoformat()] = str(entry.get("reason") or "no reason recorded")
     return out
 
@@ -217,7 +248,8 @@ def _night(date: str, runs: list[dict[str, Any]], gaps: _Gaps) -> Night:
     if not runs:
         return Night(date, 0, None, None, None, gaps.why(date))
     ran = [r for r in runs if not ran_nothing(r)]
-    status = (ran or runs)[-1].get("status")
+    ended = [r for r in ran if r.get("status") in (SweepStatus.OK, SweepStatus.FAILED)]
+    status = (ended or ran or runs)[-1].get("status")
     return Night(
         date=date,
         sweeps=len(runs),
@@ -239,8 +271,9 @@ def _cell(name: str, runs: list[dict[str, Any]]) -> NightCell:
     if not entries:
         return NightCell(None, None, None)
     ran = [e for e in entries if e["status"] != ProjectStatus.SKIPPED]
+    ended = [e for e in ran if e["status"] in _VERDICTS]
     return NightCell(
-        status=(ran or entries)[-1]["status"],
+        status=(ended or ran or entries)[-1]["status"],
         duration_s=_total(e.get("duration_s") for e in entries),
         spend_usd=_total(e.get("spend_usd") for e in entries),
     )
@@ -267,7 +300,7 @@ def _wall(run: dict[str, Any]) -> float | None:
         took = datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(
             run["started_at"]
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return took.total_seconds()
 
@@ -278,4 +311,13 @@ def _total(values: Iterable[Any]) -> float | None:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A figure to add up: NaN or infinity (which JSON readers let through) is none, or a
+    night's sum would be one too, and ``agentd history --json`` not JSON."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_date(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False

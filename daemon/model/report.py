@@ -151,8 +151,8 @@ class Report:
             out["spend"] = self.spend.to_dict()
         if self.budget is not None:
             out["budget"] = self.budget.to_dict()
-        if self.changes is not None:
-            out["changes"] = self.changes.to_dict()
+        # null: the nights were not compared (this sweep not recorded, or not readable).
+        out["changes"] = self.changes.to_dict() if self.changes is not None else None
         if self.alerts is not None:
             out["alerts"] = [a.to_dict() for a in self.alerts]
         return out

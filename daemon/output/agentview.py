@@ -8,6 +8,7 @@ run shows the agent's own error instead, never the JSON around it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +100,9 @@ def work_text(worktree: dict[str, Any] | None) -> str:
 
 def markdown_lines(report: dict[str, Any]) -> list[str]:
     """The "Agents" section: a line per run (agent, status, time, spend, kept work), then
-    its error or the start of its answer, quoted. None when no agent ran."""
+    its error or the start of its answer, fenced as the output tails are: an agent's
+    Markdown or HTML shows as the text it is, never rendered by a viewer. None when no
+    agent ran."""
     runs = agent_runs(report)
     if not runs:
         return []
@@ -112,11 +115,19 @@ def markdown_lines(report: dict[str, Any]) -> list[str]:
         if run.error:
             lines.append(f"  - error: **{_md(run.error)}**")
         if run.answer:
-            lines += ["", *(f"  > {line}".rstrip() for line in shortened(run.answer).split("\n"))]
-            lines.append("")
+            said = shortened(run.answer)
+            fence = fence_for(said)
+            lines += ["", f"  {fence}", *(f"  {line}".rstrip() for line in said.split("\n"))]
+            lines += [f"  {fence}", ""]
         elif not run.error:
             lines.append("  - no answer found in its output")
     return lines[:-1] if lines[-1] == "" else lines  # the next section brings its own
+
+
+def fence_for(text: str) -> str:
+    """A code fence that ``text`` cannot close: longer than any run of backticks in it."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _commit_lines(worktree: dict[str, Any]) -> list[str]:

@@ -227,7 +227,7 @@ def _failure_lines(report: dict[str, Any]) -> list[str]:
             lines.append(f"   - log: {_code(task['log_path'])}")
         tail = task.get("output_tail", "")
         if tail:
-            fence = "````" if "```" in tail else "```"
+            fence = agentview.fence_for(tail)
             lines += [
                 "",
                 f"   {fence}",

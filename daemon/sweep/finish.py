@@ -105,24 +105,35 @@ def add_spend(report: Report, store: StateStore, limits: BudgetSection, slog: An
 
 def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> None:
     """Record the run in the history, then hand the report to the observers: a history
-    that could not be saved is one more failure the report should show. A report that
-    could not be written is noted in the history, if that can still be written, for
-    `agentd report` to say."""
+    that could not be saved is one more failure the report should show, and leaves the
+    nights uncompared (they would lack this one). The page needs this night recorded, yet
+    may fail to be written and fail the sweep: whatever changes the summary later is
+    recorded again before the next observer reads the history (the pings) and for `agentd
+    status`, so the history says what report.json says. A report that could not be written
+    is noted there too, if that can still be written, for `agentd report` to say."""
     report.run_dir = os.path.abspath(end.run_dir)
+    kept: dict[str, Any] | None = report.summary()
     try:
-        end.store.record_run(report.summary(), end.keep)
-        end.store.checkpoint()  # between sweeps, state.json alone holds the whole state
+        _record(end, report.summary())
     except StateError as exc:
         end.log.error("state.write_failed", error=str(exc))
         report.fail(f"run history not saved: {exc}")
-    add_changes(end, report)
-    for observer in observers:
-        try:
-            observer.sweep_finished(report, end.run_dir)
-        except ReportNotWritten as exc:
-            report.fail(str(exc))
+        kept = None
+    if kept is not None:
+        add_changes(end, report)
+    notes: dict[str, Any] = {}
+    for observer in [None, *observers]:  # None: what the nights' comparison changed
+        if observer is not None:
+            try:
+                observer.sweep_finished(report, end.run_dir)
+            except ReportNotWritten as exc:
+                report.fail(str(exc))
+                notes["report_error"] = str(exc)
+        summary = {**report.summary(), **notes}
+        if summary != kept and (kept is not None or notes):
             with contextlib.suppress(StateError):  # one short journal line may still fit
-                end.store.record_run({**report.summary(), "report_error": str(exc)}, end.keep)
+                _record(end, summary)
+            kept = summary
     emit = end.log.info if report.status is SweepStatus.OK else end.log.warning
     report_md = end.run_dir / "report.md"
     emit(
@@ -133,6 +144,11 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
         failures=[f.line() for f in report.failures],
         report=str(report_md) if report_md.exists() else None,
     )
+
+
+def _record(end: Ending, summary: dict[str, Any]) -> None:
+    end.store.record_run(summary, end.keep)
+    end.store.checkpoint()  # between sweeps, state.json alone holds the whole state
 
 
 def add_changes(end: Ending, report: Report) -> None:

@@ -121,7 +121,7 @@ def _launch(
         log.warning("task.log_cut", **outcome.log_cut.to_dict())
     cleanup_failed = None
     if tree is not None:
-        result.worktree, cleanup_failed = _finish_worktree(tree, log)
+        result.worktree, cleanup_failed = _finish_worktree(tree, log, env_secrets(command.env))
     _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
     if cleanup_failed is not None:  # after the task's own outcome: the order they happened
         ctx.fail(planned.name, task, TaskStatus.ERROR, cleanup_failed)
@@ -306,9 +306,11 @@ def _new_worktree(ctx: SweepContext, planned: Planned, task: str) -> gitrepo.Wor
     return gitrepo.add_worktree(planned.path, ctx.worktrees, ctx.date, task, base)
 
 
-def _finish_worktree(tree: gitrepo.Worktree, log: Any) -> tuple[dict[str, Any], str | None]:
+def _finish_worktree(
+    tree: gitrepo.Worktree, log: Any, secrets: list[str]
+) -> tuple[dict[str, Any], str | None]:
     """What became of the worktree, for the report, and the failure to report if its
-    cleanup failed."""
+    cleanup failed. ``secrets``: the task's, masked in its commits' subjects."""
     info: dict[str, Any] = {"branch": tree.branch, "path": str(tree.path), "base": tree.base}
     try:
         done = gitrepo.finish_worktree(tree)
@@ -317,13 +319,17 @@ def _finish_worktree(tree: gitrepo.Worktree, log: Any) -> tuple[dict[str, Any], 
         log.error("task.worktree_cleanup_failed", error=str(exc), path=str(tree.path))
         return {**info, "kept": "worktree", "message": message}, message
     log.info("task.worktree", branch=tree.branch, kept=done.kept, commits=done.commits)
-    info |= {"kept": done.kept, "message": done.message, **_work_left(done)}
+    info |= {"kept": done.kept, "message": done.message, **_work_left(done, secrets)}
     return info, None
 
 
-def _work_left(done: gitrepo.Cleanup) -> dict[str, Any]:
+def _work_left(done: gitrepo.Cleanup, secrets: list[str]) -> dict[str, Any]:
     """The commits the task left on its branch (newest first, at most LOG_COMMITS of
-    ``commit_count``) and what they changed."""
+    ``commit_count``) and what they changed. A subject is the agent's text, as its answer
+    is: masked as that is, then cut."""
     stat = asdict(done.diffstat) if done.diffstat is not None else None
-    commits = [{"sha": sha, "subject": subject} for sha, subject in done.log]
+    commits = [
+        {"sha": sha, "subject": gitrepo.cut_subject(redact(subject, secrets))}
+        for sha, subject in done.log
+    ]
     return {"commits": commits, "commit_count": done.commits, "diffstat": stat}

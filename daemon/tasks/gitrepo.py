@@ -71,7 +71,8 @@ class Cleanup:
     dirty: bool
     kept: str  # "nothing" | "branch" | "worktree"
     message: str
-    # The task's commits on its branch, newest first, at most LOG_COMMITS: (sha, subject).
+    # The task's commits on its branch, newest first, at most LOG_COMMITS: (sha, subject),
+    # the subject whole (see _log).
     log: tuple[tuple[str, str], ...] = ()
     diffstat: Diffstat | None = None  # of those commits (the base to the branch's tip)
 
@@ -337,18 +338,23 @@ _SHORTSTAT = re.compile(r"(\d+) (file|insertion|deletion)")
 
 def _log(top: Path, base: str, tip: str) -> tuple[tuple[str, str], ...]:
     """(sha, subject) of the commits from ``base`` to ``tip``, newest first, at most
-    LOG_COMMITS. The subjects are the agent's text: cut, and read as bytes may be."""
+    LOG_COMMITS. The subjects are the agent's text, read as bytes may be, and whole: a
+    secret in one is masked before ``cut_subject`` (which could halve it) is applied."""
     if base == tip:
         return ()
     out = _git(
         top, "log", "-z", f"--max-count={LOG_COMMITS}", "--format=%H%x01%s", f"{base}..{tip}"
     )
     entries = (entry.split("\x01", 1) for entry in out.stdout.split("\0") if "\x01" in entry)
-    return tuple((sha, _subject(subject)) for sha, subject in entries)
+    return tuple((sha, _text(subject)) for sha, subject in entries)
 
 
-def _subject(text: str) -> str:
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+def _text(raw: str) -> str:
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def cut_subject(text: str) -> str:
+    """A commit subject as the report shows it: at most SUBJECT_CHARS characters."""
     return text if len(text) <= SUBJECT_CHARS else text[: SUBJECT_CHARS - 1] + "…"
 
 

@@ -122,6 +122,18 @@ def test_the_report_shows_each_cli_own_error(ws: Workspace) -> None:
         "codex: Not inside a trusted directory and --skip-git-repo-check was not specified."
     )
 
+    # report.json on disk (what the page and `agentd report` read) has the same headlines.
+    saved = json.loads((Path(report["run_dir"]) / "report.json").read_text())
+    for project, name, said in (
+        ("api", "c", claude),
+        ("api", "g", gemini),
+        ("api", "x", codex),
+        ("plain", "x", untrusted),
+    ):
+        on_disk = task(saved, project, name)
+        assert (on_disk["agent_error"], on_disk["reason"]) == (said["agent_error"], said["reason"])
+    assert task(saved, "api", "c")["agent_error"] == "claude: Not logged in · Please run /login"
+
     # report.md leads each failure with the agent's words, and lists them under Agents.
     md = (Path(report["run_dir"]) / "report.md").read_text()
     assert "**api / c**: failed: claude: Not logged in · Please run /login; exit status 1" in md

@@ -5,6 +5,7 @@ report.json's ``answer``, ``agent_error``, ``reason`` and a kept branch's ``comm
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.agents.test_agents import git, make_repo, task
@@ -61,7 +62,7 @@ def test_answers_errors_and_reasons_in_report(aws: Workspace) -> None:
     md = (Path(report["run_dir"]) / "report.md").read_text()
     agents = md.split("## Agents (6)\n", 1)[1]
     assert "- **good / fix**: claude, ok (" in agents
-    assert "  > Done: fix it with ********" in agents
+    assert "\n  ```\n  Done: fix it with ********\n  ```\n" in agents
     assert "  - error: **claude: Not logged in · Please run /login**" in agents
     assert f"  - error: **codex: {waiting}**" in agents
     assert SECRET not in md
@@ -107,3 +108,39 @@ def test_kept_branch_lists_the_commits_newest_first_with_diffstat(aws: Workspace
     assert f"  - `{shas[1][:10]}` step 21" in md
     assert "  - … and 17 more (git log shows them)" in md
     assert "  - no answer found in its output" in md
+
+
+def test_commit_subjects_are_masked_and_answers_shown_as_text(aws: Workspace) -> None:
+    """An agent's commit subject is its text as its answer is: a secret in it is masked
+    (whole, before the subject is cut), and report.md shows an answer's Markdown and HTML
+    as the text it is, in a fence no backtick run in it can close."""
+    repo = make_repo(aws.root / "api", aws.env)
+    make_repo(aws.root / "web", aws.env)
+    pad = "x" * 185  # the secret straddles the 200 characters a subject is cut to
+    script = (
+        'echo 1 > a.txt; git add a.txt; git commit -q -m "token $OPENAI_API_KEY";'
+        f' echo 2 > b.txt; git add b.txt; git commit -q -m "{pad}$OPENAI_API_KEY!"'
+    )
+    loud = "see ```` this ```` and `x` <h1>shout</h1> [link](http://example.com)"
+    key = {"OPENAI_API_KEY": SECRET}
+    write_config(
+        aws,
+        {"work": ask("scripted", "go"), "say": ask("claude", loud)},
+        [
+            proj("api", "work", isolation="worktree", default_branch="main", env=key),
+            proj("web", "say", env=key),
+        ],
+        dirs=False,
+        agents={"scripted": {"command": ["sh", "-c", script, "sh", "{prompt}"], "usage": "none"}},
+    )
+    code, report = aws.once_json()
+    assert code == 0, report["failures"]
+    subjects = [c["subject"] for c in task(report, "api", "work")["worktree"]["commits"]]
+    assert subjects == [pad + "********!", "token ********"]
+    tip = task(report, "api", "work")["worktree"]["commits"][0]["sha"]
+    assert SECRET in git(repo, "log", "-1", "--format=%s", tip, env=aws.env)  # git keeps it
+    md = (Path(report["run_dir"]) / "report.md").read_text()
+    assert SECRET[:8] not in md
+    assert SECRET[:8] not in json.dumps(report)
+    agents = md.split("## Agents (2)\n", 1)[1]
+    assert f"\n  `````\n  Done: {loud}\n  `````\n" in agents

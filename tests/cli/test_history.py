@@ -3,8 +3,9 @@
 The sweeps run in the test process, each on a clock set to 03:30 of its night in Berlin
 (their tasks are real processes, their state the real file store, their reports written by
 the real writer); one night has no sweep at all, another's fire was turned away by the
-daemon's own bookkeeping (FireBook, delivered late). The nights end today, so that
-`agentd history`, run as a real process on the real clock, shows all fourteen.
+daemon's own bookkeeping (FireBook, delivered late). The nights end on a fixed date, and
+`agentd history`, run as a real process, is asked for the nights up to it (``--until``):
+no midnight passing during the run can move the grid.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ FIRE_SKIPPED = 9
 TWO_SWEEPS = 11
 FLAKY_FAILS = {2, 3, 4}  # then it recovers on night 5
 BREAKS_ON = 13  # the last night
+LAST_NIGHT = dt.date(2026, 2, 20)  # in the past, and no clock change among the nights
+UNTIL = ("--until", LAST_NIGHT.isoformat())
 
 # The workspace, the nights' dates (oldest first) and each night's reports.
 Nights = tuple[Workspace, list[str], dict[int, list[Report]]]
@@ -79,8 +82,7 @@ def nights(
 ) -> Nights:
     root = tmp_path_factory.mktemp("nights")
     ws = Workspace(root, workspace_env(root))
-    end = datetime.now(BERLIN).date()
-    dates = [(end - dt.timedelta(days=n)).isoformat() for n in range(NIGHTS - 1, -1, -1)]
+    dates = [(LAST_NIGHT - dt.timedelta(days=n)).isoformat() for n in range(NIGHTS - 1, -1, -1)]
     clock = OffsetClock()
     reports: dict[int, list[Report]] = {}
     for night, date in enumerate(dates):
@@ -102,7 +104,7 @@ def nights(
 
 
 def _history(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    return ws.run("history", "--config", str(ws.config), *args)
+    return ws.run("history", "--config", str(ws.config), *UNTIL, *args)
 
 
 def _changes(report: Report) -> tuple[list[str], list[str]]:
@@ -135,14 +137,11 @@ def test_history_json_is_aligned_with_the_nights_and_tells_the_gaps(
     shown = _history(ws, "--json")
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
-    assert len(doc["nights"]) == NIGHTS
-    # By date, not position: should midnight pass since the sweeps, the grid moves on.
+    assert doc["nights"] == dates
     rows = {p["name"]: dict(zip(doc["nights"], p["nights"], strict=True)) for p in doc["projects"]}
     assert list(rows) == ["steady", "flaky", "breaks"]
     sweeps = dict(zip(doc["nights"], doc["sweeps"], strict=True))
     for night, date in enumerate(dates):
-        if date not in sweeps:
-            continue
         ran = night not in (NO_SWEEP, FIRE_SKIPPED)
         assert rows["steady"][date] == ("ok" if ran else None), date
         flaky = "failed" if night in FLAKY_FAILS else "ok"
@@ -156,8 +155,7 @@ def test_history_json_is_aligned_with_the_nights_and_tells_the_gaps(
     assert sweeps[dates[TWO_SWEEPS]]["status"] == "ok"
     assert sweeps[dates[3]]["status"] == "failed"
     assert all(isinstance(w, float) and w > 0 for w in rows_of(doc, "duration_s", "steady", dates))
-    if doc["nights"][-1] == dates[-1]:
-        assert doc["changes"] == {"newly_failing": ["breaks"], "recovered": []}
+    assert doc["changes"] == {"newly_failing": ["breaks"], "recovered": []}
     assert doc["timezone"] == "Europe/Berlin"
 
 
@@ -166,7 +164,7 @@ def rows_of(doc: dict[str, Any], key: str, name: str, dates: list[str]) -> list[
     project = next(p for p in doc["projects"] if p["name"] == name)
     values = dict(zip(doc["nights"], project[key], strict=True))
     ran = [d for i, d in enumerate(dates) if i not in (NO_SWEEP, FIRE_SKIPPED)]
-    return [values[d] for d in ran if d in values]
+    return [values[d] for d in ran]
 
 
 def test_history_of_one_project_and_of_fewer_nights(
@@ -198,8 +196,7 @@ def test_history_off_a_terminal_is_an_aligned_grid_with_words_for_the_gaps(
     lines = text.splitlines()
     head = next(line for line in lines if line.startswith("project "))
     days = [(m.start(), m.group()) for m in re.finditer(r"\d\d", head)]
-    heads, expected = [day for _, day in days], [d[8:] for d in dates]
-    assert heads in (expected, [*expected[1:], heads[-1]])  # past midnight: one night on
+    assert [day for _, day in days] == [d[8:] for d in dates]
     rows = {line.split()[0]: line for line in lines[lines.index(head) + 1 :] if line.strip()}
     assert list(rows)[:4] == ["steady", "flaky", "breaks", "(sweeps)"]
     # Each mark sits under its night's day: a grid a mail reader can read, no colour needed.
@@ -216,9 +213,8 @@ def test_history_off_a_terminal_is_an_aligned_grid_with_words_for_the_gaps(
     assert marks["(sweeps)"][dates[NO_SWEEP][8:]] == "M"
     assert marks["steady"][dates[FIRE_SKIPPED][8:]] == "S"
     assert marks["flaky"][dates[3][8:]] == "✗"
-    if days[-1][1] == dates[-1][8:]:  # not past midnight since the sweeps
-        assert (marks["breaks"][dates[-1][8:]], marks["steady"][dates[-1][8:]]) == ("✗", "✓")
-        assert "Newly failing: breaks" in lines
+    assert (marks["breaks"][dates[-1][8:]], marks["steady"][dates[-1][8:]]) == ("✗", "✓")
+    assert "Newly failing: breaks" in lines
     assert f"{dates[NO_SWEEP]}: missed" in lines
     assert any(line.startswith(f"{dates[FIRE_SKIPPED]}: skipped: delivered") for line in lines)
     assert any(line.startswith("legend: ✓ ok") for line in lines)
@@ -228,7 +224,7 @@ def _on_terminal(ws: Workspace, *args: str) -> str:
     """What `agentd history` draws on a terminal (a pty), until it exits."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [AGENTD, "history", "--config", str(ws.config), *args],
+        [AGENTD, "history", "--config", str(ws.config), *UNTIL, *args],
         env={**ws.env, "COLUMNS": "140", "TERM": "xterm-256color"},
         stdout=slave,
         stderr=subprocess.PIPE,
@@ -284,7 +280,7 @@ def test_with_a_broken_configuration_the_nights_come_from_the_state(
     broken = ws.root / "broken.toml"
     # [schedule] still reads on its own: the gaps are still told apart.
     broken.write_text(ws.config.read_text() + "\n[run]\nno_such_setting = 1\n")
-    shown = ws.run("history", "--json", "--config", str(broken))
+    shown = ws.run("history", "--json", "--config", str(broken), *UNTIL)
     assert shown.returncode == 0, shown.stderr
     assert "warning:" in shown.stderr
     doc = json.loads(shown.stdout)
@@ -294,7 +290,7 @@ def test_with_a_broken_configuration_the_nights_come_from_the_state(
     assert sweeps[dates[NO_SWEEP]]["gap"] == "missed"
     # Nothing readable of the file: the state's nights still show, their gaps unknown.
     broken.write_text("[schedule\n")
-    shown = ws.run("history", "--json", "--config", str(broken))
+    shown = ws.run("history", "--json", "--config", str(broken), *UNTIL)
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)
     assert [p["name"] for p in doc["projects"]] == ["breaks", "flaky", "steady"]
@@ -360,3 +356,103 @@ def test_a_state_from_before_the_history_loads_and_a_malformed_one_is_refused(
         assert shown.returncode == 2, bad
         assert "an entry of 'runs' has the wrong shape" in shown.stderr
         assert "Traceback" not in shown.stderr
+
+
+def test_before_a_nights_sweep_the_changes_are_the_last_swept_nights(
+    nights: Nights,
+) -> None:
+    """The morning after (no sweep yet that day): what changed on the last night that had
+    one, not nothing until tonight's fire."""
+    ws, dates, _ = nights
+    after = (LAST_NIGHT + dt.timedelta(days=1)).isoformat()
+    shown = ws.run("history", "--json", "--config", str(ws.config), "--until", after)
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["nights"][-2:] == [dates[-1], after]
+    assert doc["sweeps"][-1]["count"] == 0
+    assert doc["changes"] == {"newly_failing": ["breaks"], "recovered": []}
+    plain = ws.run("history", "--config", str(ws.config), "--until", after)
+    assert "Newly failing: breaks" in plain.stdout.splitlines()
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _hostile_state(ws: Workspace, runs: list[dict[str, Any]], skipped: list[Any]) -> None:
+    ws.state.mkdir(mode=0o700)
+    doc = {"version": 2, "projects": {}, "claims": {}, "runs": runs, "fires": {"skipped": skipped}}
+    (ws.state / "state.json").write_text(json.dumps(doc))  # NaN, Infinity as Python writes them
+
+
+def test_hostile_state_is_refused_or_passed_over_never_a_traceback(ws: Workspace) -> None:
+    write_config(ws, {"ok": cmd("true")}, [proj("p", "ok")], schedule=SCHEDULE)
+    good = {**_old_run("2026-02-10"), "projects": {"p": {"status": "ok", "duration_s": 2.0}}}
+    skipped = [
+        {"fire": "0001-01-01T00:30:00+14:00", "at": "x", "reason": "before the calendar in UTC"},
+        {"fire": "not a stamp", "at": "x", "reason": "no"},
+        "a fire",
+        {"fire": "2026-02-12T03:30:00+01:00", "at": "x", "reason": "a sweep was running"},
+    ]
+    undated = {**good, "run_id": "20260211T023000Z-abcd", "date": "Tuesday"}
+    _hostile_state(ws, [good, undated], skipped)
+    until = ("--until", "2026-02-12")
+    shown = ws.run("history", "--json", "--nights", "3", "--config", str(ws.config), *until)
+    assert shown.returncode == 0, shown.stderr
+    doc = _strict_json(shown.stdout)
+    # The entries the daemon could not have written are passed over, the rest still counts.
+    assert [s["count"] for s in doc["sweeps"]] == [1, 0, 0]
+    assert [s["gap"] for s in doc["sweeps"]] == [None, "missed", "skipped: a sweep was running"]
+    status = ws.run("status", "--json", "--config", str(ws.config))
+    assert status.returncode == 0, status.stderr
+    assert [f["fire"] for f in json.loads(status.stdout)["skipped_fires"]] == [skipped[-1]["fire"]]
+
+    for n, bad in enumerate(
+        (
+            {"duration_s": float("nan")},
+            {"spend_usd": float("inf")},
+            {"projects": {"p": {"status": "ok", "duration_s": float("-inf")}}},
+        )
+    ):
+        other = Workspace(ws.root / f"bad{n}", ws.env)
+        other.root.mkdir()
+        _hostile_state(other, [{**good, **bad}], [])
+        shown = other.run("history", "--json", "--state-dir", str(other.state), *until)
+        assert shown.returncode == 2, bad
+        assert "an entry of 'runs' has the wrong shape" in shown.stderr, bad
+        assert "Traceback" not in shown.stderr
+
+    for until_date in ("Tuesday", "2026-2-1", "0001-01-03"):
+        shown = ws.run("history", "--config", str(ws.config), "--until", until_date)
+        assert shown.returncode == 2, until_date
+        assert shown.stderr.startswith("agentd: --until"), shown.stderr
+        assert "Traceback" not in shown.stderr
+
+
+def test_report_html_over_hostile_state_makes_its_page(ws: Workspace) -> None:
+    """The page of a night whose state holds a fire stamp no night can be told from, and
+    of a report.json whose date is none: made, with a message, never a traceback."""
+    write_config(ws, {"ok": cmd("true")}, [proj("p", "ok")], schedule=SCHEDULE)
+    code, report = ws.once_json()
+    assert code == 0, report["failures"]
+    doc = ws.state_doc()
+    doc["fires"]["skipped"] = [{"fire": "0001-01-01T00:30:00+14:00", "at": "x", "reason": "?"}]
+    (ws.state / "state.json").write_text(json.dumps(doc))
+    run_dir = Path(report["run_dir"])
+    (run_dir / "report.html").unlink()
+    shown = ws.run("report", "--html", "--config", str(ws.config))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout == f"{run_dir / 'report.html'}\n"
+    assert "no history" not in shown.stderr  # its nights, the bad entry passed over
+
+    saved = json.loads((run_dir / "report.json").read_text())
+    (run_dir / "report.json").write_text(json.dumps({**saved, "date": "the 3rd"}))
+    (run_dir / "report.html").unlink()
+    shown = ws.run("report", "--html", "--config", str(ws.config))
+    assert "Traceback" not in shown.stderr
+    assert "the page shows no history: 'the 3rd' is not a date" in shown.stderr
+    assert shown.returncode == 0, shown.stderr  # the page without its nights
+    assert (run_dir / "report.html").is_file()

@@ -3,6 +3,7 @@ the gaps and the changes out. Pure: no store, no clock."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -101,7 +102,11 @@ def test_several_sweeps_in_a_night_last_run_wins_and_time_and_spend_add_up() -> 
         ([("failed", COUNTS), ("ok", NOOP)], "failed"),
         ([("failed", COUNTS), ("ok", COUNTS)], "ok"),
         ([("ok", NOOP)], "ok"),
-        ([("failed", COUNTS), ("interrupted", COUNTS)], "interrupted"),
+        # A later interrupted sweep does not hide how the night ended.
+        ([("failed", COUNTS), ("interrupted", COUNTS)], "failed"),
+        ([("ok", COUNTS), ("interrupted", COUNTS)], "ok"),
+        ([("interrupted", COUNTS)], "interrupted"),
+        ([("interrupted", COUNTS), ("ok", NOOP)], "interrupted"),
     ],
 )
 def test_a_nights_status_is_its_last_sweep_that_ran_something(
@@ -238,3 +243,77 @@ def test_the_json_form_is_aligned_with_the_nights() -> None:
         (1, "failed", 7.5, None),
         (0, None, None, "missed"),
     ]
+
+
+def test_a_later_interrupted_or_skipping_sweep_does_not_hide_a_projects_result() -> None:
+    runs = [
+        _run("2026-03-01", 1, {"a": ("failed", 5.0, None), "b": ("ok", 1.0, None)}),
+        _run("2026-03-01", 2, {"a": ("interrupted", 1.0, None), "b": ("skipped", None, None)}),
+        _run("2026-03-02", 1, {"a": ("interrupted", 1.0, None), "b": ("skipped", None, None)}),
+    ]
+    history = build_history(_snap(runs), None, "2026-03-02", nights=2, schedule=DAILY)
+    assert _statuses(history) == {"a": ["failed", "interrupted"], "b": ["ok", "skipped"]}
+    assert history.projects[0].nights[0].duration_s == 6.0
+
+
+def test_the_changes_of_the_last_night_that_had_a_sweep() -> None:
+    """The morning after, before that day's sweep: the last night that had one."""
+    runs = [
+        _run("2026-03-01", 1, {"a": ("ok", 1.0, None)}),
+        _run("2026-03-02", 1, {"a": ("failed", 1.0, None)}),
+    ]
+    history = build_history(_snap(runs), None, "2026-03-03", nights=3, schedule=DAILY)
+    assert changes(history) == Changes([], [])  # the 3rd itself: no sweep, no change
+    through = history.through_last_sweep()
+    assert [n.date for n in through.nights] == ["2026-03-01", "2026-03-02"]
+    assert changes(through) == Changes(["a"], [])
+    quiet = build_history(_snap([]), None, "2026-03-03", nights=3, schedule=DAILY)
+    assert quiet.through_last_sweep() == quiet  # no sweep at all: nothing cut
+
+
+def test_fire_stamps_no_night_can_be_told_from_are_passed_over() -> None:
+    skipped: list[Any] = [
+        # Year 1 at +14:00 is before the calendar in UTC (OverflowError), the others
+        # not stamps at all (ValueError), or not entries.
+        {"fire": "0001-01-01T00:30:00+14:00", "at": "x", "reason": "overflow"},
+        {"fire": "9999-12-31T23:30:00-14:00", "at": "x", "reason": "overflow"},
+        {"fire": "yesterday", "reason": "no"},
+        {"reason": "no stamp"},
+        "a string",
+        {"fire": "2026-03-02T02:30:00+01:00", "at": "x", "reason": "a sweep was running"},
+    ]
+    history = build_history(_snap([], skipped), None, "2026-03-02", nights=2, schedule=DAILY)
+    assert [n.gap for n in history.nights] == [None, "skipped: a sweep was running"]
+
+
+def test_figures_that_are_no_numbers_are_passed_over_and_the_json_stays_json() -> None:
+    runs = [
+        _run("2026-03-01", 1, {"a": ("ok", float("nan"), float("inf"))}, wall=float("nan")),
+        _run("2026-03-01", 2, {"a": ("ok", 2.0, 0.5)}, wall=float("-inf")),
+    ]
+    history = build_history(_snap(runs), None, "2026-03-01", nights=1, schedule=DAILY)
+    cell, night = history.projects[0].nights[0], history.nights[0]
+    assert (cell.duration_s, cell.spend_usd) == (2.0, 0.5)
+    assert night.wall_s == 120.0  # both from their start and end instead
+    json.dumps(history.to_dict(), allow_nan=False)  # ValueError on NaN or Infinity
+
+
+def test_dates_that_are_none() -> None:
+    runs = [
+        _run("2026-03-02", 1, {"a": ("ok", 1.0, None)}),
+        # Not a night's date: filed under none, nor the oldest kept (nights before
+        # the oldest kept are not known to be missed).
+        {**_run("2026-03-02", 2, {"a": ("failed", 1.0, None)}), "date": "0000"},
+        {**_run("2026-03-02", 3, {"a": ("failed", 1.0, None)}), "date": "20260302"},
+    ]
+    history = build_history(_snap(runs), None, "2026-03-02", nights=3, schedule=DAILY)
+    assert _statuses(history) == {"a": [None, None, "ok"]}
+    assert [n.gap for n in history.nights] == [None, None, None]
+    for end in ("the 3rd", "2026-3-2", "0001-01-02"):
+        with pytest.raises(ValueError, match="is not a date to count 3 night"):
+            build_history(_snap(runs), None, end, nights=3, schedule=DAILY)
+    # The calendar's last nights: their fires cannot be computed (the cron looks past the
+    # year 9999), so none is due, and there is no error.
+    last = [_run("9999-12-29", 1, {"a": ("ok", 1.0, None)})]
+    edge = build_history(_snap(last), None, "9999-12-31", nights=3, schedule=DAILY)
+    assert [n.gap for n in edge.nights] == [None, "none due", "none due"]

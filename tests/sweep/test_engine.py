@@ -14,6 +14,7 @@ import pytest
 
 from agentd.daemon.model.results import TaskResult
 from agentd.daemon.output.progress import Observer
+from agentd.daemon.output.report import ReportWriter
 from agentd.daemon.sweep import engine as sweep_module
 from agentd.daemon.sweep import project as project_module
 from agentd.daemon.sweep import task as task_module
@@ -197,3 +198,50 @@ def test_the_debug_log_shows_a_tasks_argv_with_its_secrets_masked(ws: Workspace)
     (start,) = [e for e in events if e["event"] == "task.start"]
     assert start["argv"] == ["echo", "use ******** on p"]
     assert secret not in proc.stderr
+
+
+class LockTurnsToADirectory(Observer):
+    """After the task: the state can still be read, and no longer written (its lock file
+    cannot be opened), as on a file system gone read-only or full."""
+
+    def __init__(self, store: JsonFileStore) -> None:
+        self.store = store
+
+    def task_finished(self, project: str, result: TaskResult) -> None:
+        lock = Path(self.store.lock_path)
+        lock.unlink()
+        lock.mkdir()
+
+
+def test_a_sweep_not_recorded_compares_no_nights(tmp_path: Path) -> None:
+    """The history would lack tonight's sweep: what changed since the night before is not
+    known, and report.json says so (null), rather than "nothing"."""
+    config, store, state = _setup(tmp_path, {"one": cmd("true")}, [proj("p", "one")])
+    observers = [LockTurnsToADirectory(store), ReportWriter(store, config)]
+    report = run_sweep(config, store, state, SweepRequest(), StopToken(), observers)
+    assert any(f.message.startswith("run history not saved: ") for f in report.failures)
+    assert report.changes is None
+    saved = json.loads((Path(report.run_dir or "") / "report.json").read_text())
+    assert (saved["status"], saved["changes"]) == ("failed", None)
+
+
+def test_the_history_says_what_report_json_says_when_the_page_fails(tmp_path: Path) -> None:
+    """report.html cannot be written (a directory holds its name), after the summary was
+    recorded as ok: the history, which `agentd status`, the metrics and the pings read,
+    ends up failed as report.json does."""
+    config, store, state = _setup(tmp_path, {"one": cmd("true")}, [proj("p", "one")])
+    runs = state / "runs"
+
+    class PageInTheWay(Observer):
+        def task_finished(self, project: str, result: TaskResult) -> None:
+            (run_dir,) = [d for d in runs.iterdir() if not d.name.startswith(".")]
+            (run_dir / "report.html").mkdir()
+
+    observers = [PageInTheWay(), ReportWriter(store, config)]
+    report = run_sweep(config, store, state, SweepRequest(), StopToken(), observers)
+    saved = json.loads((Path(report.run_dir or "") / "report.json").read_text())
+    assert saved["status"] == "failed"
+    assert [f["message"] for f in saved["failures"]] == ["report.html not written: Is a directory"]
+    (summary,) = JsonFileStore(state).read().runs()
+    assert summary["status"] == "failed"
+    assert summary["counts"] == saved["counts"]
