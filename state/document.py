@@ -63,7 +63,7 @@ def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
     """After a journal line: the shapes of just the entries it touched (cheap, however
     large the state)."""
     for op in ops:
-        where = op[1]
+        where = ["runs"] if op[0] == "run" else op[1]  # a run summary goes into "runs"
         if where[0] == "projects" and len(where) == 4 and where[2] == "tasks":
             _check_task(doc, where[1], where[3], path)  # a task's record: that entry only
         elif where[0] == "projects" and len(where) > 1:

@@ -20,9 +20,13 @@ carries too, and a digest of ``state.json``'s bytes.
 - A last line without its newline is a write that a kill cut short: it never happened,
   and the next writer cuts it off.
 
-Operations are ``["set", path, value]`` and ``["del", path]`` on the JSON document.
-Applying them copies each dictionary along the path instead of changing it, so a
-Snapshot handed out earlier never changes under its reader.
+Operations are ``["set", path, value]`` and ``["del", path]`` on the JSON document, and
+``["run", summary, keep]``, which puts one run's summary into the history (replacing one
+with its run id), keeps it in run-id order and keeps the last ``keep``: a line holds that
+one summary, not the whole history again (with per-project entries, the history of 30
+runs of 300 projects is most of a megabyte). Applying them copies each dictionary along
+the path instead of changing it, so a Snapshot handed out earlier never changes under its
+reader.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ def apply_ops(doc: dict[str, Any], ops: list[Op]) -> dict[str, Any]:
 
 def _apply(doc: dict[str, Any], op: Op) -> dict[str, Any]:
     kind, path = op[0], op[1]
+    if kind == "run":
+        return _put_run(doc, op[1], op[2])
     root = dict(doc)
     node = root
     for key in path[:-1]:
@@ -70,7 +76,19 @@ def _apply(doc: dict[str, Any], op: Op) -> dict[str, Any]:
     return root
 
 
+def _put_run(doc: dict[str, Any], summary: dict[str, Any], keep: int) -> dict[str, Any]:
+    run_id = summary.get("run_id")
+    old = doc.get("runs", [])
+    runs = [r for r in old if not (isinstance(r, dict) and r.get("run_id") == run_id)]
+    runs.append(summary)
+    runs.sort(key=lambda r: str(r.get("run_id", "")) if isinstance(r, dict) else "")
+    return {**doc, "runs": runs[-keep:]}
+
+
 def _valid_op(op: Any) -> bool:
+    if isinstance(op, list) and len(op) == 3 and op[0] == "run":
+        keep = op[2]
+        return isinstance(op[1], dict) and isinstance(keep, int) and keep >= 1
     if not isinstance(op, list) or len(op) < 2 or op[0] not in ("set", "del"):
         return False
     path = op[1]

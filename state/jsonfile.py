@@ -299,10 +299,7 @@ class JsonFileStore(StateStore):
 
     def record_run(self, summary: dict[str, Any], keep: int) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
-            runs = [r for r in doc.get("runs", []) if r.get("run_id") != summary.get("run_id")]
-            runs.append(summary)
-            runs.sort(key=lambda r: str(r.get("run_id", "")))
-            return None, [["set", ["runs"], runs[-keep:]]]
+            return None, [["run", summary, keep]]
 
         self._update(change)
 

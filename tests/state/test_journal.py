@@ -314,3 +314,25 @@ def test_leftover_temporary_files_are_removed(tmp_path: Path) -> None:
         (tmp_path / name).write_text("left by a killed writer")
     JsonFileStore(tmp_path).record("a", "t", _ok())
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_summary_costs_one_summary_in_the_journal_not_the_whole_history(
+    tmp_path: Path,
+) -> None:
+    """With its per-project entries, a night's history of 30 runs of 300 projects is most
+    of a megabyte: recording one run (several times a sweep) must not write it all again,
+    and on a nearly full disk the short line is the one that still fits."""
+    store = JsonFileStore(tmp_path)
+    projects = {f"project-{i}": {"status": "ok", "duration_s": 1.5} for i in range(300)}
+    for n in range(30):
+        store.record_run({"run_id": f"2026-11-{n:02d}", "projects": projects}, keep=5)
+    journal = (tmp_path / "state.journal").read_text().splitlines()
+    one = len(json.dumps({"run_id": "2026-11-00", "projects": projects}))
+    assert max(len(line) for line in journal[1:]) < 1.2 * one
+    runs = JsonFileStore(tmp_path).read().runs()
+    assert [r["run_id"] for r in runs] == [f"2026-11-{n:02d}" for n in range(25, 30)]
+    # Recorded again (the sweep's final status): replaced in place, order kept.
+    store.record_run({"run_id": "2026-11-27", "status": "failed"}, keep=5)
+    runs = JsonFileStore(tmp_path).read().runs()
+    assert [r["run_id"] for r in runs] == [f"2026-11-{n:02d}" for n in range(25, 30)]
+    assert runs[2] == {"run_id": "2026-11-27", "status": "failed"}
