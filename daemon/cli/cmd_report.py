@@ -13,7 +13,7 @@ from typing import Any
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
 from agentd.daemon.cli.setup import ReadSetup, read_setup
 from agentd.daemon.model.report import ran_nothing
-from agentd.daemon.output.report import HTML_FILE, render_markdown
+from agentd.daemon.output.report import HTML_FILE, read_document, render_markdown
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.sweep.rundirs import ReportNotFound, find_report
 from agentd.state import JsonFileStore, StateError
@@ -37,7 +37,7 @@ def report_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        report = json.loads(path.read_text())
+        report = read_document(path)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if args.run_id is None and isinstance(report, dict) and ran_nothing(report):
@@ -116,7 +116,7 @@ def _past_no_ops(path: Path, report: dict[str, Any]) -> tuple[Path, dict[str, An
         if older.parent.name > path.parent.name or older.parent.name.startswith("."):
             continue
         try:
-            candidate = json.loads(older.read_text())
+            candidate = read_document(older)
         except (OSError, ValueError):
             continue  # unreadable: neither shown nor counted
         if isinstance(candidate, dict) and ran_nothing(candidate):

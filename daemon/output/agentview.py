@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentd.daemon.model.budget import Unit, amount_text
+from agentd.daemon.model.status import TASK_FAILURES
+from agentd.daemon.output.figures import number
 
 # How much of an answer report.md quotes: enough to tell what the agent did.
 ANSWER_LINES = 6
@@ -22,52 +24,91 @@ SHOWN_COMMITS = 5  # of a kept branch's, newest first (report.json lists up to 2
 
 @dataclass(frozen=True)
 class AgentRun:
+    """An agent task that started, as report.md and report.html both show it."""
+
     project: str
     task: str
     agent: str
     status: str
     duration_s: float | None
-    spent: str  # "$0.0312, 2,242 tokens", "usage unknown: <why>", or "" when not read
+    spend: list[str]  # ["$0.0312", "2,242 tokens"], ["usage unknown: <why>"], [] when not read
     answer: str | None
     error: str | None
+    reason: str
     worktree: dict[str, Any] | None
 
     @property
     def place(self) -> str:
         return f"{self.project} / {self.task}"
 
+    @property
+    def spent(self) -> str:
+        return ", ".join(self.spend)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in TASK_FAILURES
+
+    @property
+    def headline(self) -> str:
+        """A failed run's own error (else its reason); another's answer's first line."""
+        if self.failed:
+            return self.error or self.reason
+        return next((line for line in (self.answer or "").splitlines() if line.strip()), "")
+
 
 def agent_runs(report: dict[str, Any]) -> list[AgentRun]:
-    """Every agent task that started, in the report's order (skipped ones never spoke)."""
+    """Every agent task that started, in the report's order (skipped ones never spoke).
+    A field of the wrong type (report.json read back) is left out, not shown as its repr."""
     return [
         AgentRun(
             project=str(project["name"]),
             task=str(task["name"]),
             agent=str(task["agent"]),
-            status=str(task["status"]),
-            duration_s=task.get("duration_s"),
-            spent=spent_text(task.get("usage")),
-            answer=task.get("answer"),
-            error=task.get("agent_error"),
-            worktree=task.get("worktree"),
+            status=str(task.get("status")),
+            duration_s=number(task.get("duration_s")),
+            spend=usage_parts(task.get("usage")),
+            answer=_string(task.get("answer")),
+            error=_string(task.get("agent_error")),
+            reason=str(task.get("reason") or ""),
+            worktree=task["worktree"] if isinstance(task.get("worktree"), dict) else None,
         )
         for project in report["projects"]
         for task in project["tasks"]
-        if task.get("agent") and task.get("started_at") and task["status"] != "skipped"
+        if task.get("agent") and task.get("started_at") and task.get("status") != "skipped"
     ]
 
 
-def spent_text(usage: dict[str, Any] | None) -> str:
-    if usage is None:
-        return ""
+def usage_parts(usage: Any) -> list[str]:
+    """What an agent run reported spending, in words: its cost and tokens, or why that is
+    unknown; none when it was not read (not an agent run, or a report from before)."""
+    if not isinstance(usage, dict):
+        return []
     if not usage.get("known"):
-        return f"usage unknown: {usage.get('reason')}"
+        return [f"usage unknown: {usage.get('reason')}"]
     parts = []
-    if usage.get("cost_usd") is not None:
-        parts.append(amount_text(usage["cost_usd"], Unit.USD))
-    if usage.get("tokens") is not None:
-        parts.append(amount_text(usage["tokens"], Unit.TOKENS))
-    return ", ".join(parts)
+    for key, unit in (("cost_usd", Unit.USD), ("tokens", Unit.TOKENS)):
+        if (amount := number(usage.get(key))) is not None:
+            parts.append(amount_text(amount, unit))
+    return parts
+
+
+def spent_text(usage: Any) -> str:
+    return ", ".join(usage_parts(usage))
+
+
+def usage_note(task: dict[str, Any]) -> str:
+    """An agent run's spend for a table of tasks (report.md's and the page's): "claude:
+    $0.03, 2,242 tokens", or why it is unknown; "" for a task that is no agent run."""
+    if not task.get("agent") or task.get("usage") is None:
+        return ""
+    spent = spent_text(task.get("usage"))
+    known = isinstance(task.get("usage"), dict) and task["usage"].get("known")
+    return f"{task['agent']}: {spent}" if known else spent
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def shortened(text: str, lines: int = ANSWER_LINES, chars: int = ANSWER_CHARS) -> str:

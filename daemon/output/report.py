@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentd.daemon.model.budget import Unit, amount_text
 from agentd.daemon.model.observer import QuietObserver, ReportNotWritten, SweepObserver
 from agentd.daemon.model.report import Report
 from agentd.daemon.model.results import failure_place, tally
@@ -46,6 +45,20 @@ def write_document(run_dir: Path, doc: dict[str, Any]) -> None:
     # report.json last: its presence is what marks a run as finished.
     write_atomic(run_dir / "report.md", render_markdown(doc).encode())
     write_atomic(run_dir / "report.json", json.dumps(doc, indent=2).encode() + b"\n")
+
+
+def read_document(path: Path) -> Any:
+    """A report.json read back: OSError when it cannot be read, ValueError when it is not
+    JSON, or holds NaN or an infinity (Python's reader takes them; no agentd writes them,
+    and a view's arithmetic on them fails), or nests deeper than the reader goes."""
+    try:
+        return json.loads(path.read_text(), parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a report") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON has (nor one a report holds)")
 
 
 class ReportWriter(QuietObserver):
@@ -82,8 +95,10 @@ def write_page(
     try:
         from agentd.daemon.output.html.page import render_html, sweep_history
 
-        history = None
-        if store is not None:
+        # The nights the sweep's end built with its changes, when it did: read and built
+        # again here, they would cost the step a third of its time (BENCHMARKS.md).
+        history = report.history
+        if history is None and store is not None:
             try:
                 history = sweep_history(store, config, report.date)
             except StateError as exc:  # the page without its nights still says the night
@@ -264,7 +279,7 @@ def _project_lines(report: dict[str, Any]) -> list[str]:
             note = task.get("reason") or ""
             if task.get("log"):
                 note = f"`{task['log']}` {note}".strip()
-            note = "; ".join(x for x in (note, _usage_note(task), _tree_note(task)) if x)
+            note = "; ".join(x for x in (note, agentview.usage_note(task), _tree_note(task)) if x)
             lines.append(
                 f"| {_md(task['name'])} | {task['status']} | {code} | {took} | {_md(note)} |"
             )
@@ -281,20 +296,6 @@ def logs_cut(report: dict[str, Any]) -> list[tuple[str, str]]:
                 text = LogCut(**cut).reason() + (f" (`{task['log']}`)" if task.get("log") else "")
                 out.append((f"{project['name']} / {task['name']}", text))
     return out
-
-
-def _usage_note(task: dict[str, Any]) -> str:
-    usage = task.get("usage")
-    if not task.get("agent") or usage is None:
-        return ""
-    if not usage.get("known"):
-        return f"usage unknown: {usage.get('reason')}"
-    parts = []
-    if usage.get("cost_usd") is not None:
-        parts.append(amount_text(usage["cost_usd"], Unit.USD))
-    if usage.get("tokens") is not None:
-        parts.append(amount_text(usage["tokens"], Unit.TOKENS))
-    return f"{task['agent']}: " + ", ".join(parts)
 
 
 def _tree_note(task: dict[str, Any]) -> str:

@@ -116,11 +116,47 @@ def test_a_serial_sweep_is_one_lane():
 
 
 def test_overlapping_projects_get_different_lanes_and_idle_slots_still_show():
-    tl = timeline(
-        report([("a", 0, [("x", "ok", 60, None)]), ("b", 30, [("y", "ok", 60, None)])]), UTC, 4, 0
-    )
+    specs: list[Spec] = [
+        ("a", 0, [("x", "ok", 60, None)]),
+        ("b", 30, [("y", "ok", 60, None)]),
+        ("c", 200, [("z", "ok", 10, None)]),
+    ]
+    tl = timeline(report(specs), UTC, 4, 0)
     assert lane_of(tl, "a") != lane_of(tl, "b")
-    assert len(tl.lanes) == 4  # the bound's unused slots are part of the picture
+    # A slot the third project could have taken is part of the picture; the fourth, which
+    # no project of this sweep could take, is not drawn: the bound is named instead.
+    assert (len(tl.lanes), tl.used, tl.bound) == (3, 2, 4)
+    assert tl.bound_note == "bound 4, 2 used"
+    assert "bound 4, 2 used" in tl.summary
+    assert [lane.title for lane in tl.lanes][-1] == "slot 3 of 4"
+    assert "bound 4, 2 used" in parsed(render("_timeline.svg.j2", timeline=tl)).text
+
+
+@pytest.mark.parametrize("bound", [1024, 10**7])
+def test_a_bound_far_over_the_projects_draws_a_lane_per_project_that_could_run(bound: int):
+    """A hand-edited report.json naming ten million slots (or the configuration's most,
+    1024, for 6 projects) is drawn with the lanes its projects could take, and its bound
+    named as a number, at most the configuration's own limit."""
+    specs: list[Spec] = [(f"p{i}", 100 * i, [("x", "ok", 30, None)]) for i in range(6)]
+    data = {**report(specs), "mode": {"project_parallelism": True, "max_parallel_projects": bound}}
+    assert charts.bounds_of(data)[0] == min(bound, charts.MAX_BOUND)
+    tl = timeline(data, UTC, *charts.bounds_of(data))
+    assert len(tl.lanes) == 6
+    assert tl.bound_note == "bound 1024, 1 used"
+    svg = render("_timeline.svg.j2", timeline=tl)
+    assert "bound 1024, 1 used" in parsed(svg).text
+    assert len(svg) < 20_000
+    assert len(timeline(data, UTC, bound, bound).lanes) == 6  # whoever passes the bound
+
+
+def test_the_most_bound_is_the_configurations():
+    """MAX_BOUND is the limit the configuration's schema holds the bounds to."""
+    from agentd.config.model import RunSection
+
+    for field in ("max_parallel_projects", "max_parallel_agents"):
+        RunSection.model_validate({field: charts.MAX_BOUND})
+        with pytest.raises(ValueError, match="1024"):
+            RunSection.model_validate({field: charts.MAX_BOUND + 1})
 
 
 def test_more_overlap_than_the_bound_adds_lanes_marked_as_over_it():
@@ -306,7 +342,7 @@ def test_a_hostile_report_json_draws_what_parses():
     tl = timeline(data, ZoneInfo("Asia/Tokyo"), 1, 0)
     assert [b.title.split(":")[0] for b in tl.bars] == ["ok / x", "half / t"]
     empty = timeline({"projects": None}, None, 2, 0)
-    assert (empty.bars, len(empty.lanes)) == ([], 2)
+    assert (empty.bars, len(empty.lanes), empty.bound_note) == ([], 1, "bound 2, 0 used")
     assert "no task ran" in render("_timeline.svg.j2", timeline=empty)
 
 

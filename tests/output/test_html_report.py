@@ -25,9 +25,11 @@ from agentd.config import ConfigError, load_config
 from agentd.config.errors import Problem
 from agentd.daemon.model.clock import SYSTEM_CLOCK
 from agentd.daemon.model.history import History, Night, NightCell, ProjectHistory
+from agentd.daemon.output import agentview
+from agentd.daemon.output.figures import duration_text
 from agentd.daemon.output.html import render_document
 from agentd.daemon.output.html.needs import FAILURES_IN_FULL
-from agentd.daemon.output.report import ReportWriter, finishing
+from agentd.daemon.output.report import ReportWriter, finishing, render_markdown
 from agentd.daemon.sweep.engine import SweepRequest, record_failed_start, run_sweep
 from agentd.daemon.tasks import runner
 from agentd.daemon.tasks.stop import StopToken
@@ -254,6 +256,30 @@ def test_a_failed_agent_run_leads_with_its_own_error(night: Workspace) -> None:
     _no_element_from_input(page)
 
 
+def test_report_md_and_the_page_show_the_same_agent_runs_and_spend(night: Workspace) -> None:
+    """One rule for which agent runs there were (those that started), one text for what
+    each spent, one way of saying a duration, in report.md and on the page alike."""
+    run_dir, report = _latest(night)
+    web = next(p for p in report["projects"] if p["name"] == "web")
+    bad = next(t for t in web["tasks"] if t["name"] == "bad")
+    bad.update(agent="claude", started_at=None, usage={"known": False, "reason": "no <b>log</b>"})
+    page = Page(render_document(report, None, None, run_dir))
+    markdown = render_markdown(report)
+    agents = page.find("details", class_="agent")
+    assert f"## Agents ({len(agents)})" in markdown
+    assert not [d for d in agents if "web / bad" in "".join(d.text)]  # it never started
+    rows = [_cells(page, r) for r in page.find("tr") if r.within("details", class_="all")]
+    rows = [cells for cells in rows if len(cells) == 5]  # a task's (not its project's)
+    assert len(rows) == sum(len(p["tasks"]) for p in report["projects"])
+    tasks = [t for p in report["projects"] for t in p["tasks"]]
+    for task, (_, _, _, took, note) in zip(tasks, rows, strict=True):
+        spent = agentview.usage_note(task)
+        assert spent in markdown
+        assert spent in note
+        if task.get("duration_s") is not None:
+            assert took == duration_text(task["duration_s"])
+
+
 def test_an_interrupted_sweep_has_its_page(ws: Workspace, reap: list) -> None:
     write_config(ws, {"slow": recording("{project}", 60)}, [proj("p", "slow")])
     proc = subprocess.Popen(
@@ -305,6 +331,28 @@ def test_a_page_that_cannot_be_written_costs_neither_report(ws: Workspace) -> No
     assert saved["status"] == "failed"
     assert [f["message"] for f in saved["failures"]] == ["report.html not written: Is a directory"]
     assert "report.html not written" in (run_dir / "report.md").read_text()
+
+
+def test_the_page_draws_the_nights_the_sweeps_end_built(ws: Workspace) -> None:
+    """The sweep's end builds the nights once, with its changes (``Report.history``); the
+    page draws those rather than reading the state and building them again."""
+    write_config(ws, {"t": cmd("true")}, [proj("p", "t")])
+    config = load_config(ws.config, ws.env)
+    store = JsonFileStore(ws.state)
+    report = run_sweep(config, store, ws.state, SweepRequest(), StopToken(), [], ws.env)
+    assert report.history is not None
+    assert [p.name for p in report.history.projects] == ["p"]
+    built = History(report.history.nights, [ProjectHistory("built-at-the-end", [])])
+    report.history = built
+    run_dir = ws.state / "runs" / report.run_id
+    ReportWriter(store, config).sweep_finished(report, run_dir)
+    page, _ = _page(run_dir)
+    assert "built-at-the-end" in page.text_of("section", id="history")
+    # Without them (the run not recorded), the page reads the nights from the state.
+    report.history = None
+    ReportWriter(store, config).sweep_finished(report, run_dir)
+    page, _ = _page(run_dir)
+    assert "built-at-the-end" not in page.text_of("section", id="history")
 
 
 def test_report_html_makes_the_page_of_an_older_run(night: Workspace) -> None:

@@ -1,6 +1,6 @@
-"""What the report page's charts share: rounding, status classes, durations and the
-reading of a report's hostile values (a value that does not parse is left out of a
-chart, never raised)."""
+"""What the report page's charts share: rounding, status classes and the reading of a
+report's hostile values (a value that does not parse is left out of a chart, never
+raised); its figures (numbers, durations) are output/figures.py's, as report.md's views'."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agentd.config.durations import format_duration
+from agentd.daemon.output.figures import duration_text, number
 from agentd.daemon.output.textout import harmless
+
+__all__ = ["duration_text", "number"]  # the page's figures, shared with report.md's views
 
 STATUSES = frozenset({"ok", "failed", "timeout", "error", "interrupted", "skipped"})
 Point = tuple[float, float]
@@ -29,16 +31,14 @@ def status_class(status: object) -> str:
     return f"st-{text}" if text in STATUSES else "st-unknown"
 
 
-def duration_text(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    if seconds < 10:
-        return f"{seconds:.1f}s"  # "3.2s": a short task's tenths matter, its milliseconds not
-    return format_duration(round(seconds))
-
-
 def plain(value: object) -> str:
     return harmless(str(value)) if value is not None else "?"
+
+
+def word(value: object) -> str:
+    """A status: one a report writes as it is, anything else as ``plain`` shows it (the
+    look for what would act on a terminal costs a thousand bars' titles their time)."""
+    return value if type(value) is str and value in STATUSES else plain(value)
 
 
 def moment_of(value: object) -> datetime | None:
@@ -51,12 +51,6 @@ def moment_of(value: object) -> datetime | None:
     if not 1 < moment.year < 9999:
         return None  # a chart's arithmetic on it (zones, tick steps) would overflow
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def seconds_of(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def money(value: float | None) -> str:

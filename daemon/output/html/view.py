@@ -8,14 +8,17 @@ an agent's answer: the templates escape it; nothing here may mark it safe.
 
 from __future__ import annotations
 
+import re
 import statistics
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from agentd.daemon.model.budget import amount_text, describe
 from agentd.daemon.model.status import TASK_FAILURES
-from agentd.daemon.output import spendview
+from agentd.daemon.output import agentview, spendview
+from agentd.daemon.output.figures import duration_text, number
+from agentd.daemon.output.html.chartkit import STATUSES
 from agentd.daemon.output.textout import harmless
 
 if TYPE_CHECKING:
@@ -77,31 +80,25 @@ class AgentRun:
     failed: bool
 
 
-@dataclass(frozen=True)
-class TaskRow:
+class TaskRow(NamedTuple):
+    """A row of the projects table: a tuple the template unpacks in its loop (900 rows on
+    a night of 300 projects), every field text."""
+
     name: str
     status: str
     exit: str
     took: str
+    href: str  # the log's link, relative to the page; "" when it has none
     note: str
-    log: Link | None
 
 
 @dataclass(frozen=True)
 class ProjectRow:
     name: str
     status: str
-    ok: int
-    failed: int
-    skipped: int
+    counts: str  # "2 ok, 1 failed": the counts that are not zero (no task: "0 ok")
     reason: str
     tasks: list[TaskRow] = field(default_factory=list)
-
-    @property
-    def counts(self) -> str:
-        """ "2 ok, 1 failed": the counts that are not zero (a project of no task: "0 ok")."""
-        counts = ((self.ok, "ok"), (self.failed, "failed"), (self.skipped, "skipped"))
-        return ", ".join(f"{n} {what}" for n, what in counts if n) or "0 ok"
 
 
 def text(value: Any) -> str:
@@ -109,67 +106,78 @@ def text(value: Any) -> str:
     return "" if value is None else harmless(str(value))
 
 
-def took_text(seconds: Any) -> str:
-    if not isinstance(seconds, int | float):
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def log_link(task: dict[str, Any]) -> Link | None:
     """The task's log, relative to the run directory the page sits in. A ``log`` that is
     not a plain relative path (a report edited by hand) gets no link."""
+    href = log_href(task)
+    return Link(text(task["log"]), href) if href else None
+
+
+# A log's path as agentd names them (project and task names are often no more): a link
+# as it is, without quote()'s work, 900 times on a night of 300 projects.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.~/-]+")
+
+
+def log_href(task: dict[str, Any]) -> str:
+    """``log_link``'s href, percent-quoted; "" for none."""
     rel = task.get("log")
     if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in rel.split("/"):
-        return None
-    return Link(text(rel), quote(rel))
+        return ""
+    return rel if _PLAIN_PATH.fullmatch(rel) else quote(rel)
 
 
 def verdict(report: dict[str, Any], history: History | None) -> Verdict:
-    c = report["counts"]
-    # Failures are counted even when none: "0 tasks failed" is the news a calm night brings.
-    counts = [
-        Count(f"{kind}{'' if number == 1 else 's'} {state}", number, state)
-        for kind in ("project", "task")
-        for state in ("ok", "failed", "interrupted", "skipped")
-        if (number := int(c.get(f"{kind}s_{state}", 0))) or state == "failed"
-    ]
-    wall = report.get("duration_s")
+    wall = number(report.get("duration_s"))
     median, change = _wall_median(report, history, wall)
     return Verdict(
         status=text(report["status"]),
         trigger=text(report.get("trigger")),
         date=text(report.get("date")),
         started_at=text(report.get("started_at")),
-        wall=took_text(wall),
+        wall=duration_text(wall),
         wall_median=median,
         wall_change=change,
-        counts=counts,
+        counts=_counts(report.get("counts")),
         spend=_spend_lines(report.get("spend"), report.get("budget")),
-        meters=_meters((report.get("budget") or {}).get("standing") or []),
+        meters=_meters(report.get("budget")),
         host=text(report.get("host")),
         version=text(report.get("agentd_version")),
-        config_errors=[text(e) for e in report.get("config_errors") or []],
+        config_errors=[text(e) for e in _list(report.get("config_errors"))],
     )
 
 
-def _wall_median(report: dict[str, Any], history: History | None, wall: Any) -> tuple[str, str]:
+def _counts(counts: Any) -> list[Count]:
+    """Failures are counted even when none: "0 tasks failed" is the news a calm night
+    brings. A count that is not a number (a report edited by hand) is left out."""
+    c = counts if isinstance(counts, dict) else {}
+    out = []
+    for kind in ("project", "task"):
+        for state in ("ok", "failed", "interrupted", "skipped"):
+            value = number(c.get(f"{kind}s_{state}", 0))
+            if value is not None and (value or state == "failed"):
+                n = int(value)
+                out.append(Count(f"{kind}{'' if n == 1 else 's'} {state}", n, state))
+    return out
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _wall_median(
+    report: dict[str, Any], history: History | None, wall: float | None
+) -> tuple[str, str]:
     if history is None:
         return "", ""
-    before = [n.wall_s for n in history.nights if n.date < report["date"] and n.wall_s is not None][
-        -MEDIAN_NIGHTS:
-    ]
+    date = text(report.get("date"))
+    walls = [number(n.wall_s) for n in history.nights if n.date < date]
+    before = [wall for wall in walls if wall is not None][-MEDIAN_NIGHTS:]
     if not before:
         return "", ""
-    median = statistics.median(before)
+    median = float(statistics.median(before))
     nights = f"the last {len(before)} night" + ("" if len(before) == 1 else "s")
-    label = f"median of {nights}: {took_text(median)}"
-    if not isinstance(wall, int | float) or median <= 0:
+    label = f"median of {nights}: {duration_text(median)}"
+    if wall is None or median <= 0 or number((wall - median) / median * 100) is None:
         return label, ""
     percent = round((wall - median) / median * 100)
     return label, f"{percent:+d}% against {nights}' median"
@@ -186,20 +194,26 @@ def _spend_lines(spend: Any, budget: Any) -> list[str]:
         ("last 7 days", (spend.get("week") or {}).get("total")),
     ):
         if isinstance(totals, dict):
-            money = amount_text(float(totals.get("usd", 0)), "usd")
-            line = f"{label}: {money}, {int(totals.get('tokens', 0)):,} tokens"
-            runs = int(totals.get("runs", 0))
+            usd, tokens = number(totals.get("usd", 0)), number(totals.get("tokens", 0))
+            runs = int(number(totals.get("runs", 0)) or 0)
+            line = f"{label}: {amount_text(usd, 'usd') if usd is not None else '?'}"
+            line += f", {int(tokens):,} tokens" if tokens is not None else ""
             line += f" in {runs} agent run" + ("" if runs == 1 else "s")
             out.append(line)
     return out
 
 
-def _meters(standing: list[dict[str, Any]]) -> list[Meter]:
+def _meters(budget: Any) -> list[Meter]:
+    standing = budget.get("standing") if isinstance(budget, dict) else None
     out = []
-    for item in standing:
+    for item in _list(standing):
+        if not isinstance(item, dict):
+            continue
+        value, spent = number(item.get("value") or 0), number(item.get("spent") or 0)
+        if value is None or spent is None:
+            continue  # a limit a report edited by hand made no figure of
         limit = str(item.get("limit", ""))
         span, _, unit = limit.partition("_")
-        value, spent = float(item.get("value") or 0), float(item.get("spent") or 0)
         scope = f"{item['agent']}'s " if item.get("agent") else ""
         out.append(
             Meter(
@@ -207,88 +221,78 @@ def _meters(standing: list[dict[str, Any]]) -> list[Meter]:
                 text=f"{amount_text(spent, unit)} of {amount_text(value, unit)}",
                 fraction=min(spent / value, 1.0) if value > 0 else 1.0,
                 reached=bool(item.get("reached")),
-                title=text(describe(item)),
+                title=_described(item),
             )
         )
     return out
+
+
+def _described(item: dict[str, Any]) -> str:
+    """The standing in report.md's words; none for one a hand has made no standing of."""
+    try:
+        return text(describe(item))
+    except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError):
+        return ""
 
 
 def agent_runs(report: dict[str, Any]) -> list[AgentRun]:
+    """The page's view of report.md's agent runs (agentview: one rule for which runs)."""
     out = []
-    for project in report["projects"]:
-        for task in project["tasks"]:
-            if not task.get("agent") or task.get("status") == "skipped":
-                continue
-            failed = task.get("status") in TASK_FAILURES
-            answer = text(task.get("answer"))
-            if len(answer) > ANSWER_CHARS:
-                answer = answer[:ANSWER_CHARS] + "\n… (cut here; report.json has more)"
-            error = text(task.get("agent_error"))
-            if failed:
-                headline = error or text(task.get("reason"))
-            else:
-                headline = next((line for line in answer.splitlines() if line.strip()), "")
-            out.append(
-                AgentRun(
-                    place=text(f"{project['name']} / {task['name']}"),
-                    agent=text(task["agent"]),
-                    status=text(task.get("status")),
-                    headline=headline or "no answer recorded",
-                    answer=answer,
-                    facts=_usage_facts(task),
-                    failed=failed,
-                )
+    for run in agentview.agent_runs(report):
+        answer = text(run.answer)
+        if len(answer) > ANSWER_CHARS:
+            answer = answer[:ANSWER_CHARS] + "\n… (cut here; report.json has more)"
+        took = [duration_text(run.duration_s)] if run.duration_s is not None else []
+        out.append(
+            AgentRun(
+                place=text(run.place),
+                agent=text(run.agent),
+                status=text(run.status),
+                headline=text(run.headline) or "no answer recorded",
+                answer=answer,
+                facts=[text(fact) for fact in run.spend] + took,
+                failed=run.failed,
             )
+        )
     return out
 
 
-def _usage_facts(task: dict[str, Any]) -> list[str]:
-    usage = task.get("usage")
-    facts = []
-    if isinstance(usage, dict) and usage.get("known"):
-        if isinstance(usage.get("cost_usd"), int | float):
-            facts.append(amount_text(usage["cost_usd"], "usd"))
-        if isinstance(usage.get("tokens"), int | float):
-            facts.append(amount_text(usage["tokens"], "tokens"))
-    elif isinstance(usage, dict):
-        facts.append("usage unknown")
-    if task.get("duration_s") is not None:
-        facts.append(took_text(task.get("duration_s")))
-    return facts
-
-
-def _table_usage(task: dict[str, Any]) -> list[str]:
-    """The usage of an agent run for the table's note (its duration has a column)."""
-    if not task.get("agent") or not isinstance(task.get("usage"), dict):
-        return []
-    facts = _usage_facts({**task, "duration_s": None})
-    return [f"{task['agent']}: {', '.join(facts)}"] if facts else []
+def _word(value: Any) -> str:
+    """A status: one a report writes is shown as it is, without a look for what acts."""
+    return value if value in STATUSES else text(value)
 
 
 def project_rows(report: dict[str, Any]) -> list[ProjectRow]:
+    """report.md's table, a row per task: what the sweep's end renders 900 times on a
+    night of 300 projects, kept to what each row must say."""
     rows = []
     for project in report["projects"]:
         statuses = [t.get("status") for t in project["tasks"]]
-        tasks = [
-            TaskRow(
-                name=text(task["name"]),
-                status=text(task.get("status")),
-                exit=text(task.get("exit_code")),
-                took=took_text(task.get("duration_s")),
-                note=text("; ".join(x for x in (task.get("reason"), *_table_usage(task)) if x)),
-                log=log_link(task),
-            )
-            for task in project["tasks"]
-        ]
+        counts = (
+            (statuses.count("ok"), "ok"),
+            (sum(s in TASK_FAILURES for s in statuses), "failed"),
+            (statuses.count("skipped"), "skipped"),
+        )
         rows.append(
             ProjectRow(
                 name=text(project["name"]),
-                status=text(project.get("status")),
-                ok=statuses.count("ok"),
-                failed=sum(s in TASK_FAILURES for s in statuses),
-                skipped=statuses.count("skipped"),
+                status=_word(project.get("status")),
+                counts=", ".join(f"{n} {what}" for n, what in counts if n) or "0 ok",
                 reason=text(project.get("reason")),
-                tasks=tasks,
+                tasks=[_task_row(task) for task in project["tasks"]],
             )
         )
     return rows
+
+
+def _task_row(task: dict[str, Any]) -> TaskRow:
+    code, took = task.get("exit_code"), number(task.get("duration_s"))
+    note = "; ".join(x for x in (task.get("reason"), agentview.usage_note(task)) if x)
+    return TaskRow(
+        name=text(task["name"]),
+        status=_word(task.get("status")),
+        exit=str(code) if type(code) is int else text(code),
+        took=duration_text(took) if took is not None else "",
+        href=log_href(task),
+        note=text(note) if note else "",
+    )
