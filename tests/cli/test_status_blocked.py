@@ -9,32 +9,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 
 from agentd.config import load_config
-from agentd.daemon.model.clock import Clock
 from agentd.daemon.model.report import Report
 from agentd.daemon.output.report import ReportWriter
 from agentd.daemon.sweep.engine import SweepRequest, run_sweep
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
 from tests.builders import cmd, proj, write_config
+from tests.fakeclock import OffsetClock
 from tests.helpers import Workspace
-
-
-class NightClock(Clock):
-    """The system clock moved to another moment: wall time starts there and runs on,
-    monotonic time and waiting stay real (a task's timeout still means seconds)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def set(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
-
-    def now(self, zone: tzinfo = UTC) -> datetime:
-        return (datetime.now(UTC) + self.offset).astimezone(zone)
 
 
 def _night(day: int) -> datetime:
@@ -55,7 +41,7 @@ def _configure(ws: Workspace, a_task: str) -> None:
     )
 
 
-def _sweep(ws: Workspace, clock: NightClock, day: int) -> Report:
+def _sweep(ws: Workspace, clock: OffsetClock, day: int) -> Report:
     clock.set(_night(day))
     config = load_config(ws.config, {})
     store = JsonFileStore(ws.state)
@@ -78,7 +64,7 @@ def _row(text: str, name: str) -> str:
 
 def test_a_project_blocked_night_after_night_says_by_which_and_since_when(ws: Workspace) -> None:
     _configure(ws, "fail")
-    clock = NightClock()
+    clock = OffsetClock()
     for day in (1, 2, 3):
         report = _sweep(ws, clock, day)
         assert [p.status for p in report.projects] == ["failed", "skipped", "skipped", "ok"]

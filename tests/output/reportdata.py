@@ -19,7 +19,7 @@ import shutil
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +33,11 @@ from agentd.daemon.sweep.engine import SweepRequest, run_sweep
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
 from tests.builders import cmd, config, proj, toml
+from tests.fakeclock import OffsetClock
 from tests.helpers import EXAMPLES_BIN, ROOT
 
 DEMO = ROOT / "examples" / "demo.toml"
 FIRE_AT = time(2, 30)  # the demo's cron, "30 2 * * *"
-
-
-class NightClock(Clock):
-    """The system clock moved to another moment: wall time starts there and runs on,
-    monotonic time and waiting stay real (a task's timeout still means seconds)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def set(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
-
-    def now(self, zone: tzinfo = UTC) -> datetime:
-        return (datetime.now(UTC) + self.offset).astimezone(zone)
 
 
 @dataclass(frozen=True)
@@ -94,7 +81,7 @@ def task_env(extra_path: Sequence[Path] = ()) -> dict[str, str]:
 
 def run_nights(nights_: Nights, plan: Sequence[Night], overrides: dict[str, str]) -> Nights:
     """Each night of ``plan`` in order, as the daemon would have lived it."""
-    clock = NightClock()
+    clock = OffsetClock()
     for night in plan:
         if night.before is not None:
             night.before()

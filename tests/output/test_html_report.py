@@ -35,8 +35,8 @@ from agentd.daemon.tasks import runner
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
 from tests.builders import ask, cmd, proj, recording, sh, write_config
+from tests.fakeclock import OffsetClock
 from tests.helpers import AGENTD, DEADLINE, TEST_BIN, Workspace, wait_for
-from tests.output.reportdata import NightClock
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 MARKUP = '<b>bold</b> </script><script>alert("out")</script> <a href="javascript:x">x</a>'
@@ -210,7 +210,7 @@ def test_the_page_of_a_real_sweep(night: Workspace) -> None:
 def test_nights_compared_newly_failing_recovered_and_the_median(ws: Workspace) -> None:
     """Three nights of real sweeps on a moved clock: the page of the third names what
     changed since the second, and sets its wall time against the two before."""
-    clock = NightClock()
+    clock = OffsetClock()
 
     def night(day: int, failing: str) -> Path:
         write_config(
