@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -190,3 +191,24 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
         current += delta
         best = max(best, current)
     return best
+
+
+def read_pty(master: int, proc: subprocess.Popen[bytes]) -> bytes:
+    """All a process wrote to its terminal (the pty's ``master`` side), until it closed it
+    or exited, within DEADLINE."""
+    out = b""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if not ready:
+            if proc.poll() is not None:
+                break
+            continue
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out

@@ -15,9 +15,7 @@ import json
 import os
 import pty
 import re
-import select
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from agentd.daemon.tasks.stop import StopToken
 from agentd.state import JsonFileStore
 from tests.builders import cmd, proj, write_config
 from tests.fakeclock import OffsetClock
-from tests.helpers import AGENTD, DEADLINE, Workspace, workspace_env
+from tests.helpers import AGENTD, DEADLINE, Workspace, read_pty, workspace_env
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SCHEDULE = {"cron": "30 3 * * *", "timezone": "Europe/Berlin"}
@@ -230,22 +228,8 @@ def _on_terminal(ws: Workspace, *args: str) -> str:
         stderr=subprocess.PIPE,
     )
     os.close(slave)
-    out = b""
-    deadline = time.monotonic() + DEADLINE
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 1.0)
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            out += chunk
+        out = read_pty(master, proc)
     finally:
         os.close(master)
     assert proc.wait(timeout=DEADLINE) == 0, proc.stderr.read() if proc.stderr else ""

@@ -10,7 +10,6 @@ import pty
 import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from agentd.daemon.output.logview import LogOutput
 from agentd.state.base import STATE_VERSION
 from tests.builders import ask, cmd, proj, sh, write_config
-from tests.helpers import AGENTD, DEADLINE, Workspace, wait_for
+from tests.helpers import AGENTD, DEADLINE, Workspace, read_pty, wait_for
 
 HOSTILE = b"plain\n\x1b[2J\x1b]0;owned\x07title\rhidden\n\xff\xfe not utf-8\n"
 
@@ -226,33 +225,13 @@ def test_a_follower_reads_the_state_once_not_at_every_poll(
     assert sweep.wait(timeout=DEADLINE) == 0
 
 
-def _read_pty(master: int, proc: subprocess.Popen[bytes]) -> bytes:
-    """All a process wrote to its terminal, until it closed it."""
-    out = b""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 1.0)
-        if not ready:
-            if proc.poll() is not None:
-                break
-            continue
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the other side is closed
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
 def test_on_a_terminal_control_characters_are_shown_as_escapes(ws: Workspace) -> None:
     _two_projects(ws)
     master, slave = pty.openpty()
     proc = subprocess.Popen([AGENTD, "log", "q"], env=ws.env, stdout=slave, stderr=subprocess.PIPE)
     os.close(slave)
     try:
-        shown = _read_pty(master, proc)
+        shown = read_pty(master, proc)
     finally:
         os.close(master)
     assert proc.wait(timeout=DEADLINE) == 0

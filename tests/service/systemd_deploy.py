@@ -103,3 +103,25 @@ def fingerprint(paths: tuple[str, ...]) -> dict[str, tuple[int, int, int, int] |
         except FileNotFoundError:
             found[path] = None
     return found
+
+
+def run_scenario(work: Path, script: str, python: str, launcher: str) -> str:
+    """Run ``script`` (copied into ``work/app`` by deploy) under a real, confined systemd
+    (../shared/tools/with-systemd); its stdout, after asserting it succeeded."""
+    result = subprocess.run(
+        [
+            str(WITH_SYSTEMD),
+            python,
+            str(work / "app" / script),
+            str(work / "app"),
+            launcher,
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(work / "app" / "site")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(result.stdout)
+    return result.stdout

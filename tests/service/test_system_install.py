@@ -16,11 +16,11 @@ import pytest
 
 from tests.helpers import AGENTD, ROOT
 from tests.service.systemd_deploy import (
-    WITH_SYSTEMD,
     deploy,
     fingerprint,
     needs_systemd,
     nobody_cannot_run,
+    run_scenario,
 )
 
 # What the scenario creates, in overlays private to with-systemd's namespace.
@@ -60,23 +60,8 @@ def test_the_system_install_under_a_real_systemd() -> None:
         cannot = nobody_cannot_run(python)
         if cannot is not None:
             pytest.skip(f"the accounts could not run agentd: {cannot}")
-        result = subprocess.run(
-            [
-                str(WITH_SYSTEMD),
-                python,
-                str(work / "app" / "system_install_scenario.py"),
-                str(work / "app"),
-                launcher,
-                str(work),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "PYTHONPATH": str(work / "app" / "site")},
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        print(result.stdout)
-        assert "ok: the system install under a real systemd" in result.stdout, result.stdout
+        stdout = run_scenario(work, "system_install_scenario.py", python, launcher)
+        assert "ok: the system install under a real systemd" in stdout, stdout
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert fingerprint(MACHINE) == machine, "the test changed the machine's accounts or files"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import AGENTD, ROOT
-from tests.service.systemd_deploy import WITH_SYSTEMD, deploy, fingerprint, needs_systemd
+from tests.service.systemd_deploy import deploy, fingerprint, needs_systemd, run_scenario
 
 UNITS = ROOT / "systemd"
 needs_analyze = pytest.mark.skipif(
@@ -86,22 +86,7 @@ def test_the_system_unit_under_a_real_systemd() -> None:
     machine = fingerprint(("/etc/agentd", "/var/lib/agentd"))
     try:
         python, launcher = deploy(work)
-        result = subprocess.run(
-            [
-                str(WITH_SYSTEMD),
-                python,
-                str(work / "app" / "systemd_scenario.py"),
-                str(work / "app"),
-                launcher,
-                str(work),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env={**os.environ, "PYTHONPATH": str(work / "app" / "site")},
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        print(result.stdout)
+        stdout = run_scenario(work, "systemd_scenario.py", python, launcher)
         for step in (
             "start waits for READY=1",
             "reload rescheduled",
@@ -110,7 +95,7 @@ def test_the_system_unit_under_a_real_systemd() -> None:
             "KillMode=mixed left no task behind",
             "all JSON",
         ):
-            assert step in result.stdout, (step, result.stdout)
+            assert step in stdout, (step, stdout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert fingerprint(("/etc/agentd", "/var/lib/agentd")) == machine
