@@ -11,7 +11,7 @@ its place for several hosts as long as each method stays one atomic step.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -125,6 +125,28 @@ class AllDone:
 ClaimResult = Claimed | Busy | AllDone
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """An agent task may start: its reservation (``entry``) is in the ledger until the
+    task's outcome settles it (``record``) or its claim ends (``release``, a takeover)."""
+
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An agent task may not start now: skipped for ``reason``, or, with ``wait``, asked to
+    try again once runs in flight have settled (their cost may leave room)."""
+
+    reason: str
+    wait: bool = False
+
+
+# What a budget rule answers from the ledger as it is inside the reservation's atomic step:
+# the reservation's own fields (estimates, agent) to go ahead, or why not.
+Decide = Callable[["Snapshot"], "dict[str, Any] | Refused"]
+
+
 class Snapshot:
     """A read-only view of the state document at one moment."""
 
@@ -195,6 +217,25 @@ class Snapshot:
         daemon: dict[str, Any] | None = self.doc.get("daemon")
         return daemon
 
+    def reservations(self) -> dict[str, dict[str, Any]]:
+        """Agent runs in flight, on every host (key ``run_id/project/task`` -> entry with
+        ``project``, ``task``, ``run_id``, ``host``, ``agent``, ``date``, ``at`` and the
+        estimates the budget rule gave). Only those whose run still holds its project's
+        claim: a dead sweep's reservations lapse with its claim."""
+        claims = self.doc.get("claims", {})
+        return {
+            key: entry
+            for key, entry in self.doc.get("reserved", {}).items()
+            if (claims.get(entry.get("project")) or {}).get("run_id") == entry.get("run_id")
+        }
+
+    def hosts(self) -> dict[str, dict[str, Any]]:
+        """Every host of a shared store: name -> ``daemon`` (as ``daemon()``), ``fires`` (as
+        ``fires()``) and ``seen`` (when it last started a sweep or published). Empty for a
+        store of one host (the JSON file): ``daemon()`` and ``fires()`` say it all."""
+        hosts: dict[str, dict[str, Any]] = self.doc.get("hosts", {})
+        return hosts
+
 
 def is_done(task: dict[str, Any] | None, date: str) -> bool:
     return task is not None and task.get("status") == "ok" and task.get("date") == date
@@ -229,7 +270,17 @@ def blocked_entry(
 
 
 class StateStore(ABC):
-    """One state store; each method is a single atomic step against concurrent sweeps."""
+    """One state store; each method is a single atomic step against concurrent sweeps.
+
+    ``host`` names this host in claims, runs and fires (``[state] host``); a claim of
+    another host is stale after ``stale_after`` seconds without a heartbeat. ``shared``
+    stores are used by several hosts at once: a project whose directory is missing here is
+    left to the others (see ``publish_presence``).
+    """
+
+    host: str
+    stale_after: float
+    shared: bool = False
 
     @abstractmethod
     def read(self) -> Snapshot:
@@ -280,9 +331,13 @@ class StateStore(ABC):
         history (its skip guard, its durations)."""
 
     @abstractmethod
-    def record_run(self, summary: dict[str, Any], keep: int) -> None:
+    def record_run(
+        self, summary: dict[str, Any], keep: int, report: dict[str, Any] | None = None
+    ) -> None:
         """Append a finished sweep's summary to the history, keeping the newest ``keep``
-        (``Snapshot.runs`` gives them back, oldest first). A summary holds ``run_id``,
+        of its host (``Snapshot.runs`` gives them back, oldest first, every host's); a
+        shared store keeps ``report`` (its report.json) too, for ``report_document``.
+        Summaries carry ``host`` since several hosts may share a store. A summary holds ``run_id``,
         ``trigger``, ``date`` (in the schedule's zone), ``started_at``, ``finished_at``,
         ``status``, ``counts`` and ``mode``; since the history of nights, also
         ``duration_s`` (wall time), ``spend_usd`` and ``projects`` (name ->
@@ -300,3 +355,36 @@ class StateStore(ABC):
     def set_daemon(self, info: dict[str, Any]) -> None:
         """Publish the daemon's pid, armed schedule and next fire time (and, once it has
         stopped, when and why)."""
+
+    @abstractmethod
+    def reserve(
+        self, project: str, task: str, run_id: str, decide: Decide, now: datetime
+    ) -> Reserved | Refused:
+        """Check the budget and reserve an agent run in one atomic step across every sweep
+        (and host) of this store: ``decide`` reads the ledger and the reservations in flight
+        (``Snapshot.reservations``) as they are inside that step; if it gives fields, the
+        reservation ``run_id/project/task`` is stored with them (plus ``project``, ``task``,
+        ``run_id``, ``host`` and ``at``). ``record`` of that task settles it, ``release`` of
+        the project drops whatever of its run is left."""
+
+    def publish_presence(
+        self, date: str, missing: Collection[str], now: datetime
+    ) -> dict[str, list[str]]:
+        """Say which configured projects have no directory on this host for the sweep of
+        ``date``; answers, for each of them, the other known hosts that may have it (those
+        that have not said it is missing there). A store of one host knows no other."""
+        return {name: [] for name in missing}
+
+    def claim_nowhere(self, project: str, date: str, hosts: Collection[str]) -> bool:
+        """True for the first caller of ``date`` only: that sweep fails ``project`` as
+        missing on every host (``hosts``, the ones asked), the others leave it. A store of
+        one host has one caller per sweep: every sweep fails it, as it always did."""
+        return True
+
+    def report_document(self, run_id: str) -> dict[str, Any] | None:
+        """The report.json of ``run_id`` if the store keeps reports (a shared store does,
+        for the runs of other hosts); None: read the run directory."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional: the file store holds nothing open
+        """Give back connections; the store is not used afterwards."""

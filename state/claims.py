@@ -45,8 +45,23 @@ class Holder:
         return f"run {self.run_id} (pid {self.pid} on {self.host})"
 
 
+_host: list[str] = []  # empty: the machine's hostname
+
+
+def set_host(name: str | None) -> None:
+    """This process's host name in claims, runs and fires: ``[state] host``, set once
+    where the configuration is loaded (None: the machine's hostname). One process is one
+    host, so a process-wide name, not a parameter through every layer."""
+    _host[:] = [name] if name else []
+
+
 def this_host() -> str:
-    return socket.gethostname()
+    return _host[0] if _host else socket.gethostname()
+
+
+def heartbeat_every(stale_after: float) -> float:
+    """Five heartbeats fit in the stale time, so a busy host never looks dead."""
+    return min(HEARTBEAT_EVERY, stale_after / 5)
 
 
 def process_start(pid: int) -> int | None:
@@ -75,7 +90,9 @@ def me(run_id: str, now: datetime) -> Holder:
     return Holder(run_id, pid, this_host(), stamp, stamp, process_start(pid))
 
 
-def why_stale(holder: Holder, now: datetime, host: str) -> str | None:
+def why_stale(
+    holder: Holder, now: datetime, host: str, stale_after: float = STALE_AFTER
+) -> str | None:
     """Why a claim may be taken over, or None while its claimant looks alive.
 
     On this host the claimant's process is checked directly (pid and start time): a sweep
@@ -90,7 +107,7 @@ def why_stale(holder: Holder, now: datetime, host: str) -> str | None:
     except ValueError:
         return "its heartbeat is unreadable"
     age = (now - beat).total_seconds()
-    if age > STALE_AFTER:
+    if age > stale_after:
         return f"no heartbeat for {int(age)}s"
     return None
 

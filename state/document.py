@@ -169,7 +169,17 @@ def _check_spend(doc: dict[str, Any], path: Path) -> None:
         raise StateCorrupt(f"{path}: 'spend' has the wrong shape; {HINT}")
 
 
+def _check_reserved(doc: dict[str, Any], path: Path) -> None:
+    """Agent runs in flight: the budget counts them, so a bad entry is refused, not
+    guessed at (state.base.Snapshot.reservations)."""
+    reserved = doc.get("reserved", {})
+    ok = isinstance(reserved, dict) and all(_shaped(e, RESERVED_SHAPE) for e in reserved.values())
+    if not ok:
+        raise StateCorrupt(f"{path}: 'reserved' has the wrong shape; {HINT}")
+
+
 _CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
+    "reserved": _check_reserved,
     "daemon": _check_daemon,
     "runs": _check_runs,
     "fires": _check_fires,
@@ -235,6 +245,14 @@ SPEND_SHAPE: dict[str, type | tuple[type, ...]] = {
     "known": bool,
     "cost_usd": (int, float, type(None)),
     "tokens": (int, type(None)),
+}
+RESERVED_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "project": str,
+    "task": str,
+    "run_id": str,
+    "agent": (str, type(None)),
+    "usd": (int, float, type(None)),
+    "tokens": (int, float, type(None)),
 }
 MAX_PID = 2**31 - 1
 

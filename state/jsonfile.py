@@ -32,7 +32,10 @@ from agentd.state.base import (
     Claimed,
     ClaimLost,
     ClaimResult,
+    Decide,
     ProjectRecord,
+    Refused,
+    Reserved,
     Snapshot,
     StateCorrupt,
     StateError,
@@ -41,7 +44,7 @@ from agentd.state.base import (
     blocked_entry,
     is_done,
 )
-from agentd.state.claims import Holder, this_host, why_stale
+from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
 from agentd.state.document import check_touched, parse_document
 from agentd.state.files import ensure_state_dir, file_mode
 from agentd.state.journal import Journal, Loaded, Op
@@ -56,7 +59,9 @@ def empty_document() -> dict[str, Any]:
 
 
 class JsonFileStore(StateStore):
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, stale_after: float = STALE_AFTER) -> None:
+        self.host = this_host()
+        self.stale_after = stale_after
         self.directory = directory
         self.path = directory / "state.json"
         self.lock_path = directory / "state.json.lock"
@@ -174,7 +179,7 @@ class JsonFileStore(StateStore):
     def claim(
         self, project: str, holder: Holder, date: str, tasks: list[str], force: bool, now: datetime
     ) -> ClaimResult:
-        host = this_host()
+        host = self.host
 
         def change(doc: dict[str, Any]) -> tuple[ClaimResult, list[Op]]:
             claims = doc.get("claims", {})
@@ -182,7 +187,7 @@ class JsonFileStore(StateStore):
             why: str | None = None
             if project in claims:
                 current = Holder.from_dict(claims[project])
-                why = why_stale(current, now, host)
+                why = why_stale(current, now, host, self.stale_after)
                 if why is None:
                     return Busy(current), []
                 replaced = current
@@ -199,15 +204,15 @@ class JsonFileStore(StateStore):
         return result
 
     def reap(self, now: datetime) -> list[tuple[str, Holder, str]]:
-        host = this_host()
-        if not any(why_stale(h, now, host) for h in self.read().claims().values()):
+        host, after = self.host, self.stale_after
+        if not any(why_stale(h, now, host, after) for h in self.read().claims().values()):
             return []  # the usual case: no write at all
 
         def change(doc: dict[str, Any]) -> tuple[list[tuple[str, Holder, str]], list[Op]]:
             reaped = []
             for project, data in doc.get("claims", {}).items():
                 holder = Holder.from_dict(data)
-                why = why_stale(holder, now, host)
+                why = why_stale(holder, now, host, after)
                 if why is not None:
                     reaped.append((project, holder, why))
             return reaped, [["del", ["claims", project]] for project, _, _ in reaped]
@@ -226,11 +231,11 @@ class JsonFileStore(StateStore):
 
     def record(self, project: str, task: str, record: TaskRecord) -> None:
         def change(doc: dict[str, Any]) -> tuple[ClaimLost | None, list[Op]]:
-            spend: list[Op] = []
+            key = f"{record.run_id}/{project}/{task}"
+            spend: list[Op] = _unreserve(doc, [key])
             if record.usage is not None:  # an agent ran (one that never started spent nothing)
                 # Money spent stays spent: the ledger counts it even from a sweep whose
                 # claim was taken over, whose outcome no longer counts.
-                key = f"{record.run_id}/{project}/{task}"
                 entry = record.spend_entry(project, task)
                 spend.append(["set", ["spend", record.date, key], entry])
                 spend += [["del", ["spend", old]] for old in _expired(doc, record.date)]
@@ -247,7 +252,12 @@ class JsonFileStore(StateStore):
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             _check_holder(doc, project, run_id)
-            ops: list[Op] = [["del", ["claims", project]]]
+            ours = [
+                key
+                for key, entry in doc.get("reserved", {}).items()
+                if entry.get("project") == project and entry.get("run_id") == run_id
+            ]
+            ops: list[Op] = [["del", ["claims", project]], *_unreserve(doc, ours)]
             if record is not None:
                 ops.append(["set", ["projects", project, "last_run"], record.to_dict()])
             if record is not None and record.status == "ok":
@@ -297,7 +307,10 @@ class JsonFileStore(StateStore):
         result: list[str] = self._update(change)
         return result
 
-    def record_run(self, summary: dict[str, Any], keep: int) -> None:
+    def record_run(
+        self, summary: dict[str, Any], keep: int, report: dict[str, Any] | None = None
+    ) -> None:
+        # ``report`` is not kept: it is runs/<run_id>/report.json in this same directory.
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             return None, [["run", summary, keep]]
 
@@ -330,6 +343,29 @@ class JsonFileStore(StateStore):
                 self._loaded = None
                 raise
 
+    def reserve(
+        self, project: str, task: str, run_id: str, decide: Decide, now: datetime
+    ) -> Reserved | Refused:
+        def change(doc: dict[str, Any]) -> tuple[Reserved | Refused, list[Op]]:
+            fields = decide(Snapshot(doc))
+            if isinstance(fields, Refused):
+                return fields, []
+            entry = {
+                **fields,
+                "project": project,
+                "task": task,
+                "run_id": run_id,
+                "host": self.host,
+                "at": now.isoformat(timespec="seconds"),
+            }
+            live = Snapshot(doc).reservations()  # lapsed ones go as this one is written
+            kept = {k: v for k, v in doc.get("reserved", {}).items() if k in live}
+            key = f"{run_id}/{project}/{task}"
+            return Reserved(entry), [["set", ["reserved"], {**kept, key: entry}]]
+
+        result: Reserved | Refused = self._update(change)
+        return result
+
     def set_daemon(self, info: dict[str, Any]) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             return None, [["set", ["daemon"], info]]
@@ -345,6 +381,11 @@ def _expired(doc: dict[str, Any], date: str) -> list[str]:
     except ValueError:
         return []
     return [day for day in doc.get("spend", {}) if day <= cutoff]
+
+
+def _unreserve(doc: dict[str, Any], keys: list[str]) -> list[Op]:
+    reserved = doc.get("reserved", {})
+    return [["del", ["reserved", key]] for key in keys if key in reserved]
 
 
 def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
