@@ -21,13 +21,14 @@ from agentd.daemon.cli.setup import load, open_store, read_setup
 from agentd.daemon.model.report import latest_that_ran
 from agentd.daemon.model.status import TASK_FAILURES
 from agentd.daemon.output import spendview
+from agentd.daemon.output.hostsview import gather_hosts, host_lines
 from agentd.daemon.output.logview import failed_logs
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.service.schedule import next_fires
 from agentd.daemon.sweep import budget
 from agentd.daemon.sweep.rundirs import runs_dir
 from agentd.state import Snapshot
-from agentd.state.claims import this_host, why_stale
+from agentd.state.claims import STALE_AFTER, this_host, why_stale
 from agentd.state.daemonlock import daemon_state
 
 NO_RUN_ID = "(no run id)"
@@ -70,8 +71,10 @@ def status_command(args: argparse.Namespace) -> int:
     if setup.warning:
         print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
     config, directory = setup.config, setup.state_dir
-    _, snapshot = open_store(directory)
-    status = gather(config, snapshot, directory, datetime.now(UTC), setup.config_path)
+    store, snapshot = open_store(directory)
+    status = gather(
+        config, snapshot, directory, datetime.now(UTC), setup.config_path, store.stale_after
+    )
     if args.json:
         print(json.dumps(status, indent=2))
     else:
@@ -85,17 +88,20 @@ def gather(
     directory: Any,
     now: datetime,
     config_path: Path | None = None,
+    stale_after: float = STALE_AFTER,
 ) -> dict[str, Any]:
     """``config_path``: the file that did not validate (``config`` None), for what can
-    still be read of its schedule."""
+    still be read of its schedule. ``hosts`` only for a shared store (several hosts)."""
     daemon = _daemon(snapshot, directory)
     schedule = _schedule(config, daemon, now, config_path)
     runs = snapshot.runs()
     fires = snapshot.fires()
     # "Today" as the skip guard and the budget see it: the schedule's zone.
     today = now.astimezone(config.zone if config else UTC).date().isoformat()
+    hosts = gather_hosts(snapshot, directory, now, stale_after)
     return {
         "state_dir": str(directory),
+        **({"hosts": hosts} if hosts else {}),
         "daemon": daemon,
         "spend": budget.summary(snapshot, today).to_dict(),
         "budget": [s.to_dict() for s in budget.standing(config.settings.budget, snapshot, today)]
@@ -106,12 +112,12 @@ def gather(
         **_last_that_ran(runs, directory),
         "last_fire_handled": fires.get("last_handled"),
         "skipped_fires": fires.get("skipped", [])[-5:],
-        "running": _running(snapshot, now),
+        "running": _running(snapshot, now, stale_after),
         "projects": _projects(config, snapshot),
     }
 
 
-def _running(snapshot: Snapshot, now: datetime) -> list[dict[str, Any]]:
+def _running(snapshot: Snapshot, now: datetime, stale_after: float) -> list[dict[str, Any]]:
     """The claims held now, each judged live or stale from here."""
     host = this_host()
     return [
@@ -122,7 +128,7 @@ def _running(snapshot: Snapshot, now: datetime) -> list[dict[str, Any]]:
             "host": holder.host,
             "started_at": holder.started_at,
             "heartbeat": holder.heartbeat,
-            "stale": why_stale(holder, now, host),
+            "stale": why_stale(holder, now, host, stale_after),
         }
         for project, holder in sorted(snapshot.claims().items())
     ]
@@ -256,6 +262,7 @@ def _daemon(snapshot: Snapshot, directory: Any) -> dict[str, Any]:
 def render(status: dict[str, Any]) -> str:
     daemon = status["daemon"]
     lines = _daemon_lines(daemon) + _schedule_lines(status["schedule"], daemon)
+    lines += host_lines(status.get("hosts", []))
     lines += _last_sweep_lines(status) + _running_lines(status) + _project_lines(status)
     lines += spendview.status_lines(status["spend"], status["budget"])
     return harmless("\n".join(lines) + "\n")  # the state file is not ours to trust
