@@ -4,6 +4,7 @@ What they are built on (Workspace, the paths, the polling helpers) is in tests/h
 from __future__ import annotations
 
 import compileall
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import ROOT, Workspace, kill_leftovers, workspace_env
+from tests.pgcluster import Cluster, NoServer, start_cluster
 
 # Started in the background of a script, or by nohup, the suite would hand its agentd
 # processes an ignored SIGINT or SIGHUP, which agentd rightly keeps ignored: the tests
@@ -50,3 +52,29 @@ def reap() -> Iterator[list[subprocess.Popen[str]]]:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """This worker's throwaway PostgreSQL server (tests/pgcluster.py), stopped at the end.
+    Without server binaries the tests that need it are skipped, saying why; not on CI,
+    which always has them: there a missing server is a failure, never a silent pass."""
+    try:
+        cluster = start_cluster()
+    except NoServer as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {exc}")
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """A libpq conninfo string of a fresh empty database on the worker's server (started
+    again first if a previous test left it stopped)."""
+    if not pg_cluster.running():
+        pg_cluster.start()
+    return pg_cluster.conninfo(pg_cluster.new_database())
