@@ -22,7 +22,8 @@ carries too, and a digest of ``state.json``'s bytes.
 
 Operations are ``["set", path, value]`` and ``["del", path]`` on the JSON document, and
 ``["run", summary, keep]``, which puts one run's summary into the history (replacing one
-with its run id), keeps it in run-id order and keeps the last ``keep``: a line holds that
+with its run id), keeps it in the order runs finished and keeps the last ``keep`` of the
+summary's host: a line holds that
 one summary, not the whole history again (with per-project entries, the history of 30
 runs of 300 projects is most of a megabyte). Applying them copies each dictionary along
 the path instead of changing it, so a Snapshot handed out earlier never changes under its
@@ -39,10 +40,11 @@ import secrets
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from agentd.state.base import STATE_VERSION, StateCorrupt, StateError
+from agentd.state.base import NEVER, STATE_VERSION, StateCorrupt, StateError
 from agentd.state.files import fsync_dir, write_atomic
 
 COMPACT_AT = 256 * 1024  # journal bytes: compact once past this and past the state's size
@@ -77,12 +79,26 @@ def _apply(doc: dict[str, Any], op: Op) -> dict[str, Any]:
 
 
 def _put_run(doc: dict[str, Any], summary: dict[str, Any], keep: int) -> dict[str, Any]:
-    run_id = summary.get("run_id")
+    run_id, host = summary.get("run_id"), summary.get("host")
     old = doc.get("runs", [])
     runs = [r for r in old if not (isinstance(r, dict) and r.get("run_id") == run_id)]
     runs.append(summary)
-    runs.sort(key=lambda r: str(r.get("run_id", "")) if isinstance(r, dict) else "")
-    return {**doc, "runs": runs[-keep:]}
+    runs.sort(key=_finished)
+    # ``keep`` is per host; a summary without one (written before hosts) is this host's.
+    ours = [r for r in runs if host is None or r.get("host") in (None, host)]
+    dropped = {id(r) for r in ours[: max(0, len(ours) - keep)]}
+    return {**doc, "runs": [r for r in runs if id(r) not in dropped]}
+
+
+def _finished(run: dict[str, Any]) -> tuple[datetime, str]:
+    """The history's order: by when runs finished (an instant: stamps carry the offset of
+    their day), then by run id; a summary without its end first."""
+    try:
+        moment = datetime.fromisoformat(str(run.get("finished_at")))
+    except ValueError:
+        moment = NEVER
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment, str(run.get("run_id", ""))
 
 
 def _valid_op(op: Any) -> bool:

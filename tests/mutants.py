@@ -183,8 +183,8 @@ MUTANTS = [
         "A suspended sweep keeps its claims on this host",
         "state/claims.py::why_stale uses the heartbeat on this host too",
         (
-            "tests/state/test_store.py::"
-            "test_a_live_process_on_this_host_keeps_its_claim_however_old_its_heartbeat",
+            "tests/state/test_contract.py::"
+            "test_a_live_process_on_this_host_keeps_its_claim_however_old_its_heartbeat[json]",
         ),
         ("state/claims.py", "    if holder.host == host:\n", "    if False:\n"),
     ),
@@ -193,7 +193,7 @@ MUTANTS = [
         "Many sweepers: every task runs once",
         "state/jsonfile.py::claim does not re-read the skip guard",
         (
-            "tests/state/test_store.py::test_claim_rereads_the_skip_guard",
+            "tests/state/test_contract.py::test_claim_rereads_the_skip_guard[json]",
             "tests/faults/test_concurrency.py::test_five_sweepers_run_every_task_exactly_once",
         ),
         (

@@ -1,0 +1,175 @@
+"""The store's steps are atomic against concurrent sweeps: threads of one process (one
+store object shared, as a sweep's project threads share it, or one store each, as
+sweeps or hosts have), and for the JSON file, separate processes. Run on every backend,
+as tests/state/test_contract.py. Every racer is held at a barrier and let go at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentd.state import Busy, Claimed, JsonFileStore, Snapshot, StateStore
+from agentd.state.base import Refused, Reserved
+from tests.helpers import ROOT
+from tests.state.contract import DATE, NOW, StoreFactory, mine
+
+RACERS = 8
+ROOM = 3  # agent runs the budget rule lets be in flight at once
+
+
+def _race(count: int, step: Callable[[int], Any]) -> list[Any]:
+    """Run ``step(i)`` for each racer in its own thread, all let go together."""
+    gate = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        gate.wait(timeout=60)
+        try:
+            results[i] = step(i)
+        except Exception as exc:  # the test shows what a racer met
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "a racer is stuck"
+    return results
+
+
+def _stores(store_factory: StoreFactory, shared: bool) -> list[StateStore]:
+    if shared:
+        return [store_factory()] * RACERS
+    return [store_factory(host=f"h{i % 3}") for i in range(RACERS)]
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-each"])
+def test_racing_claims_of_one_project_give_it_to_exactly_one(
+    store_factory: StoreFactory, shared: bool
+) -> None:
+    stores = _stores(store_factory, shared)
+    results = _race(
+        RACERS,
+        lambda i: stores[i].claim("api", mine(stores[i], f"run-{i}"), DATE, ["t"], False, NOW),
+    )
+    winners = [i for i, result in enumerate(results) if isinstance(result, Claimed)]
+    assert len(winners) == 1, results
+    assert all(isinstance(r, Busy) for i, r in enumerate(results) if i != winners[0]), results
+    assert stores[0].read().claims()["api"].run_id == f"run-{winners[0]}"
+
+
+class Rule:
+    """A budget rule with room for ``ROOM`` runs in flight, which also counts how many of
+    its calls overlapped (inside one atomic step each, none may)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.most = 0
+
+    def __call__(self, snapshot: Snapshot) -> dict[str, Any] | Refused:
+        with self.lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        os.sched_yield()  # let a racer that is not held back run into this one
+        flying = len(snapshot.reservations())
+        with self.lock:
+            self.inside -= 1
+        if flying >= ROOM:
+            return Refused(f"{flying} agent runs in flight", wait=True)
+        return {"agent": "claude", "date": DATE, "usd": 0.1, "tokens": None}
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-each"])
+def test_racing_reservations_never_pass_the_rule_together(
+    store_factory: StoreFactory, shared: bool
+) -> None:
+    stores = _stores(store_factory, shared)
+    for i, store in enumerate(stores):
+        store.claim(f"p{i}", mine(store, f"run-{i}"), DATE, ["triage"], False, NOW)
+    rule = Rule()
+    results = _race(RACERS, lambda i: stores[i].reserve(f"p{i}", "triage", f"run-{i}", rule, NOW))
+    assert sum(isinstance(r, Reserved) for r in results) == ROOM, results
+    assert sum(isinstance(r, Refused) for r in results) == RACERS - ROOM, results
+    assert rule.most == 1, "two budget checks ran at once"
+    assert len(stores[0].read().reservations()) == ROOM
+
+
+# One sweep process of the JSON test below: says it is ready, waits for the go (its stdin
+# closed), then claims (and, for "reserve", reserves) and prints what it got.
+RACER = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime
+    from pathlib import Path
+    from agentd.state import JsonFileStore
+    from agentd.state.base import Refused
+    from agentd.state.claims import Holder
+    directory, mode, n, room, date = sys.argv[1:6]
+    now = datetime.fromisoformat(sys.argv[6])
+    store = JsonFileStore(Path(directory))
+    store.read()
+    print("ready", flush=True)
+    sys.stdin.read()
+    project = "api" if mode == "claim" else f"p{n}"
+    # Another host's claimant, alive by its heartbeat: this process may exit before the
+    # others claim, and a gone process's claim on this host would be taken over.
+    holder = Holder(f"run-{n}", 4242, "elsewhere", now.isoformat(), now.isoformat())
+    got = store.claim(project, holder, date, ["t"], False, now)
+    if mode == "reserve":
+        def rule(snapshot):
+            if len(snapshot.reservations()) >= int(room):
+                return Refused("full", wait=True)
+            return {"agent": "claude", "date": date, "usd": 0.1, "tokens": None}
+        got = store.reserve(project, "t", f"run-{n}", rule, now)
+    print(type(got).__name__, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("mode", ["claim", "reserve"])
+def test_racing_sweep_processes_on_one_state_directory(tmp_path: Path, mode: str) -> None:
+    """JSON only: a PostgreSQL store's processes are its connections, raced above."""
+    state = tmp_path / "state"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                RACER,
+                str(state),
+                mode,
+                str(n),
+                str(ROOM),
+                DATE,
+                NOW.isoformat(),
+            ],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(RACERS)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.close()
+    got = [proc.stdout.read().strip() for proc in procs if proc.stdout is not None]
+    assert [proc.wait(timeout=120) for proc in procs] == [0] * RACERS, got
+    winner = "Claimed" if mode == "claim" else "Reserved"
+    assert got.count(winner) == (1 if mode == "claim" else ROOM), got
+    if mode == "reserve":
+        assert len(JsonFileStore(state).read().reservations()) == ROOM
