@@ -30,6 +30,7 @@ from agentd.daemon.model.history import (
     History,
     Night,
     NightCell,
+    ProjectHistory,
     Schedule,
     build_history,
     changes,
@@ -38,6 +39,7 @@ from agentd.daemon.output.textout import harmless, reader_may_leave
 
 MAX_NIGHTS = 366  # a year: the store keeps no more than keep_runs sweeps anyway
 NAME_WIDTH = 30  # on a terminal, longer project names fold rather than squeeze the nights
+HOST_WIDTH = 12  # the host column's names are cut to this (--json has them whole)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,8 @@ def history_command(args: argparse.Namespace) -> int:
     setup = read_setup(args)
     if setup.warning:
         print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
-    _, snapshot = open_store(setup.state_dir)
+    store, snapshot = open_store(setup.state_dir, setup.state)
+    store.close()  # one read is all it takes
     now = datetime.now(UTC)
     schedule = _schedule(setup.config, setup.config_path)
     zone = schedule[1] if schedule else UTC
@@ -199,15 +202,20 @@ def plain_grid(history: History, changed: Changes, zone: str, ascii: bool = Fals
     pick = _picker(ascii)
     tops, days = zip(*heads(history), strict=True)
     rows = [["", *tops], ["project", *days]]
+    hosts = ["", "host"]  # shown only when several hosts' sweeps are in the grid
     for project in history.projects:
         marks = [pick(cell_mark(c, n)) for c, n in zip(project.nights, history.nights, strict=True)]
         rows.append([harmless(project.name), *marks])
+        hosts.append(last_host(project))
     rows.append(["(sweeps)", *(pick(sweep_mark(n)) for n in history.nights)])
+    hosts.append("")
     width = max(len(row[0]) for row in rows)
+    host_width = max(len(h) for h in hosts) if len(history.hosts()) > 1 else 0
     lines = [_title(history, zone), ""]
-    for row in rows:
+    for row, host in zip(rows, hosts, strict=True):
         cells = " ".join(cell.center(3) for cell in row[1:])
-        lines.append(f"{row[0].ljust(width)}  {cells}".rstrip())
+        lead = row[0].ljust(width) + (f"  {host.ljust(host_width)}" if host_width else "")
+        lines.append(f"{lead}  {cells}".rstrip())
     lines.append("")
     for label, items in _legend(pick):
         lines.append(label + "  ".join(f"{symbol} {words}" for symbol, words, _ in items))
@@ -229,9 +237,22 @@ def _legend(pick: Pick) -> list[tuple[str, list[tuple[str, str, str]]]]:
     ]
 
 
+def last_host(project: ProjectHistory) -> str:
+    """The host of the project's latest run in the grid, short (its first name label, at
+    most HOST_WIDTH characters): the host column, shown when several hosts swept."""
+    host = next((c.host for c in reversed(project.nights) if c.host is not None), None)
+    if host is None:
+        return "-"
+    short = harmless(host.split(".")[0] or host)
+    return short if len(short) <= HOST_WIDTH else short[: HOST_WIDTH - 1] + "~"
+
+
 def _footer(history: History, changed: Changes) -> list[str]:
     """Each gap in words, then what changed on the last night."""
     lines = []
+    if len(history.hosts()) > 1:
+        names = ", ".join(harmless(h) for h in history.hosts())
+        lines.append(f"hosts: {names} (host: where the project ran last; --json: each night's)")
     for night in history.nights:
         if night.sweeps == 0 and night.gap not in (None, NONE_DUE):
             lines.append(f"{night.date}: {harmless(str(night.gap))}")
@@ -271,14 +292,22 @@ def _rich_grid(history: History, changed: Changes, zone: str) -> None:
     )
     longest = max((len(p.name) for p in history.projects), default=0)
     table.add_column("\nproject", overflow="fold", min_width=min(max(longest, 8), NAME_WIDTH))
+    several = len(history.hosts()) > 1
+    if several:
+        table.add_column("\nhost", no_wrap=True)
     for top, day in heads(history):
         table.add_column(f"{top}\n{day}", justify="center", no_wrap=True, min_width=3)
     # Names are Text, never markup: a "[" in a project's name prints as itself.
     for project in history.projects:
         cells = [text(cell_mark(c, n)) for c, n in zip(project.nights, history.nights, strict=True)]
-        table.add_row(Text(harmless(project.name)), *cells)
+        host = [Text(last_host(project), style="dim")] if several else []
+        table.add_row(Text(harmless(project.name)), *host, *cells)
     table.add_section()
-    table.add_row(Text("(sweeps)", style="italic"), *(text(sweep_mark(n)) for n in history.nights))
+    table.add_row(
+        Text("(sweeps)", style="italic"),
+        *([Text("")] if several else []),
+        *(text(sweep_mark(n)) for n in history.nights),
+    )
     console = Console(file=sys.stdout)
     console.print(table)
     for label, items in _legend(pick):

@@ -71,7 +71,8 @@ def status_command(args: argparse.Namespace) -> int:
     if setup.warning:
         print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
     config, directory = setup.config, setup.state_dir
-    store, snapshot = open_store(directory)
+    store, snapshot = open_store(directory, setup.state)
+    store.close()  # one read is all it takes
     status = gather(
         config, snapshot, directory, datetime.now(UTC), setup.config_path, store.stale_after
     )
@@ -166,7 +167,8 @@ def _projects(config: Config | None, snapshot: Snapshot) -> list[dict[str, Any]]
 def _last_sweep(summary: dict[str, Any], directory: Path) -> dict[str, Any]:
     """The history's summary of the last sweep, with where its logs are: the run directory
     and each failed task's log, absolute."""
-    if "run_id" not in summary:  # the state's shape check lets a hand-edited entry lack it
+    if "run_id" not in summary or summary.get("host") not in (None, this_host()):
+        # A hand-edited entry may lack its id; another host's logs are on that host.
         return {**summary, "run_dir": None, "failed_logs": []}
     run_dir = runs_dir(directory) / str(summary["run_id"])
     return {**summary, "run_dir": str(run_dir), "failed_logs": failed_logs(run_dir)}
@@ -316,7 +318,7 @@ def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
     if last:
         c = last.get("counts") or {}
         lines.append(
-            f"last sweep:  {last.get('run_id', NO_RUN_ID)} ({last.get('trigger')}) "
+            f"last sweep:  {last.get('run_id', NO_RUN_ID)} ({last.get('trigger')}{_on(last)}) "
             f"{last.get('status')}, "
             f"{last.get('started_at')} -> {last.get('finished_at')}"
         )
@@ -347,6 +349,12 @@ def _last_sweep_lines(status: dict[str, Any]) -> list[str]:
     for skipped in status["skipped_fires"]:
         lines.append(f"skipped fire: {skipped.get('fire')}: {skipped.get('reason')}")
     return lines
+
+
+def _on(summary: dict[str, Any]) -> str:
+    """Where a sweep of another host ran (its logs and run directory are there)."""
+    host = summary.get("host")
+    return "" if host in (None, this_host()) else f", on host {host}"
 
 
 def _running_lines(status: dict[str, Any]) -> list[str]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agentd.config.cron import CronSpec
 from agentd.daemon.model.report import ran_nothing
 from agentd.daemon.model.status import PROJECT_FAILURES, ProjectStatus, SweepStatus
+from agentd.state.claims import this_host
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -46,6 +47,7 @@ class NightCell:
     status: str | None  # the ProjectStatus value of its last run that night; None: did not run
     duration_s: float | None  # summed over its runs that night
     spend_usd: float | None
+    host: str | None = None  # the host of the run its status comes from (several share a store)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class Night:
     # fire was skipped), "none due" (the schedule did not fire that day, or not yet), or
     # None: not known (before the history kept, or no schedule to go by).
     gap: str | None
+    hosts: tuple[str, ...] = ()  # the hosts whose sweeps ran that night, by name
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, hosts: bool = False) -> dict[str, Any]:
         return {
             "date": self.date,
             "count": self.sweeps,
@@ -70,6 +73,7 @@ class Night:
             "wall_s": self.wall_s,
             "spend_usd": self.spend_usd,
             "gap": self.gap,
+            **({"hosts": list(self.hosts)} if hosts else {}),
         }
 
 
@@ -84,9 +88,16 @@ class History:
     nights: list[Night]  # consecutive dates, oldest first, ending with the end date
     projects: list[ProjectHistory]
 
+    def hosts(self) -> list[str]:
+        """The hosts whose sweeps these nights show, by name (one for a single host)."""
+        return sorted({host for night in self.nights for host in night.hosts})
+
     def to_dict(self) -> dict[str, Any]:
         """``agentd history --json``: ``nights`` and each project's statuses aligned with
-        them, plus each project's durations and spend, and each night's sweeps."""
+        them, plus each project's durations and spend, and each night's sweeps. When the
+        sweeps of several hosts show, also each project's host per night (the host of the
+        run its status comes from) and each night's hosts; a single host's is as it was."""
+        several = len(self.hosts()) > 1
         return {
             "nights": [n.date for n in self.nights],
             "projects": [
@@ -95,10 +106,12 @@ class History:
                     "nights": [c.status for c in p.nights],
                     "duration_s": [c.duration_s for c in p.nights],
                     "spend_usd": [c.spend_usd for c in p.nights],
+                    **({"hosts": [c.host for c in p.nights]} if several else {}),
                 }
                 for p in self.projects
             ],
-            "sweeps": [n.to_dict() for n in self.nights],
+            "sweeps": [n.to_dict(several) for n in self.nights],
+            **({"hosts": self.hosts()} if several else {}),
         }
 
     def only(self, name: str) -> History:
@@ -132,12 +145,15 @@ def build_history(
     *,
     now: datetime | None = None,
     schedule: Schedule | None = None,
+    here: str | None = None,
 ) -> History:
     """The ``nights`` nights ending with ``end_date``. ``config`` None (a read command
     with a broken file): the projects are those of the history, by name, and gaps are
     told apart only with ``schedule`` (what can still be read of the file's). ``now``:
     fires after it are not due yet (None: every fire of a night is). ValueError when
-    ``end_date`` is not a date (it may come from a report.json read back)."""
+    ``end_date`` is not a date (it may come from a report.json read back). ``here``: the
+    host of summaries that name none (kept before several hosts shared a store); None:
+    this host."""
     try:
         end = dt.date.fromisoformat(end_date)
         dates = [(end - dt.timedelta(days=n)).isoformat() for n in range(nights - 1, -1, -1)]
@@ -147,7 +163,8 @@ def build_history(
         ) from None
     # A summary whose date is not one files under no night (and must not pass for the
     # oldest the store keeps, which would make every earlier night "missed").
-    runs = [r for r in snapshot.runs() if _is_date(r.get("date"))]
+    here = here if here is not None else this_host()
+    runs = [{**r, "host": _host(r, here)} for r in snapshot.runs() if _is_date(r.get("date"))]
     by_date: dict[str, list[dict[str, Any]]] = {d: [] for d in dates}
     for run in runs:
         if run["date"] in by_date:
@@ -247,22 +264,46 @@ def _skipped_fires(snapshot: Snapshot, zone: tzinfo | None) -> dict[str, str]:
 def _night(date: str, runs: list[dict[str, Any]], gaps: _Gaps) -> Night:
     if not runs:
         return Night(date, 0, None, None, None, gaps.why(date))
-    ran = [r for r in runs if not ran_nothing(r)]
-    ended = [r for r in ran if r.get("status") in (SweepStatus.OK, SweepStatus.FAILED)]
-    status = (ended or ran or runs)[-1].get("status")
+    hosts = sorted({str(r["host"]) for r in runs})
+    # Several hosts split one night between them: each host's sweeps are judged as one
+    # host's always were, the night failed if any host's did, and its wall time is the
+    # longest host's (they ran side by side).
+    parts = [[r for r in runs if r["host"] == host] for host in hosts]
+    statuses = [_sweeps_status(part) for part in parts]
+    status = next((s for s in statuses if s == SweepStatus.FAILED), None)
+    status = status or next((s for s in statuses if s == SweepStatus.OK), None)
+    walls = [w for w in (_total(_wall(r) for r in part) for part in parts) if w is not None]
     return Night(
         date=date,
         sweeps=len(runs),
-        status=status if isinstance(status, str) else None,
-        wall_s=_total(_wall(r) for r in runs),
+        status=status or _sweeps_status(runs),
+        wall_s=max(walls) if walls else None,
         spend_usd=_total(r.get("spend_usd") for r in runs),
         gap=None,
+        hosts=tuple(hosts),
     )
 
 
+def _sweeps_status(runs: list[dict[str, Any]]) -> str | None:
+    """The status of one host's sweeps of a night: of its last sweep that ran something
+    to an ok or failed end; else (every sweep interrupted, or none ran anything) of its
+    last one."""
+    ran = [r for r in runs if not ran_nothing(r)]
+    ended = [r for r in ran if r.get("status") in (SweepStatus.OK, SweepStatus.FAILED)]
+    status = (ended or ran or runs)[-1].get("status")
+    return status if isinstance(status, str) else None
+
+
+def _host(run: dict[str, Any], here: str) -> str:
+    host = run.get("host")
+    return host if isinstance(host, str) and host else here
+
+
 def _cell(name: str, runs: list[dict[str, Any]]) -> NightCell:
+    """On a night several hosts split, the project's entries of the hosts that left it to
+    another (skipped) give way to the run where it ran, and the cell names that host."""
     entries = [
-        entry
+        (entry, run["host"])
         for run in runs
         if isinstance(projects := run.get("projects"), dict)
         and isinstance(entry := projects.get(name), dict)
@@ -270,12 +311,14 @@ def _cell(name: str, runs: list[dict[str, Any]]) -> NightCell:
     ]
     if not entries:
         return NightCell(None, None, None)
-    ran = [e for e in entries if e["status"] != ProjectStatus.SKIPPED]
-    ended = [e for e in ran if e["status"] in _VERDICTS]
+    ran = [e for e in entries if e[0]["status"] != ProjectStatus.SKIPPED]
+    ended = [e for e in ran if e[0]["status"] in _VERDICTS]
+    entry, host = (ended or ran or entries)[-1]
     return NightCell(
-        status=(ended or ran or entries)[-1]["status"],
-        duration_s=_total(e.get("duration_s") for e in entries),
-        spend_usd=_total(e.get("spend_usd") for e in entries),
+        status=entry["status"],
+        duration_s=_total(e.get("duration_s") for e, _ in entries),
+        spend_usd=_total(e.get("spend_usd") for e, _ in entries),
+        host=host,
     )
 
 

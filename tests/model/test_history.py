@@ -317,3 +317,62 @@ def test_dates_that_are_none() -> None:
     last = [_run("9999-12-29", 1, {"a": ("ok", 1.0, None)})]
     edge = build_history(_snap(last), None, "9999-12-31", nights=3, schedule=DAILY)
     assert [n.gap for n in edge.nights] == [None, "none due", "none due"]
+
+
+def _on(host: str | None, run: dict[str, Any]) -> dict[str, Any]:
+    if host is not None:
+        run["host"] = host
+    return run
+
+
+def test_a_night_several_hosts_split_is_one_column_each_project_from_where_it_ran() -> None:
+    """Each host's sweep lists every project; those left to another host are skipped there."""
+    runs = [
+        _on("b", _run("2026-03-01", 1, {"a": ("skipped", None, None), "c": ("ok", 2.0, 0.5)})),
+        _on(
+            "a",
+            _run(
+                "2026-03-01",
+                2,
+                {"a": ("failed", 5.0, 0.25), "c": ("skipped", None, None)},
+                status="failed",
+                wall=30.0,
+            ),
+        ),
+        # Kept before hosts were named: this host's ("a" here).
+        _on(None, _run("2026-03-02", 1, {"a": ("ok", 1.0, None)})),
+        _on("b", _run("2026-03-02", 2, {"c": ("ok", 1.0, None)}, wall=5.0)),
+    ]
+    history = build_history(_snap(runs), None, "2026-03-02", nights=2, schedule=DAILY, here="a")
+    a, c = history.projects
+    assert (a.nights[0].status, a.nights[0].host) == ("failed", "a")
+    assert (c.nights[0].status, c.nights[0].host) == ("ok", "b")
+    assert (a.nights[1].host, c.nights[1].host) == ("a", "b")
+    assert (a.nights[0].duration_s, a.nights[0].spend_usd) == (5.0, 0.25)
+    first, second = history.nights
+    # One host failed: the night failed; they ran side by side: the longest host's wall.
+    assert (first.sweeps, first.status, first.wall_s) == (2, "failed", 30.0)
+    assert (first.hosts, second.hosts) == (("a", "b"), ("a", "b"))
+    assert (second.status, second.wall_s) == ("ok", 10.0)
+    assert history.hosts() == ["a", "b"]
+    doc = history.to_dict()
+    assert doc["hosts"] == ["a", "b"]
+    assert doc["projects"][0]["hosts"] == ["a", "a"]
+    assert doc["projects"][1]["hosts"] == ["b", "b"]
+    assert doc["sweeps"][0]["hosts"] == ["a", "b"]
+    assert json.loads(json.dumps(doc)) == doc
+
+
+def test_one_hosts_history_keeps_its_json_whether_its_summaries_name_it_or_not() -> None:
+    runs = [_run("2026-03-02", 1, {"a": ("failed", 4.5, 0.1)}, status="failed", wall=7.5)]
+    before = build_history(_snap(runs), None, "2026-03-03", nights=3, schedule=DAILY).to_dict()
+    named = [
+        _on(
+            "build-1", _run("2026-03-02", 1, {"a": ("failed", 4.5, 0.1)}, status="failed", wall=7.5)
+        )
+    ]
+    after = build_history(_snap(named), None, "2026-03-03", nights=3, schedule=DAILY).to_dict()
+    assert after == before
+    assert "hosts" not in after
+    assert set(after["projects"][0]) == {"name", "nights", "duration_s", "spend_usd"}
+    assert set(after["sweeps"][1]) == {"date", "count", "status", "wall_s", "spend_usd", "gap"}

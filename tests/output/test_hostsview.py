@@ -152,3 +152,20 @@ def test_hostile_names_and_stamps_do_not_reach_the_terminal_raw(tmp_path: Path) 
     assert "\x07" not in text
     assert "evil\\x1b[2J" in text
     assert "  broken: no daemon running" in text
+
+
+def test_the_last_sweep_of_another_host_says_where_it_ran_and_lists_no_local_logs(
+    tmp_path: Path,
+) -> None:
+    doc = shared_doc()
+    summary = {"run_id": "R9", "trigger": "schedule", "status": "failed", "host": "build-2"}
+    doc["runs"] = [summary]
+    status = gather(None, Snapshot(doc), tmp_path, NOW)
+    assert status["last_sweep"]["run_dir"] is None
+    text = render(status)
+    assert "last sweep:  R9 (schedule, on host build-2) failed" in text
+    assert "run directory" not in text
+    doc["runs"] = [{**summary, "host": this_host()}]
+    status = gather(None, Snapshot(doc), tmp_path, NOW)
+    assert status["last_sweep"]["run_dir"] == str(tmp_path / "runs" / "R9")
+    assert "last sweep:  R9 (schedule) failed" in render(status)
