@@ -36,6 +36,11 @@ class StateCorrupt(StateError):
     """The stored state does not parse or has an unknown shape; it is left as it is."""
 
 
+class StateUnreachable(StateError):
+    """The shared store's server cannot be reached or refuses us; the message names its
+    host, port and database (never a password)."""
+
+
 @dataclass(frozen=True)
 class TaskRecord:
     """The outcome of one task run, as the skip guard and ``agentd status`` need it."""

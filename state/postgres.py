@@ -1,0 +1,445 @@
+"""The shared state store on PostgreSQL: several hosts, one sweep.
+
+Each method is one transaction (``pgconn.Connections.transact``). A project's row is the
+lock of its claim: ``claim``, ``record`` and ``release`` take it with SELECT ... FOR
+UPDATE, so two hosts claiming one project queue on the row and the second sees the first's
+claim (and the skip guard as it is then). Budget reservations take one advisory lock for
+the whole ledger instead: the check spans every project. The answers are the JSON store's
+(``state.jsonfile``), which is the reference; the document ``read`` builds has its shape,
+plus ``hosts`` (every host's daemon, fires and last sighting).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from agentd.state.base import (
+    AllDone,
+    Blocked,
+    Busy,
+    Claimed,
+    ClaimLost,
+    ClaimResult,
+    Decide,
+    ProjectRecord,
+    Refused,
+    Reserved,
+    Snapshot,
+    StateStore,
+    TaskRecord,
+    blocked_entry,
+    is_done,
+)
+from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
+from agentd.state.jsonfile import SKIPPED_FIRES_KEPT, SPEND_DAYS_KEPT
+from agentd.state.pgconn import Connections, Cursor
+from agentd.state.pgdoc import build_document, jsonb, lock_project, touch_host
+from agentd.state.pgimport import import_document
+from agentd.state.pgschema import LEDGER_LOCK, ensure
+
+KNOWN_FOR = dt.timedelta(days=2)  # a host not seen for this long is not asked for projects
+PRESENCE_DAYS_KEPT = 7  # missing/nowhere rows are about one night: a week is plenty
+
+
+class PostgresStore(StateStore):
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        host: str | None = None,
+        stale_after: float = STALE_AFTER,
+        retry_for: float = 60.0,
+    ) -> None:
+        self.host = host or this_host()
+        self.stale_after = stale_after
+        self._db = Connections(url, retry_for)
+        conn = self._db.open()
+        try:
+            ensure(conn, self._db.where)
+        except BaseException:
+            conn.close()
+            raise
+        self._db.give_back(conn)
+
+    @property
+    def where(self) -> str:
+        """The server and database, for messages: "PostgreSQL at db1:5432, database agentd"."""
+        return self._db.where
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self) -> Snapshot:
+        doc = self._db.transact(
+            "state not read",
+            lambda cur: build_document(cur, self.host, self.where),
+            write=False,
+            snapshot=True,
+        )
+        return Snapshot(doc)
+
+    def report_document(self, run_id: str) -> dict[str, Any] | None:
+        def body(cur: Cursor) -> dict[str, Any] | None:
+            row = cur.execute(
+                "SELECT report FROM agentd.runs WHERE run_id = %s AND report IS NOT NULL"
+                " ORDER BY host = %s DESC, host LIMIT 1",
+                (run_id, self.host),
+            ).fetchone()
+            report = row[0] if row else None
+            return report if isinstance(report, dict) else None
+
+        return self._db.transact(f"report of run {run_id} not read", body, write=False)
+
+    # -- claims ----------------------------------------------------------------------------
+
+    def claim(
+        self, project: str, holder: Holder, date: str, tasks: list[str], force: bool, now: datetime
+    ) -> ClaimResult:
+        def body(cur: Cursor) -> ClaimResult:
+            touch_host(cur, self.host, now)
+            cur.execute(
+                "INSERT INTO agentd.projects (name) VALUES (%s) ON CONFLICT DO NOTHING", (project,)
+            )
+            doc, claim = lock_project(cur, project)
+            replaced: Holder | None = None
+            why: str | None = None
+            if claim is not None:
+                current = Holder.from_dict(claim)
+                why = why_stale(current, now, self.host, self.stale_after)
+                if why is None:
+                    return Busy(current)
+                replaced = current
+            known = doc.get("tasks") or {}
+            done = (
+                frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))
+            )
+            if tasks and len(done) == len(tasks):
+                if replaced is not None:
+                    _set_claim(cur, project, None)
+                return AllDone()
+            _set_claim(cur, project, holder.to_dict())
+            return Claimed(done, replaced, why)
+
+        return self._db.transact(f"claim of project {project} not taken", body)
+
+    def reap(self, now: datetime) -> list[tuple[str, Holder, str]]:
+        def body(cur: Cursor) -> list[tuple[str, Holder, str]]:
+            rows = cur.execute(
+                "SELECT name, claim FROM agentd.projects WHERE claim IS NOT NULL"
+                " ORDER BY name FOR UPDATE"
+            ).fetchall()
+            reaped = []
+            for name, data in rows:
+                holder = Holder.from_dict(data if isinstance(data, dict) else {})
+                why = why_stale(holder, now, self.host, self.stale_after)
+                if why is not None:
+                    _set_claim(cur, name, None)
+                    reaped.append((name, holder, why))
+            return reaped
+
+        return self._db.transact("stale claims not dropped", body)
+
+    def heartbeat(self, run_id: str, now: datetime) -> None:
+        stamp = now.isoformat(timespec="seconds")
+
+        def body(cur: Cursor) -> None:
+            touch_host(cur, self.host, now)
+            cur.execute(
+                "UPDATE agentd.projects"
+                " SET claim = jsonb_set(claim, '{heartbeat}', to_jsonb(%s::text))"
+                " WHERE claim->>'run_id' = %s",
+                (stamp, run_id),
+            )
+
+        self._db.transact(f"heartbeat of run {run_id} not written", body)
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def record(self, project: str, task: str, record: TaskRecord) -> None:
+        key = f"{record.run_id}/{project}/{task}"
+
+        def body(cur: Cursor) -> ClaimLost | None:
+            cur.execute("DELETE FROM agentd.reserved WHERE key = %s", (key,))
+            if record.usage is not None:
+                # Money spent stays spent: counted even from a sweep whose claim was taken
+                # over, whose outcome no longer counts (as the JSON store does).
+                entry = jsonb(record.spend_entry(project, task))
+                cur.execute(
+                    "INSERT INTO agentd.spend (date, key, entry) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (date, key) DO UPDATE SET entry = EXCLUDED.entry",
+                    (record.date, key, entry),
+                )
+                cutoff = _cutoff(record.date, SPEND_DAYS_KEPT)
+                if cutoff is not None:
+                    cur.execute("DELETE FROM agentd.spend WHERE date <= %s", (cutoff,))
+            doc, claim = lock_project(cur, project)
+            try:
+                _check_holder(claim, project, record.run_id)
+            except ClaimLost as lost:
+                return lost
+            tasks = {**(doc.get("tasks") or {}), task: record.to_dict()}
+            _set_doc(cur, project, {**doc, "tasks": tasks})
+            return None
+
+        lost = self._db.transact(f"task {task} of project {project} not recorded", body)
+        if lost is not None:
+            raise lost
+
+    def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
+        def body(cur: Cursor) -> None:
+            doc, claim = lock_project(cur, project)
+            _check_holder(claim, project, run_id)  # raised: rolled back, nothing written
+            cur.execute(
+                "DELETE FROM agentd.reserved"
+                " WHERE entry->>'project' = %s AND entry->>'run_id' = %s",
+                (project, run_id),
+            )
+            _set_claim(cur, project, None)
+            if record is not None:
+                doc = {**doc, "last_run": record.to_dict()}
+                if record.status == "ok":  # kept through failed nights: last success time
+                    doc["last_ok"] = record.to_dict()
+                _set_doc(cur, project, doc)
+
+        what = f"outcome of project {project} not recorded (its claim is kept)"
+        self._db.transact(what, body)
+
+    def record_blocked(self, blocked: dict[str, Blocked], date: str, run_id: str, at: str) -> None:
+        if not blocked:
+            return
+
+        def body(cur: Cursor) -> None:
+            for name, block in sorted(blocked.items()):  # one lock order: no deadlock
+                cur.execute(
+                    "INSERT INTO agentd.projects (name) VALUES (%s) ON CONFLICT DO NOTHING",
+                    (name,),
+                )
+                doc, _ = lock_project(cur, name)
+                current = Snapshot({"projects": {name: doc}}).blocked(name)
+                _set_doc(
+                    cur, name, {**doc, "blocked": blocked_entry(current, block, date, run_id, at)}
+                )
+
+        what = f"blocked projects ({', '.join(sorted(blocked))}) not recorded"
+        self._db.transact(what, body)
+
+    def forget_absent(self, configured: Collection[str], sweeps: int) -> list[str]:
+        wanted = sorted(set(configured))
+
+        def body(cur: Cursor) -> list[str]:
+            cur.execute(
+                "UPDATE agentd.projects SET absent = 0 WHERE absent <> 0 AND name = ANY(%s)",
+                (wanted,),
+            )
+            rows = cur.execute(
+                "UPDATE agentd.projects SET absent = absent + 1"
+                " WHERE doc <> '{}' AND NOT name = ANY(%s) RETURNING name, absent",
+                (wanted,),
+            ).fetchall()
+            forgotten = sorted(name for name, count in rows if count >= sweeps)
+            cur.execute(
+                "UPDATE agentd.projects SET doc = '{}', absent = 0 WHERE name = ANY(%s)",
+                (forgotten,),
+            )
+            cur.execute("DELETE FROM agentd.projects WHERE doc = '{}' AND claim IS NULL")
+            return forgotten
+
+        return self._db.transact("absent projects not counted", body)
+
+    def record_run(
+        self, summary: dict[str, Any], keep: int, report: dict[str, Any] | None = None
+    ) -> None:
+        host = str(summary.get("host") or self.host)
+        run_id = str(summary.get("run_id", ""))
+        stored = {**summary, "host": host}
+
+        def body(cur: Cursor) -> None:
+            cur.execute(
+                "INSERT INTO agentd.runs (host, run_id, finished_at, summary, report)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (host, run_id) DO UPDATE"
+                " SET finished_at = EXCLUDED.finished_at, summary = EXCLUDED.summary,"
+                " report = COALESCE(EXCLUDED.report, agentd.runs.report)",
+                (
+                    host,
+                    run_id,
+                    str(summary.get("finished_at") or ""),
+                    jsonb(stored),
+                    None if report is None else jsonb(report),
+                ),
+            )
+            cur.execute(
+                "DELETE FROM agentd.runs WHERE host = %s AND run_id NOT IN"
+                " (SELECT run_id FROM agentd.runs WHERE host = %s ORDER BY run_id DESC LIMIT %s)",
+                (host, host, max(keep, 1)),
+            )
+            # Housekeeping, once a sweep: retry ids outlive any retry, presence one night.
+            cur.execute("DELETE FROM agentd.applied WHERE at < now() - interval '1 day'")
+            cutoff = _cutoff(str(summary.get("date") or ""), PRESENCE_DAYS_KEPT)
+            if cutoff is not None:
+                cur.execute("DELETE FROM agentd.missing WHERE date < %s", (cutoff,))
+                cur.execute("DELETE FROM agentd.nowhere WHERE date < %s", (cutoff,))
+
+        self._db.transact(f"summary of run {run_id} not recorded", body)
+
+    # -- the daemon ------------------------------------------------------------------------
+
+    def record_fire(self, fire: str, handled: bool, reason: str | None, now: datetime) -> None:
+        def body(cur: Cursor) -> None:
+            touch_host(cur, self.host, now)
+            row = cur.execute(
+                "SELECT fires FROM agentd.hosts WHERE host = %s FOR UPDATE", (self.host,)
+            ).fetchone()
+            fires = row[0] if row and isinstance(row[0], dict) else {}
+            if handled:
+                # Never backwards: a long sweep may end after later fires were dealt with.
+                current = fires.get("last_handled")
+                if current and datetime.fromisoformat(current) >= datetime.fromisoformat(fire):
+                    return
+                fires = {**fires, "last_handled": fire}
+            else:
+                entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
+                skipped = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
+                fires = {**fires, "skipped": skipped}
+            cur.execute(
+                "UPDATE agentd.hosts SET fires = %s WHERE host = %s", (jsonb(fires), self.host)
+            )
+
+        self._db.transact(f"fire {fire} not recorded", body)
+
+    def set_daemon(self, info: dict[str, Any]) -> None:
+        def body(cur: Cursor) -> None:
+            cur.execute(
+                "INSERT INTO agentd.hosts (host, daemon) VALUES (%s, %s)"
+                " ON CONFLICT (host) DO UPDATE SET daemon = EXCLUDED.daemon",
+                (self.host, jsonb(info)),
+            )
+
+        self._db.transact("the daemon's status not published", body)
+
+    # -- budgets ---------------------------------------------------------------------------
+
+    def reserve(
+        self, project: str, task: str, run_id: str, decide: Decide, now: datetime
+    ) -> Reserved | Refused:
+        key = f"{run_id}/{project}/{task}"
+
+        def body(cur: Cursor) -> Reserved | Refused:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
+            snapshot = Snapshot(_ledger(cur))
+            fields = decide(snapshot)
+            if isinstance(fields, Refused):
+                return fields
+            entry = {
+                **fields,
+                "project": project,
+                "task": task,
+                "run_id": run_id,
+                "host": self.host,
+                "at": now.isoformat(timespec="seconds"),
+            }
+            live = list(snapshot.reservations())  # lapsed ones go as this one is written
+            cur.execute("DELETE FROM agentd.reserved WHERE NOT key = ANY(%s)", (live,))
+            cur.execute(
+                "INSERT INTO agentd.reserved (key, entry) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET entry = EXCLUDED.entry",
+                (key, jsonb(entry)),
+            )
+            return Reserved(entry)
+
+        return self._db.transact(f"task {task} of project {project} not reserved", body)
+
+    # -- moving up from the JSON store ----------------------------------------------------
+
+    def import_state(
+        self, doc: dict[str, Any], reports: dict[str, dict[str, Any]], host: str, source: str
+    ) -> dict[str, int]:
+        """Merge a JSON state document (``state.transfer.import_json`` read and checked it)
+        in one transaction; counts of what was new."""
+        return self._db.transact(
+            f"state of {source} not imported (nothing of it was written)",
+            lambda cur: import_document(cur, doc, reports, host),
+        )
+
+    # -- hosts -----------------------------------------------------------------------------
+
+    def publish_presence(
+        self, date: str, missing: Collection[str], now: datetime
+    ) -> dict[str, list[str]]:
+        names = sorted(set(missing))
+
+        def body(cur: Cursor) -> dict[str, list[str]]:
+            touch_host(cur, self.host, now)
+            cur.execute(
+                "INSERT INTO agentd.missing (host, date, project)"
+                " SELECT %s, %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                (self.host, date, names),
+            )
+            known = [
+                host
+                for (host,) in cur.execute(
+                    "SELECT host FROM agentd.hosts WHERE host <> %s AND seen >= %s ORDER BY host",
+                    (self.host, now - KNOWN_FOR),
+                )
+            ]
+            lacking: dict[str, set[str]] = {}
+            for host, project in cur.execute(
+                "SELECT host, project FROM agentd.missing WHERE date = %s AND project = ANY(%s)",
+                (date, names),
+            ):
+                lacking.setdefault(project, set()).add(host)
+            return {name: [h for h in known if h not in lacking.get(name, ())] for name in names}
+
+        return self._db.transact(f"missing projects of {self.host} not published", body)
+
+    def claim_nowhere(self, project: str, date: str, hosts: Collection[str]) -> bool:
+        def body(cur: Cursor) -> bool:
+            row = cur.execute(
+                "INSERT INTO agentd.nowhere (date, project, host) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING 1",
+                (date, project, self.host),
+            ).fetchone()
+            return row is not None
+
+        return self._db.transact(f"project {project} not marked missing everywhere", body)
+
+
+def _set_claim(cur: Cursor, project: str, claim: dict[str, Any] | None) -> None:
+    value = None if claim is None else jsonb(claim)
+    cur.execute("UPDATE agentd.projects SET claim = %s WHERE name = %s", (value, project))
+
+
+def _set_doc(cur: Cursor, project: str, doc: dict[str, Any]) -> None:
+    cur.execute("UPDATE agentd.projects SET doc = %s WHERE name = %s", (jsonb(doc), project))
+
+
+def _check_holder(claim: dict[str, Any] | None, project: str, run_id: str) -> None:
+    if claim is None or claim.get("run_id") != run_id:
+        now = f"run {claim.get('run_id')}" if claim else "nobody"
+        raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
+
+
+def _cutoff(date: str, days: int) -> str | None:
+    try:
+        return (dt.date.fromisoformat(date) - dt.timedelta(days=days)).isoformat()
+    except ValueError:
+        return None
+
+
+def _ledger(cur: Cursor) -> dict[str, Any]:
+    """What a budget rule reads inside the reservation's step: the ledger (spend is kept
+    SPEND_DAYS_KEPT days), the reservations and the claims."""
+    spend: dict[str, dict[str, Any]] = {}
+    for date, key, entry in cur.execute("SELECT date, key, entry FROM agentd.spend"):
+        spend.setdefault(date, {})[key] = entry
+    reserved = dict(cur.execute("SELECT key, entry FROM agentd.reserved").fetchall())
+    claims = dict(
+        cur.execute("SELECT name, claim FROM agentd.projects WHERE claim IS NOT NULL").fetchall()
+    )
+    return {"spend": spend, "reserved": reserved, "claims": claims}
