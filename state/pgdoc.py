@@ -8,6 +8,7 @@ database is hostile until parsed, like any file.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from agentd.state.base import STATE_VERSION, StateError
+from agentd.state.base import STATE_VERSION, ClaimLost, StateError
 from agentd.state.document import check_document
 from agentd.state.pgconn import Cursor
 
@@ -105,3 +106,64 @@ def build_document(cur: Cursor, host: str, where: str) -> dict[str, Any]:
         doc["daemon"] = mine["daemon"]
     check_document(doc, Path(where))
     return doc
+
+
+def ledger(cur: Cursor) -> dict[str, Any]:
+    """What a budget rule reads inside the reservation's step: the ledger (spend is kept
+    SPEND_DAYS_KEPT days), the reservations and the claims."""
+    spend: dict[str, dict[str, Any]] = {}
+    for date, key, entry in cur.execute("SELECT date, key, entry FROM agentd.spend"):
+        spend.setdefault(date, {})[key] = entry
+    reserved = dict(cur.execute("SELECT key, entry FROM agentd.reserved").fetchall())
+    claims = dict(
+        cur.execute("SELECT name, claim FROM agentd.projects WHERE claim IS NOT NULL").fetchall()
+    )
+    return {"spend": spend, "reserved": reserved, "claims": claims}
+
+
+def others_having(
+    cur: Cursor, host: str, date: str, names: list[str], since: datetime
+) -> dict[str, list[str]]:
+    """Record ``names`` as missing on ``host`` for the night of ``date``; for each, the
+    other hosts seen since ``since`` that have not said it is missing there."""
+    cur.execute(
+        "INSERT INTO agentd.missing (host, date, project)"
+        " SELECT %s, %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
+        (host, date, names),
+    )
+    known = [
+        name
+        for (name,) in cur.execute(
+            "SELECT host FROM agentd.hosts WHERE host <> %s AND seen >= %s ORDER BY host",
+            (host, since),
+        )
+    ]
+    lacking: dict[str, set[str]] = {}
+    for name, project in cur.execute(
+        "SELECT host, project FROM agentd.missing WHERE date = %s AND project = ANY(%s)",
+        (date, names),
+    ):
+        lacking.setdefault(project, set()).add(name)
+    return {p: [h for h in known if h not in lacking.get(p, ())] for p in names}
+
+
+def set_claim(cur: Cursor, project: str, claim: dict[str, Any] | None) -> None:
+    value = None if claim is None else jsonb(claim)
+    cur.execute("UPDATE agentd.projects SET claim = %s WHERE name = %s", (value, project))
+
+
+def set_doc(cur: Cursor, project: str, doc: dict[str, Any]) -> None:
+    cur.execute("UPDATE agentd.projects SET doc = %s WHERE name = %s", (jsonb(doc), project))
+
+
+def check_holder(claim: dict[str, Any] | None, project: str, run_id: str) -> None:
+    if claim is None or claim.get("run_id") != run_id:
+        now = f"run {claim.get('run_id')}" if claim else "nobody"
+        raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
+
+
+def cutoff(date: str, days: int) -> str | None:
+    try:
+        return (dt.date.fromisoformat(date) - dt.timedelta(days=days)).isoformat()
+    except ValueError:
+        return None

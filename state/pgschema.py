@@ -88,14 +88,14 @@ def current_version(conn: psycopg.Connection[Any]) -> int | None:
         raise StateCorrupt(f"agentd.meta has an unreadable schema_version {found[0]!r}") from None
 
 
-def migrate(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+def migrate(conn: psycopg.Connection[Any], where: str = "the database") -> tuple[int, int]:
     """Bring the schema to SCHEMA_VERSION in one transaction; (from, to), from 0 when there
     was none. Concurrent callers (hosts starting together) wait for each other's lock."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         found = current_version(conn)
         start = 0 if found is None else found
-        refuse_newer(start)
+        refuse_newer(start, where)
         for version in range(start + 1, SCHEMA_VERSION + 1):
             for statement in STEPS[version]:
                 conn.execute(statement)
@@ -112,7 +112,7 @@ def ensure(conn: psycopg.Connection[Any], where: str) -> None:
     """At open: create the schema in an empty database; refuse any other version."""
     found = current_version(conn)
     if found is None:
-        migrate(conn)
+        migrate(conn, where)
         return
     refuse_newer(found, where)
     if found < SCHEMA_VERSION:

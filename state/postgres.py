@@ -16,6 +16,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from agentd.state.base import (
     AllDone,
     Blocked,
@@ -28,6 +30,7 @@ from agentd.state.base import (
     Refused,
     Reserved,
     Snapshot,
+    StateError,
     StateStore,
     TaskRecord,
     blocked_entry,
@@ -36,9 +39,20 @@ from agentd.state.base import (
 from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
 from agentd.state.jsonfile import SKIPPED_FIRES_KEPT, SPEND_DAYS_KEPT
 from agentd.state.pgconn import Connections, Cursor
-from agentd.state.pgdoc import build_document, jsonb, lock_project, touch_host
+from agentd.state.pgdoc import (
+    build_document,
+    check_holder,
+    cutoff,
+    jsonb,
+    ledger,
+    lock_project,
+    others_having,
+    set_claim,
+    set_doc,
+    touch_host,
+)
 from agentd.state.pgimport import import_document
-from agentd.state.pgschema import LEDGER_LOCK, ensure
+from agentd.state.pgschema import LEDGER_LOCK, ensure, migrate
 
 KNOWN_FOR = dt.timedelta(days=2)  # a host not seen for this long is not asked for projects
 PRESENCE_DAYS_KEPT = 7  # missing/nowhere rows are about one night: a week is plenty
@@ -61,6 +75,11 @@ class PostgresStore(StateStore):
         conn = self._db.open()
         try:
             ensure(conn, self._db.where)
+        except psycopg.Error as exc:
+            conn.close()
+            raise StateError(
+                f"{self.where}: the agentd schema cannot be read or created: {self._db.reason(exc)}"
+            ) from None
         except BaseException:
             conn.close()
             raise
@@ -122,9 +141,9 @@ class PostgresStore(StateStore):
             )
             if tasks and len(done) == len(tasks):
                 if replaced is not None:
-                    _set_claim(cur, project, None)
+                    set_claim(cur, project, None)
                 return AllDone()
-            _set_claim(cur, project, holder.to_dict())
+            set_claim(cur, project, holder.to_dict())
             return Claimed(done, replaced, why)
 
         return self._db.transact(f"claim of project {project} not taken", body)
@@ -140,7 +159,7 @@ class PostgresStore(StateStore):
                 holder = Holder.from_dict(data if isinstance(data, dict) else {})
                 why = why_stale(holder, now, self.host, self.stale_after)
                 if why is not None:
-                    _set_claim(cur, name, None)
+                    set_claim(cur, name, None)
                     reaped.append((name, holder, why))
             return reaped
 
@@ -176,16 +195,16 @@ class PostgresStore(StateStore):
                     " ON CONFLICT (date, key) DO UPDATE SET entry = EXCLUDED.entry",
                     (record.date, key, entry),
                 )
-                cutoff = _cutoff(record.date, SPEND_DAYS_KEPT)
-                if cutoff is not None:
-                    cur.execute("DELETE FROM agentd.spend WHERE date <= %s", (cutoff,))
+                expired = cutoff(record.date, SPEND_DAYS_KEPT)
+                if expired is not None:
+                    cur.execute("DELETE FROM agentd.spend WHERE date <= %s", (expired,))
             doc, claim = lock_project(cur, project)
             try:
-                _check_holder(claim, project, record.run_id)
+                check_holder(claim, project, record.run_id)
             except ClaimLost as lost:
                 return lost
             tasks = {**(doc.get("tasks") or {}), task: record.to_dict()}
-            _set_doc(cur, project, {**doc, "tasks": tasks})
+            set_doc(cur, project, {**doc, "tasks": tasks})
             return None
 
         lost = self._db.transact(f"task {task} of project {project} not recorded", body)
@@ -195,18 +214,18 @@ class PostgresStore(StateStore):
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
         def body(cur: Cursor) -> None:
             doc, claim = lock_project(cur, project)
-            _check_holder(claim, project, run_id)  # raised: rolled back, nothing written
+            check_holder(claim, project, run_id)  # raised: rolled back, nothing written
             cur.execute(
                 "DELETE FROM agentd.reserved"
                 " WHERE entry->>'project' = %s AND entry->>'run_id' = %s",
                 (project, run_id),
             )
-            _set_claim(cur, project, None)
+            set_claim(cur, project, None)
             if record is not None:
                 doc = {**doc, "last_run": record.to_dict()}
                 if record.status == "ok":  # kept through failed nights: last success time
                     doc["last_ok"] = record.to_dict()
-                _set_doc(cur, project, doc)
+                set_doc(cur, project, doc)
 
         what = f"outcome of project {project} not recorded (its claim is kept)"
         self._db.transact(what, body)
@@ -223,7 +242,7 @@ class PostgresStore(StateStore):
                 )
                 doc, _ = lock_project(cur, name)
                 current = Snapshot({"projects": {name: doc}}).blocked(name)
-                _set_doc(
+                set_doc(
                     cur, name, {**doc, "blocked": blocked_entry(current, block, date, run_id, at)}
                 )
 
@@ -281,10 +300,10 @@ class PostgresStore(StateStore):
             )
             # Housekeeping, once a sweep: retry ids outlive any retry, presence one night.
             cur.execute("DELETE FROM agentd.applied WHERE at < now() - interval '1 day'")
-            cutoff = _cutoff(str(summary.get("date") or ""), PRESENCE_DAYS_KEPT)
-            if cutoff is not None:
-                cur.execute("DELETE FROM agentd.missing WHERE date < %s", (cutoff,))
-                cur.execute("DELETE FROM agentd.nowhere WHERE date < %s", (cutoff,))
+            old = cutoff(str(summary.get("date") or ""), PRESENCE_DAYS_KEPT)
+            if old is not None:
+                cur.execute("DELETE FROM agentd.missing WHERE date < %s", (old,))
+                cur.execute("DELETE FROM agentd.nowhere WHERE date < %s", (old,))
 
         self._db.transact(f"summary of run {run_id} not recorded", body)
 
@@ -332,7 +351,7 @@ class PostgresStore(StateStore):
 
         def body(cur: Cursor) -> Reserved | Refused:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
-            snapshot = Snapshot(_ledger(cur))
+            snapshot = Snapshot(ledger(cur))
             fields = decide(snapshot)
             if isinstance(fields, Refused):
                 return fields
@@ -376,25 +395,7 @@ class PostgresStore(StateStore):
 
         def body(cur: Cursor) -> dict[str, list[str]]:
             touch_host(cur, self.host, now)
-            cur.execute(
-                "INSERT INTO agentd.missing (host, date, project)"
-                " SELECT %s, %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
-                (self.host, date, names),
-            )
-            known = [
-                host
-                for (host,) in cur.execute(
-                    "SELECT host FROM agentd.hosts WHERE host <> %s AND seen >= %s ORDER BY host",
-                    (self.host, now - KNOWN_FOR),
-                )
-            ]
-            lacking: dict[str, set[str]] = {}
-            for host, project in cur.execute(
-                "SELECT host, project FROM agentd.missing WHERE date = %s AND project = ANY(%s)",
-                (date, names),
-            ):
-                lacking.setdefault(project, set()).add(host)
-            return {name: [h for h in known if h not in lacking.get(name, ())] for name in names}
+            return others_having(cur, self.host, date, names, now - KNOWN_FOR)
 
         return self._db.transact(f"missing projects of {self.host} not published", body)
 
@@ -410,36 +411,14 @@ class PostgresStore(StateStore):
         return self._db.transact(f"project {project} not marked missing everywhere", body)
 
 
-def _set_claim(cur: Cursor, project: str, claim: dict[str, Any] | None) -> None:
-    value = None if claim is None else jsonb(claim)
-    cur.execute("UPDATE agentd.projects SET claim = %s WHERE name = %s", (value, project))
-
-
-def _set_doc(cur: Cursor, project: str, doc: dict[str, Any]) -> None:
-    cur.execute("UPDATE agentd.projects SET doc = %s WHERE name = %s", (jsonb(doc), project))
-
-
-def _check_holder(claim: dict[str, Any] | None, project: str, run_id: str) -> None:
-    if claim is None or claim.get("run_id") != run_id:
-        now = f"run {claim.get('run_id')}" if claim else "nobody"
-        raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
-
-
-def _cutoff(date: str, days: int) -> str | None:
+def migrate_database(url: str) -> tuple[int, int]:
+    """``agentd state migrate``: bring the database's schema to this agentd's version;
+    (from, to), from 0 when it had none. StateCorrupt if the database is newer."""
+    db = Connections(url, retry_for=0)
+    conn = db.open()
     try:
-        return (dt.date.fromisoformat(date) - dt.timedelta(days=days)).isoformat()
-    except ValueError:
-        return None
-
-
-def _ledger(cur: Cursor) -> dict[str, Any]:
-    """What a budget rule reads inside the reservation's step: the ledger (spend is kept
-    SPEND_DAYS_KEPT days), the reservations and the claims."""
-    spend: dict[str, dict[str, Any]] = {}
-    for date, key, entry in cur.execute("SELECT date, key, entry FROM agentd.spend"):
-        spend.setdefault(date, {})[key] = entry
-    reserved = dict(cur.execute("SELECT key, entry FROM agentd.reserved").fetchall())
-    claims = dict(
-        cur.execute("SELECT name, claim FROM agentd.projects WHERE claim IS NOT NULL").fetchall()
-    )
-    return {"spend": spend, "reserved": reserved, "claims": claims}
+        return migrate(conn, db.where)
+    except psycopg.Error as exc:
+        raise StateError(f"{db.where}: the schema was not migrated: {db.reason(exc)}") from None
+    finally:
+        conn.close()
