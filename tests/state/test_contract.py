@@ -5,7 +5,7 @@ do. Time is the tests' own (contract.NOW and after), never the wall clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -290,22 +290,27 @@ def _one_outcome(store: object, name: str) -> None:
 def test_runs_come_oldest_first_and_each_host_keeps_its_newest(
     store_factory: StoreFactory,
 ) -> None:
+    """Oldest first by when runs finished, as instants (the stamps carry the offset of
+    their day, which differs across a DST change or between hosts), then by run id."""
     one, two = store_factory(host="h1"), store_factory(host="h2")
+    plus_one = timezone(timedelta(hours=1))
     for i in range(4):
-        one.record_run(summary(f"2026112{i}T0100Z-a", "h1", at(100 * i)), keep=2)
-    # Started first, finished last: the history goes by when runs finished.
+        ended = at(100 * i).astimezone(plus_one)
+        one.record_run(summary(f"2026112{i}T0100Z-a", "h1", ended), keep=2)
     two.record_run(summary("20261119T0100Z-b", "h2", at(250)), keep=2)
     two.record_run(summary("20261119T0200Z-b", "h2", at(50)), keep=2)
-    again = {**summary("20261123T0100Z-a", "h1", at(300)), "status": "failed"}
+    # Started first, finished last: the newest of h2, the first one it forgets is 0200.
+    two.record_run(summary("20261118T0100Z-b", "h2", at(400)), keep=2)
+    again = {**summary("20261123T0100Z-a", "h1", at(300).astimezone(plus_one)), "status": "x"}
     one.record_run(again, keep=2)  # recorded again: replaced, not added
     runs = store_factory(host="h3").read().runs()
     assert [(r["run_id"], r["host"]) for r in runs] == [
-        ("20261119T0200Z-b", "h2"),
         ("20261122T0100Z-a", "h1"),
         ("20261119T0100Z-b", "h2"),
         ("20261123T0100Z-a", "h1"),
+        ("20261118T0100Z-b", "h2"),
     ]
-    assert runs[-1] == again
+    assert runs[2] == again
 
 
 def test_agent_runs_go_to_the_ledger_of_their_date_for_14_days(
