@@ -108,6 +108,7 @@ def test_racing_reservations_never_pass_the_rule_together(
 # closed), then claims (and, for "reserve", reserves) and prints what it got.
 RACER = textwrap.dedent(
     """
+    import os
     import sys
     from datetime import datetime
     from pathlib import Path
@@ -127,7 +128,18 @@ RACER = textwrap.dedent(
     got = store.claim(project, holder, date, ["t"], False, now)
     if mode == "reserve":
         def rule(snapshot):
-            if len(snapshot.reservations()) >= int(room):
+            # A marker only one budget check at a time may hold: finding it, another
+            # process's check runs at the same time (exit 3, the test fails).
+            marker = Path(directory) / "deciding"
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                sys.exit(3)
+            os.sched_yield()
+            flying = len(snapshot.reservations())
+            os.close(fd)
+            marker.unlink()
+            if flying >= int(room):
                 return Refused("full", wait=True)
             return {"agent": "claude", "date": date, "usd": 0.1, "tokens": None}
         got = store.reserve(project, "t", f"run-{n}", rule, now)
