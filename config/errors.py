@@ -154,7 +154,15 @@ def _describe(err: Mapping[str, Any], loc: tuple[Any, ...], known_keys: Any) -> 
 
 
 def _is_duration(loc: tuple[Any, ...]) -> bool:
-    return str(loc[-1]) in {"task_timeout", "kill_grace", "catch_up_window", "jitter", "timeout"}
+    return str(loc[-1]) in {
+        "task_timeout",
+        "kill_grace",
+        "catch_up_window",
+        "jitter",
+        "timeout",
+        "claim_stale_after",
+        "retry_for",
+    }
 
 
 def _lower_first(text: str) -> str:
@@ -166,6 +174,8 @@ def _shown(value: Any, loc: tuple[Any, ...]) -> str:
 
     if len(loc) >= 2 and loc[-2] == "env" and is_secret_key(str(loc[-1])):
         return "a value (masked)"
+    if loc[:1] == ("state",) and loc[1:2] in ((), ("url",)):
+        return "a value (masked)"  # the database's url, or a [state] given as one
     kind = type(value).__name__
     names = {"str": "string", "int": "integer", "float": "float", "bool": "boolean"}
     names |= {"list": "array", "dict": "table"}

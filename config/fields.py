@@ -133,6 +133,38 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+# A host's name as claims, reports and projects' ``hosts`` patterns carry it: what
+# hostname(1) may say, and nothing a terminal or a pattern would read otherwise.
+_HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+_HOST_PATTERN_RE = re.compile(r"^[A-Za-z0-9._*?!\[\]-]{1,253}$")
+
+
+def host_name(value: str) -> bool:
+    return bool(_HOST_RE.match(value))
+
+
+def _host(value: str) -> str:
+    if not host_name(value):
+        raise ValueError(
+            f"{value[:64]!r} is not a host name: letters, digits, '.', '-' and '_', "
+            "starting with a letter or digit, at most 253 characters"
+        )
+    return value
+
+
+def _host_pattern(value: str) -> str:
+    if not _HOST_PATTERN_RE.match(value):
+        raise ValueError(
+            f"{value[:64]!r} is not a host name pattern: letters, digits, '.', '-', '_' "
+            "and the wildcards '*', '?', '[...]'"
+        )
+    return value
+
+
+HostName = Annotated[str, AfterValidator(_host)]
+HostPattern = Annotated[str, AfterValidator(_host_pattern)]
+
+
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -24,6 +24,8 @@ from agentd.config.fields import (
     Argv,
     Duration,
     Fits,
+    HostName,
+    HostPattern,
     LogSize,
     NoNul,
     PositiveDuration,
@@ -79,6 +81,9 @@ class RunSection(Strict):
     # Agent tasks running at once across the sweep, to stay under the providers' rate
     # limits; 0 leaves them bounded by max_parallel_projects alone.
     max_parallel_agents: Annotated[int, Field(ge=0, le=1024)] = 0
+    # The same across every host of a shared store ([state] backend = "postgres"); 0: no
+    # bound but each host's own.
+    max_parallel_agents_global: Annotated[int, Field(ge=0, le=1024)] = 0
     # A task's output kept in its log: one that prints gigabytes must not fill the disk,
     # thirty runs over (keep_runs).
     max_log_size: LogSize = DEFAULT_MAX_LOG_SIZE
@@ -119,6 +124,42 @@ class MetricsSection(Strict):
         if value is not None and not value.endswith(".prom"):
             raise ValueError("node_exporter's textfile collector reads only files ending in .prom")
         return value
+
+
+class StateSection(Strict):
+    """Where the skip guard, claims, ledger and history live: the state directory's JSON
+    file (one host), or a PostgreSQL database that several hosts share."""
+
+    backend: Annotated[Literal["json", "postgres"], BeforeValidator(lowercase)] = "json"
+    # A secret: masked by `config show`, never in a message (config.conninfo).
+    url: Annotated[str, NoNul] | None = None
+    # None: the machine's hostname, read when the store opens.
+    host: HostName | None = None
+    claim_stale_after: PositiveDuration = 300.0
+    retry_for: Annotated[Duration, Field(ge=0)] = 60.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from agentd.config.conninfo import parse
+
+            parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _url_with_postgres(self) -> StateSection:
+        if self.backend == "postgres" and self.url is None:
+            raise ValueError(
+                'backend = "postgres" needs a url (or AGENTD_STATE__URL), '
+                "e.g. 'postgresql://agentd@db1/agentd'"
+            )
+        if self.backend == "json" and self.url is not None:
+            raise ValueError(
+                'url is used only with backend = "postgres"; the JSON store lives in the '
+                "state directory"
+            )
+        return self
 
 
 class PathsSection(Strict):
@@ -289,6 +330,8 @@ class ProjectSpec(Strict):
     # The branch require_clean expects and worktrees start from; found from the remote's
     # HEAD (or a local main/master) when not given.
     default_branch: Annotated[str, Field(min_length=1), NoNul] | None = None
+    # fnmatch patterns of the hosts that may run it (a shared store); empty: any host.
+    hosts: list[HostPattern] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -318,6 +361,7 @@ SECTIONS: dict[str, type[Strict]] = {
     "budget": BudgetSection,
     "notify": NotifySection,
     "metrics": MetricsSection,
+    "state": StateSection,
 }
 
 
@@ -337,6 +381,7 @@ class Settings(Strict):
     budget: BudgetSection = Field(default_factory=BudgetSection)
     notify: NotifySection = Field(default_factory=NotifySection)
     metrics: MetricsSection = Field(default_factory=MetricsSection)
+    state: StateSection = Field(default_factory=StateSection)
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     projects: list[ProjectSpec] = Field(default_factory=list)

@@ -11,9 +11,11 @@ builders use) always writes one element per line, and has no option to do otherw
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
+from agentd.config.fields import host_name
 from agentd.config.resolved import Config
 from agentd.config.secrets import MASK, is_secret_key, masked_url
 
@@ -39,6 +41,14 @@ def resolved_dict(config: Config, state_dir: Path) -> dict[str, Any]:
             # is safe to show, marked as cut.
             notify[key] = masked_url(notify[key])
     notify["headers"] = dict.fromkeys(notify.get("headers", {}), MASK)
+    state = data["state"]
+    if "host" not in state and host_name(socket.gethostname()):
+        state["host"] = socket.gethostname()  # one the file could not hold stays unsaid
+    if "url" in state:
+        from agentd.config.conninfo import masked
+
+        # Where the database is, never its password (config.conninfo).
+        state["url"] = masked(state["url"])
     return data
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agentd.config.errors import ConfigError, ConfigUnreadable
 from agentd.config.loader import EnvOverrides, merged, present, read_text, sections_by_name
-from agentd.config.model import ScheduleSection
+from agentd.config.model import ScheduleSection, StateSection
 
 
 def salvaged_state_dir(path: Path, environ: Mapping[str, str]) -> str | None:
@@ -66,6 +66,21 @@ def salvaged_schedule(path: Path, environ: Mapping[str, str]) -> ScheduleSection
     (the error is in another table): ``agentd status`` still shows when sweeps fire. From
     the whole file if it parses, else from the table alone; its ``AGENTD_SCHEDULE__``
     overrides over it. None if it cannot be told."""
+    found = _section(path, environ, "schedule", ScheduleSection)
+    return found if isinstance(found, ScheduleSection) else None
+
+
+def salvaged_state(path: Path, environ: Mapping[str, str]) -> StateSection | None:
+    """The ``[state]`` of a file that does not validate, when it is valid on its own: on
+    several hosts the night's state is in the database, and a typo elsewhere must not
+    hide it. None (the state directory's JSON file) if it cannot be told."""
+    found = _section(path, environ, "state", StateSection)
+    return found if isinstance(found, StateSection) else None
+
+
+def _section(
+    path: Path, environ: Mapping[str, str], name: str, model: type[BaseModel]
+) -> BaseModel | None:
     try:
         text = read_text(path)
     except ConfigError:
@@ -73,14 +88,12 @@ def salvaged_schedule(path: Path, environ: Mapping[str, str]) -> ScheduleSection
     try:
         raw: dict[str, Any] | None = tomllib.loads(text)
     except ValueError:
-        raw = _table_alone(text, "schedule")
-    table = sections_by_name(raw).get("schedule", {}) if raw is not None else None
+        raw = _table_alone(text, name)
+    table = sections_by_name(raw).get(name, {}) if raw is not None else None
     if not isinstance(table, dict):
         return None
     try:
-        return ScheduleSection.model_validate(
-            merged(table, EnvOverrides(environ)().get("schedule", {}))
-        )
+        return model.model_validate(merged(table, EnvOverrides(environ)().get(name, {})))
     except ValidationError:
         return None
 

@@ -26,6 +26,7 @@ kill_grace = "10s"           # SIGTERM, then this long, then SIGKILL
 on_task_failure = "continue" # or "stop": skip the rest of that project
 keep_runs = 30
 max_parallel_agents = 0      # agent tasks at once across the sweep; 0 = no extra bound
+max_parallel_agents_global = 0   # the same across all hosts of a shared [state]; 0 = none
 
 # [budget]                   # no new agent task once a limit is reached
 # nightly_usd = 5.0          # the sweep's date; weekly_* = the last 7 days
@@ -38,6 +39,13 @@ max_parallel_agents = 0      # agent tasks at once across the sweep; 0 = no extr
 # command = ["notify-send", "agentd"]   # gets the alert as JSON on stdin
 # webhook = "https://hooks.example.com/..."   # or AGENTD_NOTIFY__WEBHOOK, kept out of here
 # ping_url = "https://hc-ping.com/<uuid>"      # dead-man's switch: /start, then success or /fail
+
+# [state]                    # several hosts sharing one night: a PostgreSQL database
+# backend = "postgres"       # default "json": the state directory, this host alone
+# url = "postgresql://agentd@db1/agentd"   # or AGENTD_STATE__URL; password: ~/.pgpass
+# host = "build-1"           # this host's name in claims and reports; default: hostname
+# claim_stale_after = "5m"   # another host's claim without a heartbeat this long is taken over
+# retry_for = "1m"           # a lost server is retried this long before a write is given up
 
 # [metrics]                  # Prometheus, through node_exporter's textfile collector
 # textfile = "/var/lib/node_exporter/textfile_collector/agentd.prom"
@@ -67,6 +75,7 @@ timeout = "5m"
 # path = "~/src/api"
 # tasks = ["lint", "triage"]
 # depends_on = []
+# hosts = ["build-1", "gpu-*"]   # with a shared [state]: only these hosts run it
 # env = { RUFF_CACHE_DIR = "/tmp/ruff" }
 """
 

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from agentd.daemon.cli.elsewhere import refuse_log_elsewhere
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
-from agentd.daemon.cli.setup import read_setup
+from agentd.daemon.cli.setup import ReadSetup, open_store, read_setup
 from agentd.daemon.output.logview import LogOutput, copy_available
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.sweep.rundirs import in_use, run_ids, runs_dir
 from agentd.daemon.tasks.tasklog import LOG_SUFFIX, LogCut, task_log_path
-from agentd.state import JsonFileStore, StateError
+from agentd.state import StateError, StateStore
 
 # How often a follower looks for more output and for the task's end: a person's wait,
 # short enough to feel live, long enough to cost nothing.
@@ -51,7 +52,8 @@ class TaskLog:
 
 
 def log_command(args: argparse.Namespace) -> int:
-    directory = _state_directory(args)
+    setup = _read_setup(args)
+    directory = setup.state_dir
     root = runs_dir(directory)
     try:
         runs = run_ids(directory)
@@ -61,13 +63,35 @@ def log_command(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {root}: {denied(root)}") from None
     except OSError as exc:
         raise UsageError(f"cannot read {root}: {exc.strerror}") from None
+    run_id, project, task = resolve_names(args.names, args.run, root, runs)
+    if run_id is not None and not any(run.startswith(run_id) for run in runs):
+        refuse_log_elsewhere(args, setup, run_id, project, task)  # another host's run?
     if not runs:
         raise UsageError(f"no runs yet in {root}")
-    run_id, project, task = resolve_names(args.names, args.run, root, runs)
     run = _pick_run(root, runs, run_id, project, task)
     # One store for the whole command: a follower's polls then read only the journal's new
     # lines, not the whole state each time.
-    store = JsonFileStore(directory)
+    store = _open(setup)
+    try:
+        return _show(args, store, run, project, task)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _open(setup: ReadSetup) -> StateStore | None:
+    """The configured store, or None with a warning: the log is on this disk whatever the
+    store says (an unreachable database costs only the tasks' recorded outcomes)."""
+    try:
+        return open_store(setup.state_dir, setup.state)[0]
+    except UsageError as exc:
+        print(f"agentd: warning: {harmless(str(exc))}", file=sys.stderr)
+        return None
+
+
+def _show(
+    args: argparse.Namespace, store: StateStore | None, run: Run, project: str, task: str | None
+) -> int:
     logs = task_logs(store, run, project)
     chosen = _choose(run, project, task, logs)
     assert chosen.path is not None
@@ -93,13 +117,13 @@ def log_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _state_directory(args: argparse.Namespace) -> Path:
+def _read_setup(args: argparse.Namespace) -> ReadSetup:
     """The logs outlive configuration mistakes: the file is read only for where the state
     is, and a broken one is a warning."""
     setup = read_setup(args, need_config=False)
     if setup.warning:
         print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
-    return setup.state_dir
+    return setup
 
 
 def resolve_names(
@@ -202,7 +226,7 @@ def _projects_with_logs(run_path: Path) -> list[str]:
         return []
 
 
-def task_logs(store: JsonFileStore, run: Run, project: str) -> list[TaskLog]:
+def task_logs(store: StateStore | None, run: Run, project: str) -> list[TaskLog]:
     """The project's tasks in ``run``, in the order they ran: from its report when it has
     one (skipped tasks included, without a log), else from the logs on disk, with what the
     state store says of each."""
@@ -242,9 +266,11 @@ def _unreported_status(run: Run, record: dict[str, Any] | None) -> str:
     return "unknown: its sweep ended without a report"
 
 
-def _records(store: JsonFileStore, project: str) -> dict[str, Any]:
+def _records(store: StateStore | None, project: str) -> dict[str, Any]:
     """The state store's last outcome of each of the project's tasks; none if the store
     cannot be read (the logs do not need it)."""
+    if store is None:
+        return {}
     try:
         tasks = store.read().project(project).get("tasks", {})
     except StateError:
@@ -291,7 +317,7 @@ def _table(logs: list[TaskLog]) -> str:
 
 
 def _follow(
-    handle: BinaryIO, out: LogOutput, store: JsonFileStore, run: Run, project: str, task: str
+    handle: BinaryIO, out: LogOutput, store: StateStore | None, run: Run, project: str, task: str
 ) -> int:
     """Print what the log holds and what it gains, until the task ends (its outcome is
     recorded) or its sweep does; Ctrl-C ends it quietly, with 130."""
@@ -322,7 +348,7 @@ def _follow(
     return EXIT_OK
 
 
-def _outcome(store: JsonFileStore, run: Run, project: str, task: str) -> str:
+def _outcome(store: StateStore | None, run: Run, project: str, task: str) -> str:
     """How a followed task ended, from the state's record of it in this run, else from
     the run's report: its status and exit status."""
     record = _records(store, project).get(task)
@@ -343,7 +369,7 @@ def _outcome(store: JsonFileStore, run: Run, project: str, task: str) -> str:
     return f"ended: {record['status']}" + (f", exit status {code}" if code is not None else "")
 
 
-def _ended(store: JsonFileStore, run: Run, project: str, task: str) -> bool:
+def _ended(store: StateStore | None, run: Run, project: str, task: str) -> bool:
     if (run.path / "report.json").exists() or not in_use(run.path):
         return True
     record = _records(store, project).get(task)

@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentd.daemon.cli.elsewhere import report_elsewhere
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
-from agentd.daemon.cli.setup import ReadSetup, read_setup
+from agentd.daemon.cli.setup import ReadSetup, open_store, read_setup
 from agentd.daemon.model.report import ran_nothing
 from agentd.daemon.output.report import HTML_FILE, read_document, render_markdown
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.sweep.rundirs import ReportNotFound, find_report
-from agentd.state import JsonFileStore, StateError
+from agentd.state import StateError
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -26,8 +27,11 @@ def report_command(args: argparse.Namespace) -> int:
     if setup.warning:
         print(f"agentd: {harmless(setup.warning)}", file=sys.stderr)
     directory = setup.state_dir
+    shown = report_elsewhere(args, setup)  # another host's run, on a shared store
+    if shown is not None:
+        return shown
     try:
-        found = find_report(directory, args.run_id, _history(directory))
+        found = find_report(directory, args.run_id, _history(setup))
     except ReportNotFound as exc:
         raise UsageError(str(exc)) from None
     path = found.path
@@ -63,21 +67,23 @@ def _show_page(args: argparse.Namespace, setup: ReadSetup, path: Path, report: A
         _make_page(args, setup, path, report, page)
     print(page, flush=True)
     if args.open:
-        opener = next((o for o in ("xdg-open", "open") if shutil.which(o)), None)
-        if opener is None:
-            print(
-                "agentd: no desktop opener (xdg-open, open) here: open it yourself", file=sys.stderr
-            )
-            return EXIT_OK
-        # Its own session and no terminal: a browser started by it outlives this command.
-        subprocess.Popen(
-            [opener, str(page)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        open_page(page)
     return EXIT_OK
+
+
+def open_page(page: Path) -> None:
+    opener = next((o for o in ("xdg-open", "open") if shutil.which(o)), None)
+    if opener is None:
+        print("agentd: no desktop opener (xdg-open, open) here: open it yourself", file=sys.stderr)
+        return
+    # Its own session and no terminal: a browser started by it outlives this command.
+    subprocess.Popen(
+        [opener, str(page)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def _make_page(
@@ -92,8 +98,13 @@ def _make_page(
     history = None
     if isinstance(report, dict) and isinstance(report.get("date"), str):
         try:
-            history = sweep_history(JsonFileStore(setup.state_dir), config, report["date"])
-        except (StateError, ValueError) as exc:  # ValueError: a "date" that is none
+            state = setup.state or (config.settings.state if config else None)
+            store = open_store(setup.state_dir, state)[0]
+            try:
+                history = sweep_history(store, config, report["date"])
+            finally:
+                store.close()
+        except (UsageError, StateError, ValueError) as exc:  # ValueError: a "date" that is none
             print(f"agentd: the page shows no history: {harmless(str(exc))}", file=sys.stderr)
     try:
         if not isinstance(report, dict):
@@ -135,10 +146,12 @@ def _past_no_ops(path: Path, report: dict[str, Any]) -> tuple[Path, dict[str, An
     return path, report
 
 
-def _history(directory: Path) -> list[dict[str, Any]]:
+def _history(setup: ReadSetup) -> list[dict[str, Any]]:
     """The run summaries the state store keeps, to say why a sweep has no report; none if
     the state cannot be read (the reports do not need it)."""
     try:
-        return JsonFileStore(directory).read().runs()
-    except StateError:
+        store, snapshot = open_store(setup.state_dir, setup.state)
+    except UsageError:
         return []
+    store.close()
+    return snapshot.runs()

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agentd.daemon.cli.exits import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, UsageError
-from agentd.daemon.cli.setup import load, open_store, setup_logging, state_dir
+from agentd.daemon.cli.setup import load, open_store, setup_logging, state_dir, without_secrets
 from agentd.daemon.output.textout import reader_may_leave
 from agentd.state import StateError
 
 if TYPE_CHECKING:
     from agentd.config import Config
     from agentd.daemon.sweep.engine import SweepRequest
+    from agentd.daemon.tasks.stop import SignalInbox
     from agentd.state import StateStore
 
 ONCE_ONLY = ("dry_run", "project", "force", "json")
@@ -48,8 +49,20 @@ def run_daemon(args: argparse.Namespace) -> int:
     config = load(args)
     setup_logging(args, config)
     directory = state_dir(args, config)
-    store, _ = open_store(directory, create=True)
+    store, _ = open_store(directory, config.settings.state, create=True)
+    try:
+        return _serve(args, config, directory, store, signals)
+    finally:
+        store.close()
 
+
+def _serve(
+    args: argparse.Namespace,
+    config: Config,
+    directory: Path,
+    store: StateStore,
+    signals: SignalInbox,
+) -> int:
     from agentd.daemon.model.clock import SYSTEM_CLOCK
     from agentd.daemon.service.daemon import Daemon, serve
     from agentd.daemon.service.host import Ending
@@ -64,7 +77,7 @@ def run_daemon(args: argparse.Namespace) -> int:
         print(f"agentd: {exc}", file=sys.stderr, flush=True)
         return EXIT_LOCKED
     except StateError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(without_secrets(str(exc), config.settings.state.url)) from None
     return EXIT_OK if ending is Ending.STOPPED else EXIT_FAILED
 
 
@@ -101,12 +114,20 @@ def run_once(args: argparse.Namespace) -> int:
     directory = state_dir(args, config)
     setup_logging(args, config)
     try:
-        store, _ = open_store(directory, create=not args.dry_run)
+        store, _ = open_store(directory, config.settings.state, create=not args.dry_run)
     except UsageError:
         if not args.dry_run:  # a sweep that cannot run is a failed night to hear about
             _ping_failure(config)
         raise
+    try:
+        return _sweep_once(args, config, directory, store)
+    finally:
+        store.close()
 
+
+def _sweep_once(
+    args: argparse.Namespace, config: Config, directory: Path, store: StateStore
+) -> int:
     from agentd.daemon.model.clock import SYSTEM_CLOCK
     from agentd.daemon.sweep.engine import SweepRequest, run_sweep
 
@@ -140,7 +161,7 @@ def run_once(args: argparse.Namespace) -> int:
         report = run_sweep(config, store, directory, request, stop, observers, clock=SYSTEM_CLOCK)
     except StateError as exc:  # before any task ran: nothing to report but this
         _ping_failure(config)
-        raise UsageError(str(exc)) from None
+        raise UsageError(without_secrets(str(exc), config.settings.state.url)) from None
     if args.json:
         with reader_may_leave():
             print(json.dumps(report.to_dict(), indent=2), flush=True)

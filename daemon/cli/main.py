@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _read_commands(command)
     _log_options(command("log", "print a task's log, or follow it while it runs (-f)"))
     _config_actions(command("config", "check, show or create the configuration file"))
+    _state_actions(command("state", "the shared PostgreSQL store: migrate its schema, import"))
     return parser
 
 
@@ -136,6 +137,18 @@ def _config_actions(cfg: argparse.ArgumentParser) -> None:
     where.add_argument("--json", action="store_true", help="print it as JSON")
 
 
+def _state_actions(state: argparse.ArgumentParser) -> None:
+    actions = state.add_subparsers(dest="state_command", metavar="ACTION", required=True)
+    for name, help_text in (
+        ("migrate", "create or migrate the PostgreSQL schema to this agentd's version"),
+        ("import", "copy a JSON state directory's history, skip guard and ledger into PostgreSQL"),
+    ):
+        p = actions.add_parser(name, help=help_text, description=help_text)
+        _global_options(p)
+        if name == "import":
+            p.add_argument("directory", metavar="DIR", help="the state directory to copy")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # SIGINT already has its default action back: agentd.daemon.cli.entry, the console script's
     # module (and `python -m daemon`'s), sees to it before this module is imported.
@@ -184,6 +197,7 @@ _HANDLERS = {
     "doctor": ("cmd_doctor", "doctor_command"),
     "log": ("cmd_log", "log_command"),
     "config": ("cmd_config", "config_command"),
+    "state": ("cmd_state", "state_command"),
 }
 
 

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING
 from agentd.config.homedir import NoHome, expand
 from agentd.config.resolved import choose_state_dir
 from agentd.daemon.cli.exits import UsageError
-from agentd.state import JsonFileStore, Snapshot, StateError
+from agentd.state import Snapshot, StateError
 from agentd.state.files import ensure_state_dir
 
 if TYPE_CHECKING:
     from agentd.config import Config
     from agentd.config.errors import ConfigError
+    from agentd.config.model import StateSection
+    from agentd.state import StateStore
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -83,6 +85,9 @@ class ReadSetup:
     state_dir: Path
     warning: str | None = None
     config_path: Path | None = None  # None: the file was not read at all
+    # The store to read: the configuration's [state], or a broken file's when that table
+    # is valid on its own; None: the state directory's JSON file.
+    state: StateSection | None = None
 
 
 def read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
@@ -119,11 +124,14 @@ def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup
         directory = state_dir(args, None)
         return ReadSetup(None, directory, broken_warning(exc, directory), path)
     except ConfigError as exc:
+        from agentd.config.salvage import salvaged_state
+
         salvaged = salvage_paths(path, os.environ)
         directory, rule = _chosen_state_dir(args, salvaged.state_dir, path.absolute().parent)
         guess = salvaged.unread and rule in GUESSED
-        return ReadSetup(None, directory, broken_warning(exc, directory, guess), path)
-    return ReadSetup(config, state_dir(args, config), None, path)
+        warning = broken_warning(exc, directory, guess)
+        return ReadSetup(None, directory, warning, path, salvaged_state(path, os.environ))
+    return ReadSetup(config, state_dir(args, config), None, path, config.settings.state)
 
 
 WARNING_LINES = 4
@@ -174,21 +182,50 @@ def _chosen_state_dir(
         ) from None
 
 
-def open_store(directory: Path, create: bool = False) -> tuple[JsonFileStore, Snapshot]:
-    """The store and a first read of it: a corrupt state file stops us here, untouched.
+def open_store(
+    directory: Path, state: StateSection | None, create: bool = False
+) -> tuple[StateStore, Snapshot]:
+    """The configured store (``[state]``; None: the directory's JSON file) and a first read
+    of it: a corrupt state, an unreachable or refusing server stops us here, untouched,
+    before anything runs. The caller closes the store when it is done.
 
     ``create`` makes the directory (0700, whatever holds it; one shared already stays so)
-    for commands that will write; read-only commands never create anything.
+    for commands that will write; read-only commands never create anything. A PostgreSQL
+    store needs it too: run directories and task logs stay on the host.
     """
+    from agentd.state.backends import open_backend
+    from agentd.state.claims import STALE_AFTER, set_host
+
+    set_host(state.host if state else None)  # before the store reads its host name
     _check_access(directory, create)
     if create:
         _make_state_dir(directory)
-    store = JsonFileStore(directory)
+    if state is None:  # the JSON file: no server to retry
+        backend, url, stale_after, retry_for = "json", None, STALE_AFTER, 0.0
+    else:
+        backend, url = state.backend, state.url
+        stale_after, retry_for = state.claim_stale_after, state.retry_for
+    try:
+        store = open_backend(backend, directory, url, stale_after, retry_for)
+    except StateError as exc:
+        raise UsageError(without_secrets(str(exc), url)) from None
     try:
         snapshot = store.read()
     except StateError as exc:
-        raise UsageError(str(exc)) from None
+        store.close()
+        raise UsageError(without_secrets(str(exc), url)) from None
     return store, snapshot
+
+
+def without_secrets(message: str, url: str | None) -> str:
+    """A store's error as shown: the backend names host, port and database only, and this
+    makes sure no driver's wording quotes the url or its password back."""
+    if url is None:
+        return message
+    from agentd.config.conninfo import secrets
+    from agentd.daemon.output.redact import redact
+
+    return redact(message, secrets(url))
 
 
 def _check_access(directory: Path, write: bool) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -179,6 +180,8 @@ class Daemon:
                     )
                 ],
             )
+        if config.settings.state != self.config.settings.state:
+            config = _keeping_state(config, self.config)
         return config
 
     def shutdown(
@@ -347,3 +350,16 @@ class Daemon:
         if self.stop.wait(CONFIG_RETRY_AFTER):
             return None
         return self._reread()
+
+
+def _keeping_state(config: Config, running: Config) -> Config:
+    """``config`` with the running ``[state]``: the store (a database's connections, this
+    host's name in its claims) is opened once, and a sweep may be writing to it now. The
+    change takes effect at the next start, as a new state directory does; the url is
+    never logged."""
+    log.warning(
+        "config.state_changed",
+        note="[state] takes effect after a restart; the running store is kept",
+    )
+    settings = config.settings.model_copy(update={"state": running.settings.state})
+    return replace(config, settings=settings)

@@ -21,8 +21,11 @@ if TYPE_CHECKING:
     from agentd.config.model import RunSection
 
 # Variables that belong to agentd's supervisor, not to its tasks: a task that found
-# NOTIFY_SOCKET could send READY=1 or STOPPING=1 on the daemon's behalf.
+# NOTIFY_SOCKET could send READY=1 or STOPPING=1 on the daemon's behalf. The shared
+# store's URL is agentd's credential: a task (an agent) holding it could rewrite every
+# host's state, and a task printing its environment would put it in the report.
 STRIPPED_ENV = (
+    "AGENTD_STATE__URL",
     "NOTIFY_SOCKET",
     "WATCHDOG_USEC",
     "WATCHDOG_PID",
