@@ -166,3 +166,21 @@ def test_a_malformed_spend_ledger_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(StateCorrupt, match="'spend' has the wrong shape"):
         JsonFileStore(tmp_path).read()
+
+
+def test_run_summaries_from_before_hosts_count_as_this_hosts(tmp_path: Path) -> None:
+    """Summaries written before runs named their host are this host's: kept within its
+    ``keep``, the oldest dropped first."""
+    store = JsonFileStore(tmp_path)
+    for day in (20, 21):
+        store.record_run(
+            {"run_id": f"202611{day}T0100Z", "finished_at": f"2026-11-{day}T02:00Z"}, 5
+        )
+    for day in (22, 23):
+        run = {"run_id": f"202611{day}T0100Z", "finished_at": f"2026-11-{day}T02:00Z", "host": "h1"}
+        store.record_run(run, keep=3)
+    assert [r["run_id"] for r in store.read().runs()] == [
+        "20261121T0100Z",
+        "20261122T0100Z",
+        "20261123T0100Z",
+    ]
