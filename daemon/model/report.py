@@ -104,6 +104,7 @@ class Report:
         """The part of a report kept in the state store's run history."""
         return {
             "run_id": self.run_id,
+            "host": self.host,  # several hosts may share a store's history
             "trigger": self.trigger,
             "date": self.date,
             "started_at": self.started_at,

@@ -174,7 +174,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- status: **{report['status']}** (trigger: {report['trigger']}, date: {report['date']})",
         *_change_lines(report),
         f"- started {report['started_at']}, finished {report['finished_at']}"
-        f" ({report.get('duration_s', 0):.1f}s)",
+        f" ({report.get('duration_s', 0):.1f}s)"
+        + (f" on host {_md(str(report['host']))}" if report.get("host") else ""),
         f"- mode: {parallel}"
         + (
             f"; speedup {speedup:.1f}x (task time / wall time)"

@@ -28,13 +28,14 @@ from agentd.daemon.sweep import ordering, rundirs
 from agentd.daemon.sweep.budget import AgentSlots
 from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
+from agentd.daemon.sweep.presence import ask_hosts
 from agentd.daemon.sweep.project import Failures, SweepContext, iso, run_project
 from agentd.daemon.sweep.rundirs import RunDir
-from agentd.daemon.sweep.selection import Selection, select
+from agentd.daemon.sweep.selection import Absence, Absent, Selection, missing_here, select
 from agentd.daemon.tasks import orphans
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import Blocked, StateError, StateStore
-from agentd.state.claims import HEARTBEAT_EVERY, this_host
+from agentd.state.claims import heartbeat_every
 
 log = structlog.get_logger("agentd.sweep")
 
@@ -51,10 +52,24 @@ def sweep_date(config: Config, now: datetime) -> str:
     return now.astimezone(config.zone).date().isoformat()
 
 
-def plan(config: Config, store: StateStore, request: SweepRequest, now: datetime) -> Selection:
-    """What to run, in the order to start it (critical path first, see ordering)."""
+def plan(
+    config: Config,
+    store: StateStore,
+    request: SweepRequest,
+    now: datetime,
+    absent: Mapping[str, Absent] | None = None,
+) -> Selection:
+    """What to run, in the order to start it (critical path first, see ordering).
+    ``absent``: what the other hosts answered (``ask_hosts``); without it, a shared
+    store's missing projects are left to the others unasked, as a dry run must."""
     snapshot = store.read()
-    selection = select(config, snapshot, sweep_date(config, now), request.only, request.force)
+    if absent is None and store.shared:
+        missing = missing_here(config, request.only, store.host)
+        absent = {name: Absent(Absence.UNASKED) for name in missing}
+    date = sweep_date(config, now)
+    selection = select(
+        config, snapshot, date, request.only, request.force, host=store.host, absent=absent
+    )
     return ordering.order(selection, snapshot)
 
 
@@ -78,7 +93,8 @@ def run_sweep(
     with _open_run(state_dir, now, config.settings.run.keep_runs) as held:
         slog = log.bind(run_id=held.run_id)
         _reap_stale_claims(config, store, now, slog)
-        selection = plan(config, store, request, now)
+        absent = ask_hosts(config, store, request.only, sweep_date(config, now), now, slog)
+        selection = plan(config, store, request, now, absent)
         ctx = SweepContext(
             config=config,
             store=store,
@@ -209,7 +225,7 @@ def _reap_stale_claims(config: Config, store: StateStore, now: datetime, slog: A
         return
     for project, holder, why in reaped:
         slog.warning("claim.taken_over", project=project, previous=holder.describe(), why=why)
-        if holder.host == this_host():
+        if holder.host == store.host:
             grace = config.settings.run.kill_grace
             orphans.stop_orphans(holder.run_id, project, grace, slog.bind(project=project))
 
@@ -314,7 +330,8 @@ class _Heartbeat:
         self.thread.join()
 
     def _beat(self) -> None:
-        while not self.clock.wait(self.done, HEARTBEAT_EVERY):
+        every = heartbeat_every(self.store.stale_after)
+        while not self.clock.wait(self.done, every):
             try:
                 self.store.heartbeat(self.run_id, self.clock.now())
             except StateError as exc:

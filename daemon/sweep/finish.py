@@ -21,6 +21,7 @@ from agentd.daemon.model.status import SweepStatus
 from agentd.daemon.sweep import budget
 from agentd.daemon.sweep.project import iso
 from agentd.state import StateError, StateStore
+from agentd.state.claims import this_host
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -73,7 +74,7 @@ def new_report(
         selected=sorted(request.only) if request.only is not None else None,
         force=request.force,
         config=str(config.path),
-        host=os.uname().nodename,
+        host=this_host(),  # [state] host, else the machine's name
         pid=os.getpid(),
         agentd_version=__version__,
     )
@@ -114,7 +115,7 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
     report.run_dir = os.path.abspath(end.run_dir)
     kept: dict[str, Any] | None = report.summary()
     try:
-        _record(end, report.summary())
+        _record(end, report.summary(), report)
     except StateError as exc:
         end.log.error("state.write_failed", error=str(exc))
         report.fail(f"run history not saved: {exc}")
@@ -132,7 +133,7 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
         summary = {**report.summary(), **notes}
         if summary != kept and (kept is not None or notes):
             with contextlib.suppress(StateError):  # one short journal line may still fit
-                _record(end, summary)
+                _record(end, summary, report)
             kept = summary
     emit = end.log.info if report.status is SweepStatus.OK else end.log.warning
     report_md = end.run_dir / "report.md"
@@ -146,8 +147,10 @@ def finish(end: Ending, report: Report, observers: Sequence[SweepObserver]) -> N
     )
 
 
-def _record(end: Ending, summary: dict[str, Any]) -> None:
-    end.store.record_run(summary, end.keep)
+def _record(end: Ending, summary: dict[str, Any], report: Report) -> None:
+    # A shared store keeps the report too: other hosts show it (`agentd report RUN_ID`)
+    # without this host's disk; the JSON store has it in the run directory already.
+    end.store.record_run(summary, end.keep, report=report.to_dict() if end.store.shared else None)
     end.store.checkpoint()  # between sweeps, state.json alone holds the whole state
 
 

@@ -19,7 +19,7 @@ from agentd.daemon.model.status import BLOCKING, ProjectStatus, TaskStatus
 from agentd.daemon.sweep import budget
 from agentd.daemon.tasks import gitrepo, orphans
 from agentd.state import AllDone, Busy, Claimed, ProjectRecord, StateError
-from agentd.state.claims import me, this_host
+from agentd.state.claims import me
 from agentd.state.files import ensure_inner_dir
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def _claim(ctx: SweepContext, planned: Planned, log: Any) -> Claimed | ProjectRe
         return ProjectResult(name, ProjectStatus.SKIPPED, reason)
     if claim.replaced is not None:
         log.warning("claim.taken_over", previous=claim.replaced.describe(), why=claim.replaced_why)
-        if claim.replaced.host == this_host():
+        if claim.replaced.host == ctx.store.host:
             # The dead sweep could not stop its tasks; stop them before running ours.
             grace = ctx.config.settings.run.kill_grace
             orphans.stop_orphans(claim.replaced.run_id, name, grace, log)

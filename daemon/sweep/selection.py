@@ -1,7 +1,12 @@
 """Which projects a sweep runs, which it skips and why (SPEC section 4, step 2).
 
-Pure over the configuration and a state snapshot (the directory check is passed in), so
-every rule is tested with plain tables. The executor runs only what this hands it.
+Pure over the configuration and a state snapshot (the directory check, this host's name
+and what the other hosts of a shared store answered are passed in), so every rule is
+tested with plain tables. The executor runs only what this hands it.
+
+Several hosts: a project pinned to other hosts (``hosts = ["gpu-*"]``) is not this
+host's to run; one whose directory is missing here is left to the hosts that may have it,
+and fails once, on the first host to find that none has it.
 """
 
 from __future__ import annotations
@@ -9,12 +14,16 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from agentd.config import Config
+from agentd.config.model import ProjectSpec
 from agentd.state import Snapshot
+from agentd.state.claims import this_host
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,76 @@ def directory_problem(path: Path) -> str | None:
     return None
 
 
+def directory_missing(path: Path) -> bool:
+    """Nothing at ``path`` here (a dangling link counts): on a shared store, perhaps
+    another host's project. A directory that is there but unusable is this host's failure."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class Absence(StrEnum):
+    """What the hosts of a shared store answered about a project missing on this host."""
+
+    ELSEWHERE = "elsewhere"  # other hosts may have it: leave it to them
+    NOWHERE = "nowhere"  # no host has it, and this sweep is the one to fail it
+    FAILED_ELSEWHERE = "failed elsewhere"  # no host has it, another host failed it
+    UNASKED = "unasked"  # nobody was asked (a dry run writes nothing)
+    UNANSWERED = "unanswered"  # the store could not be asked
+
+
+@dataclass(frozen=True)
+class Absent:
+    kind: Absence
+    hosts: tuple[str, ...] = ()  # ELSEWHERE: those that may have it; NOWHERE: those asked
+    detail: str = ""  # UNANSWERED: why
+
+
+def pinned_away(spec: ProjectSpec, host: str) -> str | None:
+    """Why ``host`` may not run ``spec`` (its ``hosts`` patterns), or None. Host names
+    match regardless of case, as DNS names do."""
+    patterns: list[str] = list(getattr(spec, "hosts", None) or [])  # new key: may be absent
+    if not patterns or any(fnmatchcase(host.lower(), p.lower()) for p in patterns):
+        return None
+    return "pinned to hosts: " + ", ".join(patterns)
+
+
+def missing_here(
+    config: Config,
+    only: Collection[str] | None,
+    host: str,
+    missing: Callable[[Path], bool] = directory_missing,
+) -> dict[str, Path]:
+    """The projects this sweep would run but whose directory is not on this host."""
+    return {
+        spec.name: config.project_dir(spec)
+        for spec in config.projects
+        if (only is None or spec.name in only)
+        and spec.enabled
+        and pinned_away(spec, host) is None
+        and missing(config.project_dir(spec))
+    }
+
+
+def _absent_verdict(path: Path, host: str, absent: Absent) -> tuple[bool, str]:
+    """(failed, reason) of a project missing on ``host``."""
+    gone = f"{path} does not exist on {host}"
+    if absent.kind is Absence.ELSEWHERE:
+        return False, f"left for another host: {gone}"
+    if absent.kind is Absence.NOWHERE:
+        asked = ", ".join(absent.hosts)
+        return True, f"project directory {path} does not exist on any host (asked: {asked})"
+    if absent.kind is Absence.FAILED_ELSEWHERE:
+        return False, "failed by another host: not on any host"
+    if absent.kind is Absence.UNASKED:
+        return False, f"left for another host: {gone} (failed if no host has it)"
+    return True, f"{gone}, and the other hosts could not be asked: {absent.detail}"
+
+
 def select(
     config: Config,
     snapshot: Snapshot,
@@ -68,7 +147,13 @@ def select(
     only: Collection[str] | None = None,
     force: bool = False,
     path_problem: Callable[[Path], str | None] = directory_problem,
+    host: str | None = None,
+    absent: Mapping[str, Absent] | None = None,
 ) -> Selection:
+    """``host``: this host (None: ``claims.this_host()``); ``absent``: the projects
+    missing here on a shared store, with what the hosts answered (None: one host, where a
+    missing directory is a failure)."""
+    here = this_host() if host is None else host
     out = Selection()
     eligible: list[Planned] = []
     for spec in config.projects:
@@ -77,7 +162,15 @@ def select(
         if not spec.enabled:
             out.skipped[spec.name] = "disabled"
             continue
+        pinned = pinned_away(spec, here)
+        if pinned is not None:
+            out.skipped[spec.name] = pinned
+            continue
         path = config.project_dir(spec)
+        if absent is not None and spec.name in absent:
+            failed, reason = _absent_verdict(path, here, absent[spec.name])
+            (out.failed if failed else out.skipped)[spec.name] = reason
+            continue
         problem = path_problem(path)
         if problem:
             out.failed[spec.name] = problem

@@ -23,6 +23,7 @@ from agentd.daemon.tasks import gitrepo, runner
 from agentd.daemon.tasks.taskcmd import base_env, task_argv, task_env
 from agentd.daemon.tasks.tasklog import task_log_rel
 from agentd.state import StateError, TaskRecord
+from agentd.state.base import Refused
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -76,16 +77,40 @@ def _run_task(
     if agent is None:
         return _launch(ctx, planned, task, None, problems, log)
     # A slot first, then the budget: what others spent while this task waited counts.
+    # The reservation is waited for holding the slot: this host's bound stays the bound.
     if not ctx.agent_slots.acquire():
         return TaskResult.skipped(task, SkipCause.STOPPED, STOPPED, agent)
     try:
-        over = budget.exhausted(ctx.config.settings.budget, ctx.store.read(), ctx.date, agent)
-        if over is not None:
-            log.warning("task.skipped", reason=over)
-            return TaskResult.skipped(task, SkipCause.BUDGET, over, agent)
+        rule = budget.rule_for(ctx.config, ctx.date, agent)
+        key = (planned.name, task, ctx.run_id)
+        try:
+            answer, waits = budget.reserve(ctx.store, key, rule, ctx.stop, ctx.clock, log)
+        except StateError as exc:
+            return _unreserved(ctx, planned.name, task, agent, exc, log)
+        if waits:  # on the task's every line from here on, its finish line too
+            log = log.bind(reservation_waits=waits)
+        if answer is None:
+            log.info("task.skipped", reason=STOPPED)
+            return TaskResult.skipped(task, SkipCause.STOPPED, STOPPED, agent)
+        if isinstance(answer, Refused):
+            log.warning("task.skipped", reason=answer.reason)
+            return TaskResult.skipped(task, SkipCause.BUDGET, answer.reason, agent)
         return _launch(ctx, planned, task, agent, problems, log)
     finally:
         ctx.agent_slots.release()
+
+
+def _unreserved(
+    ctx: SweepContext, project: str, task: str, agent: str, exc: StateError, log: Any
+) -> TaskResult:
+    """The store could not be asked for room under the budget: the agent does not start
+    (an unchecked budget may be overspent on every host), and the task is an error."""
+    message = f"budget not checked: {exc}"
+    log.error("task.reserve_failed", error=str(exc))
+    ctx.fail(project, task, TaskStatus.ERROR, message)
+    result = TaskResult(task, TaskStatus.ERROR, reason=message, agent=agent)
+    ctx.observer.task_finished(project, result)
+    return result
 
 
 def _launch(

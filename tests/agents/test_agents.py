@@ -155,18 +155,25 @@ def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspac
         budget={"nightly_usd": 1.0},
     )
     code, report = aws.once_json()
-    # All three started before any had spent anything; none was stopped when the spend
-    # passed the limit mid-run.
+    # The first agent run had no price yet: the others waited for it ($0.60). Then one more
+    # fit under the limit ($0.60 spent, none in flight) and passed it mid-run, never
+    # stopped; the last waited for that one and was skipped, the limit reached.
     assert code == 0, report["failures"]
-    assert [task(report, n, "c")["status"] for n in names] == ["ok", "ok", "ok"]
-    assert report["spend"]["today"]["total"]["usd"] == pytest.approx(1.8)
+    statuses = sorted(task(report, n, "c")["status"] for n in names)
+    assert statuses == ["ok", "ok", "skipped"]
+    [skipped] = [task(report, n, "c") for n in names if task(report, n, "c")["status"] != "ok"]
+    assert skipped["reason"] == (
+        "budget: nightly limit of $1.00 reached ($1.20 spent on " + report["date"] + ")"
+    )
+    assert trace_overlap(aws.root / "trace") == 1
+    assert report["spend"]["today"]["total"]["usd"] == pytest.approx(1.2)
     assert report["budget"]["standing"][0]["reached"] is True
 
     # The dry run says so, and the next sweep the same day skips the agent tasks, while the
     # others still run.
     dry = aws.once("--dry-run", "--force").stdout
     assert dry.count("[budget reached: c would be skipped]") == 3
-    assert "budget: nightly limit of $1.00 reached ($1.80 spent on" in dry
+    assert "budget: nightly limit of $1.00 reached ($1.20 spent on" in dry
     code, again = aws.once_json("--force")
     assert code == 0, again["failures"]
     for n in names:
@@ -174,7 +181,7 @@ def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspac
         skipped = task(again, n, "c")
         assert skipped["status"] == "skipped"
         assert skipped["reason"] == (
-            "budget: nightly limit of $1.00 reached ($1.80 spent on " + again["date"] + ")"
+            "budget: nightly limit of $1.00 reached ($1.20 spent on " + again["date"] + ")"
         )
     assert [(s["project"], s["task"]) for s in again["budget"]["skipped"]] == [
         (n, "c") for n in names
@@ -183,8 +190,8 @@ def test_budget_skips_new_agent_tasks_and_never_kills_running_ones(aws: Workspac
     assert again["status"] == "ok"
     markdown = (aws.state / "runs" / again["run_id"] / "report.md").read_text()
     assert "Skipped for the budget (3):" in markdown
-    # The budget never became a failure, and no fourth agent process ever started.
-    assert sum('"start"' in line for line in (aws.root / "trace").read_text().splitlines()) == 3
+    # The budget never became a failure, and no third agent process ever started.
+    assert sum('"start"' in line for line in (aws.root / "trace").read_text().splitlines()) == 2
 
 
 def test_agent_limit_stops_that_agent_only_and_counts_tokens(aws: Workspace) -> None:

@@ -15,7 +15,6 @@ import pytest
 from agentd.daemon.model.results import TaskResult
 from agentd.daemon.output.progress import Observer
 from agentd.daemon.output.report import ReportWriter
-from agentd.daemon.sweep import engine as sweep_module
 from agentd.daemon.sweep import project as project_module
 from agentd.daemon.sweep import task as task_module
 from agentd.daemon.sweep.engine import SweepRequest, run_sweep
@@ -117,11 +116,10 @@ def test_a_bug_outside_the_tasks_fails_the_project_and_the_sweep(
     assert store.read().project("p")["last_run"]["status"] == "error"
 
 
-def test_claims_get_heartbeats_while_a_sweep_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config, store, state = _setup(tmp_path, {"slow": cmd("sleep", 3)}, [proj("p", "slow")])
-    monkeypatch.setattr(sweep_module, "HEARTBEAT_EVERY", 0.2)
+def test_claims_get_heartbeats_while_a_sweep_runs(tmp_path: Path) -> None:
+    config, _, state = _setup(tmp_path, {"slow": cmd("sleep", 3)}, [proj("p", "slow")])
+    # The heartbeat's period follows the store's stale time: five beats fit in it.
+    store = JsonFileStore(state, stale_after=1.0)
     seen: list[str] = []
     done = threading.Event()
 
