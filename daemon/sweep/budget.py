@@ -220,8 +220,7 @@ class Rule:
 
 
 def rule_for(config: Config, date: str, agent: str) -> Rule:
-    # getattr: [run] max_parallel_agents_global is new; a section without it bounds nothing.
-    bound = int(getattr(config.settings.run, "max_parallel_agents_global", 0) or 0)
+    bound = config.settings.run.max_parallel_agents_global
     return Rule(config.settings.budget, date, agent, pricing(config, agent), bound)
 
 

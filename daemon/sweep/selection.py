@@ -102,7 +102,7 @@ class Absent:
 def pinned_away(spec: ProjectSpec, host: str) -> str | None:
     """Why ``host`` may not run ``spec`` (its ``hosts`` patterns), or None. Host names
     match regardless of case, as DNS names do."""
-    patterns: list[str] = list(getattr(spec, "hosts", None) or [])  # new key: may be absent
+    patterns = spec.hosts
     if not patterns or any(fnmatchcase(host.lower(), p.lower()) for p in patterns):
         return None
     return "pinned to hosts: " + ", ".join(patterns)
