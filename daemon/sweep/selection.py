@@ -140,6 +140,25 @@ def _absent_verdict(path: Path, host: str, absent: Absent) -> tuple[bool, str]:
     return True, f"{gone}, and the other hosts could not be asked: {absent.detail}"
 
 
+def _kept_out(
+    spec: ProjectSpec,
+    path: Path,
+    host: str,
+    absent: Mapping[str, Absent] | None,
+    path_problem: Callable[[Path], str | None],
+) -> tuple[bool, str] | None:
+    """(failed, reason) of a project this host does not run tonight, None if it may."""
+    if not spec.enabled:
+        return False, "disabled"
+    pinned = pinned_away(spec, host)
+    if pinned is not None:
+        return False, pinned
+    if absent is not None and spec.name in absent:
+        return _absent_verdict(path, host, absent[spec.name])
+    problem = path_problem(path)
+    return (True, problem) if problem else None
+
+
 def select(
     config: Config,
     snapshot: Snapshot,
@@ -159,21 +178,11 @@ def select(
     for spec in config.projects:
         if only is not None and spec.name not in only:
             continue
-        if not spec.enabled:
-            out.skipped[spec.name] = "disabled"
-            continue
-        pinned = pinned_away(spec, here)
-        if pinned is not None:
-            out.skipped[spec.name] = pinned
-            continue
         path = config.project_dir(spec)
-        if absent is not None and spec.name in absent:
-            failed, reason = _absent_verdict(path, here, absent[spec.name])
+        kept_out = _kept_out(spec, path, here, absent, path_problem)
+        if kept_out is not None:
+            failed, reason = kept_out
             (out.failed if failed else out.skipped)[spec.name] = reason
-            continue
-        problem = path_problem(path)
-        if problem:
-            out.failed[spec.name] = problem
             continue
         tasks = tuple(config.task_names(spec))
         done = (

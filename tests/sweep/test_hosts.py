@@ -169,3 +169,22 @@ def test_the_report_and_the_run_history_name_the_host(ws: Workspace) -> None:
     assert " on host build-7\n" in markdown
     written = json.loads((ws.state / "runs" / report["run_id"] / "report.json").read_text())
     assert written["host"] == "build-7"
+
+
+def test_a_dry_run_on_a_shared_store_asks_no_host(tmp_path: Path, pg_url: str) -> None:
+    """The plan alone writes nothing: a project missing here is shown as left to the
+    others, and this host is not published as missing it."""
+    from agentd.daemon.sweep.engine import SweepRequest, plan
+    from agentd.state.postgres import PostgresStore
+
+    config = _config(tmp_path, proj("gpu", "a"))
+    store = PostgresStore(pg_url, host="h1")
+    try:
+        selection = plan(config, store, SweepRequest(), datetime.now(UTC))
+        assert selection.skipped == {
+            "gpu": f"left for another host: {tmp_path / 'gpu'} does not exist on h1"
+            " (failed if no host has it)"
+        }
+        assert store.read().hosts() == {}
+    finally:
+        store.close()
