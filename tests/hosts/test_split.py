@@ -19,7 +19,7 @@ BOUND = 2
 def test_three_hosts_split_one_sweep(ws: Workspace, hosts: Boot, pg_url: str) -> None:
     write_config(
         ws,
-        {"one": cmd("hosttrace", 0.2), "two": cmd("hosttrace", 0.1)},
+        {"one": cmd("hosttrace", 0.1), "two": cmd("hosttrace", 0.05)},
         [proj(p, *TASKS) for p in PROJECTS],
         run={"project_parallelism": True, "max_parallel_projects": BOUND},
         state=shared_state(pg_url),
