@@ -370,7 +370,8 @@ class StateStore(ABC):
         (``Snapshot.reservations``) as they are inside that step; if it gives fields, the
         reservation ``run_id/project/task`` is stored with them (plus ``project``, ``task``,
         ``run_id``, ``host`` and ``at``). ``record`` of that task settles it, ``release`` of
-        the project drops whatever of its run is left."""
+        the project drops whatever of its run is left. ClaimLost (nothing written) unless
+        ``run_id`` holds the claim on ``project``."""
 
     def publish_presence(
         self, date: str, missing: Collection[str], now: datetime

@@ -347,6 +347,8 @@ class JsonFileStore(StateStore):
         self, project: str, task: str, run_id: str, decide: Decide, now: datetime
     ) -> Reserved | Refused:
         def change(doc: dict[str, Any]) -> tuple[Reserved | Refused, list[Op]]:
+            # A run that lost its claim would hold a reservation nobody counts.
+            _check_holder(doc, project, run_id)
             fields = decide(Snapshot(doc))
             if isinstance(fields, Refused):
                 return fields, []

@@ -128,3 +128,16 @@ def test_a_reservation_lapses_when_its_claim_is_taken_over_or_reaped(
     snap = store_factory().read()
     assert list(snap.reservations()) == ["run-new/api/triage"]
     assert [(e["run_id"], e["cost_usd"]) for e in snap.spend([DATE])] == [("run-far", 0.9)]
+
+
+def test_a_run_that_lost_its_claim_cannot_reserve(store_factory: StoreFactory) -> None:
+    """Its reservation would lapse at once: nobody would count the run it starts."""
+    store, there = store_factory(), store_factory(host="other")
+    there.claim("api", far("run-far"), DATE, ["triage"], False, NOW)
+    later = at(STALE + 1)
+    store.claim("api", mine(store, "run-new", later), DATE, ["triage"], False, later)
+    with pytest.raises(ClaimLost):
+        there.reserve("api", "triage", "run-far", fields(), later)
+    with pytest.raises(ClaimLost):
+        store.reserve("web", "triage", "run-new", fields(), later)  # never claimed
+    assert store_factory().read().reservations() == {}
