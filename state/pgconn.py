@@ -161,11 +161,11 @@ class Connections:
                 finally:
                     self.give_back(conn)
             waited = time.monotonic() - started
-            if waited + delay > self.retry_for:
+            if waited >= self.retry_for:
                 raise StateError(
                     f"{what}: {self.where} unreachable for {waited:.0f}s: {self.reason(failure)}"
                 )
-            time.sleep(delay)
+            time.sleep(min(delay, self.retry_for - waited))
             delay = min(delay * 2, MAX_DELAY)
 
 

@@ -74,7 +74,7 @@ def build_document(cur: Cursor, host: str, where: str) -> dict[str, Any]:
             absent[name] = count
     runs = []
     for run_host, summary in cur.execute(
-        "SELECT host, summary FROM agentd.runs ORDER BY finished_at, run_id, host"
+        "SELECT host, summary FROM agentd.runs ORDER BY finished NULLS FIRST, run_id, host"
     ):
         runs.append({**summary, "host": run_host} if isinstance(summary, dict) else summary)
     spend: dict[str, dict[str, Any]] = {}
@@ -160,6 +160,16 @@ def check_holder(claim: dict[str, Any] | None, project: str, run_id: str) -> Non
     if claim is None or claim.get("run_id") != run_id:
         now = f"run {claim.get('run_id')}" if claim else "nobody"
         raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
+
+
+def finished(summary: dict[str, Any]) -> datetime | None:
+    """When a run finished, as an instant (the history's order: stamps carry the offset of
+    their day, which differs across a DST change or between hosts); None if unknown."""
+    try:
+        moment = datetime.fromisoformat(str(summary.get("finished_at")))
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def cutoff(date: str, days: int) -> str | None:

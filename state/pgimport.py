@@ -12,7 +12,7 @@ from typing import Any
 
 from agentd.state.jsonfile import SKIPPED_FIRES_KEPT
 from agentd.state.pgconn import Cursor
-from agentd.state.pgdoc import jsonb, lock_project
+from agentd.state.pgdoc import finished, jsonb, lock_project
 
 
 def import_document(
@@ -27,9 +27,9 @@ def import_document(
         run_host = str(summary.get("host") or host)
         run_id = str(summary.get("run_id", ""))
         row = cur.execute(
-            "INSERT INTO agentd.runs (host, run_id, finished_at, summary) VALUES (%s, %s, %s, %s)"
+            "INSERT INTO agentd.runs (host, run_id, finished, summary) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING RETURNING 1",
-            (run_host, run_id, str(summary.get("finished_at") or ""), jsonb(summary)),
+            (run_host, run_id, finished(summary), jsonb(summary)),
         ).fetchone()
         counts["runs"] += row is not None
         if run_id in reports:

@@ -37,7 +37,7 @@ STEPS: dict[int, list[LiteralString]] = {
         """CREATE TABLE agentd.runs (
             host text NOT NULL,
             run_id text NOT NULL,
-            finished_at text NOT NULL DEFAULT '',
+            finished timestamptz,  -- the history's order; NULL (unknown) first
             summary jsonb NOT NULL,
             report jsonb,
             PRIMARY KEY (host, run_id))""",
@@ -76,7 +76,12 @@ STEPS: dict[int, list[LiteralString]] = {
 
 def current_version(conn: psycopg.Connection[Any]) -> int | None:
     """The schema version of this database; None if it has no agentd schema at all."""
-    row = conn.execute("SELECT to_regclass('agentd.meta') IS NOT NULL").fetchone()
+    # A scan of the catalog, not to_regclass: after waiting for the schema lock, only a
+    # query's own snapshot sees the tables the lock's previous holder has just created.
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables"
+        " WHERE schemaname = 'agentd' AND tablename = 'meta')"
+    ).fetchone()
     if row is None or not row[0]:
         return None
     found = conn.execute("SELECT value FROM agentd.meta WHERE key = 'schema_version'").fetchone()

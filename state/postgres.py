@@ -43,6 +43,7 @@ from agentd.state.pgdoc import (
     build_document,
     check_holder,
     cutoff,
+    finished,
     jsonb,
     ledger,
     lock_project,
@@ -281,21 +282,22 @@ class PostgresStore(StateStore):
 
         def body(cur: Cursor) -> None:
             cur.execute(
-                "INSERT INTO agentd.runs (host, run_id, finished_at, summary, report)"
+                "INSERT INTO agentd.runs (host, run_id, finished, summary, report)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (host, run_id) DO UPDATE"
-                " SET finished_at = EXCLUDED.finished_at, summary = EXCLUDED.summary,"
+                " SET finished = EXCLUDED.finished, summary = EXCLUDED.summary,"
                 " report = COALESCE(EXCLUDED.report, agentd.runs.report)",
                 (
                     host,
                     run_id,
-                    str(summary.get("finished_at") or ""),
+                    finished(summary),
                     jsonb(stored),
                     None if report is None else jsonb(report),
                 ),
             )
-            cur.execute(
+            cur.execute(  # the newest ``keep`` of this host, in the history's order
                 "DELETE FROM agentd.runs WHERE host = %s AND run_id NOT IN"
-                " (SELECT run_id FROM agentd.runs WHERE host = %s ORDER BY run_id DESC LIMIT %s)",
+                " (SELECT run_id FROM agentd.runs WHERE host = %s"
+                " ORDER BY finished DESC NULLS LAST, run_id DESC LIMIT %s)",
                 (host, host, max(keep, 1)),
             )
             # Housekeeping, once a sweep: retry ids outlive any retry, presence one night.

@@ -25,9 +25,11 @@ from psycopg.conninfo import make_conninfo
 
 SUPERUSER = "agentd_test"
 PORT = 5432  # names the socket file only (.s.PGSQL.5432 in the socket directory)
+# fsync off: nothing here must survive a crash of the machine. But synchronous_commit stays
+# on: the tests stop the server as a crash would (pg_ctl -m immediate) and a committed write
+# must still be there after it, as on a real server.
 SERVER_OPTIONS = (
-    "-c listen_addresses='' -c fsync=off -c full_page_writes=off "
-    "-c synchronous_commit=off -c max_connections=200"
+    "-c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=200"
 )
 
 
