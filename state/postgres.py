@@ -337,7 +337,8 @@ class PostgresStore(StateStore):
     def set_daemon(self, info: dict[str, Any]) -> None:
         def body(cur: Cursor) -> None:
             cur.execute(
-                "INSERT INTO agentd.hosts (host, daemon) VALUES (%s, %s)"
+                # seen only for a host new to the store: a daemon that has not swept yet
+                "INSERT INTO agentd.hosts (host, daemon, seen) VALUES (%s, %s, now())"
                 " ON CONFLICT (host) DO UPDATE SET daemon = EXCLUDED.daemon",
                 (self.host, jsonb(info)),
             )
