@@ -24,6 +24,7 @@ from agentd.config.model import ProjectSpec
 from agentd.config.resolved import resolve_state_dir
 from agentd.daemon.output.textout import harmless
 from agentd.daemon.service.doctor.check import LEVELS, Check, Level, ok, problem, warning
+from agentd.daemon.service.doctor.database import database_checks
 from agentd.daemon.service.doctor.programs import program_checks
 from agentd.daemon.service.doctor.projects import project_checks
 from agentd.daemon.service.doctor.statedir import FREE_FLOOR, state_checks
@@ -48,6 +49,7 @@ def diagnose(
             checks.append(ok("project", harmless(spec.name), "disabled: not checked"))
     checks += program_checks(config, enabled, env)
     checks += _state(config, enabled, state_override, env, unit)
+    checks += database_checks(config.settings.state)
     checks += [_next_fire(config, now), _zone(config)]
     return checks
 
