@@ -49,6 +49,14 @@ def config_command(args: argparse.Namespace) -> int:
     channels = [c for c in ("command", "webhook") if getattr(notify, c) is not None]
     if channels:
         print(f"  alerts: {' and '.join(channels)}, on {notify.when}")
+    state = config.settings.state
+    if state.url is not None:
+        import socket
+
+        from agentd.config.conninfo import masked
+
+        host = state.host or socket.gethostname()
+        print(harmless(f"  state: shared on PostgreSQL {masked(state.url)}, this host {host}"))
     if args.deep:
         from agentd.daemon.cli.cmd_doctor import run_doctor
 

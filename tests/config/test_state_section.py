@@ -290,3 +290,16 @@ def test_the_url_from_the_environment_is_not_passed_to_tasks() -> None:
     env = base_env({"PATH": "/bin", "AGENTD_STATE__URL": PG_URL}, RunSection())
     assert "AGENTD_STATE__URL" not in env
     assert env["PATH"] == "/bin"
+
+
+def test_check_names_the_shared_store_without_its_password(ws: Workspace) -> None:
+    write_config(
+        ws,
+        {"t": recording()},
+        [proj("p", "t")],
+        state={"backend": "postgres", "url": PG_URL, "host": "build-1"},
+    )
+    check = ws.run("config", "check", "--config", str(ws.config))
+    assert check.returncode == 0, check.stderr
+    assert f"  state: shared on PostgreSQL {masked(PG_URL)}, this host build-1" in check.stdout
+    assert PASSWORD not in check.stdout + check.stderr
