@@ -44,7 +44,11 @@ def lock_project(cur: Cursor, project: str) -> tuple[dict[str, Any], dict[str, A
     if row is None:
         return {}, None
     doc, claim = row
-    return (doc if isinstance(doc, dict) else {}), (claim if isinstance(claim, dict) else None)
+    # Hostile until parsed, as a state file's entries: a claim with an unreadable pid or
+    # heartbeat would otherwise fail deep in the claim logic.
+    part = {"projects": {project: doc}, "claims": {} if claim is None else {project: claim}}
+    check_document(part, Path(f"agentd.projects, row {project!r}"))
+    return doc, claim
 
 
 def touch_host(cur: Cursor, host: str, now: datetime) -> None:
@@ -118,7 +122,9 @@ def ledger(cur: Cursor) -> dict[str, Any]:
     claims = dict(
         cur.execute("SELECT name, claim FROM agentd.projects WHERE claim IS NOT NULL").fetchall()
     )
-    return {"spend": spend, "reserved": reserved, "claims": claims}
+    doc = {"spend": spend, "reserved": reserved, "claims": claims}
+    check_document(doc, Path("agentd.spend, agentd.reserved and the claims"))
+    return doc
 
 
 def others_having(

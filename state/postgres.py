@@ -354,6 +354,8 @@ class PostgresStore(StateStore):
 
         def body(cur: Cursor) -> Reserved | Refused:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
+            # A run that lost its claim would hold a reservation nobody counts.
+            check_holder(lock_project(cur, project)[1], project, run_id)
             snapshot = Snapshot(ledger(cur))
             fields = decide(snapshot)
             if isinstance(fields, Refused):

@@ -356,3 +356,17 @@ def test_a_write_whose_commit_answer_was_lost_is_not_applied_twice(
     assert store.read().claims()["api"].run_id == "r1"
     store.close()
     cutter.close()
+
+
+def test_a_claim_row_another_program_damaged_is_refused_naming_it(pg_url: str) -> None:
+    """The database is input like a state file: a claim whose pid is not a number is
+    StateCorrupt naming the row, not a traceback in the middle of a sweep."""
+    store = PostgresStore(pg_url, host="h1")
+    store.claim("api", far("r1"), DATE, ["lint"], False, NOW)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE agentd.projects SET claim = jsonb_set(claim, '{pid}', '\"x\"')")
+    with pytest.raises(StateCorrupt, match=r"agentd.projects, row 'api': the claim on project"):
+        store.claim("api", far("r2", host="h2"), DATE, ["lint"], False, NOW)
+    with pytest.raises(StateCorrupt, match="the claim on project 'api' has the wrong shape"):
+        store.read()
+    store.close()
