@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agentd.config import crossref
-from agentd.config.access import denied, exists
+from agentd.config.access import denied
 from agentd.config.errors import (
     ConfigError,
     ConfigUnreadable,
@@ -35,7 +35,8 @@ from agentd.config.errors import (
     cut,
     problems_from_validation,
 )
-from agentd.config.homedir import NoHome, expand, home
+from agentd.config.homedir import NoHome, expand
+from agentd.config.lookup import find_config
 from agentd.config.model import SECTIONS, Settings
 from agentd.config.resolved import Config
 
@@ -48,44 +49,10 @@ READ_ATTEMPTS = 5
 BOM = "\ufeff"
 
 
-# Where `agentd config init --system` writes, and where the command line looks when the
-# user has no file of their own (a parameter of find_config, so tests pass their own).
-SYSTEM_CONFIG_DIR = Path("/etc/agentd")
-
-
 def default_config_path(environ: Mapping[str, str]) -> Path:
     """The configuration file to use when no ``--config`` is given; NoHome if it needs a
     home directory that does not exist."""
     return find_config(environ)[0]
-
-
-def find_config(
-    environ: Mapping[str, str], system_dir: Path = SYSTEM_CONFIG_DIR
-) -> tuple[Path, str]:
-    """The file after ``--config`` and the rule that chose it (README, "Configuration
-    reference"): $AGENTD_CONFIG, $CONFIGURATION_DIRECTORY, the user's file when it exists,
-    the system file when it exists, else the user's path, for "no such file" to name."""
-    if environ.get("AGENTD_CONFIG"):
-        return expand(environ["AGENTD_CONFIG"]), "$AGENTD_CONFIG"
-    if environ.get("CONFIGURATION_DIRECTORY"):
-        # systemd may pass several directories separated by ':'; ours is the first.
-        first = environ["CONFIGURATION_DIRECTORY"].split(":")[0]
-        return Path(first) / "config.toml", "$CONFIGURATION_DIRECTORY"
-    base = environ.get("XDG_CONFIG_HOME") or home(environ) / ".config"
-    user = Path(base) / "agentd" / "config.toml"
-    if present(user):
-        return user, "user file"
-    system = system_dir / "config.toml"
-    if present(system):
-        return system, "system file"
-    return user, "default"
-
-
-def present(path: Path) -> bool:
-    """Whether ``path`` is there, as far as this user can tell: one in a directory closed
-    to us counts (reading it then says who may), so that a user outside the group is told
-    how to get in rather than to create a second configuration."""
-    return exists(path) is not False
 
 
 class EnvOverrides:

@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agentd.config.errors import ConfigError, ConfigUnreadable
-from agentd.config.loader import EnvOverrides, merged, present, read_text, sections_by_name
+from agentd.config.loader import EnvOverrides, merged, read_text, sections_by_name
+from agentd.config.lookup import present
 from agentd.config.model import ScheduleSection, StateSection
 
 

@@ -114,7 +114,7 @@ SYSTEM_STATE_DIR = "/var/lib/agentd"
 def _init_system(args: argparse.Namespace) -> int:
     """``/etc/agentd/config.toml`` for a system install: readable by the daemon's group
     (0640 root:agentd), naming the one state directory the daemon and the group share."""
-    from agentd.config.loader import SYSTEM_CONFIG_DIR
+    from agentd.config.lookup import SYSTEM_CONFIG_DIR
     from agentd.config.starter import make_system_dir, system_starter, write_starter
 
     path = SYSTEM_CONFIG_DIR / "config.toml"

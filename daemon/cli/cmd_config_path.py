@@ -38,7 +38,8 @@ def path_command(args: argparse.Namespace) -> int:
 def gather(args: argparse.Namespace) -> dict[str, Any]:
     from agentd.config.access import exists as there
     from agentd.config.errors import ConfigError, ConfigUnreadable
-    from agentd.config.loader import SYSTEM_CONFIG_DIR, load_config
+    from agentd.config.loader import load_config
+    from agentd.config.lookup import SYSTEM_CONFIG_DIR
     from agentd.config.salvage import salvage_paths
 
     path, rule = config_choice(args)

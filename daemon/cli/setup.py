@@ -38,7 +38,7 @@ def config_choice(args: argparse.Namespace) -> tuple[Path, str]:
     """The configuration file and the rule that chose it (``agentd config path``)."""
     if args.config:
         return user_path(args.config), "--config"
-    from agentd.config.loader import find_config
+    from agentd.config.lookup import find_config  # light: no schema (test_startup_imports)
 
     try:
         return find_config(os.environ)
@@ -109,7 +109,7 @@ def read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
 
 def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup:
     explicit = bool(args.state_dir or os.environ.get("AGENTD_STATE_DIR"))
-    if explicit and not need_config:
+    if explicit and not need_config and not _names_database(args):
         return ReadSetup(None, state_dir(args, None))
     from agentd.config.errors import ConfigError, ConfigUnreadable
     from agentd.config.loader import load_config
@@ -134,6 +134,30 @@ def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup
     return ReadSetup(config, state_dir(args, config), None, path, config.settings.state)
 
 
+def _names_database(args: argparse.Namespace) -> bool:
+    """Whether the configuration puts the state in a database (``[state] backend =
+    "postgres"``, or ``AGENTD_STATE__BACKEND``): then the state directory alone does not
+    hold it, and the file must be read after all. Told with tomllib alone, so that the
+    commands that need no file still load no schema when the state is the directory's."""
+    import tomllib
+
+    backend: object = os.environ.get("AGENTD_STATE__BACKEND") or None
+    if backend is None:
+        try:
+            path = config_path(args)
+            found = os.stat(path)
+            if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_CONFIG_BYTES:
+                return False  # not a configuration: reading it says so, if it must be read
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except (UsageError, OSError, ValueError):
+            return False
+        table = next((v for k, v in raw.items() if k.lower() == "state"), None)
+        backend = table.get("backend") if isinstance(table, dict) else None
+    return isinstance(backend, str) and backend.strip().lower() == "postgres"
+
+
+# config.loader's MAX_BYTES, not imported: the loader brings pydantic with it.
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
 WARNING_LINES = 4
 # The rules that come after the file's [paths] state_dir: when it could not be read, a
 # state directory they chose may not be the one the file names.

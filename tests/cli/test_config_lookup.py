@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentd.config.loader import find_config
+from agentd.config.lookup import find_config
 from agentd.config.resolved import choose_state_dir
 from agentd.config.salvage import salvage_paths, salvaged_state_dir
 
