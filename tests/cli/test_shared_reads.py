@@ -165,3 +165,55 @@ def test_log_of_another_hosts_run_says_where_it_is(hosts: Any) -> None:
     assert log.is_file()  # there, on that host
     assert f"run {second['run_id']} ran on host build-2; its log is there at {log}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_run_the_store_has_no_report_of_or_a_hostile_name_is_refused_clearly(
+    hosts: Any, pg_url: str
+) -> None:
+    one, _, _, second = hosts
+    summary = {**{k: second[k] for k in ("date", "status", "counts", "mode")}}
+    bare = PostgresStore(pg_url, host="build-4")
+    evil = PostgresStore(pg_url, host="../../evil")
+    try:
+        bare.record_run(
+            {
+                **summary,
+                "run_id": "29990101T000000Z-0001",
+                "finished_at": "2999-01-01T00:00:00+00:00",
+            },
+            5,
+        )
+        evil.record_run(
+            {
+                **summary,
+                "run_id": "29990101T000000Z-0002",
+                "finished_at": "2999-01-01T00:00:01+00:00",
+            },
+            5,
+            report={**second, "run_id": "29990101T000000Z-0002", "run_dir": "/x\x1b[2J"},
+        )
+    finally:
+        bare.close()
+        evil.close()
+    none = one.run("report", "29990101T000000Z-0001")
+    assert none.returncode == 2
+    assert (
+        "run 29990101T000000Z-0001 ran on host build-4, and the store keeps no report"
+        in none.stderr
+    )
+    log = one.run("log", "29990101T000000Z-0001", "web", "t")
+    assert log.returncode == 2
+    assert (
+        "its log is there, in its state directory's runs/29990101T000000Z-0001/web/" in log.stderr
+    )
+    page = one.run("report", "29990101T000000Z-0002", "--html")
+    assert page.returncode == 2
+    assert "not a plain name" in page.stderr
+    assert not (Path(one.env["HOME"]) / ".cache" / "evil").exists()
+    text = one.run("report", "29990101T000000Z-0002")
+    assert text.returncode == 0, text.stderr
+    assert "\x1b" not in text.stdout
+    assert text.stdout.startswith("> run 29990101T000000Z-0002 of host ../../evil; its logs")
+    ambiguous = one.run("report", "29990101T000000Z-000")
+    assert ambiguous.returncode == 2
+    assert "matches 2 runs of other hosts" in ambiguous.stderr
