@@ -404,3 +404,42 @@ def _reserved(ws: Workspace) -> bool:
     if not (ws.state / "state.json").exists():
         return False
     return bool(JsonFileStore(ws.state).read().reservations())
+
+
+def test_a_store_that_cannot_reserve_fails_the_task_and_starts_no_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unchecked budget could be overspent on every host: the agent does not start."""
+    import os
+
+    from agentd.daemon.output.progress import Observer
+    from agentd.daemon.sweep.engine import SweepRequest, run_sweep
+    from agentd.state import StateError
+    from tests.builders import load
+
+    (tmp_path / "p").mkdir()
+    trace = tmp_path / "trace"
+    config = load(
+        tmp_path,
+        {"c": ask("claude", "fix it")},
+        [proj("p", "c", env={"FAKE_TRACE": str(trace)})],
+        budget={"nightly_usd": 1.0},
+    )
+    store = JsonFileStore(tmp_path / "state")
+
+    def refuse(*args: Any) -> None:
+        raise StateError("state.json: No space left on device")
+
+    monkeypatch.setattr(store, "reserve", refuse)
+    environ = {**os.environ, "PATH": f"{TEST_BIN / 'fake-agents'}:{os.environ['PATH']}"}
+    stop = StopToken()
+    report = run_sweep(
+        config, store, tmp_path / "state", SweepRequest(), stop, [Observer()], environ
+    ).to_dict()
+    stop.close()
+    [task] = report["projects"][0]["tasks"]
+    assert task["status"] == "error"
+    assert task["reason"] == "budget not checked: state.json: No space left on device"
+    assert report["status"] == "failed"
+    assert not trace.exists()
+    assert store.read().claims() == {}  # the project's claim was still given back
