@@ -22,7 +22,6 @@ never changes a sweep's status or exit status.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from pathlib import Path
@@ -40,6 +39,7 @@ from agentd.daemon.model.status import SweepStatus
 from agentd.daemon.output.alerts import summary_line
 from agentd.daemon.output.httppost import post, scrub
 from agentd.state import StateError, StateStore
+from agentd.state.claims import this_host
 
 START, FAIL = "start", "fail"
 HEADERS = {"Content-Type": "text/plain; charset=utf-8", "User-Agent": f"agentd/{__version__}"}
@@ -61,7 +61,7 @@ class Pinger(QuietObserver):
 
     def sweep_started(self, run_id: str, projects: int, bound: int) -> None:
         noun = "project" if projects == 1 else "projects"
-        body = f"agentd run {run_id} started on {os.uname().nodename}: {projects} {noun} to run"
+        body = f"agentd run {run_id} started on {this_host()}: {projects} {noun} to run"
         deadline = self.clock.monotonic() + self.timeout
         self.starting = threading.Thread(
             target=lambda: send(self.url, START, run_id, body, deadline, self.clock),
@@ -121,7 +121,7 @@ def ping_failure(
     an exception, and stays in agentd's log."""
     if url is not None:
         run = f" (run {run_id})" if run_id else ""
-        body = f"agentd: a sweep could not run on {os.uname().nodename}{run}; see agentd's log"
+        body = f"agentd: a sweep could not run on {this_host()}{run}; see agentd's log"
         send(url, FAIL, run_id, body, clock.monotonic() + timeout, clock)
 
 
