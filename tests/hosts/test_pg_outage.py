@@ -104,7 +104,7 @@ def test_an_unreachable_server_at_start_runs_nothing(ws: Workspace, hosts: Boot)
 def test_a_server_down_past_retry_for_ends_the_sweep_saying_what_was_not_recorded(
     ws: Workspace, hosts: Boot, pg_url: str, pg_cluster: Cluster
 ) -> None:
-    _configure(ws, pg_url, ["h1", "h2", "q1"], retry_for="2s")
+    _configure(ws, pg_url, ["h1", "h2", "q1"], retry_for="1s")
     [host] = hosts("build-1")
     run = host.start(*once(ws.config))
     wait_for(lambda: _count(ws, "start") == 2, what="two held tasks to start")
@@ -123,7 +123,7 @@ def test_a_server_down_past_retry_for_ends_the_sweep_saying_what_was_not_recorde
     for project in ("h1", "h2"):
         said = f"{project}/held: outcome of held not saved: task held of project {project}"
         assert f"{said} not recorded: PostgreSQL at " in failures
-    assert "unreachable for 2s" in failures
+    assert "unreachable for 1s" in failures
     # q1 never started: it could not be claimed with the server away.
     assert ("q1", "quick") not in events(_trace(ws), "start")
     assert _count(ws, "end") == 2
