@@ -12,7 +12,6 @@ method raises StateCorrupt naming it, so the operator decides what to do with it
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -28,7 +27,6 @@ from agentd.state.base import (
     STATE_VERSION,
     AllDone,
     Blocked,
-    Busy,
     Claimed,
     ClaimLost,
     ClaimResult,
@@ -42,16 +40,21 @@ from agentd.state.base import (
     StateStore,
     TaskRecord,
     blocked_entry,
-    is_done,
 )
 from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
 from agentd.state.document import check_touched, parse_document
 from agentd.state.files import ensure_state_dir, file_mode
 from agentd.state.journal import Journal, Loaded, Op
+from agentd.state.rules import (
+    check_holder,
+    claim_answer,
+    expired_days,
+    fires_after,
+    outcome,
+    reserve_step,
+)
 
 LOCK_TIMEOUT = 60.0  # a write takes milliseconds; a minute means something is stuck
-SKIPPED_FIRES_KEPT = 20
-SPEND_DAYS_KEPT = 14  # the weekly budget looks back 7 days; twice that for `agentd status`
 
 
 def empty_document() -> dict[str, Any]:
@@ -179,26 +182,17 @@ class JsonFileStore(StateStore):
     def claim(
         self, project: str, holder: Holder, date: str, tasks: list[str], force: bool, now: datetime
     ) -> ClaimResult:
-        host = self.host
-
         def change(doc: dict[str, Any]) -> tuple[ClaimResult, list[Op]]:
-            claims = doc.get("claims", {})
-            replaced: Holder | None = None
-            why: str | None = None
-            if project in claims:
-                current = Holder.from_dict(claims[project])
-                why = why_stale(current, now, host, self.stale_after)
-                if why is None:
-                    return Busy(current), []
-                replaced = current
+            claim = doc.get("claims", {}).get(project)
             known = doc.get("projects", {}).get(project, {}).get("tasks", {})
-            done = (
-                frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))
+            answer = claim_answer(
+                claim, known, tasks, date, force, now, self.host, self.stale_after
             )
-            if tasks and len(done) == len(tasks):
-                ops: list[Op] = [["del", ["claims", project]]] if replaced is not None else []
-                return AllDone(), ops
-            return Claimed(done, replaced, why), [["set", ["claims", project], holder.to_dict()]]
+            if isinstance(answer, Claimed):
+                return answer, [["set", ["claims", project], holder.to_dict()]]
+            if isinstance(answer, AllDone) and claim is not None:
+                return answer, [["del", ["claims", project]]]  # the stale claim it replaced
+            return answer, []
 
         result: ClaimResult = self._update(change)
         return result
@@ -238,9 +232,10 @@ class JsonFileStore(StateStore):
                 # claim was taken over, whose outcome no longer counts.
                 entry = record.spend_entry(project, task)
                 spend.append(["set", ["spend", record.date, key], entry])
-                spend += [["del", ["spend", old]] for old in _expired(doc, record.date)]
+                expired = expired_days(doc.get("spend", {}), record.date)
+                spend += [["del", ["spend", day]] for day in expired]
             try:
-                _check_holder(doc, project, record.run_id)
+                check_holder(doc.get("claims", {}).get(project), project, record.run_id)
             except ClaimLost as lost:
                 return lost, spend
             return None, [["set", ["projects", project, "tasks", task], record.to_dict()], *spend]
@@ -251,7 +246,7 @@ class JsonFileStore(StateStore):
 
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
-            _check_holder(doc, project, run_id)
+            check_holder(doc.get("claims", {}).get(project), project, run_id)
             ours = [
                 key
                 for key, entry in doc.get("reserved", {}).items()
@@ -259,10 +254,7 @@ class JsonFileStore(StateStore):
             ]
             ops: list[Op] = [["del", ["claims", project]], *_unreserve(doc, ours)]
             if record is not None:
-                ops.append(["set", ["projects", project, "last_run"], record.to_dict()])
-            if record is not None and record.status == "ok":
-                # Kept through failed nights: the metrics' last success time.
-                ops.append(["set", ["projects", project, "last_ok"], record.to_dict()])
+                ops += [["set", ["projects", project, k], v] for k, v in outcome(record).items()]
             return None, ops
 
         self._update(change)
@@ -319,15 +311,8 @@ class JsonFileStore(StateStore):
     def record_fire(self, fire: str, handled: bool, reason: str | None, now: datetime) -> None:
         def change(doc: dict[str, Any]) -> tuple[None, list[Op]]:
             fires = doc.get("fires", {})
-            if handled:
-                # Never backwards: a long sweep may end after later fires were dealt with.
-                current = fires.get("last_handled")
-                if current and datetime.fromisoformat(current) >= datetime.fromisoformat(fire):
-                    return None, []
-                return None, [["set", ["fires", "last_handled"], fire]]
-            entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
-            skipped = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
-            return None, [["set", ["fires", "skipped"], skipped]]
+            after = fires_after(fires, fire, handled, reason, now) or fires
+            return None, [["set", ["fires", k], v] for k, v in after.items() if fires.get(k) != v]
 
         self._update(change)
 
@@ -348,22 +333,10 @@ class JsonFileStore(StateStore):
     ) -> Reserved | Refused:
         def change(doc: dict[str, Any]) -> tuple[Reserved | Refused, list[Op]]:
             # A run that lost its claim would hold a reservation nobody counts.
-            _check_holder(doc, project, run_id)
-            fields = decide(Snapshot(doc))
-            if isinstance(fields, Refused):
-                return fields, []
-            entry = {
-                **fields,
-                "project": project,
-                "task": task,
-                "run_id": run_id,
-                "host": self.host,
-                "at": now.isoformat(timespec="seconds"),
-            }
-            live = Snapshot(doc).reservations()  # lapsed ones go as this one is written
-            kept = {k: v for k, v in doc.get("reserved", {}).items() if k in live}
-            key = f"{run_id}/{project}/{task}"
-            return Reserved(entry), [["set", ["reserved"], {**kept, key: entry}]]
+            check_holder(doc.get("claims", {}).get(project), project, run_id)
+            key = (project, task, run_id)
+            answer, kept = reserve_step(doc, decide, key, self.host, now, self.stale_after)
+            return answer, [] if kept is None else [["set", ["reserved"], kept]]
 
         result: Reserved | Refused = self._update(change)
         return result
@@ -375,23 +348,6 @@ class JsonFileStore(StateStore):
         self._update(change)
 
 
-def _expired(doc: dict[str, Any], date: str) -> list[str]:
-    """Ledger days before the last SPEND_DAYS_KEPT (``date`` included): no budget looks
-    that far back."""
-    try:
-        cutoff = (dt.date.fromisoformat(date) - dt.timedelta(days=SPEND_DAYS_KEPT)).isoformat()
-    except ValueError:
-        return []
-    return [day for day in doc.get("spend", {}) if day <= cutoff]
-
-
 def _unreserve(doc: dict[str, Any], keys: list[str]) -> list[Op]:
     reserved = doc.get("reserved", {})
     return [["del", ["reserved", key]] for key in keys if key in reserved]
-
-
-def _check_holder(doc: dict[str, Any], project: str, run_id: str) -> None:
-    holder = doc.get("claims", {}).get(project)
-    if holder is None or holder.get("run_id") != run_id:
-        now = f"run {holder.get('run_id')}" if holder else "nobody"
-        raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")

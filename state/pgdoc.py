@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from agentd.state.base import STATE_VERSION, ClaimLost, StateError
+from agentd.state.base import STATE_VERSION, StateError
 from agentd.state.document import check_document
 from agentd.state.pgconn import Cursor
 
@@ -162,12 +162,6 @@ def set_doc(cur: Cursor, project: str, doc: dict[str, Any]) -> None:
     cur.execute("UPDATE agentd.projects SET doc = %s WHERE name = %s", (jsonb(doc), project))
 
 
-def check_holder(claim: dict[str, Any] | None, project: str, run_id: str) -> None:
-    if claim is None or claim.get("run_id") != run_id:
-        now = f"run {claim.get('run_id')}" if claim else "nobody"
-        raise ClaimLost(f"run {run_id} lost its claim on project {project!r} (now held by {now})")
-
-
 def finished(summary: dict[str, Any]) -> datetime | None:
     """When a run finished, as an instant (the history's order: stamps carry the offset of
     their day, which differs across a DST change or between hosts); None if unknown."""
@@ -175,11 +169,4 @@ def finished(summary: dict[str, Any]) -> datetime | None:
         moment = datetime.fromisoformat(str(summary.get("finished_at")))
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     except (ValueError, OverflowError):
-        return None
-
-
-def cutoff(date: str, days: int) -> str | None:
-    try:
-        return (dt.date.fromisoformat(date) - dt.timedelta(days=days)).isoformat()
-    except ValueError:
         return None

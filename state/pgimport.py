@@ -8,11 +8,29 @@ runs, ledger entries and reports only when absent. Importing twice changes nothi
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentd.state.jsonfile import SKIPPED_FIRES_KEPT
 from agentd.state.pgconn import Cursor
 from agentd.state.pgdoc import finished, jsonb, lock_project
+from agentd.state.rules import SKIPPED_FIRES_KEPT
+
+if TYPE_CHECKING:
+    from agentd.state.postgres import PostgresStore
+
+
+def import_state(
+    store: PostgresStore,
+    doc: dict[str, Any],
+    reports: dict[str, dict[str, Any]],
+    host: str,
+    source: str,
+) -> dict[str, int]:
+    """Merge a JSON state document (``state.transfer.import_json`` read and checked it)
+    into ``store`` in one transaction; counts of what was new."""
+    return store.db.transact(
+        f"state of {source} not imported (nothing of it was written)",
+        lambda cur: import_document(cur, doc, reports, host),
+    )
 
 
 def import_document(

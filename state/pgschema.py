@@ -13,6 +13,7 @@ from typing import Any, LiteralString
 import psycopg
 
 from agentd.state.base import StateCorrupt, StateError
+from agentd.state.pgconn import Connections
 
 SCHEMA_VERSION = 1
 
@@ -133,3 +134,16 @@ def refuse_newer(found: int, where: str = "the database") -> None:
             f"{where} has agentd schema version {found}, this agentd knows only "
             f"{SCHEMA_VERSION}: upgrade agentd (a newer one has used this database)"
         )
+
+
+def migrate_database(url: str) -> tuple[int, int]:
+    """``agentd state migrate``: bring the database's schema to this agentd's version;
+    (from, to), from 0 when it had none. StateCorrupt if the database is newer."""
+    db = Connections(url, retry_for=0)
+    conn = db.open()
+    try:
+        return migrate(conn, db.where)
+    except psycopg.Error as exc:
+        raise StateError(f"{db.where}: the schema was not migrated: {db.reason(exc)}") from None
+    finally:
+        conn.close()

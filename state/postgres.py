@@ -21,7 +21,6 @@ import psycopg
 from agentd.state.base import (
     AllDone,
     Blocked,
-    Busy,
     Claimed,
     ClaimLost,
     ClaimResult,
@@ -34,15 +33,11 @@ from agentd.state.base import (
     StateStore,
     TaskRecord,
     blocked_entry,
-    is_done,
 )
 from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
-from agentd.state.jsonfile import SKIPPED_FIRES_KEPT, SPEND_DAYS_KEPT
 from agentd.state.pgconn import Connections, Cursor
 from agentd.state.pgdoc import (
     build_document,
-    check_holder,
-    cutoff,
     finished,
     jsonb,
     ledger,
@@ -52,8 +47,22 @@ from agentd.state.pgdoc import (
     set_doc,
     touch_host,
 )
-from agentd.state.pgimport import import_document
-from agentd.state.pgschema import LEDGER_LOCK, ensure, migrate
+from agentd.state.pgschema import (
+    LEDGER_LOCK,
+    ensure,
+    migrate_database,
+)
+from agentd.state.rules import (
+    SPEND_DAYS_KEPT,
+    check_holder,
+    claim_answer,
+    cutoff,
+    fires_after,
+    outcome,
+    reserve_step,
+)
+
+__all__ = ["PostgresStore", "migrate_database"]  # the latter for `agentd state migrate`
 
 KNOWN_FOR = dt.timedelta(days=2)  # a host not seen for this long is not asked for projects
 PRESENCE_DAYS_KEPT = 7  # missing/nowhere rows are about one night: a week is plenty
@@ -72,32 +81,32 @@ class PostgresStore(StateStore):
     ) -> None:
         self.host = host or this_host()
         self.stale_after = stale_after
-        self._db = Connections(url, retry_for)
-        conn = self._db.open()
+        self.db = Connections(url, retry_for)
+        conn = self.db.open()
         try:
-            ensure(conn, self._db.where)
+            ensure(conn, self.db.where)
         except psycopg.Error as exc:
             conn.close()
             raise StateError(
-                f"{self.where}: the agentd schema cannot be read or created: {self._db.reason(exc)}"
+                f"{self.where}: the agentd schema cannot be read or created: {self.db.reason(exc)}"
             ) from None
         except BaseException:
             conn.close()
             raise
-        self._db.give_back(conn)
+        self.db.give_back(conn)
 
     @property
     def where(self) -> str:
         """The server and database, for messages: "PostgreSQL at db1:5432, database agentd"."""
-        return self._db.where
+        return self.db.where
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
     # -- reading ---------------------------------------------------------------------------
 
     def read(self) -> Snapshot:
-        doc = self._db.transact(
+        doc = self.db.transact(
             "state not read",
             lambda cur: build_document(cur, self.host, self.where),
             write=False,
@@ -115,7 +124,7 @@ class PostgresStore(StateStore):
             report = row[0] if row else None
             return report if isinstance(report, dict) else None
 
-        return self._db.transact(f"report of run {run_id} not read", body, write=False)
+        return self.db.transact(f"report of run {run_id} not read", body, write=False)
 
     # -- claims ----------------------------------------------------------------------------
 
@@ -128,26 +137,17 @@ class PostgresStore(StateStore):
                 "INSERT INTO agentd.projects (name) VALUES (%s) ON CONFLICT DO NOTHING", (project,)
             )
             doc, claim = lock_project(cur, project)
-            replaced: Holder | None = None
-            why: str | None = None
-            if claim is not None:
-                current = Holder.from_dict(claim)
-                why = why_stale(current, now, self.host, self.stale_after)
-                if why is None:
-                    return Busy(current)
-                replaced = current
             known = doc.get("tasks") or {}
-            done = (
-                frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))
+            answer = claim_answer(
+                claim, known, tasks, date, force, now, self.host, self.stale_after
             )
-            if tasks and len(done) == len(tasks):
-                if replaced is not None:
-                    set_claim(cur, project, None)
-                return AllDone()
-            set_claim(cur, project, holder.to_dict())
-            return Claimed(done, replaced, why)
+            if isinstance(answer, Claimed):
+                set_claim(cur, project, holder.to_dict())
+            elif isinstance(answer, AllDone) and claim is not None:
+                set_claim(cur, project, None)  # the stale claim it replaced
+            return answer
 
-        return self._db.transact(f"claim of project {project} not taken", body)
+        return self.db.transact(f"claim of project {project} not taken", body)
 
     def reap(self, now: datetime) -> list[tuple[str, Holder, str]]:
         def body(cur: Cursor) -> list[tuple[str, Holder, str]]:
@@ -164,7 +164,7 @@ class PostgresStore(StateStore):
                     reaped.append((name, holder, why))
             return reaped
 
-        return self._db.transact("stale claims not dropped", body)
+        return self.db.transact("stale claims not dropped", body)
 
     def heartbeat(self, run_id: str, now: datetime) -> None:
         stamp = now.isoformat(timespec="seconds")
@@ -178,7 +178,7 @@ class PostgresStore(StateStore):
                 (stamp, run_id),
             )
 
-        self._db.transact(f"heartbeat of run {run_id} not written", body)
+        self.db.transact(f"heartbeat of run {run_id} not written", body)
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -196,7 +196,7 @@ class PostgresStore(StateStore):
                     " ON CONFLICT (date, key) DO UPDATE SET entry = EXCLUDED.entry",
                     (record.date, key, entry),
                 )
-                expired = cutoff(record.date, SPEND_DAYS_KEPT)
+                expired = cutoff(record.date, SPEND_DAYS_KEPT)  # as rules.expired_days
                 if expired is not None:
                     cur.execute("DELETE FROM agentd.spend WHERE date <= %s", (expired,))
             doc, claim = lock_project(cur, project)
@@ -208,7 +208,7 @@ class PostgresStore(StateStore):
             set_doc(cur, project, {**doc, "tasks": tasks})
             return None
 
-        lost = self._db.transact(f"task {task} of project {project} not recorded", body)
+        lost = self.db.transact(f"task {task} of project {project} not recorded", body)
         if lost is not None:
             raise lost
 
@@ -223,13 +223,10 @@ class PostgresStore(StateStore):
             )
             set_claim(cur, project, None)
             if record is not None:
-                doc = {**doc, "last_run": record.to_dict()}
-                if record.status == "ok":  # kept through failed nights: last success time
-                    doc["last_ok"] = record.to_dict()
-                set_doc(cur, project, doc)
+                set_doc(cur, project, {**doc, **outcome(record)})
 
         what = f"outcome of project {project} not recorded (its claim is kept)"
-        self._db.transact(what, body)
+        self.db.transact(what, body)
 
     def record_blocked(self, blocked: dict[str, Blocked], date: str, run_id: str, at: str) -> None:
         if not blocked:
@@ -248,7 +245,7 @@ class PostgresStore(StateStore):
                 )
 
         what = f"blocked projects ({', '.join(sorted(blocked))}) not recorded"
-        self._db.transact(what, body)
+        self.db.transact(what, body)
 
     def forget_absent(self, configured: Collection[str], sweeps: int) -> list[str]:
         wanted = sorted(set(configured))
@@ -271,7 +268,7 @@ class PostgresStore(StateStore):
             cur.execute("DELETE FROM agentd.projects WHERE doc = '{}' AND claim IS NULL")
             return forgotten
 
-        return self._db.transact("absent projects not counted", body)
+        return self.db.transact("absent projects not counted", body)
 
     def record_run(
         self, summary: dict[str, Any], keep: int, report: dict[str, Any] | None = None
@@ -307,7 +304,7 @@ class PostgresStore(StateStore):
                 cur.execute("DELETE FROM agentd.missing WHERE date < %s", (old,))
                 cur.execute("DELETE FROM agentd.nowhere WHERE date < %s", (old,))
 
-        self._db.transact(f"summary of run {run_id} not recorded", body)
+        self.db.transact(f"summary of run {run_id} not recorded", body)
 
     # -- the daemon ------------------------------------------------------------------------
 
@@ -318,21 +315,13 @@ class PostgresStore(StateStore):
                 "SELECT fires FROM agentd.hosts WHERE host = %s FOR UPDATE", (self.host,)
             ).fetchone()
             fires = row[0] if row and isinstance(row[0], dict) else {}
-            if handled:
-                # Never backwards: a long sweep may end after later fires were dealt with.
-                current = fires.get("last_handled")
-                if current and datetime.fromisoformat(current) >= datetime.fromisoformat(fire):
-                    return
-                fires = {**fires, "last_handled": fire}
-            else:
-                entry = {"fire": fire, "at": now.isoformat(timespec="seconds"), "reason": reason}
-                skipped = [*fires.get("skipped", []), entry][-SKIPPED_FIRES_KEPT:]
-                fires = {**fires, "skipped": skipped}
-            cur.execute(
-                "UPDATE agentd.hosts SET fires = %s WHERE host = %s", (jsonb(fires), self.host)
-            )
+            after = fires_after(fires, fire, handled, reason, now)
+            if after is not None:
+                cur.execute(
+                    "UPDATE agentd.hosts SET fires = %s WHERE host = %s", (jsonb(after), self.host)
+                )
 
-        self._db.transact(f"fire {fire} not recorded", body)
+        self.db.transact(f"fire {fire} not recorded", body)
 
     def set_daemon(self, info: dict[str, Any]) -> None:
         def body(cur: Cursor) -> None:
@@ -343,53 +332,31 @@ class PostgresStore(StateStore):
                 (self.host, jsonb(info)),
             )
 
-        self._db.transact("the daemon's status not published", body)
+        self.db.transact("the daemon's status not published", body)
 
     # -- budgets ---------------------------------------------------------------------------
 
     def reserve(
         self, project: str, task: str, run_id: str, decide: Decide, now: datetime
     ) -> Reserved | Refused:
-        key = f"{run_id}/{project}/{task}"
-
         def body(cur: Cursor) -> Reserved | Refused:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
             # A run that lost its claim would hold a reservation nobody counts.
             check_holder(lock_project(cur, project)[1], project, run_id)
-            snapshot = Snapshot(ledger(cur))
-            fields = decide(snapshot)
-            if isinstance(fields, Refused):
-                return fields
-            entry = {
-                **fields,
-                "project": project,
-                "task": task,
-                "run_id": run_id,
-                "host": self.host,
-                "at": now.isoformat(timespec="seconds"),
-            }
-            live = list(snapshot.reservations())  # lapsed ones go as this one is written
-            cur.execute("DELETE FROM agentd.reserved WHERE NOT key = ANY(%s)", (live,))
-            cur.execute(
-                "INSERT INTO agentd.reserved (key, entry) VALUES (%s, %s)"
-                " ON CONFLICT (key) DO UPDATE SET entry = EXCLUDED.entry",
-                (key, jsonb(entry)),
-            )
-            return Reserved(entry)
+            key = (project, task, run_id)
+            answer, kept = reserve_step(ledger(cur), decide, key, self.host, now, self.stale_after)
+            if isinstance(answer, Reserved) and kept is not None:
+                # Lapsed ones go as this one is written.
+                cur.execute("DELETE FROM agentd.reserved WHERE NOT key = ANY(%s)", (list(kept),))
+                new = f"{run_id}/{project}/{task}"
+                cur.execute(
+                    "INSERT INTO agentd.reserved (key, entry) VALUES (%s, %s)"
+                    " ON CONFLICT (key) DO UPDATE SET entry = EXCLUDED.entry",
+                    (new, jsonb(kept[new])),
+                )
+            return answer
 
-        return self._db.transact(f"task {task} of project {project} not reserved", body)
-
-    # -- moving up from the JSON store ----------------------------------------------------
-
-    def import_state(
-        self, doc: dict[str, Any], reports: dict[str, dict[str, Any]], host: str, source: str
-    ) -> dict[str, int]:
-        """Merge a JSON state document (``state.transfer.import_json`` read and checked it)
-        in one transaction; counts of what was new."""
-        return self._db.transact(
-            f"state of {source} not imported (nothing of it was written)",
-            lambda cur: import_document(cur, doc, reports, host),
-        )
+        return self.db.transact(f"task {task} of project {project} not reserved", body)
 
     # -- hosts -----------------------------------------------------------------------------
 
@@ -402,7 +369,7 @@ class PostgresStore(StateStore):
             touch_host(cur, self.host, now)
             return others_having(cur, self.host, date, names, now - KNOWN_FOR)
 
-        return self._db.transact(f"missing projects of {self.host} not published", body)
+        return self.db.transact(f"missing projects of {self.host} not published", body)
 
     def claim_nowhere(self, project: str, date: str, hosts: Collection[str]) -> bool:
         def body(cur: Cursor) -> bool:
@@ -413,17 +380,4 @@ class PostgresStore(StateStore):
             ).fetchone()
             return row is not None
 
-        return self._db.transact(f"project {project} not marked missing everywhere", body)
-
-
-def migrate_database(url: str) -> tuple[int, int]:
-    """``agentd state migrate``: bring the database's schema to this agentd's version;
-    (from, to), from 0 when it had none. StateCorrupt if the database is newer."""
-    db = Connections(url, retry_for=0)
-    conn = db.open()
-    try:
-        return migrate(conn, db.where)
-    except psycopg.Error as exc:
-        raise StateError(f"{db.where}: the schema was not migrated: {db.reason(exc)}") from None
-    finally:
-        conn.close()
+        return self.db.transact(f"project {project} not marked missing everywhere", body)

@@ -23,6 +23,7 @@ def import_json(directory: Path, store: StateStore, host: str | None = None) -> 
     """Copy the JSON state in ``directory`` into ``store`` (a shared one); runs without a
     host are taken as ``host`` (default: the store's). Importing again adds nothing.
     Refused while a sweep runs there: its outcomes would land in the file afterwards."""
+    from agentd.state.pgimport import import_state
     from agentd.state.postgres import PostgresStore
 
     if not isinstance(store, PostgresStore):
@@ -40,7 +41,7 @@ def import_json(directory: Path, store: StateStore, host: str | None = None) -> 
             "running on that state; import once it has finished (or stop it first)"
         )
     reports = _reports(directory, doc)
-    return store.import_state(doc, reports, host or store.host, str(directory))
+    return import_state(store, doc, reports, host or store.host, str(directory))
 
 
 def _live_claims(doc: dict[str, Any], host: str, stale_after: float) -> list[str]:

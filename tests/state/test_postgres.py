@@ -20,8 +20,8 @@ import pytest
 from agentd.state import Claimed, JsonFileStore, StateCorrupt, StateError
 from agentd.state.base import AllDone, Busy, ProjectRecord, StateUnreachable, TaskRecord
 from agentd.state.claims import me
-from agentd.state.pgschema import SCHEMA_VERSION, current_version
-from agentd.state.postgres import PostgresStore, migrate_database
+from agentd.state.pgschema import SCHEMA_VERSION, current_version, migrate_database
+from agentd.state.postgres import PostgresStore
 from agentd.state.transfer import import_json
 from tests.helpers import ROOT, wait_for
 from tests.pgcluster import Cluster
