@@ -113,7 +113,9 @@ def reserve_step(
     """The budget decision on ``doc`` (spend, reserved and claims as they are inside the
     reservation's atomic step) for task ``key`` = (project, task, run_id): the answer, and
     the reservations to keep (None: write nothing). The rule sees only the reservations
-    still in flight: one whose run no longer holds its project's claim has lapsed."""
+    still in flight: one whose run no longer holds its project's claim, or whose claim is
+    stale (a dead host's), has lapsed; otherwise a host that died with a reservation would
+    keep every other host waiting until someone reaped its claims."""
     project, task, run_id = key
     live = in_flight(doc, now, host, stale_after)
     fields = decide(Snapshot({**doc, "reserved": live}))
@@ -133,11 +135,13 @@ def reserve_step(
 def in_flight(
     doc: dict[str, Any], now: datetime, host: str, stale_after: float
 ) -> dict[str, dict[str, Any]]:
-    """The reservations of ``doc`` whose run holds its project's claim."""
+    """The reservations of ``doc`` whose run holds its project's claim, a live one."""
     claims = doc.get("claims", {})
     live = {}
     for key, entry in doc.get("reserved", {}).items():
         claim = claims.get(entry.get("project"))
-        if claim is not None and claim.get("run_id") == entry.get("run_id"):
+        if claim is None or claim.get("run_id") != entry.get("run_id"):
+            continue
+        if why_stale(Holder.from_dict(claim), now, host, stale_after) is None:
             live[key] = entry
     return live

@@ -111,7 +111,8 @@ def test_a_reservation_lapses_when_its_claim_is_taken_over_or_reaped(
 ) -> None:
     store, there = store_factory(), store_factory(host="other")
     for project in ("api", "web"):
-        there.claim(project, far("run-far"), DATE, ["triage"], False, NOW)
+        # A live sweep of host "other" (its own claims are checked by process there).
+        there.claim(project, mine(there, "run-far"), DATE, ["triage"], False, NOW)
         there.reserve(project, "triage", "run-far", fields(), NOW)
     assert sorted(store.read().reservations()) == ["run-far/api/triage", "run-far/web/triage"]
     later = at(STALE + 1)
@@ -141,3 +142,32 @@ def test_a_run_that_lost_its_claim_cannot_reserve(store_factory: StoreFactory) -
     with pytest.raises(ClaimLost):
         store.reserve("web", "triage", "run-new", fields(), later)  # never claimed
     assert store_factory().read().reservations() == {}
+
+
+def test_a_dead_hosts_reservation_lapses_once_its_claim_is_stale(
+    store_factory: StoreFactory,
+) -> None:
+    """Host A reserved an unpriced run (estimated at the whole limit) and died: once its
+    claim is stale, host B's budget rule no longer counts it, though nobody has reaped
+    A's claim yet (B would otherwise wait for A forever)."""
+    there, here = store_factory(host="hA"), store_factory(host="hB")
+    there.claim("api", far("run-a", host="hA"), DATE, ["triage"], False, NOW)
+    there.reserve("api", "triage", "run-a", fields(1.0), NOW)
+    seen: list[list[str]] = []
+
+    def decide(snapshot: Snapshot) -> dict[str, Any] | Refused:
+        flying = snapshot.reservations()
+        seen.append(sorted(flying))
+        if sum(e["usd"] for e in flying.values()) + 0.5 > 1.0:
+            return Refused("the limit is reserved", wait=True)
+        return {"agent": "claude", "date": DATE, "usd": 0.5, "tokens": None}
+
+    alive = at(STALE - 1)
+    here.claim("web", mine(here, "run-b", alive), DATE, ["triage"], False, alive)
+    assert here.reserve("web", "triage", "run-b", decide, alive) == Refused(
+        "the limit is reserved", wait=True
+    )
+    dead = at(STALE + 1)
+    assert isinstance(here.reserve("web", "triage", "run-b", decide, dead), Reserved)
+    assert seen == [["run-a/api/triage"], []]
+    assert sorted(store_factory(host="hB").read().reservations()) == ["run-b/web/triage"]
