@@ -45,6 +45,7 @@ class SkipCause(StrEnum):
     BUDGET = "budget"  # a spend limit was reached
     DONE_TODAY = "done today"  # it already succeeded on the sweep's date
     AFTER_FAILURE = "after failure"  # on_task_failure = "stop"
+    CLAIM_LOST = "claim lost"  # another sweep took the project's claim over
 
 
 TASK_FAILURES = frozenset(

@@ -164,9 +164,10 @@ def _run_claimed(
     ctx.observer.project_started(name, len(planned.tasks))
     log.info("project.start", tasks=list(planned.tasks), path=str(planned.path))
     problems: list[str] = []  # project-level errors: the store, the run directory, bugs
+    lost: str | None = None  # the claim taken over by another sweep: the rest is its own
     try:
         ensure_inner_dir(ctx.run_dir / name)
-        run_tasks(ctx, planned, done, result, problems, log)
+        lost = run_tasks(ctx, planned, done, result, problems, log)
     except Exception as exc:
         log.exception("project.crashed")
         problems.append(f"internal error: {exc!r}")
@@ -177,7 +178,11 @@ def _run_claimed(
     result.reason = problems[0] if problems else ""
     if result.status is ProjectStatus.SKIPPED:
         result.reason = next(t.reason for t in result.tasks if t.kept_by_budget)
-    _release(ctx, result, log)
+    if lost is None:
+        _release(ctx, result, log)
+    elif not problems:  # nothing of it was ours to record or release any more
+        result.status, result.reason = ProjectStatus.SKIPPED, lost
+        result.blocks = f"dependency {name} was taken over by another sweep"
     if result.status in BLOCKING:
         result.blocks = f"dependency failed: {name}"
     n = tally(t.status for t in result.tasks)

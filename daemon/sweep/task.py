@@ -22,12 +22,22 @@ from agentd.daemon.sweep.project import SweepContext, iso
 from agentd.daemon.tasks import gitrepo, runner
 from agentd.daemon.tasks.taskcmd import base_env, task_argv, task_env
 from agentd.daemon.tasks.tasklog import task_log_rel
-from agentd.state import StateError, TaskRecord
+from agentd.state import ClaimLost, StateError, TaskRecord
 from agentd.state.base import Refused
 
 if TYPE_CHECKING:
     from agentd.config import Config
     from agentd.daemon.sweep.selection import Planned
+
+
+class _Taken(Exception):
+    """The project's claim was taken over by another sweep (which believed this one dead):
+    what is left of the project is the new holder's to run. ``done``: the task whose outcome
+    was refused, as it ran here (None: it never started)."""
+
+    def __init__(self, done: TaskResult | None) -> None:
+        super().__init__("claim taken over")
+        self.done = done
 
 
 def run_tasks(
@@ -37,11 +47,16 @@ def run_tasks(
     result: ProjectResult,
     problems: list[str],
     log: Any,
-) -> None:
+) -> str | None:
+    """The project's tasks in order; returns why the rest was left if another sweep took
+    the project's claim over (the tasks left are skipped for that reason), else None."""
     stop_on_failure = ctx.config.settings.run.on_task_failure == "stop"
     first_failed: str | None = None
+    taken: str | None = None
     for task in planned.tasks:
-        if ctx.stop.requested:
+        if taken is not None:
+            result.tasks.append(TaskResult.skipped(task, SkipCause.CLAIM_LOST, taken))
+        elif ctx.stop.requested:
             result.tasks.append(TaskResult.skipped(task, SkipCause.STOPPED, STOPPED))
         elif task in done:
             result.tasks.append(TaskResult.skipped(task, SkipCause.DONE_TODAY, "done today"))
@@ -49,10 +64,29 @@ def run_tasks(
             reason = f'task {first_failed} failed and on_task_failure = "stop"'
             result.tasks.append(TaskResult.skipped(task, SkipCause.AFTER_FAILURE, reason))
         else:
-            outcome = _guarded_task(ctx, planned, task, problems, log.bind(task=task))
+            try:
+                outcome = _guarded_task(ctx, planned, task, problems, log.bind(task=task))
+            except _Taken as lost:
+                taken = _taken_over(ctx, planned.name, task, log)
+                outcome = lost.done or TaskResult.skipped(task, SkipCause.CLAIM_LOST, taken)
             result.tasks.append(outcome)
             if outcome.status in TASK_FAILURES and first_failed is None:
                 first_failed = task
+    return taken
+
+
+def _taken_over(ctx: SweepContext, project: str, task: str, log: Any) -> str:
+    """Why the project's remaining tasks are not run here, naming its new holder if the
+    store can still say; logged once, as a warning: the sweep itself did nothing wrong."""
+    try:
+        holder = ctx.store.read().claims().get(project)
+    except StateError:
+        holder = None
+    reason = "claim taken over by another sweep"
+    if holder is not None:
+        reason += f": {holder.describe()}"
+    log.warning("project.claim_lost", task=task, reason=reason)
+    return reason
 
 
 def _guarded_task(
@@ -61,6 +95,8 @@ def _guarded_task(
     """One task; a bug while running it makes that task an ``error``, and the sweep goes on."""
     try:
         return _run_task(ctx, planned, task, problems, log)
+    except _Taken:
+        raise
     except Exception as exc:
         log.exception("task.crashed")
         message = f"internal error: {exc!r}"
@@ -85,6 +121,8 @@ def _run_task(
         key = (planned.name, task, ctx.run_id)
         try:
             answer, waits = budget.reserve(ctx.store, key, rule, ctx.stop, ctx.clock, log)
+        except ClaimLost:
+            raise _Taken(None) from None
         except StateError as exc:
             return _unreserved(ctx, planned.name, task, agent, exc, log)
         if waits:  # on the task's every line from here on, its finish line too
@@ -147,14 +185,16 @@ def _launch(
     cleanup_failed = None
     if tree is not None:
         result.worktree, cleanup_failed = _finish_worktree(tree, log, env_secrets(command.env))
-    _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
-    if cleanup_failed is not None:  # after the task's own outcome: the order they happened
-        ctx.fail(planned.name, task, TaskStatus.ERROR, cleanup_failed)
-    cut = outcome.log_cut
-    if cut is not None and cut.lost and result.status not in TASK_FAILURES:
-        # Unlike a log cut at its configured size, a log the disk could not hold is a
-        # problem to fix: the sweep fails and says so, even though the task did not.
-        ctx.fail(planned.name, task, TaskStatus.ERROR, cut.reason())
+    try:
+        _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
+    finally:  # this host's own trouble counts even if the claim was taken over meanwhile
+        if cleanup_failed is not None:  # after the task's outcome: the order they happened
+            ctx.fail(planned.name, task, TaskStatus.ERROR, cleanup_failed)
+        cut = outcome.log_cut
+        if cut is not None and cut.lost and result.status not in TASK_FAILURES:
+            # Unlike a log cut at its configured size, a log the disk could not hold is a
+            # problem to fix: the sweep fails and says so, even though the task did not.
+            ctx.fail(planned.name, task, TaskStatus.ERROR, cut.reason())
     return result
 
 
@@ -265,10 +305,10 @@ def _conclude(
     usage: Usage | None = None,
 ) -> TaskResult:
     """Every task that was started, or failed to start, ends here: the failure list, the
-    state store (skip guard and spend ledger), the log and the live view."""
+    state store (skip guard and spend ledger), the log and the live view. Raises _Taken
+    (once all that is done) if another sweep holds the project's claim now: the outcome is
+    not recorded and, the task being the new holder's to run again, no failure here."""
     task = result.name
-    if result.status in TASK_FAILURES:
-        ctx.fail(project, task, result.status, result.reason)
     record = TaskRecord(
         result.status,
         ctx.date,
@@ -280,13 +320,21 @@ def _conclude(
         result.agent,
         result.usage,
     )
+    unsaved: StateError | None = None
+    lost = False
     try:
         ctx.store.record(project, task, record)
+    except ClaimLost:
+        lost = True
     except StateError as exc:
-        message = f"outcome of {task} not saved: {exc}"
+        unsaved = exc
+    if result.status in TASK_FAILURES and not lost:
+        ctx.fail(project, task, result.status, result.reason)
+    if unsaved is not None:
+        message = f"outcome of {task} not saved: {unsaved}"
         problems.append(message)
         ctx.fail(project, task, TaskStatus.ERROR, message)
-        log.error("task.record_failed", error=str(exc))
+        log.error("task.record_failed", error=str(unsaved))
     emit = log.info if result.status is TaskStatus.OK else log.warning
     emit(
         "task.finish",
@@ -298,6 +346,8 @@ def _conclude(
         **_usage_fields(usage),
     )
     ctx.observer.task_finished(project, result)
+    if lost:
+        raise _Taken(result)
     return result
 
 
