@@ -140,23 +140,25 @@ def _absent_verdict(path: Path, host: str, absent: Absent) -> tuple[bool, str]:
     return True, f"{gone}, and the other hosts could not be asked: {absent.detail}"
 
 
-def _kept_out(
-    spec: ProjectSpec,
-    path: Path,
-    host: str,
-    absent: Mapping[str, Absent] | None,
-    path_problem: Callable[[Path], str | None],
-) -> tuple[bool, str] | None:
-    """(failed, reason) of a project this host does not run tonight, None if it may."""
+def _kept_out(spec: ProjectSpec, host: str) -> str | None:
+    """Why this host does not run ``spec`` tonight whatever its state, None if it may."""
     if not spec.enabled:
-        return False, "disabled"
-    pinned = pinned_away(spec, host)
-    if pinned is not None:
-        return False, pinned
-    if absent is not None and spec.name in absent:
-        return _absent_verdict(path, host, absent[spec.name])
-    problem = path_problem(path)
-    return (True, problem) if problem else None
+        return "disabled"
+    return pinned_away(spec, host)
+
+
+def _done_today(
+    config: Config, spec: ProjectSpec, snapshot: Snapshot, date: str, force: bool
+) -> tuple[tuple[str, ...], frozenset[str], str | None]:
+    """(tasks, those done today, why the whole project is skipped as done or None)."""
+    tasks = tuple(config.task_names(spec))
+    if force:
+        return tasks, frozenset(), None
+    done = frozenset(t for t in tasks if snapshot.done_today(spec.name, t, date))
+    if len(done) < len(tasks):
+        return tasks, done, None
+    which = "its task" if len(tasks) == 1 else f"all {len(tasks)} tasks"
+    return tasks, done, f"done today: {which} succeeded on {date}"
 
 
 def select(
@@ -178,35 +180,22 @@ def select(
     for spec in config.projects:
         if only is not None and spec.name not in only:
             continue
-        path = config.project_dir(spec)
-        kept_out = _kept_out(spec, path, here, absent, path_problem)
+        kept_out = _kept_out(spec, here)
         if kept_out is not None:
-            failed, reason = kept_out
+            out.skipped[spec.name] = kept_out
+            continue
+        path = config.project_dir(spec)
+        verdict = _directory_verdict(spec.name, path, here, absent, path_problem)
+        if verdict is not None:
+            failed, reason = verdict
             (out.failed if failed else out.skipped)[spec.name] = reason
             continue
-        tasks = tuple(config.task_names(spec))
-        done = (
-            frozenset()
-            if force
-            else frozenset(t for t in tasks if snapshot.done_today(spec.name, t, date))
-        )
-        if len(done) == len(tasks):
-            which = "its task" if len(tasks) == 1 else f"all {len(tasks)} tasks"
-            out.skipped[spec.name] = f"done today: {which} succeeded on {date}"
+        tasks, done, done_reason = _done_today(config, spec, snapshot, date, force)
+        if done_reason is not None:
+            out.skipped[spec.name] = done_reason
             continue
         eligible.append(Planned(spec.name, path, tasks, done, ()))
-
-    cap = config.settings.run.max_projects
-    if cap and len(eligible) > cap:
-        # Least recently completed first; Python's sort is stable, so ties keep config order.
-        keep = {
-            p.name for p in sorted(eligible, key=lambda p: snapshot.last_finished(p.name))[:cap]
-        }
-        for planned in eligible:
-            if planned.name not in keep:
-                out.skipped[planned.name] = f"max_projects = {cap} reached"
-        eligible = [p for p in eligible if p.name in keep]
-
+    eligible = _capped(config, snapshot, eligible, out)
     in_sweep = {p.name for p in eligible} | set(out.failed)
     for planned in eligible:
         deps = config.project(planned.name).depends_on
@@ -220,3 +209,32 @@ def select(
             )
         )
     return out
+
+
+def _directory_verdict(
+    name: str,
+    path: Path,
+    host: str,
+    absent: Mapping[str, Absent] | None,
+    path_problem: Callable[[Path], str | None],
+) -> tuple[bool, str] | None:
+    """(failed, reason) of a project whose directory keeps it from running here, or None."""
+    if absent is not None and name in absent:
+        return _absent_verdict(path, host, absent[name])
+    problem = path_problem(path)
+    return (True, problem) if problem else None
+
+
+def _capped(
+    config: Config, snapshot: Snapshot, eligible: list[Planned], out: Selection
+) -> list[Planned]:
+    """max_projects: the least recently completed first; the rest skipped."""
+    cap = config.settings.run.max_projects
+    if not cap or len(eligible) <= cap:
+        return eligible
+    # Python's sort is stable, so ties keep config order.
+    keep = {p.name for p in sorted(eligible, key=lambda p: snapshot.last_finished(p.name))[:cap]}
+    for planned in eligible:
+        if planned.name not in keep:
+            out.skipped[planned.name] = f"max_projects = {cap} reached"
+    return [p for p in eligible if p.name in keep]
