@@ -173,7 +173,10 @@ def select(
 ) -> Selection:
     """``host``: this host (None: ``claims.this_host()``); ``absent``: the projects
     missing here on a shared store, with what the hosts answered (None: one host, where a
-    missing directory is a failure)."""
+    missing directory is a failure).
+
+    The skip guard comes before the directory: a project whose every task succeeded today
+    (on another host, or imported) is done, whether or not its directory is here."""
     here = this_host() if host is None else host
     out = Selection()
     eligible: list[Planned] = []
@@ -184,15 +187,15 @@ def select(
         if kept_out is not None:
             out.skipped[spec.name] = kept_out
             continue
+        tasks, done, done_reason = _done_today(config, spec, snapshot, date, force)
+        if done_reason is not None:
+            out.skipped[spec.name] = done_reason
+            continue
         path = config.project_dir(spec)
         verdict = _directory_verdict(spec.name, path, here, absent, path_problem)
         if verdict is not None:
             failed, reason = verdict
             (out.failed if failed else out.skipped)[spec.name] = reason
-            continue
-        tasks, done, done_reason = _done_today(config, spec, snapshot, date, force)
-        if done_reason is not None:
-            out.skipped[spec.name] = done_reason
             continue
         eligible.append(Planned(spec.name, path, tasks, done, ()))
     eligible = _capped(config, snapshot, eligible, out)

@@ -188,3 +188,17 @@ def test_a_dry_run_on_a_shared_store_asks_no_host(tmp_path: Path, pg_url: str) -
         assert store.read().hosts() == {}
     finally:
         store.close()
+
+
+def test_the_skip_guard_comes_before_the_directory(tmp_path: Path) -> None:
+    """A project whose every task succeeded today is done today, however its directory
+    fares here: missing on every host, missing on this one host, or unusable."""
+    config = _config(tmp_path, proj("gone", "a"))
+    done = Snapshot({"projects": {"gone": {"tasks": {"a": {"status": "ok", "date": TODAY}}}}})
+    reason = f"done today: its task succeeded on {TODAY}"
+    for absent in ({"gone": Absent(Absence.NOWHERE, ("h1",))}, None):
+        out = select(config, done, TODAY, host="h1", absent=absent)
+        assert (out.skipped, out.failed) == ({"gone": reason}, {})
+    # --force runs it again, and then its directory counts.
+    forced = select(config, done, TODAY, force=True, host="h1", absent=None)
+    assert forced.failed == {"gone": f"project directory {tmp_path / 'gone'} does not exist"}
