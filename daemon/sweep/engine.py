@@ -28,7 +28,7 @@ from agentd.daemon.sweep import ordering, rundirs
 from agentd.daemon.sweep.budget import AgentSlots
 from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
-from agentd.daemon.sweep.presence import ask_hosts
+from agentd.daemon.sweep.presence import ask_hosts, settle_later
 from agentd.daemon.sweep.project import Failures, SweepContext, iso, run_project
 from agentd.daemon.sweep.rundirs import RunDir
 from agentd.daemon.sweep.selection import Absence, Absent, Selection, missing_here, select
@@ -112,6 +112,7 @@ def run_sweep(
             clock=clock,
         )
         results = _run_selection(ctx, selection, request)
+        results.update(_settle_later(ctx, selection))
         _record_blocked(ctx, results)
         _forget_removed_projects(config, store, slog)
         ordered = _in_config_order(config, results, selection.skipped)
@@ -171,7 +172,8 @@ def _run_selection(
             name, ProjectStatus.FAILED, reason, blocks=f"dependency failed: {name}"
         )
     for name, reason in selection.skipped.items():
-        slog.info("project.skipped", project=name, reason=reason)
+        if name not in selection.later:  # said when decided, at the sweep's end
+            slog.info("project.skipped", project=name, reason=reason)
     with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):
         results = fan_out(
             selection.chosen,
@@ -185,6 +187,25 @@ def _run_selection(
         if result.status is ProjectStatus.SKIPPED and name not in selection.skipped:
             slog.info("project.skipped", project=name, reason=result.reason)
     return results
+
+
+def _settle_later(ctx: SweepContext, selection: Selection) -> dict[str, ProjectResult]:
+    """Projects missing here that no other host was known to have when the sweep started,
+    decided now that this host's own projects have run (see presence.settle_later)."""
+    if not selection.later or ctx.stop.requested:
+        return {}
+    now = ctx.clock.now()
+    verdicts = settle_later(ctx.config, ctx.store, selection.later, ctx.date, now, ctx.log)
+    out: dict[str, ProjectResult] = {}
+    for name, (failed, reason) in verdicts.items():
+        if failed:
+            ctx.log.error("project.failed", project=name, reason=reason)
+            ctx.fail(name, None, TaskStatus.FAILED, reason)
+            out[name] = ProjectResult(name, ProjectStatus.FAILED, reason)
+        else:
+            ctx.log.info("project.skipped", project=name, reason=reason)
+            out[name] = ProjectResult(name, ProjectStatus.SKIPPED, reason)
+    return out
 
 
 def _record_blocked(ctx: SweepContext, results: dict[str, ProjectResult]) -> None:

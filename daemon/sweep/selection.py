@@ -6,7 +6,7 @@ tested with plain tables. The executor runs only what this hands it.
 
 Several hosts: a project pinned to other hosts (``hosts = ["gpu-*"]``) is not this
 host's to run; one whose directory is missing here is left to the hosts that may have it,
-and fails once, on the first host to find that none has it.
+and fails once, on the first host to find, at the end of its sweep, that none has it.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ class Selection:
     expected: dict[str, float | None] = field(default_factory=dict)
     assumed: dict[str, float] = field(default_factory=dict)
     unknown_task_s: float = 1.0  # what each never-run task was counted as
+    # Missing here, and no other host known when the sweep started: skipped for now, and
+    # decided when this host's sweep ends (presence.settle_later).
+    later: list[str] = field(default_factory=list)
 
     def planned(self, name: str) -> Planned:
         return next(p for p in self.chosen if p.name == name)
@@ -90,6 +93,9 @@ class Absence(StrEnum):
     FAILED_ELSEWHERE = "failed elsewhere"  # no host has it, another host failed it
     UNASKED = "unasked"  # nobody was asked (a dry run writes nothing)
     UNANSWERED = "unanswered"  # the store could not be asked
+    # No other host known yet: left for now, and asked again when this sweep ends (hosts
+    # that started with it have said what they have by then).
+    LATER = "later"
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,7 @@ def missing_here(
     }
 
 
-def _absent_verdict(path: Path, host: str, absent: Absent) -> tuple[bool, str]:
+def absent_verdict(path: Path, host: str, absent: Absent) -> tuple[bool, str]:
     """(failed, reason) of a project missing on ``host``."""
     gone = f"{path} does not exist on {host}"
     if absent.kind is Absence.ELSEWHERE:
@@ -135,7 +141,7 @@ def _absent_verdict(path: Path, host: str, absent: Absent) -> tuple[bool, str]:
         return True, f"project directory {path} does not exist on any host (asked: {asked})"
     if absent.kind is Absence.FAILED_ELSEWHERE:
         return False, "failed by another host: not on any host"
-    if absent.kind is Absence.UNASKED:
+    if absent.kind in (Absence.UNASKED, Absence.LATER):
         return False, f"left for another host: {gone} (failed if no host has it)"
     return True, f"{gone}, and the other hosts could not be asked: {absent.detail}"
 
@@ -192,7 +198,7 @@ def select(
             out.skipped[spec.name] = done_reason
             continue
         path = config.project_dir(spec)
-        verdict = _directory_verdict(spec.name, path, here, absent, path_problem)
+        verdict = _directory_verdict(spec.name, path, here, absent, path_problem, out)
         if verdict is not None:
             failed, reason = verdict
             (out.failed if failed else out.skipped)[spec.name] = reason
@@ -220,10 +226,14 @@ def _directory_verdict(
     host: str,
     absent: Mapping[str, Absent] | None,
     path_problem: Callable[[Path], str | None],
+    out: Selection,
 ) -> tuple[bool, str] | None:
-    """(failed, reason) of a project whose directory keeps it from running here, or None."""
+    """(failed, reason) of a project whose directory keeps it from running here, or None;
+    one left until the sweep's end is noted in ``out.later``."""
     if absent is not None and name in absent:
-        return _absent_verdict(path, host, absent[name])
+        if absent[name].kind is Absence.LATER:
+            out.later.append(name)
+        return absent_verdict(path, host, absent[name])
     problem = path_problem(path)
     return (True, problem) if problem else None
 

@@ -13,14 +13,20 @@ import pytest
 import structlog
 
 from agentd.config import Config
-from agentd.daemon.sweep.presence import ask_hosts
+from agentd.daemon.sweep.presence import ask_hosts, settle_later
 from agentd.daemon.sweep.selection import Absence, Absent, missing_here, select
-from agentd.state import Snapshot
+from agentd.state import Snapshot, TaskRecord
+from agentd.state.claims import Holder
 from tests.builders import cmd, load, one_project, proj
 from tests.helpers import Workspace
 
 TODAY = "2026-11-22"
 EMPTY = Snapshot({"projects": {}, "claims": {}, "runs": []})
+
+
+def _holder(run_id: str, host: str, now: datetime) -> Holder:
+    stamp = now.isoformat(timespec="seconds")
+    return Holder(run_id, 1, host, stamp, stamp)
 
 
 def _config(tmp_path: Path, *projects: dict[str, Any]) -> Config:
@@ -128,18 +134,47 @@ def test_hosts_leave_a_missing_project_to_each_other_and_one_fails_it(
     log = structlog.get_logger("test")
     h1, h2 = PostgresStore(pg_url, host="h1"), PostgresStore(pg_url, host="h2")
     try:
-        # h2 has swept tonight and missed nothing: h1 leaves "gpu" to it.
-        assert ask_hosts(config, h2, ["web"], TODAY, now, log) == {}
-        assert ask_hosts(config, h1, None, TODAY, now, log) == {
-            "gpu": Absent(Absence.ELSEWHERE, ("h2",))
+        # h1 starts first: nobody else is known yet, so "gpu" waits for the sweep's end.
+        assert ask_hosts(config, h1, None, TODAY, now, log) == {"gpu": Absent(Absence.LATER)}
+        # h2 starts, has no "gpu" either, and knows h1 has said so: undecided too.
+        assert ask_hosts(config, h2, None, TODAY, now, log) == {"gpu": Absent(Absence.LATER)}
+        # h2's sweep ends first: no host has it, and h2, the first to find that, fails it.
+        gone = f"project directory {tmp_path / 'gpu'} does not exist on any host"
+        assert settle_later(config, h2, ["gpu"], TODAY, now, log) == {
+            "gpu": (True, f"{gone} (asked: h1, h2)")
         }
-        # h2 has no "gpu" either: no host has it, and h2, the first to find that, fails it.
-        assert ask_hosts(config, h2, None, TODAY, now, log) == {
-            "gpu": Absent(Absence.NOWHERE, ("h1", "h2"))
+        # h1's sweep ends: failed once, not once per host.
+        assert settle_later(config, h1, ["gpu"], TODAY, now, log) == {
+            "gpu": (False, "failed by another host: not on any host")
         }
-        # h1's next sweep that night leaves it: failed once, not once per host.
-        assert ask_hosts(config, h1, None, TODAY, now, log) == {
-            "gpu": Absent(Absence.FAILED_ELSEWHERE)
+    finally:
+        h1.close()
+        h2.close()
+
+
+def test_a_host_that_started_later_is_asked_at_the_end(tmp_path: Path, pg_url: str) -> None:
+    """Two hosts on their first night: h2 starts before h1 has ever published, so h1 is
+    not known when h2 starts; by h2's end it is, and has not said it lacks "gpu"."""
+    from agentd.state.postgres import PostgresStore
+
+    config = _config(tmp_path, proj("gpu", "a"))
+    now = datetime.now(UTC)
+    log = structlog.get_logger("test")
+    h1, h2 = PostgresStore(pg_url, host="h1"), PostgresStore(pg_url, host="h2")
+    try:
+        assert ask_hosts(config, h2, None, TODAY, now, log) == {"gpu": Absent(Absence.LATER)}
+        (tmp_path / "gpu").mkdir()  # h1 has it (the hosts share tmp_path here)
+        assert ask_hosts(config, h1, None, TODAY, now, log) == {}
+        assert settle_later(config, h2, ["gpu"], TODAY, now, log) == {
+            "gpu": (False, f"left for another host: {tmp_path / 'gpu'} does not exist on h2")
+        }
+        # The already-done check comes first: done today is done, whichever host did it.
+        (tmp_path / "gpu").rmdir()
+        assert h1.claim("gpu", _holder("r1", "h1", now), TODAY, ["a"], False, now)
+        h1.record("gpu", "a", TaskRecord("ok", TODAY, "r1", None, None, 0.1, 0))
+        h1.release("gpu", "r1", None)
+        assert settle_later(config, h2, ["gpu"], TODAY, now, log) == {
+            "gpu": (False, f"done today: finished by another host on {TODAY}")
         }
     finally:
         h1.close()

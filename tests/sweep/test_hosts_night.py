@@ -13,7 +13,7 @@ from typing import Any
 
 from agentd.state import ProjectRecord, TaskRecord
 from tests.builders import Table, cmd, config, proj, toml
-from tests.helpers import AGENTD, DEADLINE, Workspace
+from tests.helpers import AGENTD, DEADLINE, Workspace, wait_for
 
 TODAY_TZ = "UTC"
 
@@ -117,3 +117,56 @@ def test_a_project_done_today_is_done_whatever_its_directory(ws: Workspace, pg_u
     assert zeta["status"] == "skipped"
     assert zeta["reason"] == f"done today: its task succeeded on {today()}"
     assert by_name(report)["alpha"]["status"] == "ok"
+
+
+# -- hosts that start together on their first night -----------------------------------------
+
+
+def held(ws: Workspace) -> Table:
+    """A task that says it started (a file) and ends once the test opens its gate."""
+    marks = ws.root / "marks"
+    marks.mkdir(exist_ok=True)
+    script = (
+        f'touch "{marks}/started-$AGENTD_PROJECT"; '
+        f'while [ ! -e "{marks}/gate-$AGENTD_PROJECT" ]; do sleep 0.05; done'
+    )
+    return {"shell": script}
+
+
+def started(ws: Workspace, project: str) -> bool:
+    return (ws.root / "marks" / f"started-{project}").exists()
+
+
+def open_gate(ws: Workspace, project: str) -> None:
+    (ws.root / "marks" / f"gate-{project}").touch()
+
+
+def test_a_project_on_one_host_only_is_not_failed_by_a_host_that_started_first(
+    ws: Workspace, pg_url: str
+) -> None:
+    """build-2 lacks zeta and starts before build-1 has ever used the store: build-1 is
+    not known yet. build-2 decides only when its sweep ends, and build-1, started since,
+    has zeta: left for it, not failed as missing on every host."""
+    ws.project_dirs("long", "zeta")
+    tasks = {"hold": held(ws)}
+    long = proj("long", "hold", hosts=["build-2"])  # keeps build-2's sweep going
+    host_config(ws, "build-2", pg_url, tasks, [long, proj("zeta", "hold", path="nowhere/zeta")])
+    host_config(ws, "build-1", pg_url, tasks, [long, proj("zeta", "hold")])
+    two = sweep(ws, "build-2")
+    wait_for(lambda: started(ws, "long"), what="build-2's sweep to be under way")
+    one = sweep(ws, "build-1")
+    wait_for(lambda: started(ws, "zeta"), what="build-1 to run zeta")
+    open_gate(ws, "long")
+    code, report = two.finish()
+    assert code == 0, report["failures"]
+    zeta = by_name(report)["zeta"]
+    assert zeta == {
+        **zeta,
+        "status": "skipped",
+        "reason": f"left for another host: {ws.root / 'nowhere' / 'zeta'} does not exist on"
+        " build-2",
+    }
+    open_gate(ws, "zeta")
+    code, report = one.finish()
+    assert code == 0, report["failures"]
+    assert by_name(report)["zeta"]["status"] == "ok"
