@@ -4,7 +4,9 @@ Each method is one transaction (``pgconn.Connections.transact``). A project's ro
 lock of its claim: ``claim``, ``record`` and ``release`` take it with SELECT ... FOR
 UPDATE, so two hosts claiming one project queue on the row and the second sees the first's
 claim (and the skip guard as it is then). Budget reservations take one advisory lock for
-the whole ledger instead: the check spans every project. The answers are the JSON store's
+the whole ledger instead, the check spans every project; ``record`` and ``release``, which
+settle and drop reservations, take it first too, so a check never reads the ledger half
+way through one of them. The answers are the JSON store's
 (``state.jsonfile``), which is the reference; the document ``read`` builds has its shape,
 plus ``hosts`` (every host's daemon, fires and last sighting).
 """
@@ -186,6 +188,9 @@ class PostgresStore(StateStore):
         key = f"{record.run_id}/{project}/{task}"
 
         def body(cur: Cursor) -> ClaimLost | None:
+            # The ledger's lock, as reserve takes it: a budget check sees this run either
+            # reserved or settled, never neither (taken before the project's row, as there).
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
             cur.execute("DELETE FROM agentd.reserved WHERE key = %s", (key,))
             if record.usage is not None:
                 # Money spent stays spent: counted even from a sweep whose claim was taken
@@ -214,6 +219,8 @@ class PostgresStore(StateStore):
 
     def release(self, project: str, run_id: str, record: ProjectRecord | None) -> None:
         def body(cur: Cursor) -> None:
+            # The ledger's lock (see record): the claim and the reservations go together.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
             doc, claim = lock_project(cur, project)
             check_holder(claim, project, run_id)  # raised: rolled back, nothing written
             cur.execute(

@@ -5,6 +5,7 @@ as tests/state/test_contract.py. Every racer is held at a barrier and let go at 
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 from agentd.state import Busy, Claimed, JsonFileStore, Snapshot, StateStore
 from agentd.state.base import Refused, Reserved
 from tests.helpers import ROOT
-from tests.state.contract import DATE, NOW, StoreFactory, mine
+from tests.state.contract import DATE, NOW, StoreFactory, agent_run, mine
 
 RACERS = 8
 ROOM = 3  # agent runs the budget rule lets be in flight at once
@@ -102,6 +103,68 @@ def test_racing_reservations_never_pass_the_rule_together(
     assert sum(isinstance(r, Refused) for r in results) == RACERS - ROOM, results
     assert rule.most == 1, "two budget checks ran at once"
     assert len(stores[0].read().reservations()) == ROOM
+
+
+RUNS_ALLOWED = 60  # agent runs the nightly limit of the test below has room for
+SEEDED = 400  # runs in the ledger of the day before
+YESTERDAY = "2026-11-21"
+
+
+class Ledger:
+    """A budget rule in runs, not dollars (sums of floats would wobble), which keeps what
+    each of its checks saw: runs settled plus runs in flight. Runs are reserved at their
+    price and settle at it, so in the order the checks hold the ledger that count never
+    goes down; a check that misses a run (settled after it read the ledger, its
+    reservation gone before it read the reservations) sees it go down."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def __call__(self, snapshot: Snapshot) -> dict[str, Any] | Refused:
+        settled = len(snapshot.spend([DATE]))
+        flying = len(snapshot.reservations())
+        self.seen.append(settled + flying)  # checks never overlap (see Rule above)
+        if settled >= RUNS_ALLOWED:
+            return Refused("the nightly limit is spent")
+        if settled + flying >= RUNS_ALLOWED:
+            return Refused("the rest of the limit is in flight", wait=True)
+        return {"agent": "claude", "date": DATE, "usd": 0.1, "tokens": None}
+
+
+def test_runs_settling_while_others_reserve_never_pass_the_limit(
+    store_factory: StoreFactory,
+) -> None:
+    """Six hosts each sweep one project over and over (claim, reserve, record, release)
+    until the limit is spent: every check sees every run, settled or in flight."""
+    hosts = 6
+    stores = [store_factory(host=f"h{i}") for i in range(hosts)]
+    # The ledger of the last days, as a busy fleet leaves it: a check reads it all.
+    seed = stores[0]
+    seed.claim("seed", mine(seed, "run-seed"), YESTERDAY, [], True, NOW)
+    for n in range(SEEDED):
+        seed.record("seed", f"t{n}", agent_run("run-seed", 0.1, YESTERDAY))
+    seed.release("seed", "run-seed", None)
+    rule = Ledger()
+
+    def sweep(i: int) -> int:
+        store, ran = stores[i], 0
+        for n in range(10 * RUNS_ALLOWED):
+            run, project = f"run-{i}-{n}", f"p{i}"
+            store.claim(project, mine(store, run), DATE, ["t"], True, NOW)
+            got = store.reserve(project, "t", run, rule, NOW)
+            if isinstance(got, Reserved):
+                store.record(project, "t", agent_run(run, 0.1))
+                ran += 1
+            store.release(project, run, None)
+            if isinstance(got, Refused) and not got.wait:
+                return ran
+        raise AssertionError(f"host {i} never saw the limit spent")
+
+    ran = _race(hosts, sweep)
+    assert sum(ran) == RUNS_ALLOWED, ran
+    assert len(stores[0].read().spend([DATE])) == RUNS_ALLOWED
+    dips = [(k, a, b) for k, (a, b) in enumerate(itertools.pairwise(rule.seen)) if b < a]
+    assert dips == [], f"checks that missed a run (check, runs before, runs seen): {dips}"
 
 
 # One sweep process of the JSON test below: says it is ready, waits for the go (its stdin
