@@ -20,15 +20,33 @@ from agentd.state.base import STATE_VERSION, StateError
 from agentd.state.document import check_document
 from agentd.state.pgconn import Cursor
 
+NUL = "\u0000"
+NUL_ESCAPED = json.dumps(NUL)[1:-1]  # how json.dumps writes it: \u0000
+REPLACEMENT = "\ufffd"  # what a NUL is stored as
+
 
 def jsonb(value: Any) -> Jsonb:
     """``value`` as a jsonb parameter; NaN and Infinity are refused here, with a message,
-    rather than by the server in the middle of a transaction."""
+    rather than by the server in the middle of a transaction. jsonb cannot hold U+0000,
+    which a task's output (in a report) may well contain: it is stored as U+FFFD, the
+    replacement character, in strings and keys alike."""
     try:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"))
-    except (ValueError, TypeError) as exc:
+        if NUL_ESCAPED in text:  # rare: only then is the whole value walked
+            text = json.dumps(_without_nul(value), allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError) as exc:
         raise StateError(f"not stored: a value is not plain JSON ({exc})") from None
     return Jsonb(text, dumps=_already_dumped)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT)
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _already_dumped(text: Any) -> str:
