@@ -20,6 +20,9 @@ SCHEMA_VERSION = 1
 # pg_advisory_xact_lock keys: one for schema changes, one for the spend ledger (reserve).
 SCHEMA_LOCK = 0x61676E_7464_01
 LEDGER_LOCK = 0x61676E_7464_02
+# pg_advisory_xact_lock(PRESENCE_LOCK, hashtext(date)): the hosts publishing the projects
+# they lack for one night, one at a time (the two-key form: its own space of keys).
+PRESENCE_LOCK = 0x61676E74
 
 # The statements that bring a database from version N-1 to N, for N = 1 .. SCHEMA_VERSION.
 STEPS: dict[int, list[LiteralString]] = {

@@ -51,6 +51,7 @@ from agentd.state.pgdoc import (
 )
 from agentd.state.pgschema import (
     LEDGER_LOCK,
+    PRESENCE_LOCK,
     ensure,
     migrate_database,
 )
@@ -373,6 +374,10 @@ class PostgresStore(StateStore):
         names = sorted(set(missing))
 
         def body(cur: Cursor) -> dict[str, list[str]]:
+            # One host at a time per night: each inserts what it lacks, then reads what the
+            # others lack; two at once would each miss the other's rows and leave the
+            # project to each other.
+            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (PRESENCE_LOCK, date))
             touch_host(cur, self.host, now)
             return others_having(cur, self.host, date, names, now - KNOWN_FOR)
 

@@ -167,6 +167,25 @@ def test_runs_settling_while_others_reserve_never_pass_the_limit(
     assert dips == [], f"checks that missed a run (check, runs before, runs seen): {dips}"
 
 
+def test_hosts_missing_a_project_at_once_never_all_leave_it_to_each_other(
+    store_factory: StoreFactory,
+) -> None:
+    """Every host lacks the project and says so at the same moment: at least one of them
+    must hear that no other host may have it (and go on to fail it), or the project
+    would be left to each other by all of them, and never run nor fail."""
+    hosts = 3
+    stores = [store_factory(host=f"h{i}") for i in range(hosts)]
+    for store in stores:  # each host known to the others, as after its first sweep
+        store.publish_presence(DATE, ["elsewhere"], NOW)
+    stuck = []
+    for n in range(30):
+        project = f"p{n}"
+        answers = _race(hosts, lambda i: stores[i].publish_presence(DATE, [project], NOW))
+        if all(answer[project] for answer in answers):
+            stuck.append((project, answers))
+    assert stuck == [], f"{len(stuck)} of 30 projects left to each other by every host"
+
+
 # One sweep process of the JSON test below: says it is ready, waits for the go (its stdin
 # closed), then claims (and, for "reserve", reserves) and prints what it got.
 RACER = textwrap.dedent(
