@@ -1,8 +1,12 @@
 """Connections to the shared store's server, and one write = one transaction, retried.
 
 A write whose connection is lost (the server restarted, a network blip) is retried whole on
-a new connection, with backoff, for ``retry_for`` seconds; only then does it fail, with a
-message naming what was not written. A connection lost during COMMIT leaves it unknown
+a new connection for ``retry_for`` seconds; only then does it fail, with a message naming
+what was not written. A kept connection that fails is most likely one of many a restart
+killed: all kept ones are dropped and a new connection is tried at once; only a new
+connection that fails means the server is away, and waits (backoff). The first failure of
+a write is logged as a warning and its eventual success as info, so an outage shows in the
+daemon's log while it is being ridden out. A connection lost during COMMIT leaves it unknown
 whether the write landed: every write inserts its operation id into ``agentd.applied`` in
 the same transaction, so a retry that finds its id there returns the first attempt's
 answer instead of writing twice.
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
+import structlog
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agentd.state.base import StateError, StateUnreachable
@@ -41,6 +46,7 @@ DEFAULTS = {
     "application_name": "agentd",
 }
 _NOTHING: Any = object()
+log = structlog.get_logger("agentd.state")
 
 
 def describe(params: dict[str, Any]) -> str:
@@ -61,8 +67,11 @@ def _login() -> str:
 
 
 def reason(exc: BaseException, secret: str | None) -> str:
-    """libpq's message on one line, without the password should it ever echo one."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    """libpq's message on one line, without the password should it ever echo one. Its
+    lines are sentences without a full stop ("Connection refused", "Is the server
+    running ..."): joined with "; ", not run together."""
+    lines = (" ".join(line.split()) for line in str(exc).splitlines())
+    text = "; ".join(line for line in lines if line) or type(exc).__name__
     return text.replace(secret, "***") if secret else text
 
 
@@ -98,13 +107,20 @@ class Connections:
     def reason(self, exc: BaseException) -> str:
         return reason(exc, self._secret)
 
-    def _get(self) -> psycopg.Connection[Any]:
+    def _get(self) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection, and whether it is a kept one (it may have died since)."""
         with self._lock:
             if self._closed:
                 raise StateError(f"the store of {self.where} is closed")
             if self._idle:
-                return self._idle.pop()
-        return psycopg.connect(self._conninfo, autocommit=True)
+                return self._idle.pop(), True
+        return psycopg.connect(self._conninfo, autocommit=True), False
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     def give_back(self, conn: psycopg.Connection[Any]) -> None:
         usable = not conn.closed and not conn.broken
@@ -132,9 +148,12 @@ class Connections:
         pending: Any = _NOTHING  # the answer of an attempt whose COMMIT may have landed
         started = time.monotonic()
         delay = FIRST_DELAY
+        attempt = 0
         while True:
+            attempt += 1
+            kept = False
             try:
-                conn = self._get()
+                conn, kept = self._get()
             except psycopg.OperationalError as exc:
                 failure: psycopg.Error = exc
             else:
@@ -146,20 +165,32 @@ class Connections:
                             )
                         if pending is not _NOTHING and _applied(cur, op):
                             result: T = pending
-                            return result
-                        result = body(cur)
-                        if op is not None:
-                            cur.execute("INSERT INTO agentd.applied (op) VALUES (%s)", (op,))
-                        pending = result
+                        else:
+                            result = body(cur)
+                            if op is not None:
+                                cur.execute("INSERT INTO agentd.applied (op) VALUES (%s)", (op,))
+                            pending = result
+                    if write and attempt > 1:
+                        waited = time.monotonic() - started
+                        log.info(f"{self.where} reachable again", attempts=attempt, waited_s=waited)
                     return result
                 except psycopg.OperationalError as exc:
                     failure = exc
+                    self._drop_idle()  # a restart killed every one of them
                 except psycopg.Error as exc:
                     raise StateError(
                         f"{what}: {self.where} refused it: {self.reason(exc)}"
                     ) from None
                 finally:
                     self.give_back(conn)
+            if write and attempt == 1:
+                log.warning(
+                    f"{self.where} unreachable, retrying for {self.retry_for:g}s: "
+                    f"{self.reason(failure)}",
+                    pending=what,
+                )
+            if kept:
+                continue  # a connection from before: a new one may well work, at once
             waited = time.monotonic() - started
             if waited >= self.retry_for:
                 raise StateError(

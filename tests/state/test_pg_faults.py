@@ -4,10 +4,14 @@ server of tests/pgcluster.py."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from structlog.testing import capture_logs
 
 from agentd.state import Blocked, StateError
 from agentd.state.postgres import PostgresStore
+from tests.pgcluster import Cluster
 from tests.state.contract import DATE, NOW, agent_run, at, mine, summary
 
 NUL, FFFD = "\u0000", "\ufffd"
@@ -48,4 +52,60 @@ def test_a_value_nested_too_deep_is_refused_with_a_message(pg_url: str) -> None:
     with pytest.raises(StateError, match="not stored: a value is not plain JSON"):
         store.record_run(summary("r1", "h1", at(9)), 30, {"nested": deep})
     assert store.read().runs() == []
+    store.close()
+
+
+def test_after_a_restart_the_next_write_drops_every_dead_connection_at_once(
+    pg_url: str, pg_cluster: Cluster
+) -> None:
+    """A restart kills every kept connection: the first one that fails has them all
+    dropped and the write goes on at once on a new connection. One backoff per dead
+    connection (0.2 s, 0.4 s, ...) would exhaust this retry_for, and the log shows the
+    two attempts: one warning, one recovery."""
+    store = PostgresStore(pg_url, host="h1", retry_for=0.5)
+    readers = 6
+    gate = threading.Barrier(readers)
+
+    def read() -> None:
+        gate.wait(timeout=60)
+        store.read()
+
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    kept = len(store.db._idle)
+    assert kept >= 2, "the readers did not overlap: nothing kept to go stale"
+    pg_cluster.restart("fast")
+    with capture_logs() as logs:
+        store.set_daemon({"pid": 1})
+    assert store.read().daemon() == {"pid": 1}
+    assert [(e["log_level"], e["event"]) for e in logs] == [
+        (
+            "warning",
+            f"{store.where} unreachable, retrying for 0.5s: {logs[0]['event'].split(': ', 1)[1]}",
+        ),
+        ("info", f"{store.where} reachable again"),
+    ]
+    assert logs[1]["attempts"] == 2
+    assert logs[0]["pending"] == "the daemon's status not published"
+    store.close()
+
+
+def test_a_server_that_is_down_is_named_with_libpqs_lines_kept_apart(
+    pg_url: str, pg_cluster: Cluster
+) -> None:
+    store = PostgresStore(pg_url, host="h1", retry_for=0.3)
+    pg_cluster.stop()
+    try:
+        with capture_logs() as logs, pytest.raises(StateError) as raised:
+            store.set_daemon({"pid": 1})
+    finally:
+        pg_cluster.start()
+    message = str(raised.value)
+    assert "No such file or directory; Is the server running locally" in message, message
+    # The first attempt met the kept connection the stop had closed.
+    assert [e["log_level"] for e in logs] == ["warning"]
+    assert "; This probably means the server terminated abnormally" in logs[0]["event"]
     store.close()
