@@ -4,13 +4,16 @@ server of tests/pgcluster.py."""
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from agentd.state import Blocked, StateError
+from agentd.state import Blocked, JsonFileStore, StateError
 from agentd.state.postgres import PostgresStore
+from agentd.state.transfer import import_json
 from tests.pgcluster import Cluster
 from tests.state.contract import DATE, NOW, agent_run, at, mine, summary
 
@@ -108,4 +111,42 @@ def test_a_server_that_is_down_is_named_with_libpqs_lines_kept_apart(
     # The first attempt met the kept connection the stop had closed.
     assert [e["log_level"] for e in logs] == ["warning"]
     assert "; This probably means the server terminated abnormally" in logs[0]["event"]
+    store.close()
+
+
+def test_an_import_skips_unusable_reports_naming_each(pg_url: str, tmp_path: Path) -> None:
+    """One report.json nested too deep for a parser, one with NaN (not JSON; jsonb
+    refuses it) and one with a NUL byte (stored as U+FFFD): the first two are skipped
+    with a warning naming them, their runs imported all the same, never a traceback."""
+    directory = tmp_path / "state"
+    source = JsonFileStore(directory)
+    bodies = {
+        "r1": b"[" * 100_000 + b"]" * 100_000,
+        "r2": b'{"run_id": "r2", "spend_usd": NaN}',
+        "r3": json.dumps({"run_id": "r3", "output": f"a{NUL}b"}).encode(),
+    }
+    for n, (run_id, body) in enumerate(bodies.items()):
+        source.record_run(summary(run_id, source.host, at(n)), 30)
+        (directory / "runs" / run_id).mkdir(parents=True)
+        (directory / "runs" / run_id / "report.json").write_bytes(body)
+    store = PostgresStore(pg_url, host="h1")
+    with capture_logs() as logs:
+        counts = import_json(directory, store)
+    assert counts["runs"] == 3
+    assert counts["reports"] == 1
+    assert counts["reports skipped"] == 2
+    assert [(e["log_level"], e["event"]) for e in logs] == [
+        (
+            "warning",
+            f"{directory}/runs/r1/report.json not imported (nested too deep): "
+            "run r1 is imported without it",
+        ),
+        (
+            "warning",
+            f"{directory}/runs/r2/report.json not imported (not valid JSON: NaN is not a "
+            "JSON number): run r2 is imported without it",
+        ),
+    ]
+    assert store.report_document("r3") == {"run_id": "r3", "output": f"a{FFFD}b"}
+    assert store.report_document("r1") is None
     store.close()
