@@ -25,6 +25,7 @@ from agentd.daemon.model.report import Report
 from agentd.daemon.model.results import Failure, ProjectResult
 from agentd.daemon.model.status import ProjectStatus, SweepStatus, TaskStatus, Trigger
 from agentd.daemon.sweep import ordering, rundirs
+from agentd.daemon.sweep.abandoned import stop_abandoned
 from agentd.daemon.sweep.budget import AgentSlots
 from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
@@ -93,6 +94,7 @@ def run_sweep(
     with _open_run(state_dir, now, config.settings.run.keep_runs) as held:
         slog = log.bind(run_id=held.run_id)
         _reap_stale_claims(config, store, now, slog)
+        stop_abandoned(store, state_dir, config.settings.run.kill_grace, slog)
         absent = ask_hosts(config, store, request.only, sweep_date(config, now), now, slog)
         selection = plan(config, store, request, now, absent)
         ctx = SweepContext(

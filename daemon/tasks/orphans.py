@@ -8,8 +8,9 @@ processes run on, reparented to init. Every task process carries ``AGENTD_RUN_ID
 /proc finds them all, unless one scrubbed its environment.
 
 Reading /proc costs about half a millisecond per 60 processes, so this runs only on the
-paths that stop tasks (a timeout, a shutdown, a claim taken over from a dead sweep),
-never after a task that ended by itself.
+paths that stop tasks (a timeout, a shutdown, a claim taken over from a dead sweep) and
+once as a sweep starts (what a dead sweep of this host left of projects another host
+took over), never after a task that ended by itself.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,33 @@ def signal_all(processes: list[Found], sig: int) -> None:
                 os.kill(process.pid, sig)
 
 
+@dataclass(frozen=True)
+class TaskProcess:
+    """A process some agentd started as a task (or a child of one), by its environment."""
+
+    process: Found
+    run_id: str
+    project: str
+
+
+def every_task() -> list[TaskProcess]:
+    """Every task process of any run that /proc shows (this host's, this PID namespace's):
+    for a sweep to find what a dead sweep left of projects it no longer holds."""
+    me = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        pid = int(name)
+        env = _env(pid)
+        run_id, project = env.get(b"AGENTD_RUN_ID"), env.get(b"AGENTD_PROJECT")
+        stat = _stat(pid) if run_id and project else None
+        if run_id and project and stat is not None:
+            decoded = run_id.decode(errors="replace"), project.decode(errors="replace")
+            found.append(TaskProcess(Found(pid, stat[1]), *decoded))
+    return found
+
+
 def stop_orphans(
     run_id: str, project: str, grace: float, log: Any, clock: Clock = SYSTEM_CLOCK
 ) -> list[int]:
@@ -70,12 +99,20 @@ def stop_orphans(
     if not found:
         return []
     log.warning("orphan.stopping", run=run_id, pids=[p.pid for p in found], kill_grace=grace)
+    stop(found, grace, lambda: find(run_id, project), clock)
+    return [p.pid for p in found]
+
+
+def stop(
+    found: list[Found], grace: float, again: Callable[[], list[Found]], clock: Clock = SYSTEM_CLOCK
+) -> None:
+    """SIGTERM ``found``, ``grace`` for them to end, then SIGKILL what ``again`` finds (a
+    process they started meanwhile too)."""
     signal_all(found, signal.SIGTERM)
     deadline = clock.monotonic() + grace
     while clock.monotonic() < deadline and _any_alive(found):
         clock.sleep(POLL)
-    signal_all(find(run_id, project), signal.SIGKILL)
-    return [p.pid for p in found]
+    signal_all(again(), signal.SIGKILL)
 
 
 def _any_alive(processes: list[Found]) -> bool:
@@ -105,3 +142,14 @@ def _has_env(pid: int, wanted: set[bytes]) -> bool:
     except OSError:
         return False  # gone, or another user's
     return wanted <= entries
+
+
+def _env(pid: int) -> dict[bytes, bytes]:
+    """The AGENTD_* part of a process's environment ({} if gone or another user's)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            entries = handle.read().split(b"\0")
+    except OSError:
+        return {}
+    pairs = (entry.partition(b"=") for entry in entries if entry.startswith(b"AGENTD_"))
+    return {key: value for key, _, value in pairs}
