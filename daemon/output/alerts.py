@@ -28,7 +28,7 @@ from agentd.daemon.output.httppost import one_line, post, scrub
 from agentd.daemon.output.report import HTML_FILE, write_report
 from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
-from agentd.daemon.tasks.taskcmd import STRIPPED_ENV
+from agentd.daemon.tasks.taskcmd import inherited
 from agentd.state.files import open_new
 
 ALERT_FILE = "alert.json"
@@ -169,7 +169,7 @@ def _command(
             handle.write(json.dumps(payload, indent=2).encode() + b"\n")
     except OSError as exc:
         return False, f"cannot write {alert}: {exc.strerror}"
-    env = {key: value for key, value in environ.items() if key not in STRIPPED_ENV}
+    env = inherited(environ)
     env.update(
         AGENTD_RUN_ID=str(payload["run_id"]),
         AGENTD_STATUS=str(payload["status"]),

@@ -269,6 +269,7 @@ def _command(
     and its branch are)."""
     config = ctx.config
     spec = config.project(planned.name)
+    postgres = config.settings.state.backend == "postgres"  # libpq's password kept from it
     workdir = tree.cwd if tree is not None else planned.path
     extra_env = (
         {"AGENTD_REPO_DIR": str(planned.path), "AGENTD_BRANCH": tree.branch}
@@ -285,7 +286,9 @@ def _command(
         argv=task_argv(config, task, values),
         cwd=workdir,
         env={
-            **task_env(base_env(ctx.environ, config.settings.run), spec.env, values, task),
+            **task_env(
+                base_env(ctx.environ, config.settings.run, postgres), spec.env, values, task
+            ),
             **extra_env,
         },
         log_path=log_path,

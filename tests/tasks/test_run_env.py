@@ -131,3 +131,46 @@ def test_secrets_of_run_env_and_of_agentd_own_environment_are_masked(ws: Workspa
     shown = ws.run("report", "--config", str(ws.config)).stdout
     assert "secret-4242" not in shown
     assert "secret-5150" not in shown
+
+
+LIBPQ = {"PGPASSWORD": "pg-secret-7373", "PGPASSFILE": "/x/pgpass", "PGSERVICEFILE": "/x/svc"}
+
+
+def _printed_env(ws: Workspace, report: dict[str, object], project: str) -> dict[str, str]:
+    log = ws.state / "runs" / str(report["run_id"]) / project / "show.log"
+    return dict(line.partition("=")[::2] for line in log.read_text().splitlines())
+
+
+def test_the_shared_stores_credentials_never_reach_a_task(ws: Workspace, pg_url: str) -> None:
+    """agentd on PostgreSQL: its URL (however spelt: the loader reads AGENTD_State__Url)
+    and libpq's password sources are agentd's, not its tasks'; a task needing a database
+    of its own gets one through [run] env or its project's env."""
+    ws.env |= {"AGENTD_State__Url": pg_url, "AGENTD_STATE__BACKEND": "postgres", **LIBPQ}
+    write_config(
+        ws,
+        {"show": sh("env")},
+        [proj("a", "show"), proj("b", "show", env={"PGPASSWORD": "own-db"})],
+        run={"env": {"PGSERVICEFILE": "/own/svc"}},
+    )
+    code, report = ws.once_json()
+    assert code == 0, report
+    a, b = _printed_env(ws, report, "a"), _printed_env(ws, report, "b")
+    for env in (a, b):
+        assert not {k for k in env if k.upper() == "AGENTD_STATE__URL"}, env
+        assert "PGPASSFILE" not in env
+        assert env["PGSERVICEFILE"] == "/own/svc"
+        assert env["AGENTD_STATE__BACKEND"] == "postgres"  # not a secret: kept as ever
+    assert "PGPASSWORD" not in a
+    assert b["PGPASSWORD"] == "own-db"
+
+
+def test_libpq_variables_reach_tasks_when_the_state_is_not_on_postgresql(
+    ws: Workspace,
+) -> None:
+    ws.env |= {"AGENTD_state__URL": "", **LIBPQ}  # empty: no override, still never passed
+    write_config(ws, {"show": sh("env")}, [proj("a", "show")])
+    code, report = ws.once_json()
+    assert code == 0, report
+    env = _printed_env(ws, report, "a")
+    assert {k: env.get(k) for k in LIBPQ} == LIBPQ
+    assert "AGENTD_state__URL" not in env
