@@ -45,18 +45,19 @@ def parse_document(raw: bytes, path: Path) -> dict[str, Any]:
     return doc
 
 
-def check_document(doc: dict[str, Any], path: Path) -> None:
-    """The shapes the code relies on, checked whenever a whole state is read."""
+def check_document(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
+    """The shapes the code relies on, checked whenever a whole state is read; ``hint``
+    ends the message: what to do about it (a file's is not a database's)."""
     for key, kind in (("projects", dict), ("claims", dict), ("runs", list), ("fires", dict)):
         value = doc.setdefault(key, kind())
         if not isinstance(value, kind):
-            raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {HINT}")
+            raise StateCorrupt(f"{path}: {key!r} should be a {kind.__name__}; {hint}")
     for name in doc["projects"]:
-        _check_project(doc, name, path)
+        _check_project(doc, name, path, hint)
     for name in doc["claims"]:
-        _check_claim(doc, name, path)
+        _check_claim(doc, name, path, hint)
     for check in _CHECKS.values():
-        check(doc, path)
+        check(doc, path, hint)
 
 
 def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
@@ -75,12 +76,12 @@ def check_touched(doc: dict[str, Any], ops: list[Op], path: Path) -> None:
             if entry is not None and not _shaped(entry, SPEND_SHAPE):
                 raise StateCorrupt(f"{path}: a 'spend' entry has the wrong shape; {HINT}")
         elif where[0] in _CHECKS:
-            _CHECKS[where[0]](doc, path)
+            _CHECKS[where[0]](doc, path, HINT)
         else:
             check_document(doc, path)  # a whole section replaced: check all of it
 
 
-def _check_project(doc: dict[str, Any], name: str, path: Path) -> None:
+def _check_project(doc: dict[str, Any], name: str, path: Path, hint: str = HINT) -> None:
     entry = doc.get("projects", {}).get(name)
     if entry is None:
         return
@@ -89,37 +90,37 @@ def _check_project(doc: dict[str, Any], name: str, path: Path) -> None:
         or not all(_shaped(t, TASK_SHAPE) for t in entry.get("tasks", {}).values())
         or not _shaped(entry.get("blocked", {}), BLOCKED_SHAPE)
     ):
-        raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {hint}")
 
 
-def _check_task(doc: dict[str, Any], name: str, task: str, path: Path) -> None:
+def _check_task(doc: dict[str, Any], name: str, task: str, path: Path, hint: str = HINT) -> None:
     entry = doc.get("projects", {}).get(name)
     if entry is None:
         return
     if not _shaped(entry, PROJECT_SHAPE) or not _shaped(
         entry.get("tasks", {}).get(task, {}), TASK_SHAPE
     ):
-        raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: the entry of project {name!r} has the wrong shape; {hint}")
 
 
-def _check_claim(doc: dict[str, Any], name: str, path: Path) -> None:
+def _check_claim(doc: dict[str, Any], name: str, path: Path, hint: str = HINT) -> None:
     claim = doc.get("claims", {}).get(name)
     if claim is None:
         return
     if not (_shaped(claim, CLAIM_SHAPE) and _aware(claim.get("heartbeat")) and _pid_ok(claim)):
-        raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: the claim on project {name!r} has the wrong shape; {hint}")
 
 
-def _check_daemon(doc: dict[str, Any], path: Path) -> None:
+def _check_daemon(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
     daemon = doc.get("daemon")
     if daemon is not None and not (_shaped(daemon, DAEMON_SHAPE) and _pid_ok(daemon)):
-        raise StateCorrupt(f"{path}: 'daemon' has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: 'daemon' has the wrong shape; {hint}")
 
 
-def _check_runs(doc: dict[str, Any], path: Path) -> None:
+def _check_runs(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
     runs = doc.get("runs", [])
     if not isinstance(runs, list) or not all(_run_ok(run) for run in runs):
-        raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: an entry of 'runs' has the wrong shape; {hint}")
 
 
 def _run_ok(run: Any) -> bool:
@@ -128,7 +129,7 @@ def _run_ok(run: Any) -> bool:
     )
 
 
-def _check_fires(doc: dict[str, Any], path: Path) -> None:
+def _check_fires(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
     """``last_handled`` decides which fires are caught up: refused unless an instant. A
     skipped fire's entry only tells what was skipped (status, the history's gaps): one the
     daemon could not have written is dropped from what is read, not refused, since a bad
@@ -141,7 +142,7 @@ def _check_fires(doc: dict[str, Any], path: Path) -> None:
         or (last is not None and not _aware(last))
         or not isinstance(skipped, list)
     ):
-        raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: 'fires' has the wrong shape; {hint}")
     if not all(_skip_ok(entry) for entry in skipped):
         fires["skipped"] = [entry for entry in skipped if _skip_ok(entry)]
 
@@ -150,35 +151,35 @@ def _skip_ok(entry: Any) -> bool:
     return _shaped(entry, SKIPPED_FIRE_SHAPE) and _aware(entry.get("fire"))
 
 
-def _check_absent(doc: dict[str, Any], path: Path) -> None:
+def _check_absent(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
     absent = doc.get("absent", {})
     ok = isinstance(absent, dict) and all(
         isinstance(n, int) and not isinstance(n, bool) for n in absent.values()
     )
     if not ok:
-        raise StateCorrupt(f"{path}: 'absent' has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: 'absent' has the wrong shape; {hint}")
 
 
-def _check_spend(doc: dict[str, Any], path: Path) -> None:
+def _check_spend(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
     spend = doc.get("spend", {})
     ok = isinstance(spend, dict) and all(
         isinstance(day, dict) and all(_shaped(e, SPEND_SHAPE) for e in day.values())
         for day in spend.values()
     )
     if not ok:
-        raise StateCorrupt(f"{path}: 'spend' has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: 'spend' has the wrong shape; {hint}")
 
 
-def _check_reserved(doc: dict[str, Any], path: Path) -> None:
+def _check_reserved(doc: dict[str, Any], path: Path, hint: str = HINT) -> None:
     """Agent runs in flight: the budget counts them, so a bad entry is refused, not
     guessed at (state.base.Snapshot.reservations)."""
     reserved = doc.get("reserved", {})
     ok = isinstance(reserved, dict) and all(_shaped(e, RESERVED_SHAPE) for e in reserved.values())
     if not ok:
-        raise StateCorrupt(f"{path}: 'reserved' has the wrong shape; {HINT}")
+        raise StateCorrupt(f"{path}: 'reserved' has the wrong shape; {hint}")
 
 
-_CHECKS: dict[str, Callable[[dict[str, Any], Path], None]] = {
+_CHECKS: dict[str, Callable[[dict[str, Any], Path, str], None]] = {
     "reserved": _check_reserved,
     "daemon": _check_daemon,
     "runs": _check_runs,

@@ -20,6 +20,9 @@ from agentd.state.base import STATE_VERSION, StateError
 from agentd.state.document import check_document
 from agentd.state.pgconn import Cursor
 
+# What to do about a damaged row (a state file's advice is to move the file aside).
+ROW_HINT = "it is left untouched: delete or fix that row, or restore the database"
+
 NUL = "\u0000"
 NUL_ESCAPED = json.dumps(NUL)[1:-1]  # how json.dumps writes it: \u0000
 REPLACEMENT = "\ufffd"  # what a NUL is stored as
@@ -65,8 +68,14 @@ def lock_project(cur: Cursor, project: str) -> tuple[dict[str, Any], dict[str, A
     # Hostile until parsed, as a state file's entries: a claim with an unreadable pid or
     # heartbeat would otherwise fail deep in the claim logic.
     part = {"projects": {project: doc}, "claims": {} if claim is None else {project: claim}}
-    check_document(part, Path(f"agentd.projects, row {project!r}"))
+    check_document(part, Path(f"agentd.projects, row {project!r}"), ROW_HINT)
     return doc, claim
+
+
+def _check_row(part: dict[str, Any], where: str, table: str, key: Any) -> None:
+    """One row, read as the part of a state document it is; damaged, StateCorrupt names
+    the server, the table and the row's key, and what to do (not a file's advice)."""
+    check_document(part, Path(f"{where}, table agentd.{table}, row {key!r}"), ROW_HINT)
 
 
 def touch_host(cur: Cursor, host: str, now: datetime) -> None:
@@ -88,6 +97,8 @@ def build_document(cur: Cursor, host: str, where: str) -> dict[str, Any]:
     for name, entry, claim, count in cur.execute(
         "SELECT name, doc, claim, absent FROM agentd.projects ORDER BY name"
     ):
+        part = {"projects": {name: entry}, "claims": {} if claim is None else {name: claim}}
+        _check_row({**part, "absent": {name: count}}, where, "projects", name)
         if entry:
             projects[name] = entry
         if claim is not None:
@@ -95,21 +106,20 @@ def build_document(cur: Cursor, host: str, where: str) -> dict[str, Any]:
         if count:
             absent[name] = count
     runs = []
-    for run_host, summary in cur.execute(
-        "SELECT host, summary FROM agentd.runs ORDER BY finished NULLS FIRST, run_id, host"
+    for run_host, run_id, summary in cur.execute(
+        "SELECT host, run_id, summary FROM agentd.runs ORDER BY finished NULLS FIRST, run_id, host"
     ):
+        _check_row({"runs": [summary]}, where, "runs", (run_host, run_id))
         runs.append({**summary, "host": run_host} if isinstance(summary, dict) else summary)
-    spend: dict[str, dict[str, Any]] = {}
-    for date, key, entry in cur.execute("SELECT date, key, entry FROM agentd.spend ORDER BY date"):
-        spend.setdefault(date, {})[key] = entry
-    reserved = dict(cur.execute("SELECT key, entry FROM agentd.reserved ORDER BY key").fetchall())
+    spend = _spend(cur, where)
+    reserved = _reserved(cur, where)
     hosts: dict[str, Any] = {}
     for name, daemon, fires, seen in cur.execute(
         "SELECT host, daemon, fires, seen FROM agentd.hosts ORDER BY host"
     ):
         # Checked as this host's own would be: status and the scheduler read them.
         part = {"fires": fires or {}, **({"daemon": daemon} if daemon is not None else {})}
-        check_document(part, Path(f"{where}, host {name}"))
+        _check_row(part, where, "hosts", name)
         stamp = seen.isoformat(timespec="seconds") if seen is not None else None
         hosts[name] = {"daemon": part.get("daemon"), "fires": part["fires"], "seen": stamp}
     mine = hosts.get(host, {})
@@ -126,23 +136,33 @@ def build_document(cur: Cursor, host: str, where: str) -> dict[str, Any]:
     }
     if mine.get("daemon") is not None:
         doc["daemon"] = mine["daemon"]
-    check_document(doc, Path(where))
-    return doc
+    return doc  # every part of it checked, row by row
 
 
-def ledger(cur: Cursor) -> dict[str, Any]:
+def _spend(cur: Cursor, where: str) -> dict[str, dict[str, Any]]:
+    spend: dict[str, dict[str, Any]] = {}
+    for date, key, entry in cur.execute("SELECT date, key, entry FROM agentd.spend ORDER BY date"):
+        _check_row({"spend": {date: {key: entry}}}, where, "spend", (date, key))
+        spend.setdefault(date, {})[key] = entry
+    return spend
+
+
+def _reserved(cur: Cursor, where: str) -> dict[str, Any]:
+    reserved = dict(cur.execute("SELECT key, entry FROM agentd.reserved ORDER BY key").fetchall())
+    for key, entry in reserved.items():
+        _check_row({"reserved": {key: entry}}, where, "reserved", key)
+    return reserved
+
+
+def ledger(cur: Cursor, where: str) -> dict[str, Any]:
     """What a budget rule reads inside the reservation's step: the ledger (spend is kept
     SPEND_DAYS_KEPT days), the reservations and the claims."""
-    spend: dict[str, dict[str, Any]] = {}
-    for date, key, entry in cur.execute("SELECT date, key, entry FROM agentd.spend"):
-        spend.setdefault(date, {})[key] = entry
-    reserved = dict(cur.execute("SELECT key, entry FROM agentd.reserved").fetchall())
     claims = dict(
         cur.execute("SELECT name, claim FROM agentd.projects WHERE claim IS NOT NULL").fetchall()
     )
-    doc = {"spend": spend, "reserved": reserved, "claims": claims}
-    check_document(doc, Path("agentd.spend, agentd.reserved and the claims"))
-    return doc
+    for name, claim in claims.items():
+        _check_row({"claims": {name: claim}}, where, "projects", name)
+    return {"spend": _spend(cur, where), "reserved": _reserved(cur, where), "claims": claims}
 
 
 def others_having(

@@ -20,7 +20,7 @@ def schema_version(url: str) -> tuple[str, int | None]:
     db = Connections(url, retry_for=0)
     conn = db.open()
     try:
-        return db.where, current_version(conn)
+        return db.where, current_version(conn, db.where)
     except psycopg.Error as exc:
         raise StateError(f"{db.where}: the schema cannot be read: {db.reason(exc)}") from None
     finally:

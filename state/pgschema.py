@@ -78,8 +78,9 @@ STEPS: dict[int, list[LiteralString]] = {
 }
 
 
-def current_version(conn: psycopg.Connection[Any]) -> int | None:
-    """The schema version of this database; None if it has no agentd schema at all."""
+def current_version(conn: psycopg.Connection[Any], where: str = "the database") -> int | None:
+    """The schema version of this database (``where`` names it in messages); None if it
+    has no agentd schema at all."""
     # A scan of the catalog, not to_regclass: after waiting for the schema lock, only a
     # query's own snapshot sees the tables the lock's previous holder has just created.
     row = conn.execute(
@@ -90,11 +91,17 @@ def current_version(conn: psycopg.Connection[Any]) -> int | None:
         return None
     found = conn.execute("SELECT value FROM agentd.meta WHERE key = 'schema_version'").fetchone()
     if found is None:
-        raise StateCorrupt("the agentd schema has no schema_version in agentd.meta")
+        raise StateCorrupt(
+            f"{where}: the agentd schema has no schema_version in agentd.meta; "
+            "restore the database (or put the row back)"
+        )
     try:
         return int(str(found[0]))
     except ValueError:
-        raise StateCorrupt(f"agentd.meta has an unreadable schema_version {found[0]!r}") from None
+        raise StateCorrupt(
+            f"{where}: agentd.meta has an unreadable schema_version {found[0]!r}; "
+            "fix that row, or restore the database"
+        ) from None
 
 
 def migrate(conn: psycopg.Connection[Any], where: str = "the database") -> tuple[int, int]:
@@ -102,7 +109,7 @@ def migrate(conn: psycopg.Connection[Any], where: str = "the database") -> tuple
     was none. Concurrent callers (hosts starting together) wait for each other's lock."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-        found = current_version(conn)
+        found = current_version(conn, where)
         start = 0 if found is None else found
         refuse_newer(start, where)
         for version in range(start + 1, SCHEMA_VERSION + 1):
@@ -119,7 +126,7 @@ def migrate(conn: psycopg.Connection[Any], where: str = "the database") -> tuple
 
 def ensure(conn: psycopg.Connection[Any], where: str) -> None:
     """At open: create the schema in an empty database; refuse any other version."""
-    found = current_version(conn)
+    found = current_version(conn, where)
     if found is None:
         migrate(conn, where)
         return

@@ -352,7 +352,9 @@ class PostgresStore(StateStore):
             # A run that lost its claim would hold a reservation nobody counts.
             check_holder(lock_project(cur, project)[1], project, run_id)
             key = (project, task, run_id)
-            answer, kept = reserve_step(ledger(cur), decide, key, self.host, now, self.stale_after)
+            answer, kept = reserve_step(
+                ledger(cur, self.where), decide, key, self.host, now, self.stale_after
+            )
             if isinstance(answer, Reserved) and kept is not None:
                 # Lapsed ones go as this one is written.
                 cur.execute("DELETE FROM agentd.reserved WHERE NOT key = ANY(%s)", (list(kept),))

@@ -8,10 +8,12 @@ import json
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from structlog.testing import capture_logs
 
-from agentd.state import Blocked, JsonFileStore, StateError
+from agentd.state import Blocked, JsonFileStore, StateCorrupt, StateError
+from agentd.state.base import Refused
 from agentd.state.postgres import PostgresStore
 from agentd.state.transfer import import_json
 from tests.pgcluster import Cluster
@@ -150,3 +152,47 @@ def test_an_import_skips_unusable_reports_naming_each(pg_url: str, tmp_path: Pat
     assert store.report_document("r3") == {"run_id": "r3", "output": f"a{FFFD}b"}
     assert store.report_document("r1") is None
     store.close()
+
+
+def _damage(url: str, statement: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(statement.encode())
+
+
+def test_a_damaged_row_is_named_with_what_to_do_about_a_database(pg_url: str) -> None:
+    """Not a state file's advice ("move it aside"): the server, the table, the row's key,
+    and fix or delete that row, or restore the database."""
+    store = PostgresStore(pg_url, host="h1")
+    store.claim("api", mine(store, "r1"), DATE, ["t"], False, NOW)
+    store.record("api", "t", agent_run("r1", 0.1))
+    _damage(pg_url, """UPDATE agentd.spend SET entry = jsonb_set(entry, '{cost_usd}', '"x"')""")
+    hint = "it is left untouched: delete or fix that row, or restore the database"
+    with pytest.raises(StateCorrupt) as raised:
+        store.read()
+    assert str(raised.value) == (
+        f"{store.where}, table agentd.spend, row ('{DATE}', 'r1/api/t'): "
+        f"'spend' has the wrong shape; {hint}"
+    )
+    with pytest.raises(StateCorrupt) as raised:
+        store.reserve("api", "t", "r1", lambda snapshot: Refused("no"), NOW)
+    assert f"table agentd.spend, row ('{DATE}', 'r1/api/t')" in str(raised.value)
+    _damage(pg_url, "DELETE FROM agentd.spend")
+    _damage(pg_url, """UPDATE agentd.hosts SET fires = '"x"'""")
+    with pytest.raises(
+        StateCorrupt, match=r"table agentd\.hosts, row 'h1': 'fires' should be a dict; it is left"
+    ):
+        store.read()
+    store.close()
+
+
+def test_an_unreadable_schema_version_names_the_server(pg_url: str) -> None:
+    store = PostgresStore(pg_url, host="h1")
+    where = store.where
+    store.close()
+    _damage(pg_url, "UPDATE agentd.meta SET value = 'two' WHERE key = 'schema_version'")
+    with pytest.raises(StateCorrupt) as raised:
+        PostgresStore(pg_url, host="h1")
+    assert str(raised.value) == (
+        f"{where}: agentd.meta has an unreadable schema_version 'two'; "
+        "fix that row, or restore the database"
+    )
