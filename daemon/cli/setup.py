@@ -126,11 +126,16 @@ def _read_setup(args: argparse.Namespace, need_config: bool = True) -> ReadSetup
     except ConfigError as exc:
         from agentd.config.salvage import salvaged_state
 
+        state = salvaged_state(path, os.environ)
+        if state is None and _names_database(args):
+            # The state is in a database the file does not validly name: the state
+            # directory's JSON file is not it, and showing that (empty) would mislead.
+            raise UsageError(exc.render()) from None
         salvaged = salvage_paths(path, os.environ)
         directory, rule = _chosen_state_dir(args, salvaged.state_dir, path.absolute().parent)
         guess = salvaged.unread and rule in GUESSED
         warning = broken_warning(exc, directory, guess)
-        return ReadSetup(None, directory, warning, path, salvaged_state(path, os.environ))
+        return ReadSetup(None, directory, warning, path, state)
     return ReadSetup(config, state_dir(args, config), None, path, config.settings.state)
 
 
