@@ -27,7 +27,7 @@ from agentd.daemon.model.status import ProjectStatus, SweepStatus, TaskStatus, T
 from agentd.daemon.sweep import ordering, rundirs
 from agentd.daemon.sweep.abandoned import stop_abandoned
 from agentd.daemon.sweep.budget import AgentSlots
-from agentd.daemon.sweep.executor import fan_out
+from agentd.daemon.sweep.executor import Retry, fan_out
 from agentd.daemon.sweep.finish import Ending, add_spend, finish, new_report
 from agentd.daemon.sweep.presence import ask_hosts, settle_later
 from agentd.daemon.sweep.project import Failures, SweepContext, iso, run_project
@@ -176,6 +176,10 @@ def _run_selection(
     for name, reason in selection.skipped.items():
         if name not in selection.later:  # said when decided, at the sweep's end
             slog.info("project.skipped", project=name, reason=reason)
+    # On a shared store, a project another host holds is tried again until its claim is
+    # released or goes stale (that host died): taken over the same night, not the next.
+    every = heartbeat_every(ctx.store.stale_after)
+    retry = Retry(ctx.held_elsewhere, every, ctx.clock) if ctx.store.shared else None
     with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):
         results = fan_out(
             selection.chosen,
@@ -184,6 +188,7 @@ def _run_selection(
             ctx.stop,
             settled,
             ctx.observer.project_settled,
+            retry,
         )
     for name, result in results.items():
         if result.status is ProjectStatus.SKIPPED and name not in selection.skipped:

@@ -6,6 +6,11 @@ did not end OK skips its dependants (and theirs) with the reason it gives.
 
 Each running project has a thread of its own; the coordinating loop runs on the caller's
 thread and only starts projects and collects their results.
+
+A project another host holds on a shared store (``Retry``) is tried again until this
+sweep has nothing else to do and the other host's claim ends (released, or stale: taken
+over); its dependants are skipped at its first refusal, as those of any project held
+elsewhere, and it waits without a slot.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ import heapq
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 
+from agentd.daemon.model.clock import Clock
 from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.model.status import ProjectStatus
 from agentd.daemon.sweep.ordering import dependants_of
@@ -29,6 +36,16 @@ RunProject = Callable[[Planned], ProjectResult]
 Settled = Callable[[ProjectResult], None]
 
 
+@dataclass(frozen=True)
+class Retry:
+    """Results to try again later: ``wanted(result)`` says which (a project another host's
+    live claim holds), ``every`` how long to wait between tries, on ``clock``."""
+
+    wanted: Callable[[ProjectResult], bool]
+    every: float
+    clock: Clock
+
+
 def fan_out(
     planned: list[Planned],
     bound: int,
@@ -36,6 +53,7 @@ def fan_out(
     stop: StopToken,
     settled: dict[str, ProjectResult] | None = None,
     on_settled: Settled | None = None,
+    retry: Retry | None = None,
 ) -> dict[str, ProjectResult]:
     """Run ``planned`` (in priority order) with at most ``bound`` at once.
 
@@ -43,8 +61,10 @@ def fan_out(
     missing); their dependants are skipped like those of any failed project.
     ``on_settled`` hears each of ``planned``'s results as soon as it is known, on this
     thread: a project skipped for a failed dependency then, not when the sweep ends.
+    ``retry``: results to try again (see ``Retry``) until the claim that held them ends or
+    ``stop`` is requested (then the last result stands).
     """
-    return _FanOut(planned, run_project, settled, on_settled).drive(bound, stop)
+    return _FanOut(planned, run_project, settled, on_settled, retry).drive(bound, stop)
 
 
 class _FanOut:
@@ -56,10 +76,17 @@ class _FanOut:
         run_project: RunProject,
         settled: dict[str, ProjectResult] | None,
         on_settled: Settled | None = None,
+        retry: Retry | None = None,
     ) -> None:
         self.planned = planned
         self.run_project = run_project
         self.on_settled = on_settled
+        self.retry = retry
+        # Projects to try again: name -> (when, on retry.clock's monotonic time; the result
+        # that stands if they are never tried again).
+        self.deferred: dict[str, tuple[float, ProjectResult]] = {}
+        self.deferred_once: set[str] = set()
+        self.interrupted = False
         self.results: dict[str, ProjectResult] = dict(settled or {})
         self.dependants = dependants_of(planned)
         # Ready projects by priority, and how many dependencies each still waits for: a
@@ -74,11 +101,11 @@ class _FanOut:
 
     def drive(self, bound: int, stop: StopToken) -> dict[str, ProjectResult]:
         running = 0
-        interrupted = False
         while True:
-            if stop.requested and not interrupted:
-                interrupted = True
+            if stop.requested and not self.interrupted:
+                self.interrupted = True
                 self.skip_unstarted()
+            self.wake_deferred()
             while running < bound and self.ready:
                 i, name = heapq.heappop(self.ready)
                 if name in self.results:  # skipped since it became ready
@@ -88,10 +115,14 @@ class _FanOut:
                 threading.Thread(
                     target=self.worker, args=(self.planned[i],), name=f"project:{name}", daemon=True
                 ).start()
-            if running == 0:
+            if running == 0 and not self.deferred:
                 break
-            result = self.done.get()
+            result = self.next_result(running, stop)
+            if result is None:
+                continue
             running -= 1
+            if self.defer(result, stop):
+                continue
             self.settle(result)
         for p in self.planned:  # unreachable with a validated (acyclic) configuration
             if p.name not in self.results:
@@ -99,6 +130,48 @@ class _FanOut:
                     p.name, ProjectStatus.ERROR, "unresolvable dependencies"
                 )
         return self.results
+
+    def next_result(self, running: int, stop: StopToken) -> ProjectResult | None:
+        """The next project's result, or None when a deferred project is due (or a stop
+        came) first."""
+        if not self.deferred:
+            return self.done.get()
+        assert self.retry is not None
+        due = min(when for when, _ in self.deferred.values())
+        wait = max(0.0, due - self.retry.clock.monotonic())
+        if running == 0:
+            stop.wait(wait)
+            return None
+        try:
+            return self.done.get(timeout=wait)
+        except queue.Empty:
+            return None
+
+    def defer(self, result: ProjectResult, stop: StopToken) -> bool:
+        """Keep ``result``'s project to try again later, if the retry rule wants it; its
+        dependants are skipped now, with the reason its result gives."""
+        if self.retry is None or stop.requested or not self.retry.wanted(result):
+            return False
+        if result.name not in self.deferred_once:
+            self.deferred_once.add(result.name)
+            self.skip_dependants(result)
+        self.deferred[result.name] = (self.retry.clock.monotonic() + self.retry.every, result)
+        return True
+
+    def wake_deferred(self) -> None:
+        """Deferred projects that are due go back to the ready heap; on a stop, their last
+        result stands."""
+        if not self.deferred:
+            return
+        assert self.retry is not None
+        now = self.retry.clock.monotonic()
+        for name, (when, result) in list(self.deferred.items()):
+            if self.interrupted:
+                del self.deferred[name]
+                self.settle(result)
+            elif when <= now:
+                del self.deferred[name]
+                heapq.heappush(self.ready, (self.index[name], name))
 
     def skip_unstarted(self) -> None:
         for p in self.planned:

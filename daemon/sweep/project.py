@@ -19,7 +19,7 @@ from agentd.daemon.model.status import BLOCKING, ProjectStatus, TaskStatus
 from agentd.daemon.sweep import budget
 from agentd.daemon.tasks import gitrepo, orphans
 from agentd.state import AllDone, Busy, Claimed, ProjectRecord, StateError
-from agentd.state.claims import me
+from agentd.state.claims import Holder, me
 from agentd.state.files import ensure_inner_dir
 
 if TYPE_CHECKING:
@@ -56,9 +56,18 @@ class SweepContext:
     agent_slots: budget.AgentSlots
     worktrees: Path  # where isolation = "worktree" puts them: agentd's, not the user's
     clock: Clock
+    # Projects another host's live claim holds (shared store): the holder met, so the
+    # executor tries them again before the sweep ends (see held_elsewhere).
+    held: dict[str, Holder] = field(default_factory=dict)
 
     def fail(self, project: str, task: str | None, status: TaskStatus, message: str) -> None:
         self.failures.add(Failure(project, task, status, message))
+
+    def held_elsewhere(self, result: ProjectResult) -> bool:
+        """The executor's retry rule: ``result`` is a skip because another host's live
+        claim holds the project (a project's own thread writes ``held``, the executor's
+        loop reads it after that thread's result: no race)."""
+        return result.name in self.held
 
 
 def iso(moment: datetime) -> str:
@@ -93,6 +102,7 @@ def _claim(ctx: SweepContext, planned: Planned, log: Any) -> Claimed | ProjectRe
     """The project's claim, or why this sweep does not run it."""
     name = planned.name
     now = ctx.clock.now()
+    waited_for = ctx.held.pop(name, None)  # the other host's claim met last time
     try:
         claim = ctx.store.claim(
             name, me(ctx.run_id, now), ctx.date, list(planned.tasks), ctx.force, now
@@ -105,11 +115,20 @@ def _claim(ctx: SweepContext, planned: Planned, log: Any) -> Claimed | ProjectRe
         )
     if isinstance(claim, Busy):
         holder = claim.holder.describe()
-        log.info("project.skipped", reason=f"claimed by {holder}")
+        if ctx.store.shared and claim.holder.host != ctx.store.host:
+            # Tried again before this sweep ends: when the other host releases it, or
+            # dies and its claim goes stale, this sweep takes it over the same night.
+            if waited_for is None:
+                log.info("project.waiting", reason=f"claimed by {holder}")
+            ctx.held[name] = claim.holder
+        else:
+            log.info("project.skipped", reason=f"claimed by {holder}")
         blocks = f"dependency {name} is running in {holder}"
         return ProjectResult(name, ProjectStatus.SKIPPED, f"claimed by {holder}", blocks=blocks)
     if isinstance(claim, AllDone):
         reason = "done today: finished by another sweep since this one started"
+        if waited_for is not None:
+            reason = f"done by host {waited_for.host} (run {waited_for.run_id})"
         log.info("project.skipped", reason=reason)
         return ProjectResult(name, ProjectStatus.SKIPPED, reason)
     if claim.replaced is not None:

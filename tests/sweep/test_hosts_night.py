@@ -6,6 +6,7 @@ are; tests/hosts makes them different machines in namespaces too)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,3 +171,125 @@ def test_a_project_on_one_host_only_is_not_failed_by_a_host_that_started_first(
     code, report = one.finish()
     assert code == 0, report["failures"]
     assert by_name(report)["zeta"]["status"] == "ok"
+
+
+# -- another host's claim met during the sweep ----------------------------------------------
+
+
+class OtherHost:
+    """A host's store object (``build-9``), claiming and releasing as its sweep would."""
+
+    def __init__(self, url: str, stale_after: float) -> None:
+        from agentd.state.postgres import PostgresStore
+
+        self.store = PostgresStore(url, host="build-9", stale_after=stale_after)
+
+    def claim(self, project: str, tasks: list[str]) -> None:
+        from datetime import UTC, datetime
+
+        from agentd.state import Claimed
+        from agentd.state.claims import Holder
+
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="seconds")
+        holder = Holder("r-9", 999_999, "build-9", stamp, stamp)
+        claimed = self.store.claim(project, holder, today(), tasks, False, now)
+        assert isinstance(claimed, Claimed), claimed
+
+    def finish(self, project: str, task: str, status: str) -> None:
+        """``task`` ended ``status``, the project released with that outcome."""
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        record = TaskRecord(status, today(), "r-9", stamp, stamp, 0.1, 0 if status == "ok" else 1)
+        self.store.record(project, task, record)
+        outcome = ProjectRecord(status, today(), "r-9", stamp, stamp)
+        self.store.release(project, "r-9", outcome)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def logged(run: Sweep, event: str) -> list[dict[str, Any]]:
+    lines = run.stderr.splitlines()
+    return [json.loads(line) for line in lines if f'"{event}"' in line]
+
+
+def test_a_dead_hosts_project_is_taken_over_the_same_night(ws: Workspace, pg_url: str) -> None:
+    """build-9 claimed "orphaned" and died: build-1's sweep meets its claim, goes on with
+    the rest, and takes it over once the claim is stale, in the same sweep."""
+    ws.project_dirs("orphaned", "other", "after")
+    tasks = {"t": cmd("record", "{project}", 0)}
+    projects = [
+        proj("orphaned", "t"),
+        proj("other", "t"),
+        proj("after", "t", depends_on=["orphaned"]),
+    ]
+    state = {"claim_stale_after": "3s"}
+    host_config(ws, "build-1", pg_url, tasks, projects, state=state)
+    dead = OtherHost(pg_url, 3.0)
+    try:
+        dead.claim("orphaned", ["t"])
+        run = sweep(ws, "build-1", "--log-format", "json")
+        code, report = run.finish()
+    finally:
+        dead.close()
+    assert code == 0, report["failures"]
+    assert report["host"] == "build-1"
+    projects_run = by_name(report)
+    assert projects_run["orphaned"]["status"] == "ok"
+    assert [t["status"] for t in projects_run["orphaned"]["tasks"]] == ["ok"]
+    assert projects_run["other"]["status"] == "ok"
+    # Its dependant stays blocked as when a project runs elsewhere.
+    assert projects_run["after"]["status"] == "skipped"
+    assert projects_run["after"]["reason"].startswith("dependency orphaned is running in run r-9")
+    [taken] = logged(run, "claim.taken_over")
+    assert taken["project"] == "orphaned"
+    assert taken["previous"] == "run r-9 (pid 999999 on build-9)"
+    ran = [r for r in ws.read_records() if r["event"] == "start"]
+    assert sorted(r["project"] for r in ran) == ["orphaned", "other"]
+
+
+def test_a_project_another_host_releases_is_done_by_it(ws: Workspace, pg_url: str) -> None:
+    """build-9 is running "shared" when build-1's sweep reaches it; build-1 waits, and once
+    build-9 releases it done, says who did it."""
+    ws.project_dirs("shared")
+    tasks = {"t": cmd("record", "{project}", 0)}
+    state = {"claim_stale_after": "20s"}  # build-9 stays alive throughout (tries every 4 s)
+    host_config(ws, "build-1", pg_url, tasks, [proj("shared", "t")], state=state)
+    other = OtherHost(pg_url, 20.0)
+    try:
+        other.claim("shared", ["t"])
+        run = sweep(ws, "build-1", "--log-format", "json")
+        wait_for(lambda: logged(run, "project.waiting"), what="build-1 to meet build-9's claim")
+        other.finish("shared", "t", "ok")
+        code, report = run.finish()
+    finally:
+        other.close()
+    assert code == 0, report["failures"]
+    shared = by_name(report)["shared"]
+    assert (shared["status"], shared["reason"]) == ("skipped", "done by host build-9 (run r-9)")
+    assert ws.read_records() == [], "build-1 ran nothing"
+
+
+def test_a_stop_ends_the_wait_for_another_hosts_claim(ws: Workspace, pg_url: str) -> None:
+    ws.project_dirs("shared")
+    tasks = {"t": cmd("record", "{project}", 0)}
+    state = {"claim_stale_after": "10m"}
+    host_config(ws, "build-1", pg_url, tasks, [proj("shared", "t")], state=state)
+    other = OtherHost(pg_url, 600.0)
+    try:
+        other.claim("shared", ["t"])
+        run = sweep(ws, "build-1", "--log-format", "json")
+        wait_for(lambda: logged(run, "project.waiting"), what="build-1 to meet build-9's claim")
+        run.proc.send_signal(signal.SIGTERM)
+        code, report = run.finish()
+    finally:
+        other.close()
+    assert code == 128 + signal.SIGTERM
+    assert report["status"] == "interrupted"
+    shared = by_name(report)["shared"]
+    assert (shared["status"], shared["reason"]) == (
+        "skipped",
+        "claimed by run r-9 (pid 999999 on build-9)",
+    )
