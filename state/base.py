@@ -81,6 +81,9 @@ class ProjectRecord:
     run_id: str
     started_at: str | None
     finished_at: str | None
+    # The host whose run it was: on a shared store, another host's sweep that reaches the
+    # project later the same night leaves it (None: written before hosts were recorded).
+    host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

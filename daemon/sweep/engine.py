@@ -112,6 +112,7 @@ def run_sweep(
             agent_slots=AgentSlots(config.settings.run.max_parallel_agents, stop),
             worktrees=state_dir / "worktrees",
             clock=clock,
+            started=now,
         )
         results = _run_selection(ctx, selection, request)
         results.update(_settle_later(ctx, selection))

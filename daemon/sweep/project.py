@@ -56,6 +56,7 @@ class SweepContext:
     agent_slots: budget.AgentSlots
     worktrees: Path  # where isolation = "worktree" puts them: agentd's, not the user's
     clock: Clock
+    started: datetime | None = None  # when the sweep started (None: long ago)
     # Projects another host's live claim holds (shared store): the holder met, so the
     # executor tries them again before the sweep ends (see held_elsewhere).
     held: dict[str, Holder] = field(default_factory=dict)
@@ -92,6 +93,9 @@ def _run_project(ctx: SweepContext, planned: Planned) -> ProjectResult:
     claim = _claim(ctx, planned, log)
     if isinstance(claim, ProjectResult):
         return claim
+    tonight = _done_tonight(ctx, planned.name, log)
+    if tonight is not None:
+        return tonight
     refused = _refusal(ctx, planned, log)
     if refused is not None:
         return refused
@@ -138,6 +142,39 @@ def _claim(ctx: SweepContext, planned: Planned, log: Any) -> Claimed | ProjectRe
             grace = ctx.config.settings.run.kill_grace
             orphans.stop_orphans(claim.replaced.run_id, name, grace, log)
     return claim
+
+
+def _done_tonight(ctx: SweepContext, name: str, log: Any) -> ProjectResult | None:
+    """On a shared store, a project another host's run has finished since this sweep
+    started (its failing task run once that night, not once per host) is released and
+    skipped. Read while this sweep holds the claim, so no host can change it meanwhile.
+    One host's sweeps that overlap behave as they always did (they share a process table:
+    each is a second sweep of that host)."""
+    if not ctx.store.shared or ctx.started is None:
+        return None
+    try:
+        snapshot = ctx.store.read()
+    except StateError as exc:  # then run it: a task twice is better than none
+        log.error("project.last_run_unread", error=str(exc))
+        return None
+    last = snapshot.project(name).get("last_run") or {}
+    host, status = last.get("host"), str(last.get("status"))
+    if (
+        not isinstance(host, str)
+        or host == ctx.store.host
+        or last.get("run_id") == ctx.run_id
+        or status == ProjectStatus.INTERRUPTED  # stopped, not done: run it here
+        or snapshot.last_finished(name) < ctx.started
+    ):
+        return None
+    reason = f"done in this night's sweep by host {host} ({status})"
+    log.info("project.skipped", reason=reason, run=last.get("run_id"))
+    try:
+        ctx.store.release(name, ctx.run_id, None)
+    except StateError as exc:
+        log.error("project.release_failed", error=str(exc))
+    blocks = f"dependency failed: {name}" if status in BLOCKING else None
+    return ProjectResult(name, ProjectStatus.SKIPPED, reason, blocks=blocks)
 
 
 def _refusal(ctx: SweepContext, planned: Planned, log: Any) -> ProjectResult | None:
@@ -219,7 +256,12 @@ def _run_claimed(
 def _release(ctx: SweepContext, result: ProjectResult, log: Any) -> None:
     """The project's outcome into the state, its claim given up."""
     record = ProjectRecord(
-        result.status, ctx.date, ctx.run_id, result.started_at, result.finished_at
+        result.status,
+        ctx.date,
+        ctx.run_id,
+        result.started_at,
+        result.finished_at,
+        ctx.store.host,
     )
     try:
         ctx.store.release(result.name, ctx.run_id, record)

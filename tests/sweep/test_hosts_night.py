@@ -203,7 +203,7 @@ class OtherHost:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         record = TaskRecord(status, today(), "r-9", stamp, stamp, 0.1, 0 if status == "ok" else 1)
         self.store.record(project, task, record)
-        outcome = ProjectRecord(status, today(), "r-9", stamp, stamp)
+        outcome = ProjectRecord(status, today(), "r-9", stamp, stamp, "build-9")
         self.store.release(project, "r-9", outcome)
 
     def close(self) -> None:
@@ -293,3 +293,40 @@ def test_a_stop_ends_the_wait_for_another_hosts_claim(ws: Workspace, pg_url: str
         "skipped",
         "claimed by run r-9 (pid 999999 on build-9)",
     )
+
+
+def test_a_task_that_failed_on_another_host_tonight_is_not_run_again(
+    ws: Workspace, pg_url: str
+) -> None:
+    """build-1's sweep started; build-9 ran beta meanwhile and its lint failed. When
+    build-1 reaches beta, it leaves it: one failing run a night, not one per host."""
+    ws.project_dirs("first", "beta", "gamma")
+    tasks = {"hold": held(ws), "lint": cmd("record", "{project}", 0)}
+    projects = [
+        proj("first", "hold"),
+        proj("beta", "lint", depends_on=["first"]),
+        proj("gamma", "lint", depends_on=["beta"]),
+    ]
+    host_config(ws, "build-1", pg_url, tasks, projects)
+    other = OtherHost(pg_url, 300.0)
+    try:
+        run = sweep(ws, "build-1")
+        wait_for(lambda: started(ws, "first"), what="build-1's sweep to be under way")
+        other.claim("beta", ["lint"])
+        other.finish("beta", "lint", "failed")
+        open_gate(ws, "first")
+        code, report = run.finish()
+    finally:
+        other.close()
+    assert code == 0, report["failures"]
+    beta = by_name(report)["beta"]
+    assert (beta["status"], beta["reason"]) == (
+        "skipped",
+        "done in this night's sweep by host build-9 (failed)",
+    )
+    gamma = by_name(report)["gamma"]
+    assert (gamma["status"], gamma["reason"]) == ("skipped", "dependency failed: beta")
+    assert ws.read_records() == [], "build-1 ran no lint"
+    # A later sweep of build-1 runs it again, as a second sweep always has.
+    code, report = sweep(ws, "build-1").finish()
+    assert by_name(report)["beta"]["status"] == "ok"
