@@ -220,15 +220,28 @@ def open_store(
 
     ``create`` makes the directory (0700, whatever holds it; one shared already stays so)
     for commands that will write; read-only commands never create anything. A PostgreSQL
-    store needs it too: run directories and task logs stay on the host.
+    store needs it too: run directories and task logs stay on the host. It is made (or
+    its mode tightened) only once the store has been opened and read: a start that fails
+    (a wrong password, a corrupt state) leaves the directory as it found it.
     """
-    from agentd.state.backends import open_backend
-    from agentd.state.claims import STALE_AFTER, set_host
+    from agentd.state.claims import set_host
 
     set_host(state.host if state else None)  # before the store reads its host name
     _check_access(directory, create)
+    store, snapshot = _opened(directory, state)
     if create:
-        _make_state_dir(directory)
+        try:
+            _make_state_dir(directory)
+        except UsageError:
+            store.close()
+            raise
+    return store, snapshot
+
+
+def _opened(directory: Path, state: StateSection | None) -> tuple[StateStore, Snapshot]:
+    from agentd.state.backends import open_backend
+    from agentd.state.claims import STALE_AFTER
+
     if state is None:  # the JSON file: no server to retry
         backend, url, stale_after, retry_for = "json", None, STALE_AFTER, 0.0
     else:
