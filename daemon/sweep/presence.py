@@ -17,7 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agentd.config import Config
-from agentd.daemon.sweep.selection import Absence, Absent, absent_verdict, missing_here
+from agentd.daemon.sweep.selection import (
+    Absence,
+    Absent,
+    absent_verdict,
+    missing_here,
+    pinned_away,
+)
 from agentd.state import StateError, StateStore
 
 # A host that has not swept or published for this long is no longer asked about projects
@@ -40,8 +46,11 @@ def ask_hosts(
     if not store.shared:
         return None
     missing = missing_here(config, only, store.host)
+    # A project pinned to other hosts is never run here: said to be missing here too, so
+    # that one all its own hosts lack is failed, not left to hosts that never run it.
+    away = [s.name for s in config.projects if s.enabled and pinned_away(s, store.host)]
     try:
-        others = store.publish_presence(date, list(missing), now)
+        others = store.publish_presence(date, [*missing, *away], now)
     except StateError as exc:
         slog.error("hosts.presence_failed", error=str(exc), missing=sorted(missing)[:10])
         return {name: Absent(Absence.UNANSWERED, detail=str(exc)) for name in missing}
