@@ -179,6 +179,8 @@ def _run_selection(
             slog.info("project.skipped", project=name, reason=reason)
     # On a shared store, a project another host holds is tried again until its claim is
     # released or goes stale (that host died): taken over the same night, not the next.
+    # The tries come soon at first (most projects end in seconds or minutes), then at
+    # the heartbeat's period.
     every = heartbeat_every(ctx.store.stale_after)
     retry = Retry(ctx.held_elsewhere, every, ctx.clock) if ctx.store.shared else None
     with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):

@@ -39,11 +39,18 @@ Settled = Callable[[ProjectResult], None]
 @dataclass(frozen=True)
 class Retry:
     """Results to try again later: ``wanted(result)`` says which (a project another host's
-    live claim holds), ``every`` how long to wait between tries, on ``clock``."""
+    live claim holds); tried again after ``first`` seconds, the wait doubling up to
+    ``every``, on ``clock``. Most claims met are of projects another host finishes in
+    seconds or minutes: noticed soon after, while a long one costs a try per ``every``."""
 
     wanted: Callable[[ProjectResult], bool]
     every: float
     clock: Clock
+    first: float = 0.5
+
+    def after(self, last: float | None) -> float:
+        """The wait before the next try, ``last`` the one before (None: first refusal)."""
+        return min(self.every, self.first if last is None else last * 2)
 
 
 def fan_out(
@@ -83,9 +90,9 @@ class _FanOut:
         self.on_settled = on_settled
         self.retry = retry
         # Projects to try again: name -> (when, on retry.clock's monotonic time; the result
-        # that stands if they are never tried again).
+        # that stands if they are never tried again); and the last wait of each.
         self.deferred: dict[str, tuple[float, ProjectResult]] = {}
-        self.deferred_once: set[str] = set()
+        self.waits: dict[str, float] = {}
         self.interrupted = False
         self.results: dict[str, ProjectResult] = dict(settled or {})
         self.dependants = dependants_of(planned)
@@ -152,10 +159,11 @@ class _FanOut:
         dependants are skipped now, with the reason its result gives."""
         if self.retry is None or stop.requested or not self.retry.wanted(result):
             return False
-        if result.name not in self.deferred_once:
-            self.deferred_once.add(result.name)
+        last = self.waits.get(result.name)
+        if last is None:
             self.skip_dependants(result)
-        self.deferred[result.name] = (self.retry.clock.monotonic() + self.retry.every, result)
+        wait = self.waits[result.name] = self.retry.after(last)
+        self.deferred[result.name] = (self.retry.clock.monotonic() + wait, result)
         return True
 
     def wake_deferred(self) -> None:

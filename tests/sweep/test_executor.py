@@ -284,3 +284,63 @@ def test_random_graphs_keep_every_slot_busy_in_priority_order() -> None:
         assert {n for n, (status, _) in outcomes.items() if status == "skipped"} == (
             set(names) - set(expected)
         )
+
+
+# -- projects another host holds: tried again without a slot --------------------------------
+
+
+def test_a_project_held_elsewhere_is_tried_again_without_holding_a_slot() -> None:
+    """ "held" is refused twice (another host's claim), its dependant is skipped at the
+    first refusal, the other project runs meanwhile in the one slot, and the third try
+    runs it; the waits between tries double from ``first`` up to ``every``."""
+    from agentd.daemon.model.clock import SYSTEM_CLOCK
+    from agentd.daemon.sweep.executor import Retry
+
+    tries: list[str] = []
+    refusals = {"held": 2}
+
+    def run(project: Planned) -> ProjectResult:
+        tries.append(project.name)
+        if refusals.get(project.name):
+            refusals[project.name] -= 1
+            blocks = f"dependency {project.name} is running in run r-9"
+            return ProjectResult(project.name, ProjectStatus.SKIPPED, "claimed", blocks=blocks)
+        return ProjectResult(project.name, ProjectStatus.OK)
+
+    retry = Retry(lambda r: r.reason == "claimed", 0.04, SYSTEM_CLOCK, first=0.01)
+    assert [retry.after(None), retry.after(0.01), retry.after(0.02), retry.after(0.04)] == [
+        0.01,
+        0.02,
+        0.04,
+        0.04,
+    ]
+    results = fan_out(dag("held other after:held"), 1, run, StopToken(), retry=retry)
+    assert results["held"].status is ProjectStatus.OK
+    assert results["other"].status is ProjectStatus.OK
+    assert (results["after"].status, results["after"].reason) == (
+        ProjectStatus.SKIPPED,
+        "dependency held is running in run r-9",
+    )
+    assert tries[:2] == ["held", "other"]  # the slot went to "other" at once
+    assert tries.count("held") == 3
+    assert "after" not in tries
+
+
+def test_a_stop_ends_the_wait_with_the_last_refusal() -> None:
+    """A stop while a project waits for its next try (an hour away) ends the wait at once,
+    the project's last refusal its result."""
+    from agentd.daemon.model.clock import SYSTEM_CLOCK
+    from agentd.daemon.sweep.executor import Retry
+
+    stop = StopToken()
+
+    def wanted(result: ProjectResult) -> bool:
+        stop.request()  # the stop comes once the project is put to wait
+        return True
+
+    def run(project: Planned) -> ProjectResult:
+        return ProjectResult(project.name, ProjectStatus.SKIPPED, "claimed")
+
+    retry = Retry(wanted, 3600, SYSTEM_CLOCK, first=3600)
+    results = fan_out(dag("held"), 1, run, stop, retry=retry)
+    assert (results["held"].status, results["held"].reason) == (ProjectStatus.SKIPPED, "claimed")
