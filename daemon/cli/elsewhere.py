@@ -263,7 +263,8 @@ def _page(args: argparse.Namespace, setup: ReadSetup, store: StateStore, remote:
         except (StateError, ValueError) as exc:
             print(f"agentd: the page shows no history: {harmless(str(exc))}", file=sys.stderr)
     try:
-        text = render_document(report, history, config, Path(remote.run_dir or "."))
+        run_dir = Path(remote.run_dir or ".")
+        text = render_document(report, history, config, run_dir, elsewhere=remote.host)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise UsageError(
             f"cannot show run {remote.run_id} of host {remote.host}: its stored report is "

@@ -10,7 +10,7 @@ server or opened years later.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import jinja2
 
 from agentd.daemon.model.report import Report
 from agentd.daemon.output.html import charts, view
-from agentd.daemon.output.html.needs import NeedsYou, needs_you
+from agentd.daemon.output.html.needs import FailureView, NeedsYou, needs_you
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -81,11 +81,17 @@ def render_html(
 
 
 def render_document(
-    doc: dict[str, Any], history: History | None, config: Config | None, run_dir: Path
+    doc: dict[str, Any],
+    history: History | None,
+    config: Config | None,
+    run_dir: Path,
+    elsewhere: str | None = None,
 ) -> str:
     """The page of a report in its JSON form, also one read back from report.json; KeyError,
     TypeError, ValueError or AttributeError when it is not a report of this agentd.
-    ``config`` (None when it does not load) gives the axis's zone and the dependencies."""
+    ``config`` (None when it does not load) gives the axis's zone and the dependencies.
+    ``elsewhere``: the host that ran the sweep, when it is not this one (the page is made
+    away from its run directory): its logs are named by their path there, not linked."""
     model = PageModel(
         run_id=view.text(doc["run_id"]),
         verdict=view.verdict(doc, history),
@@ -94,12 +100,42 @@ def render_document(
         projects=view.project_rows(doc),
         tasks=sum(len(p["tasks"]) for p in doc["projects"]),
     )
+    if elsewhere is not None:
+        model = _logs_elsewhere(model, view.logs_elsewhere(doc, elsewhere, run_dir))
     return template().render(
         page=model,
         timeline=_timeline(doc, config),
         history_view=charts.history_view(history) if history is not None else None,
         run_dir=view.text(run_dir),
+        elsewhere=view.text(elsewhere or ""),
     )
+
+
+def _logs_elsewhere(model: PageModel, where: dict[tuple[str, str], str]) -> PageModel:
+    """The page's log links made text: "on build-2: /var/lib/agentd/runs/R/p/lint.log"."""
+
+    def failure(f: FailureView) -> FailureView:
+        found = where.get((f.project, f.task), "") if f.log else ""
+        return replace(f, log=view.Link(found, "") if found else None)
+
+    def row(p: view.ProjectRow) -> view.ProjectRow:
+        tasks = [
+            t._replace(
+                href="", note="; ".join(x for x in (where.get((p.name, t.name)), t.note) if x)
+            )
+            if t.href
+            else t
+            for t in p.tasks
+        ]
+        return replace(p, tasks=tasks)
+
+    needs = model.needs
+    needs = replace(
+        needs,
+        failures=[failure(f) for f in needs.failures],
+        more_failures=[failure(f) for f in needs.more_failures],
+    )
+    return replace(model, needs=needs, projects=[row(p) for p in model.projects])
 
 
 def _timeline(doc: dict[str, Any], config: Config | None) -> charts.Timeline:

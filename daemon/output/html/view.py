@@ -22,6 +22,8 @@ from agentd.daemon.output.html.chartkit import STATUSES
 from agentd.daemon.output.textout import harmless
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from agentd.daemon.model.history import History
 
 # Nights whose wall time the verdict compares this one's with.
@@ -124,6 +126,22 @@ def log_href(task: dict[str, Any]) -> str:
     if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in rel.split("/"):
         return ""
     return rel if _PLAIN_PATH.fullmatch(rel) else quote(rel)
+
+
+def logs_elsewhere(doc: dict[str, Any], host: str, run_dir: Path) -> dict[tuple[str, str], str]:
+    """(project, task) -> "log on HOST: PATH" for each task log a page of ``host``'s run
+    would link to: the absolute path the report recorded there (or its place in
+    ``run_dir``, that host's run directory, for a report without one)."""
+    where = {}
+    for project in doc["projects"]:
+        for task in project["tasks"]:
+            if not log_href(task):
+                continue
+            path = task.get("log_path")
+            if not (isinstance(path, str) and path.startswith("/")):
+                path = str(run_dir / task["log"])
+            where[text(project["name"]), text(task["name"])] = text(f"log on {host}: {path}")
+    return where
 
 
 def verdict(report: dict[str, Any], history: History | None) -> Verdict:
