@@ -14,7 +14,6 @@ Reads the state directory only; the configuration matters only for finding it.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import time
@@ -24,6 +23,15 @@ from typing import Any, BinaryIO
 
 from agentd.daemon.cli.elsewhere import refuse_log_elsewhere
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
+from agentd.daemon.cli.logruns import (
+    Run,
+    listing,
+    log_files,
+    pick_run,
+    projects_with_logs,
+    read_run,
+    resolve_names,
+)
 from agentd.daemon.cli.setup import ReadSetup, open_store, read_setup
 from agentd.daemon.output.logview import LogOutput, copy_available
 from agentd.daemon.output.textout import harmless
@@ -35,13 +43,6 @@ from agentd.state import StateError, StateStore
 # short enough to feel live, long enough to cost nothing.
 POLL_S = 0.5
 EXIT_SIGINT = 128 + signal.SIGINT
-
-
-@dataclass(frozen=True)
-class Run:
-    run_id: str
-    path: Path
-    report: dict[str, Any] | None  # None while the sweep runs, or if it wrote none
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def log_command(args: argparse.Namespace) -> int:
         refuse_log_elsewhere(args, setup, run_id, project, task)  # another host's run?
     if not runs:
         raise UsageError(f"no runs yet in {root}")
-    run = _pick_run(root, runs, run_id, project, task)
+    run = pick_run(root, runs, run_id, project, task)
     # One store for the whole command: a follower's polls then read only the journal's new
     # lines, not the whole state each time.
     store = _open(setup)
@@ -126,106 +127,6 @@ def _read_setup(args: argparse.Namespace) -> ReadSetup:
     return setup
 
 
-def resolve_names(
-    names: list[str], run_option: str | None, root: Path, runs: list[str]
-) -> tuple[str | None, str, str | None]:
-    """(run id or None, project, task or None) from the words given (module docstring)."""
-    if any(not name for name in names):
-        raise UsageError("an empty name")
-    if run_option is not None:
-        if len(names) > 2:
-            raise UsageError("with --run, give PROJECT [TASK]")
-        return run_option, names[0], names[1] if len(names) == 2 else None
-    if len(names) > 3:
-        raise UsageError("too many names: agentd log [RUN_ID] PROJECT [TASK]")
-    if len(names) == 3:
-        return names[0], names[1], names[2]
-    if len(names) == 1:
-        return None, names[0], None
-    first, second = names
-    if not any(run.startswith(first) for run in runs):
-        return None, first, second
-    if any((root / run / first).is_dir() for run in runs):
-        raise UsageError(
-            f"{first!r} is both a run id (or its start) and a project: say which, with "
-            f"`agentd log --run RUN_ID {first} TASK` or `agentd log RUN_ID PROJECT TASK`"
-        )
-    return first, second, None
-
-
-def _pick_run(
-    root: Path, runs: list[str], run_id: str | None, project: str, task: str | None
-) -> Run:
-    if run_id is not None:
-        matches = [run for run in runs if run.startswith(run_id)]
-        if len(matches) > 1:
-            raise UsageError(f"{run_id!r} matches {len(matches)} runs: {', '.join(matches[:5])}")
-        if not matches:
-            raise UsageError(f"no run {run_id!r} in {root}; the latest: {_latest(runs)}")
-        return _run(root, matches[0])
-    if task is not None:
-        for name in reversed(runs):
-            if task_log_path(root / name, project, task).is_file():
-                return _run(root, name)
-    # No run has that task's log: the project's latest run says which tasks it has.
-    for name in reversed(runs):
-        if _log_files(root / name / project):
-            return _run(root, name)
-    latest = runs[-1]
-    raise UsageError(
-        f"no run in {root} has a log of project {project!r}; the latest run, {latest}, has "
-        f"logs of: {_listing(_projects_with_logs(root / latest))}"
-    )
-
-
-def _run(root: Path, name: str) -> Run:
-    path = root / name / "report.json"
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
-        report = None  # running, or it ended without one: the logs are still there
-    if report is not None and not _report_shaped(report):
-        # A report that is not one of ours is no guide to the logs; they are still there.
-        print(harmless(f"agentd: {path} is damaged: shown without it"), file=sys.stderr)
-        report = None
-    return Run(name, root / name, report)
-
-
-def _report_shaped(report: Any) -> bool:
-    """What this command reads of a report: its projects and their tasks, as objects."""
-    if not isinstance(report, dict):
-        return False
-    projects = report.get("projects", [])
-    return isinstance(projects, list) and all(
-        isinstance(project, dict)
-        and isinstance(project.get("tasks", []), list)
-        and all(isinstance(task, dict) for task in project.get("tasks", []))
-        for project in projects
-    )
-
-
-def _latest(runs: list[str]) -> str:
-    return ", ".join(reversed(runs[-5:]))
-
-
-def _listing(names: list[str]) -> str:
-    return ", ".join(names) if names else "nothing"
-
-
-def _log_files(where: Path) -> list[Path]:
-    try:
-        return sorted(p for p in where.iterdir() if p.name.endswith(LOG_SUFFIX) and p.is_file())
-    except OSError:
-        return []
-
-
-def _projects_with_logs(run_path: Path) -> list[str]:
-    try:
-        return sorted(p.name for p in run_path.iterdir() if p.is_dir() and _log_files(p))
-    except OSError:
-        return []
-
-
 def task_logs(store: StateStore | None, run: Run, project: str) -> list[TaskLog]:
     """The project's tasks in ``run``, in the order they ran: from its report when it has
     one (skipped tasks included, without a log), else from the logs on disk, with what the
@@ -238,11 +139,11 @@ def task_logs(store: StateStore | None, run: Run, project: str) -> list[TaskLog]
         if entry is not None:  # skipped whole: a dependency failed, everything done today
             why = entry.get("reason") or entry.get("status")
             raise UsageError(f"project {project} ran no task in run {run.run_id}: {why}")
-    files = _log_files(where)
+    files = log_files(where)
     if not files:
         raise UsageError(
             f"run {run.run_id} has no logs of project {project!r}; projects with logs "
-            f"there: {_listing(_projects_with_logs(run.path))}"
+            f"there: {listing(projects_with_logs(run.path))}"
         )
     records = _records(store, project)
     logs = []
@@ -337,7 +238,7 @@ def _follow(
     finally:
         signal.signal(signal.SIGINT, previous)
     out.close()
-    ended = _run(run.path.parent, run.run_id)
+    ended = read_run(run.path.parent, run.run_id)
     # The header said "(running)": how it ended is said too. The exit status stays 0, the
     # log was shown; the task's own is for `agentd status` and the report to give.
     print(
