@@ -390,6 +390,13 @@ class StateStore(ABC):
         one host has one caller per sweep: every sweep fails it, as it always did."""
         return True
 
+    def last_run(self, project: str) -> dict[str, Any] | None:
+        """``project``'s last outcome as stored now (its ``last_run``), read alone: what a
+        sweep that has just claimed it checks (a shared store reads the one row, not the
+        whole state)."""
+        found = self.read().project(project).get("last_run")
+        return found if isinstance(found, dict) else None
+
     def report_document(self, run_id: str) -> dict[str, Any] | None:
         """The report.json of ``run_id`` if the store keeps reports (a shared store does,
         for the runs of other hosts); None: read the run directory."""

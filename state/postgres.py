@@ -117,6 +117,16 @@ class PostgresStore(StateStore):
         )
         return Snapshot(doc)
 
+    def last_run(self, project: str) -> dict[str, Any] | None:
+        def body(cur: Cursor) -> dict[str, Any] | None:
+            row = cur.execute(
+                "SELECT doc->'last_run' FROM agentd.projects WHERE name = %s", (project,)
+            ).fetchone()
+            found = row[0] if row else None
+            return found if isinstance(found, dict) else None
+
+        return self.db.transact(f"project {project} not read", body, write=False)
+
     def report_document(self, run_id: str) -> dict[str, Any] | None:
         def body(cur: Cursor) -> dict[str, Any] | None:
             row = cur.execute(

@@ -18,7 +18,7 @@ from agentd.daemon.model.results import Failure, ProjectResult, project_status, 
 from agentd.daemon.model.status import BLOCKING, ProjectStatus, TaskStatus
 from agentd.daemon.sweep import budget
 from agentd.daemon.tasks import gitrepo, orphans
-from agentd.state import AllDone, Busy, Claimed, ProjectRecord, StateError
+from agentd.state import AllDone, Busy, Claimed, ProjectRecord, Snapshot, StateError
 from agentd.state.claims import Holder, me
 from agentd.state.files import ensure_inner_dir
 
@@ -153,18 +153,18 @@ def _done_tonight(ctx: SweepContext, name: str, log: Any) -> ProjectResult | Non
     if not ctx.store.shared or ctx.started is None:
         return None
     try:
-        snapshot = ctx.store.read()
+        last = ctx.store.last_run(name) or {}
     except StateError as exc:  # then run it: a task twice is better than none
         log.error("project.last_run_unread", error=str(exc))
         return None
-    last = snapshot.project(name).get("last_run") or {}
     host, status = last.get("host"), str(last.get("status"))
+    finished = Snapshot({"projects": {name: {"last_run": last}}}).last_finished(name)
     if (
         not isinstance(host, str)
         or host == ctx.store.host
         or last.get("run_id") == ctx.run_id
         or status == ProjectStatus.INTERRUPTED  # stopped, not done: run it here
-        or snapshot.last_finished(name) < ctx.started
+        or finished < ctx.started
     ):
         return None
     reason = f"done in this night's sweep by host {host} ({status})"

@@ -237,3 +237,20 @@ def test_the_skip_guard_comes_before_the_directory(tmp_path: Path) -> None:
     # --force runs it again, and then its directory counts.
     forced = select(config, done, TODAY, force=True, host="h1", absent=None)
     assert forced.failed == {"gone": f"project directory {tmp_path / 'gone'} does not exist"}
+
+
+def test_the_last_run_is_read_alone_in_both_stores(tmp_path: Path, pg_url: str) -> None:
+    """What a sweep holding a claim reads of another host's run (its host included)."""
+    from agentd.state import JsonFileStore, ProjectRecord
+    from agentd.state.postgres import PostgresStore
+
+    now = datetime.now(UTC)
+    record = ProjectRecord("failed", TODAY, "r1", None, now.isoformat(), "h1")
+    for store in (JsonFileStore(tmp_path / "state"), PostgresStore(pg_url, host="h1")):
+        try:
+            assert store.last_run("beta") is None
+            store.claim("beta", _holder("r1", store.host, now), TODAY, ["a"], False, now)
+            store.release("beta", "r1", record)
+            assert store.last_run("beta") == record.to_dict()
+        finally:
+            store.close()
