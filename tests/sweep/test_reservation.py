@@ -344,7 +344,11 @@ class Sweep:
                 self.waiting.set()
 
     def report(self) -> dict[str, Any]:
-        out, _ = self.proc.communicate(timeout=DEADLINE)
+        # stdout alone here: communicate() would read stderr too, taking lines from the
+        # reader thread (then the test misses the task's finish line).
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.wait(DEADLINE)
         self.reader.join(DEADLINE)
         assert out, "".join(self.lines)
         report: dict[str, Any] = json.loads(out)
