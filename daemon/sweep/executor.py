@@ -39,18 +39,19 @@ Settled = Callable[[ProjectResult], None]
 @dataclass(frozen=True)
 class Retry:
     """Results to try again later: ``wanted(result)`` says which (a project another host's
-    live claim holds); tried again after ``first`` seconds, the wait doubling up to
-    ``every``, on ``clock``. Most claims met are of projects another host finishes in
-    seconds or minutes: noticed soon after, while a long one costs a try per ``every``."""
+    live claim holds); tried again after ``first`` seconds, the wait growing by half each
+    time up to ``every``, on ``clock``. Most claims met are of projects another host
+    finishes in seconds or minutes: noticed soon after (a sweep that waits for nothing
+    else ends then), while a long one costs a try per ``every``."""
 
     wanted: Callable[[ProjectResult], bool]
     every: float
     clock: Clock
-    first: float = 0.5
+    first: float = 0.25
 
     def after(self, last: float | None) -> float:
         """The wait before the next try, ``last`` the one before (None: first refusal)."""
-        return min(self.every, self.first if last is None else last * 2)
+        return min(self.every, self.first if last is None else last * 1.5)
 
 
 def fan_out(

@@ -9,6 +9,8 @@ import random
 import threading
 from collections.abc import Iterable
 
+import pytest
+
 from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.model.status import ProjectStatus
 from agentd.daemon.sweep.executor import fan_out
@@ -292,7 +294,7 @@ def test_random_graphs_keep_every_slot_busy_in_priority_order() -> None:
 def test_a_project_held_elsewhere_is_tried_again_without_holding_a_slot() -> None:
     """ "held" is refused twice (another host's claim), its dependant is skipped at the
     first refusal, the other project runs meanwhile in the one slot, and the third try
-    runs it; the waits between tries double from ``first`` up to ``every``."""
+    runs it; the waits between tries grow by half from ``first`` up to ``every``."""
     from agentd.daemon.model.clock import SYSTEM_CLOCK
     from agentd.daemon.sweep.executor import Retry
 
@@ -307,13 +309,11 @@ def test_a_project_held_elsewhere_is_tried_again_without_holding_a_slot() -> Non
             return ProjectResult(project.name, ProjectStatus.SKIPPED, "claimed", blocks=blocks)
         return ProjectResult(project.name, ProjectStatus.OK)
 
-    retry = Retry(lambda r: r.reason == "claimed", 0.04, SYSTEM_CLOCK, first=0.01)
-    assert [retry.after(None), retry.after(0.01), retry.after(0.02), retry.after(0.04)] == [
-        0.01,
-        0.02,
-        0.04,
-        0.04,
-    ]
+    retry = Retry(lambda r: r.reason == "claimed", 0.03, SYSTEM_CLOCK, first=0.01)
+    waits = [retry.after(None)]
+    for _ in range(4):
+        waits.append(retry.after(waits[-1]))
+    assert waits == pytest.approx([0.01, 0.015, 0.0225, 0.03, 0.03])
     results = fan_out(dag("held other after:held"), 1, run, StopToken(), retry=retry)
     assert results["held"].status is ProjectStatus.OK
     assert results["other"].status is ProjectStatus.OK
