@@ -8,21 +8,35 @@ there is no schema to migrate (exit 0, said so) and nowhere to import into (exit
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from agentd.daemon.cli.exits import EXIT_OK, UsageError
-from agentd.daemon.cli.setup import load, open_store, state_dir, user_path, without_secrets
+from agentd.daemon.cli.setup import (
+    load,
+    open_store,
+    setup_logging,
+    state_dir,
+    user_path,
+    without_secrets,
+)
 from agentd.daemon.output.textout import harmless
 from agentd.state import StateError
 
+if TYPE_CHECKING:
+    from agentd.config import Config
+
 
 def state_command(args: argparse.Namespace) -> int:
-    if args.state_command == "migrate":
-        return _migrate(args)
-    return _import(args)
-
-
-def _migrate(args: argparse.Namespace) -> int:
+    # The store's warnings (a report skipped by import, a server retried) are log lines:
+    # on stderr like every command's, never mixed into what is printed on stdout.
     config = load(args)
+    setup_logging(args, config)
+    if args.state_command == "migrate":
+        return _migrate(args, config)
+    return _import(args, config)
+
+
+def _migrate(args: argparse.Namespace, config: Config) -> int:
     state = config.settings.state
     if state.backend == "json" or state.url is None:
         directory = state_dir(args, config)
@@ -48,8 +62,7 @@ def _migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _import(args: argparse.Namespace) -> int:
-    config = load(args)
+def _import(args: argparse.Namespace, config: Config) -> int:
     state = config.settings.state
     if state.backend == "json" or state.url is None:
         raise UsageError(

@@ -250,3 +250,18 @@ def test_a_reload_keeps_the_running_store(ws: Workspace, reap: list) -> None:
     assert changed, err[-3000:]
     assert "restart" in changed[0]["note"]
     assert any(e["event"] == "config.reloaded" for e in events)
+
+
+def test_state_import_warns_of_a_report_it_skips_on_stderr(ws: Workspace, pg_url: str) -> None:
+    """What is printed on stdout is the import's one summary line, for scripts; a report
+    that cannot be copied is a warning beside it, naming the file."""
+    report = one_sweep(ws)
+    damaged = ws.state / "runs" / report["run_id"] / "report.json"
+    damaged.write_text("[" * 100_000)
+    _use(ws, pg_url)
+    imported = ws.run("state", "import", str(ws.state), "--config", str(ws.config))
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.count("\n") == 1
+    assert "reports skipped 1" in imported.stdout
+    assert str(damaged) in imported.stderr
+    assert "Traceback" not in imported.stderr
