@@ -40,6 +40,8 @@ from agentd.state.claims import heartbeat_every
 
 log = structlog.get_logger("agentd.sweep")
 
+RETRY_AT_MOST = 5.0  # seconds between tries of a project another host holds
+
 
 @dataclass(frozen=True)
 class SweepRequest:
@@ -179,9 +181,11 @@ def _run_selection(
             slog.info("project.skipped", project=name, reason=reason)
     # On a shared store, a project another host holds is tried again until its claim is
     # released or goes stale (that host died): taken over the same night, not the next.
-    # The tries come soon at first (most projects end in seconds or minutes), then at
-    # the heartbeat's period.
-    every = heartbeat_every(ctx.store.stale_after)
+    # The tries come soon at first (most projects end in seconds or minutes), then every
+    # few seconds at most: a host with nothing else left would otherwise linger up to a
+    # heartbeat's period (a minute) after the night's work ended. A try that finds the
+    # claim still held writes nothing.
+    every = min(heartbeat_every(ctx.store.stale_after), RETRY_AT_MOST)
     retry = Retry(ctx.held_elsewhere, every, ctx.clock) if ctx.store.shared else None
     with _Heartbeat(ctx.store, ctx.run_id, slog, ctx.clock):
         results = fan_out(
