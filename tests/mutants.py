@@ -136,8 +136,13 @@ MUTANTS = [
         ),
         (
             "daemon/tasks/taskcmd.py",
-            "    env = {k: v for k, v in base.items() if k not in STRIPPED_ENV}",
+            "    env = {k: v for k, v in base.items() if k not in STRIPPED_ENV and not _is_state_url(k)}",
             "    env = dict(base)",
+        ),
+        (
+            "daemon/tasks/taskcmd.py",
+            "        if k not in STRIPPED_ENV and not _is_state_url(k) and not (postgres and k in LIBPQ_SECRETS)",
+            "        if not _is_state_url(k) and not (postgres and k in LIBPQ_SECRETS)",
         ),
     ),
     m(
@@ -191,13 +196,13 @@ MUTANTS = [
     m(
         "claim-without-skip-guard",
         "Many sweepers: every task runs once",
-        "state/jsonfile.py::claim does not re-read the skip guard",
+        "state/rules.py::claim_answer does not re-read the skip guard (both stores)",
         (
             "tests/state/test_contract.py::test_claim_rereads_the_skip_guard[json]",
             "tests/faults/test_concurrency.py::test_five_sweepers_run_every_task_exactly_once",
         ),
         (
-            "state/jsonfile.py",
+            "state/rules.py",
             "frozenset() if force else frozenset(t for t in tasks if is_done(known.get(t), date))",
             "frozenset()",
         ),
@@ -422,11 +427,11 @@ MUTANTS = [
     m(
         "budget-unchecked",
         "The budget reached: no new agent task starts",
-        "daemon/sweep/task.py::_run_task skips the budget check",
+        "daemon/sweep/budget.py::decide never finds a limit reached",
         (
             "tests/agents/test_agents.py::test_budget_skips_new_agent_tasks_and_never_kills_running_ones",
         ),
-        ("daemon/sweep/task.py", "        if over is not None:", "        if False:"),
+        ("daemon/sweep/budget.py", "        if item.reached:", "        if False:"),
     ),
     m(
         "require-clean-ignored",

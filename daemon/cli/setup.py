@@ -279,6 +279,13 @@ def _check_access(directory: Path, write: bool) -> None:
         found = os.stat(directory)
     except PermissionError:
         raise UsageError(f"cannot use state directory {directory}: {denied(directory)}") from None
+    except NotADirectoryError:
+        # Said before the store is opened, which would only find "state.json: Not a
+        # directory" inside a path that can never be made.
+        verb = "create" if write else "use"
+        raise UsageError(
+            f"cannot {verb} state directory {directory}: a part of its path is a file"
+        ) from None
     except OSError:
         return  # not there (yet): reading finds nothing, creating says why it cannot
     if not stat.S_ISDIR(found.st_mode):
