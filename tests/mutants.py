@@ -664,6 +664,44 @@ MUTANTS = [
         ("tests/config/test_validation.py",),
         ("config/model.py", "        if value in RESERVED_PROJECT_NAMES:", "        if False:"),
     ),
+    m(
+        "pg-claim-unlocked",
+        "Several hosts: a project runs on one host at a time",
+        "state/pgdoc.py::lock_project reads the claim without locking its row",
+        (
+            "tests/state/test_contract_race.py::test_racing_claims_of_one_project_give_it_to_exactly_one",
+        ),
+        (
+            "state/pgdoc.py",
+            '"SELECT doc, claim FROM agentd.projects WHERE name = %s FOR UPDATE", (project,)',
+            '"SELECT doc, claim FROM agentd.projects WHERE name = %s", (project,)',
+        ),
+    ),
+    m(
+        "pg-reserve-unlocked",
+        "Several hosts: budgets hold across hosts",
+        "state/postgres.py::PostgresStore.reserve without the ledger's lock",
+        (
+            "tests/state/test_contract_race.py::test_racing_reservations_never_pass_the_rule_together",
+        ),
+        (
+            "state/postgres.py",
+            """            cur.execute("SELECT pg_advisory_xact_lock(%s)", (LEDGER_LOCK,))
+            # A run that lost its claim would hold a reservation nobody counts.""",
+            """            # A run that lost its claim would hold a reservation nobody counts.""",
+        ),
+    ),
+    m(
+        "abandoned-left-running",
+        "Several hosts: a dead sweep's tasks are stopped when its host sweeps again",
+        "daemon/sweep/abandoned.py::stop_abandoned stops nothing once another holds the claim",
+        ("tests/sweep/test_abandoned.py",),
+        (
+            "daemon/sweep/abandoned.py",
+            "    left = {run: by_run[run] for run in dead if run not in claimed}",
+            "    left: dict[str, Any] = {}",
+        ),
+    ),
 ]
 
 

@@ -23,6 +23,7 @@ from tests.helpers import ROOT
 from tests.state.contract import DATE, NOW, StoreFactory, agent_run, mine
 
 RACERS = 8
+ROUNDS = 12
 ROOM = 3  # agent runs the budget rule lets be in flight at once
 
 
@@ -50,7 +51,8 @@ def _race(count: int, step: Callable[[int], Any]) -> list[Any]:
 def _stores(store_factory: StoreFactory, shared: bool) -> list[StateStore]:
     if shared:
         return [store_factory()] * RACERS
-    return [store_factory(host=f"h{i % 3}") for i in range(RACERS)]
+    # A host each: racers of one host could be kept apart by that host's own row.
+    return [store_factory(host=f"h{i}") for i in range(RACERS)]
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-each"])
@@ -58,14 +60,23 @@ def test_racing_claims_of_one_project_give_it_to_exactly_one(
     store_factory: StoreFactory, shared: bool
 ) -> None:
     stores = _stores(store_factory, shared)
-    results = _race(
-        RACERS,
-        lambda i: stores[i].claim("api", mine(stores[i], f"run-{i}"), DATE, ["t"], False, NOW),
-    )
-    winners = [i for i, result in enumerate(results) if isinstance(result, Claimed)]
-    assert len(winners) == 1, results
-    assert all(isinstance(r, Busy) for i, r in enumerate(results) if i != winners[0]), results
-    assert stores[0].read().claims()["api"].run_id == f"run-{winners[0]}"
+    # Several rounds: one lucky interleaving must not make a store without its lock pass.
+    for round_ in range(ROUNDS):
+        project = f"api-{round_}"
+        # Known already, as most projects are: a first insert would keep racers apart by
+        # itself (PostgreSQL's unique index), hiding a claim read without its row lock.
+        stores[0].claim(project, mine(stores[0], "run-before"), DATE, ["t"], False, NOW)
+        stores[0].release(project, "run-before", None)
+        results = _race(
+            RACERS,
+            lambda i, p=project: stores[i].claim(  # type: ignore[misc]
+                p, mine(stores[i], f"run-{i}"), DATE, ["t"], False, NOW
+            ),
+        )
+        winners = [i for i, result in enumerate(results) if isinstance(result, Claimed)]
+        assert len(winners) == 1, (project, results)
+        assert all(isinstance(r, Busy) for i, r in enumerate(results) if i != winners[0])
+        assert stores[0].read().claims()[project].run_id == f"run-{winners[0]}"
 
 
 class Rule:
