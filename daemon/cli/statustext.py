@@ -130,7 +130,7 @@ def _running_lines(status: dict[str, Any]) -> list[str]:
 def _project_lines(status: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if status["projects"]:
-        width = max(len(p["name"]) for p in status["projects"])
+        width = max(len("name"), *(len(p["name"]) for p in status["projects"]))
         lines.append("projects:")
         lines.append(f"  {'name':<{width}}  {'last run':<10}  {'status':<11}  tasks ok/failed")
         for p in status["projects"]:

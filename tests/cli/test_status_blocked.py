@@ -124,3 +124,18 @@ def test_a_state_file_without_blocked_entries_loads_and_a_malformed_one_is_refus
     assert "state.json" in shown.stderr
     assert "project 'b'" in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def test_the_projects_table_lines_up_under_its_header_whatever_the_names(ws: Workspace) -> None:
+    """Names shorter than the word "name" (a, b, c, d) still sit under their columns."""
+    _configure(ws, "ok")
+    assert ws.run("run", "--once", "--config", str(ws.config)).returncode == 0
+    proc = ws.run("status", "--config", str(ws.config))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    table = lines[lines.index("projects:") + 1 :]
+    header, rows = table[0], table[1:5]
+    assert [row.split()[0] for row in rows] == ["a", "b", "c", "d"]
+    for row in rows:
+        assert row.index(row.split()[1]) == header.index("last run"), (header, row)
+        assert row.index(row.split()[2], row.index(row.split()[1]) + 10) == header.index("status")
