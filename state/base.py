@@ -186,7 +186,7 @@ class Snapshot:
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
     def blocked(self, project: str) -> dict[str, Any] | None:
-        """The project's current blocked streak (see ``blocked_entry``), or None: never
+        """The project's current blocked streak (see ``rules.blocked_entry``), or None: never
         blocked, or it has run since its last block."""
         entry = self.project(project)
         blocked: dict[str, Any] | None = entry.get("blocked")
@@ -247,34 +247,6 @@ class Snapshot:
 
 def is_done(task: dict[str, Any] | None, date: str) -> bool:
     return task is not None and task.get("status") == "ok" and task.get("date") == date
-
-
-def blocked_entry(
-    current: dict[str, Any] | None, block: Blocked, date: str, run_id: str, at: str
-) -> dict[str, Any]:
-    """A project's ``blocked`` entry after one more blocked sweep. ``current`` is its
-    streak so far (Snapshot.blocked: None once the project has run since). The streak
-    starts at its first blocked sweep and ends when the project runs again; nights are
-    the distinct sweep dates it spans, so two sweeps of one night count once."""
-    if current is None:
-        return {
-            "by": block.by,
-            "reason": block.reason,
-            "since": date,
-            "since_at": at,
-            "date": date,
-            "run_id": run_id,
-            "nights": 1,
-        }
-    nights = int(current.get("nights") or 1) + (current.get("date") != date)
-    return {
-        **current,
-        "by": block.by,
-        "reason": block.reason,
-        "date": date,
-        "run_id": run_id,
-        "nights": nights,
-    }
 
 
 class StateStore(ABC):

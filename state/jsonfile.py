@@ -39,13 +39,13 @@ from agentd.state.base import (
     StateError,
     StateStore,
     TaskRecord,
-    blocked_entry,
 )
 from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
 from agentd.state.document import check_touched, parse_document
 from agentd.state.files import ensure_state_dir, file_mode
 from agentd.state.journal import Journal, Loaded, Op
 from agentd.state.rules import (
+    blocked_entry,
     check_holder,
     claim_answer,
     expired_days,

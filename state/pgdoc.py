@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from agentd.state.base import STATE_VERSION, StateError
 from agentd.state.document import check_document
 from agentd.state.pgconn import Cursor
+from agentd.state.pgschema import PRESENCE_LOCK
 
 # What to do about a damaged row (a state file's advice is to move the file aside).
 ROW_HINT = "it is left untouched: delete or fix that row, or restore the database"
@@ -169,7 +170,12 @@ def others_having(
     cur: Cursor, host: str, date: str, names: list[str], since: datetime
 ) -> dict[str, list[str]]:
     """Record ``names`` as missing on ``host`` for the night of ``date``; for each, the
-    other hosts seen since ``since`` that have not said it is missing there."""
+    other hosts seen since ``since`` that have not said it is missing there.
+
+    One host at a time per night (an advisory lock): each inserts what it lacks, then
+    reads what the others lack; two at once would each miss the other's rows and leave
+    the project to each other."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (PRESENCE_LOCK, date))
     cur.execute(
         "INSERT INTO agentd.missing (host, date, project)"
         " SELECT %s, %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
@@ -208,3 +214,13 @@ def finished(summary: dict[str, Any]) -> datetime | None:
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     except (ValueError, OverflowError):
         return None
+
+
+def mark_nowhere(cur: Cursor, date: str, project: str, host: str) -> bool:
+    """True for the first host of the night to find ``project`` on no host."""
+    row = cur.execute(
+        "INSERT INTO agentd.nowhere (date, project, host) VALUES (%s, %s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        (date, project, host),
+    ).fetchone()
+    return row is not None

@@ -34,7 +34,6 @@ from agentd.state.base import (
     StateError,
     StateStore,
     TaskRecord,
-    blocked_entry,
 )
 from agentd.state.claims import STALE_AFTER, Holder, this_host, why_stale
 from agentd.state.pgconn import Connections, Cursor
@@ -44,6 +43,7 @@ from agentd.state.pgdoc import (
     jsonb,
     ledger,
     lock_project,
+    mark_nowhere,
     others_having,
     set_claim,
     set_doc,
@@ -51,12 +51,12 @@ from agentd.state.pgdoc import (
 )
 from agentd.state.pgschema import (
     LEDGER_LOCK,
-    PRESENCE_LOCK,
     ensure,
     migrate_database,
 )
 from agentd.state.rules import (
     SPEND_DAYS_KEPT,
+    blocked_entry,
     check_holder,
     claim_answer,
     cutoff,
@@ -386,10 +386,6 @@ class PostgresStore(StateStore):
         names = sorted(set(missing))
 
         def body(cur: Cursor) -> dict[str, list[str]]:
-            # One host at a time per night: each inserts what it lacks, then reads what the
-            # others lack; two at once would each miss the other's rows and leave the
-            # project to each other.
-            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (PRESENCE_LOCK, date))
             touch_host(cur, self.host, now)
             return others_having(cur, self.host, date, names, now - KNOWN_FOR)
 
@@ -397,11 +393,6 @@ class PostgresStore(StateStore):
 
     def claim_nowhere(self, project: str, date: str, hosts: Collection[str]) -> bool:
         def body(cur: Cursor) -> bool:
-            row = cur.execute(
-                "INSERT INTO agentd.nowhere (date, project, host) VALUES (%s, %s, %s)"
-                " ON CONFLICT DO NOTHING RETURNING 1",
-                (date, project, self.host),
-            ).fetchone()
-            return row is not None
+            return mark_nowhere(cur, date, project, self.host)
 
         return self.db.transact(f"project {project} not marked missing everywhere", body)

@@ -14,6 +14,7 @@ from typing import Any
 
 from agentd.state.base import (
     AllDone,
+    Blocked,
     Busy,
     Claimed,
     ClaimLost,
@@ -145,3 +146,31 @@ def in_flight(
         if why_stale(Holder.from_dict(claim), now, host, stale_after) is None:
             live[key] = entry
     return live
+
+
+def blocked_entry(
+    current: dict[str, Any] | None, block: Blocked, date: str, run_id: str, at: str
+) -> dict[str, Any]:
+    """A project's ``blocked`` entry after one more blocked sweep. ``current`` is its
+    streak so far (Snapshot.blocked: None once the project has run since). The streak
+    starts at its first blocked sweep and ends when the project runs again; nights are
+    the distinct sweep dates it spans, so two sweeps of one night count once."""
+    if current is None:
+        return {
+            "by": block.by,
+            "reason": block.reason,
+            "since": date,
+            "since_at": at,
+            "date": date,
+            "run_id": run_id,
+            "nights": 1,
+        }
+    nights = int(current.get("nights") or 1) + (current.get("date") != date)
+    return {
+        **current,
+        "by": block.by,
+        "reason": block.reason,
+        "date": date,
+        "run_id": run_id,
+        "nights": nights,
+    }

@@ -6,7 +6,6 @@ state store (skip guard and spend ledger), the log and the observers.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,7 @@ from agentd.daemon.agents.usage import Usage
 from agentd.daemon.model.results import STOPPED, ProjectResult, TaskResult
 from agentd.daemon.model.status import TASK_FAILURES, SkipCause, TaskStatus
 from agentd.daemon.output.redact import env_secrets, redact
-from agentd.daemon.sweep import budget
+from agentd.daemon.sweep import budget, worktrees
 from agentd.daemon.sweep.project import SweepContext, iso
 from agentd.daemon.tasks import gitrepo, runner
 from agentd.daemon.tasks.taskcmd import base_env, task_argv, task_env
@@ -165,10 +164,10 @@ def _launch(
     tree: gitrepo.Worktree | None = None
     if config.isolation(spec) == "worktree":
         try:
-            tree = _new_worktree(ctx, planned, task)
+            tree = worktrees.new_worktree(ctx, planned, task)
         except gitrepo.GitError as exc:
             log.error("task.worktree_failed", error=str(exc))
-            failed = _no_worktree(ctx, task, agent, exc)
+            failed = worktrees.no_worktree(ctx, task, agent, exc)
             return _conclude(ctx, planned.name, failed, problems, log)
     command = _command(ctx, planned, task, tree, ctx.run_dir / log_rel)
     ctx.observer.task_started(planned.name, task)
@@ -184,7 +183,9 @@ def _launch(
         log.warning("task.log_cut", **outcome.log_cut.to_dict())
     cleanup_failed = None
     if tree is not None:
-        result.worktree, cleanup_failed = _finish_worktree(tree, log, env_secrets(command.env))
+        result.worktree, cleanup_failed = worktrees.finish_worktree(
+            tree, log, env_secrets(command.env)
+        )
     try:
         _conclude(ctx, planned.name, result, problems, log, command.log_path, usage)
     finally:  # this host's own trouble counts even if the claim was taken over meanwhile
@@ -250,16 +251,6 @@ def _masked_argv(command: runner.Command) -> list[str]:
     masked."""
     secrets = env_secrets(command.env)
     return [redact(part, secrets) for part in command.argv]
-
-
-def _no_worktree(
-    ctx: SweepContext, task: str, agent: str | None, exc: gitrepo.GitError
-) -> TaskResult:
-    now = iso(ctx.clock.now(ctx.config.zone))
-    reason = f"cannot create a worktree: {exc}"
-    return TaskResult(
-        task, TaskStatus.ERROR, reason=reason, started_at=now, finished_at=now, agent=agent
-    )
 
 
 def _command(
@@ -371,43 +362,3 @@ def _usage_fields(usage: Usage | None) -> dict[str, Any]:
     if not usage.known:
         return {"usage": "unknown", "usage_reason": usage.reason}
     return {"cost_usd": usage.cost_usd, "tokens": usage.tokens}
-
-
-def _new_worktree(ctx: SweepContext, planned: Planned, task: str) -> gitrepo.Worktree:
-    configured = ctx.config.project(planned.name).default_branch
-    try:
-        base: str | None = gitrepo.default_branch(planned.path, configured)
-    except gitrepo.GitError:
-        if configured is not None:
-            raise
-        base = None  # no default branch to be found: start from the checkout's HEAD
-    return gitrepo.add_worktree(planned.path, ctx.worktrees, ctx.date, task, base)
-
-
-def _finish_worktree(
-    tree: gitrepo.Worktree, log: Any, secrets: list[str]
-) -> tuple[dict[str, Any], str | None]:
-    """What became of the worktree, for the report, and the failure to report if its
-    cleanup failed. ``secrets``: the task's, masked in its commits' subjects."""
-    info: dict[str, Any] = {"branch": tree.branch, "path": str(tree.path), "base": tree.base}
-    try:
-        done = gitrepo.finish_worktree(tree)
-    except Exception as exc:  # noqa: BLE001 - the task's outcome must still be recorded
-        message = f"worktree {tree.path} not cleaned up: {exc}"
-        log.error("task.worktree_cleanup_failed", error=str(exc), path=str(tree.path))
-        return {**info, "kept": "worktree", "message": message}, message
-    log.info("task.worktree", branch=tree.branch, kept=done.kept, commits=done.commits)
-    info |= {"kept": done.kept, "message": done.message, **_work_left(done, secrets)}
-    return info, None
-
-
-def _work_left(done: gitrepo.Cleanup, secrets: list[str]) -> dict[str, Any]:
-    """The commits the task left on its branch (newest first, at most LOG_COMMITS of
-    ``commit_count``) and what they changed. A subject is the agent's text, as its answer
-    is: masked as that is, then cut."""
-    stat = asdict(done.diffstat) if done.diffstat is not None else None
-    commits = [
-        {"sha": sha, "subject": gitrepo.cut_subject(redact(subject, secrets))}
-        for sha, subject in done.log
-    ]
-    return {"commits": commits, "commit_count": done.commits, "diffstat": stat}
