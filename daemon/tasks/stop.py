@@ -25,7 +25,6 @@ as the request).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import select
@@ -53,9 +52,15 @@ class _Pipe:
         return bool(readable)
 
     def drain(self) -> None:
+        self.take()
+
+    def take(self) -> bytes:
+        """Everything written since the last read (the pipe left empty)."""
+        chunks = []
         with contextlib.suppress(BlockingIOError):
-            while os.read(self.read_fd, 512):
-                pass
+            while chunk := os.read(self.read_fd, 512):
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     def close(self) -> None:
         for fd in (self.read_fd, self.write_fd):
@@ -118,27 +123,23 @@ class SignalInbox:
 
     def __init__(self) -> None:
         self._pipe = _Pipe()
-        self._pending: collections.deque[int] = collections.deque()
 
     def request(self, signum: int | None = None) -> None:
-        """Safe to call from a signal handler: records ``signum`` and wakes the reader."""
-        if signum is not None:
-            self._pending.append(signum)
-        self._pipe.poke()
+        """Called by the Python-level handler, with nothing left to do: the C-level handler
+        has already written the signal's number to the wakeup pipe, once per delivery.
+        The Python handler runs once for every delivery of one signal that came during a
+        long C call (a reload validating 10,000 projects): counting its calls would make
+        two SIGTERMs one, and the second would not skip the grace."""
 
     def wakeup_fileno(self) -> int:
         """For ``signal.set_wakeup_fd``: any signal wakes the reader at once."""
         return self._pipe.write_fd
 
     def wait(self, timeout: float | None) -> list[int]:
-        """Signals received, waiting up to ``timeout`` seconds (None: until one comes)."""
-        if not self._pending:
-            self._pipe.wait(timeout)
-        self._pipe.drain()
-        out = []
-        while self._pending:
-            out.append(self._pending.popleft())
-        return out
+        """Signals received, in the order they came, waiting up to ``timeout`` seconds
+        (None: until one comes). Each byte of the pipe is one delivery's signal number."""
+        self._pipe.wait(timeout)
+        return list(self._pipe.take())
 
     def close(self) -> None:
         self._pipe.close()

@@ -15,6 +15,13 @@ from tests.helpers import AGENTD, DEADLINE, Workspace, process_gone, wait_for
 from tests.service.fastfires import EVERY_2S
 
 
+def _pending(pid: int, sig: signal.Signals) -> bool:
+    """Whether ``sig`` sent to process ``pid`` is still pending (not yet delivered)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    shared = next(line for line in status.splitlines() if line.startswith("ShdPnd:"))
+    return bool(int(shared.split()[1], 16) & (1 << (sig - 1)))
+
+
 def _config(ws: Workspace, task: Table | None = None, grace: str = "1s") -> None:
     write_config(
         ws,
@@ -185,7 +192,9 @@ def test_two_sigterms_that_arrive_during_a_reload_still_skip_the_grace(
     proc.send_signal(signal.SIGHUP)
     time.sleep(0.3)  # the moment under test: inside the reload
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.1)  # apart, or the kernel merges them into one
+    # Apart, or the kernel merges them into one: the second is sent once the first has
+    # left the pending set (delivered to the handler), however long a loaded machine takes.
+    wait_for(lambda: not _pending(proc.pid, signal.SIGTERM), what="the first SIGTERM delivered")
     proc.send_signal(signal.SIGTERM)
     sent = time.time()
     try:

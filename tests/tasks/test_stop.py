@@ -3,10 +3,14 @@ a sweep's StopToken, with real signals sent to this very process."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import select
 import signal
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +95,45 @@ def test_a_stop_requested_in_code_needs_no_signal() -> None:
     assert token.requested
     assert token.exit_status == 128 + signal.SIGTERM
     token.close()
+
+
+def test_two_deliveries_during_one_long_c_call_are_two_signals(restored: None) -> None:
+    """Python runs a signal's handler once for every delivery that came while the main
+    thread was inside one C call (a reload validating a big file): the inbox counts the
+    deliveries themselves, one byte each in the wakeup pipe, so a second SIGTERM is not
+    lost."""
+    inbox = SignalInbox()
+    install_handlers(inbox, SIGNALS, keep_ignored=False)
+    busy = threading.Event()
+
+    def send_twice() -> None:
+        busy.wait(30)
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            # Apart: the second is sent once the first has been delivered (no longer
+            # pending), or the kernel would merge them.
+            deadline = time.monotonic() + 30
+            while _pending(signal.SIGUSR1) and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+    sender = threading.Thread(target=send_twice)
+    sender.start()
+    busy.set()
+    # One C call (it lets the sender run meanwhile) that runs no Python handler until it
+    # returns: both deliveries must land inside it for this test to mean anything.
+    rounds = 3_000_000
+    while True:
+        hashlib.pbkdf2_hmac("sha256", b"agentd", b"salt", rounds)
+        if not sender.is_alive():
+            break
+        rounds *= 2  # a slow machine: longer, until the sends fit in one call
+        busy.set()
+    sender.join()
+    assert inbox.wait(5) == [signal.SIGUSR1, signal.SIGUSR1]
+    inbox.close()
+
+
+def _pending(sig: signal.Signals) -> bool:
+    status = Path(f"/proc/{os.getpid()}/status").read_text()
+    shared = next(line for line in status.splitlines() if line.startswith("ShdPnd:"))
+    return bool(int(shared.split()[1], 16) & (1 << (sig - 1)))
