@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +40,8 @@ def find(
     wanted = {b"AGENTD_RUN_ID=" + run_id.encode(), b"AGENTD_PROJECT=" + project.encode()}
     if task is not None:
         wanted.add(b"AGENTD_TASK=" + task.encode())
-    me = os.getpid()
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        pid = int(name)
+    for pid in _others():
         stat = _stat(pid)
         if stat is None:
             continue
@@ -75,12 +71,8 @@ class TaskProcess:
 def every_task() -> list[TaskProcess]:
     """Every task process of any run that /proc shows (this host's, this PID namespace's):
     for a sweep to find what a dead sweep left of projects it no longer holds."""
-    me = os.getpid()
     found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
-            continue
-        pid = int(name)
+    for pid in _others():
         env = _env(pid)
         run_id, project = env.get(b"AGENTD_RUN_ID"), env.get(b"AGENTD_PROJECT")
         stat = _stat(pid) if run_id and project else None
@@ -153,3 +145,11 @@ def _env(pid: int) -> dict[bytes, bytes]:
         return {}
     pairs = (entry.partition(b"=") for entry in entries if entry.startswith(b"AGENTD_"))
     return {key: value for key, _, value in pairs}
+
+
+def _others() -> Iterator[int]:
+    """Every process /proc shows but this one."""
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me:
+            yield int(name)
