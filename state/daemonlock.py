@@ -99,18 +99,23 @@ def daemon_state(published: dict[str, Any] | None, directory: Path) -> dict[str,
     return found
 
 
+def stopped_state(info: dict[str, Any]) -> dict[str, Any]:
+    """A daemon that published its stop: when, and on what (this host's or another's)."""
+    return {
+        "running": False,
+        "last_pid": info.get("pid"),
+        "stopped_at": info["stopped_at"],
+        "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
+    }
+
+
 def _state_of(info: dict[str, Any]) -> dict[str, Any]:
     if not info:
         return {"running": False}
     if info.get("host") not in (None, this_host()):
         return {"running": None, **info, "note": "published by another host; cannot check it"}
     if info.get("stopped_at"):
-        return {
-            "running": False,
-            "last_pid": info.get("pid"),
-            "stopped_at": info["stopped_at"],
-            "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
-        }
+        return stopped_state(info)
     gone = _gone(info)
     if gone:
         note = "exited without a clean stop: killed or crashed (see the journal)"

@@ -16,7 +16,7 @@ from typing import Any
 
 from agentd.state import Snapshot
 from agentd.state.claims import Holder, this_host, why_stale
-from agentd.state.daemonlock import daemon_state
+from agentd.state.daemonlock import daemon_state, stopped_state
 
 
 def gather_hosts(
@@ -98,12 +98,7 @@ def _remote_daemon(
     if not info:
         return {"running": False}
     if info.get("stopped_at"):
-        return {
-            "running": False,
-            "last_pid": info.get("pid"),
-            "stopped_at": info["stopped_at"],
-            "note": f"stopped at {info['stopped_at']} on {info.get('stopped_by', 'request')}",
-        }
+        return stopped_state(info)
     stale = None
     fire = _moment(info.get("next_fire"))
     jitter = info.get("jitter_s")
