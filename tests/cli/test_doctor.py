@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -384,6 +385,10 @@ def test_a_shared_state_directory_is_ok(dws: Workspace) -> None:
     assert perms.startswith("2770: shared with group ")
 
 
+def _settled(text: str) -> str:
+    return re.sub(r"[\d.]+ ([KMGT]iB|bytes) free", "N free", text)
+
+
 def test_off_a_terminal_doctor_prints_one_plain_line_per_check(dws: Workspace) -> None:
     """Piped or mailed, a box table 80 columns wide would split words: plain lines, the
     same checks as --json, each message whole on its check's line."""
@@ -398,5 +403,6 @@ def test_off_a_terminal_doctor_prints_one_plain_line_per_check(dws: Workspace) -
     for check, line in zip(checks, lines[1:], strict=False):
         assert line.startswith(f"{check['level']}  ")
         assert f"  {check['check']}  " in line
-        assert line.endswith(f"  {check['message']}"), line
+        # Free space moves between the two runs on a shared machine: compare its shape.
+        assert _settled(line).endswith(f"  {_settled(check['message'])}"), line
     assert lines[-1].endswith("problem(s)")
