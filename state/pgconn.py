@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
-import structlog
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from agentd.slog import structlog
 from agentd.state.base import StateError, StateUnreachable
 
 T = TypeVar("T")

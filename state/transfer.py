@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+from agentd.slog import structlog
 from agentd.state.base import StateError, StateStore
 from agentd.state.claims import Holder, why_stale
 from agentd.state.jsonfile import JsonFileStore

@@ -310,7 +310,7 @@ def _make_state_dir(directory: Path) -> None:
             f"cannot {verb} state directory {directory}: {exc.strerror or exc}"
         ) from None
     if old_mode is not None:
-        import structlog
+        from agentd.slog import structlog
 
         # Others could read (or swap) the state and the task logs until now: say so.
         structlog.get_logger("agentd").warning(

@@ -15,8 +15,6 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from agentd.config.model import NotifySection
 from agentd.daemon import __version__
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
@@ -29,6 +27,7 @@ from agentd.daemon.output.report import HTML_FILE, write_report
 from agentd.daemon.tasks.runner import Command, run_process
 from agentd.daemon.tasks.stop import StopToken
 from agentd.daemon.tasks.taskcmd import inherited
+from agentd.slog import structlog
 from agentd.state.files import open_new
 
 ALERT_FILE = "alert.json"

@@ -17,9 +17,8 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from agentd.daemon.output.textout import harmless
+from agentd.slog import structlog
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -151,7 +150,9 @@ def configure(level: str = "info", fmt: str = "auto", asked: bool = False) -> No
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,

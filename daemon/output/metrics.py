@@ -82,7 +82,7 @@ class MetricsFile:
     def write(self, sweep: Mapping[str, Any] | None = None) -> bool:
         """Rewrite the file; ``sweep`` is the sweep just ended (report.json's form), if
         any. A failure is a warning in the log, never raised."""
-        import structlog
+        from agentd.slog import structlog
 
         log = structlog.get_logger("agentd.metrics")
         try:

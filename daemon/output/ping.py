@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import structlog
-
 from agentd.config.secrets import redact_url
 from agentd.daemon import __version__
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
@@ -38,6 +36,7 @@ from agentd.daemon.model.report import Report, latest_that_ran, ran_nothing
 from agentd.daemon.model.status import SweepStatus
 from agentd.daemon.output.alerts import summary_line
 from agentd.daemon.output.httppost import post, scrub
+from agentd.slog import structlog
 from agentd.state import StateError, StateStore
 from agentd.state.claims import this_host
 

@@ -77,7 +77,7 @@ class ReportWriter(QuietObserver):
         except OSError as exc:
             # Imported here: `agentd report` renders with this module and starts faster
             # without structlog (tests/cli/test_startup_imports.py).
-            import structlog
+            from agentd.slog import structlog
 
             structlog.get_logger("agentd.sweep").error(
                 "report.write_failed", run_id=report.run_id, path=str(run_dir), error=str(exc)
@@ -89,7 +89,7 @@ def write_page(
     report: Report, run_dir: Path, store: StateStore | None, config: Config | None
 ) -> None:
     """``runs/<run_id>/report.html``; a failure is logged and added to ``report``."""
-    import structlog  # as above: not for `agentd report`
+    from agentd.slog import structlog  # as above: not for `agentd report`
 
     slog = structlog.get_logger("agentd.sweep").bind(run_id=report.run_id)
     try:

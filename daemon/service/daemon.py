@@ -22,8 +22,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import structlog
-
 from agentd.config import Config, ConfigError, Problem
 from agentd.daemon.model.clock import Clock
 from agentd.daemon.model.observer import SweepObserver
@@ -36,6 +34,7 @@ from agentd.daemon.service.scheduler import Scheduler
 from agentd.daemon.service.status import Announcer, StatusProgress
 from agentd.daemon.sweep.engine import SweepRequest, record_crash, record_failed_start, run_sweep
 from agentd.daemon.tasks.stop import SignalInbox, StopToken
+from agentd.slog import structlog
 from agentd.state import StateError
 from agentd.state.daemonlock import DaemonLock
 

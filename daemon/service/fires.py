@@ -24,11 +24,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-import structlog
-
 from agentd.daemon.model.clock import Clock
 from agentd.daemon.service.schedule import catch_up
 from agentd.daemon.tasks.stop import StopToken
+from agentd.slog import structlog
 from agentd.state import StateError
 
 if TYPE_CHECKING:

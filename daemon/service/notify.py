@@ -11,7 +11,7 @@ import os
 import socket
 from collections.abc import MutableMapping
 
-import structlog
+from agentd.slog import structlog
 
 log = structlog.get_logger("agentd.notify")
 

@@ -8,8 +8,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from agentd.config import Config
 from agentd.config.durations import format_duration
 from agentd.daemon.model.clock import Clock
@@ -18,6 +16,7 @@ from agentd.daemon.output.progress import Observer
 from agentd.daemon.service.fires import FireBook
 from agentd.daemon.service.notify import Notifier
 from agentd.daemon.service.scheduler import Scheduler
+from agentd.slog import structlog
 from agentd.state import StateError
 from agentd.state.claims import process_start, this_host
 

@@ -16,8 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from agentd.config import Config, ConfigError
 from agentd.daemon.model.clock import SYSTEM_CLOCK, Clock
 from agentd.daemon.model.observer import Observers, SweepObserver
@@ -35,6 +33,7 @@ from agentd.daemon.sweep.rundirs import RunDir
 from agentd.daemon.sweep.selection import Absence, Absent, Selection, missing_here, select
 from agentd.daemon.tasks import orphans
 from agentd.daemon.tasks.stop import StopToken
+from agentd.slog import structlog
 from agentd.state import Blocked, StateError, StateStore
 from agentd.state.claims import heartbeat_every
 

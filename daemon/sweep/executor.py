@@ -21,14 +21,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
-
 from agentd.daemon.model.clock import Clock
 from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.model.status import ProjectStatus
 from agentd.daemon.sweep.ordering import dependants_of
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
+from agentd.slog import structlog
 
 log = structlog.get_logger("agentd.executor")
 

@@ -128,3 +128,36 @@ def test_report_with_its_state_directory_given_loads_no_schema(swept: Workspace)
 def test_help_loads_no_configuration_at_all(swept: Workspace) -> None:
     modules = _modules(swept, "--help")
     assert _loaded(modules, ("pydantic", "agentd.config", *NEVER)) == []
+
+
+def test_a_sweep_off_a_terminal_loads_no_rich(swept: Workspace) -> None:
+    """structlog imports rich for its console's exception format when it can (agentd/slog.py
+    keeps it from doing so); off a terminal nothing draws with rich either, so a sweep
+    under systemd or cron never pays for it."""
+    modules = _modules(swept, "run", "--once")
+    assert "agentd.daemon.sweep.engine" in modules
+    assert "structlog.dev" in modules
+    assert _loaded(modules, ("rich",)) == []
+
+
+def test_the_console_log_formats_a_crash_without_rich(swept: Workspace) -> None:
+    """The console's exception format is chosen, not whatever structlog found first."""
+    code = (
+        "import sys, logging\n"
+        "import rich.console\n"  # rich first: structlog would pick it up by itself
+        "from agentd.daemon.output import logs\n"
+        "from agentd.slog import structlog\n"
+        "sys.stderr.isatty = lambda: True\n"
+        "logs.configure('info', 'console')\n"
+        "try:\n"
+        "    raise RuntimeError('boom')\n"
+        "except RuntimeError:\n"
+        "    structlog.get_logger('t').exception('crashed')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback (most recent call last):" in proc.stderr
+    assert "RuntimeError: boom" in proc.stderr
+    assert "╭" not in proc.stderr  # rich's framed traceback
