@@ -1,4 +1,5 @@
-"""Start-up of the read commands, as ratios to ``python -c pass`` of the same venv.
+"""Start-up of the read commands, and of a one-task sweep, as ratios to ``python -c pass``
+of the same venv.
 
     python bench/startup.py [--tree LABEL=DIR ...] [--reps N] [--out FILE]
 
@@ -81,6 +82,9 @@ def _workspace(tree: Tree, root: Path) -> None:
         "agentd config check": [AGENTD, "config", "check"],
         "agentd report": [AGENTD, "report"],
         "agentd report --state-dir DIR": [AGENTD, "report", "--state-dir", str(root / "state")],
+        # Not a read command: a whole sweep of one `true` task, for what every sweep and
+        # daemon start pays (structlog, the engine, the HTML report's jinja2).
+        "agentd run --once --force": [AGENTD, "run", "--once", "--force", "--log-level", "warning"],
         "floor: import pydantic": [py, "-c", "from pydantic import BaseModel"],
         "floor: import the schema": [py, "-c", "import agentd.config.model"],
     }
@@ -113,9 +117,10 @@ def measure(trees: list[Tree], work: Path, reps: int) -> None:
 
 def render(trees: list[Tree], reps: int, command: str) -> str:
     heads = " | ".join(
-        f"{t.label}: wall ms | {t.label}: ratio | {t.label}: CPU ratio" for t in trees
+        f"{t.label}: wall ms | {t.label}: ratio | {t.label}: CPU ms | {t.label}: CPU ratio"
+        for t in trees
     )
-    lines = [f"| command | {heads} |", "|---|" + "---|" * (3 * len(trees))]
+    lines = [f"| command | {heads} |", "|---|" + "---|" * (4 * len(trees))]
     for name in trees[0].commands:
         cells = []
         for t in trees:
@@ -126,6 +131,7 @@ def render(trees: list[Tree], reps: int, command: str) -> str:
                 f"{statistics.median(wall) * 1000:.1f} "
                 f"({min(wall) * 1000:.1f}–{max(wall) * 1000:.1f})",
                 f"{statistics.median(wall) / base_wall:.1f}",
+                f"{statistics.median(cpu) * 1000:.1f}",
                 f"{statistics.median(cpu) / base_cpu:.1f}",
             ]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
