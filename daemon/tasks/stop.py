@@ -44,12 +44,20 @@ class _Pipe:
             os.write(self.write_fd, b"!")
 
     def wait(self, timeout: float | None) -> bool:
-        """True once poked (it stays readable until drained), waiting up to ``timeout``."""
+        """True once poked (it stays readable until drained), waiting up to ``timeout``.
+
+        poll, not select: select refuses a descriptor numbered 1024 or more, and a pipe made
+        mid-sweep (an alert's) in a process whose descriptor limit was raised (systemd's
+        ``LimitNOFILE``, many tasks at once, each with its pipes and log) may get one.
+        A poll object per call: one shared by the threads that wait would refuse
+        concurrent calls."""
+        poller = select.poll()
+        poller.register(self.read_fd, select.POLLIN)
         try:
-            readable, _, _ = select.select([self.read_fd], [], [], timeout)
+            ready = poller.poll(None if timeout is None else max(0.0, timeout) * 1000)
         except InterruptedError:  # a signal: its handler has poked, or will on return
             return False
-        return bool(readable)
+        return bool(ready)
 
     def drain(self) -> None:
         self.take()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import select
 import signal
 import threading
@@ -137,3 +138,39 @@ def _pending(sig: signal.Signals) -> bool:
     status = Path(f"/proc/{os.getpid()}/status").read_text()
     shared = next(line for line in status.splitlines() if line.startswith("ShdPnd:"))
     return bool(int(shared.split()[1], 16) & (1 << (sig - 1)))
+
+
+def test_a_token_whose_pipe_is_numbered_past_1024_still_works() -> None:
+    """select() refuses descriptors from 1024 on; a process whose limit was raised
+    (systemd's LimitNOFILE) and that holds many open files makes its pipes up there."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"the hard descriptor limit ({hard}) leaves no room past 1024")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100), hard))
+    filler: list[int] = []
+    token = None
+    try:
+        while not filler or filler[-1] < 1030:
+            filler.append(os.open(os.devnull, os.O_RDONLY))
+        token = StopToken()
+        assert token.fileno() >= 1024
+        assert not token.requested
+        assert token.wait(0.01) is False
+        done = threading.Event()
+        seen: list[bool] = []
+
+        def waiter() -> None:
+            seen.append(token.wait(60))
+            done.set()
+
+        threading.Thread(target=waiter, daemon=True).start()
+        token.request()
+        assert done.wait(60)
+        assert seen == [True]
+        assert token.requested
+    finally:
+        if token is not None:
+            token.close()
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
