@@ -3,7 +3,7 @@
 Signal handlers only record the request: they append to a deque or set a plain attribute
 and write a byte to a pipe, nothing that takes a lock (a handler runs on the main thread
 between bytecodes, maybe while that thread holds the very lock it would need). Threads that
-wait for a process, a timer or the next signal put the pipe into their ``select`` and so
+wait for a process, a timer or the next signal put the pipe into their ``poll`` and so
 wake at once.
 
 Two recorders share that pipe (``_Pipe``) and the one way of routing signals to them
@@ -31,9 +31,11 @@ import select
 import signal
 from typing import Protocol
 
+_POLL_MAX_MS = 2**31 - 1
+
 
 class _Pipe:
-    """A non-blocking pipe that a signal handler (or any thread) pokes and waiters select on."""
+    """A non-blocking pipe that a signal handler (or any thread) pokes and waiters poll."""
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -46,15 +48,18 @@ class _Pipe:
     def wait(self, timeout: float | None) -> bool:
         """True once poked (it stays readable until drained), waiting up to ``timeout``.
 
-        poll, not select: select refuses a descriptor numbered 1024 or more, and a pipe made
-        mid-sweep (an alert's) in a process whose descriptor limit was raised (systemd's
-        ``LimitNOFILE``, many tasks at once, each with its pipes and log) may get one.
-        A poll object per call: one shared by the threads that wait would refuse
-        concurrent calls."""
+        poll, not select: select refuses a descriptor numbered 1024 or more. agentd makes
+        its pipes early, with low numbers, but a process started holding more than 1,024
+        inherited descriptors (under a raised ``LimitNOFILE``) would get such numbers. A
+        poll object per call: one shared by the threads that wait refuses concurrent
+        calls. poll's timeout is an int of milliseconds: longer waits (24.8 days) are cut
+        to it (the caller wakes early, as from any spurious wake-up)."""
         poller = select.poll()
         poller.register(self.read_fd, select.POLLIN)
+        if timeout is not None:
+            timeout = min(max(0.0, timeout) * 1000, _POLL_MAX_MS)
         try:
-            ready = poller.poll(None if timeout is None else max(0.0, timeout) * 1000)
+            ready = poller.poll(timeout)
         except InterruptedError:  # a signal: its handler has poked, or will on return
             return False
         return bool(ready)

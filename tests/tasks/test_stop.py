@@ -174,3 +174,14 @@ def test_a_token_whose_pipe_is_numbered_past_1024_still_works() -> None:
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_wait_longer_than_poll_can_take_is_not_an_error() -> None:
+    """poll takes at most 2**31 - 1 milliseconds (24.8 days); a longer wait is cut to it."""
+    token = StopToken()
+    try:
+        token.request()
+        assert token.wait(10.0**10) is True
+        assert token.wait(-1) is True
+    finally:
+        token.close()
