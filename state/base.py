@@ -142,6 +142,18 @@ class Reserved:
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """A budget rule's go-ahead: the agent run counts against ``agent``'s limits and those
+    of the night ``date``, at ``usd`` and ``tokens`` until its outcome settles it (None:
+    its price is not known yet, so it may take the rest of a limit)."""
+
+    agent: str
+    date: str
+    usd: float | None
+    tokens: float | None
+
+
+@dataclass(frozen=True)
 class Refused:
     """An agent task may not start now: skipped for ``reason``, or, with ``wait``, asked to
     try again once runs in flight have settled (their cost may leave room)."""
@@ -151,8 +163,8 @@ class Refused:
 
 
 # What a budget rule answers from the ledger as it is inside the reservation's atomic step:
-# the reservation's own fields (estimates, agent) to go ahead, or why not.
-Decide = Callable[["Snapshot"], "dict[str, Any] | Refused"]
+# go ahead at an estimate, or why not.
+Decide = Callable[["Snapshot"], "Estimate | Refused"]
 
 
 class Snapshot:

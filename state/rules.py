@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -119,11 +120,11 @@ def reserve_step(
     keep every other host waiting until someone reaped its claims."""
     project, task, run_id = key
     live = in_flight(doc, now, host, stale_after)
-    fields = decide(Snapshot({**doc, "reserved": live}))
-    if isinstance(fields, Refused):
-        return fields, None
+    answer = decide(Snapshot({**doc, "reserved": live}))
+    if isinstance(answer, Refused):
+        return answer, None
     entry = {
-        **fields,
+        **asdict(answer),
         "project": project,
         "task": task,
         "run_id": run_id,

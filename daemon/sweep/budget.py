@@ -44,7 +44,7 @@ from agentd.daemon.model.clock import Clock
 from agentd.daemon.model.results import BUDGET
 from agentd.daemon.tasks.stop import StopToken
 from agentd.state import Snapshot
-from agentd.state.base import Refused, Reserved
+from agentd.state.base import Estimate, Refused, Reserved
 
 if TYPE_CHECKING:
     from agentd.config import Config
@@ -215,7 +215,7 @@ class Rule:
     pricing: Pricing = Pricing()
     global_bound: int = 0  # [run] max_parallel_agents_global; 0: none
 
-    def __call__(self, snapshot: Snapshot) -> dict[str, Any] | Refused:
+    def __call__(self, snapshot: Snapshot) -> Estimate | Refused:
         return decide(self, snapshot)
 
 
@@ -224,8 +224,8 @@ def rule_for(config: Config, date: str, agent: str) -> Rule:
     return Rule(config.settings.budget, date, agent, pricing(config, agent), bound)
 
 
-def decide(rule: Rule, snapshot: Snapshot) -> dict[str, Any] | Refused:
-    """The reservation's fields if the task may start; else skip it (a limit reached by
+def decide(rule: Rule, snapshot: Snapshot) -> Estimate | Refused:
+    """The run's estimate if the task may start; else skip it (a limit reached by
     what is spent, the reason as it always was) or wait (runs in flight may fill what is
     left, or the bound on agent runs across hosts is reached). Overall limits first."""
     limits = [
@@ -248,7 +248,7 @@ def decide(rule: Rule, snapshot: Snapshot) -> dict[str, Any] | Refused:
             wait=True,
         )
     usd, tokens = estimate(snapshot, rule.agent, rule.date, rule.pricing)
-    return {"agent": rule.agent, "date": rule.date, "usd": usd, "tokens": tokens}
+    return Estimate(rule.agent, rule.date, usd, tokens)
 
 
 def estimate(

@@ -188,10 +188,15 @@ def test_orphans_are_stopped_when_their_host_comes_back_after_a_takeover(
     assert back.wait(timeout=DEADLINE) == 0, back.stderr[-3000:]
     [project] = back.report()["projects"]
     assert project["status"] == "skipped"
-    # Met while build-2 still held it, or claimed just after build-2 released it: done
-    # elsewhere either way, never run here.
+    # Met while build-2 still held it, claimed just after build-2 released it, or (on a
+    # loaded machine: the orphan is stopped before the sweep plans, and the release comes
+    # then) planned after build-2 recorded it: done elsewhere in every case, never run here.
     reason = project["reason"]
-    assert reason.startswith("done by host build-2 (run ") or reason.startswith(
-        "done today: finished by another sweep"
+    assert reason.startswith(
+        (
+            "done by host build-2 (run ",
+            "done today: finished by another sweep",
+            "done today: its task succeeded on ",
+        )
     ), project
     _ended_ok_once(ws, ["slow"], ("slow",))

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from agentd.state import Holder, StateStore, TaskRecord
+from agentd.state.base import Estimate
 from agentd.state.claims import process_start
 
 NOW = datetime(2026, 11, 22, 2, 30, tzinfo=UTC)
@@ -79,6 +80,6 @@ def summary(run_id: str, host: str, finished: datetime) -> dict[str, Any]:
     }
 
 
-def fields(usd: float = 0.5) -> Callable[[Any], dict[str, Any]]:
+def fields(usd: float = 0.5) -> Callable[[Any], Estimate]:
     """A budget rule that always lets the run start, with these estimates."""
-    return lambda snapshot: {"agent": "claude", "date": DATE, "usd": usd, "tokens": None}
+    return lambda snapshot: Estimate("claude", DATE, usd, None)

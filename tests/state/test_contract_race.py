@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from agentd.state import Busy, Claimed, JsonFileStore, Snapshot, StateStore
-from agentd.state.base import Refused, Reserved
+from agentd.state.base import Estimate, Refused, Reserved
 from tests.helpers import ROOT
 from tests.state.contract import DATE, NOW, StoreFactory, agent_run, mine
 
@@ -88,7 +88,7 @@ class Rule:
         self.inside = 0
         self.most = 0
 
-    def __call__(self, snapshot: Snapshot) -> dict[str, Any] | Refused:
+    def __call__(self, snapshot: Snapshot) -> Estimate | Refused:
         with self.lock:
             self.inside += 1
             self.most = max(self.most, self.inside)
@@ -98,7 +98,7 @@ class Rule:
             self.inside -= 1
         if flying >= ROOM:
             return Refused(f"{flying} agent runs in flight", wait=True)
-        return {"agent": "claude", "date": DATE, "usd": 0.1, "tokens": None}
+        return Estimate("claude", DATE, 0.1, None)
 
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "store-each"])
@@ -131,7 +131,7 @@ class Ledger:
     def __init__(self) -> None:
         self.seen: list[int] = []
 
-    def __call__(self, snapshot: Snapshot) -> dict[str, Any] | Refused:
+    def __call__(self, snapshot: Snapshot) -> Estimate | Refused:
         settled = len(snapshot.spend([DATE]))
         flying = len(snapshot.reservations())
         self.seen.append(settled + flying)  # checks never overlap (see Rule above)
@@ -139,7 +139,7 @@ class Ledger:
             return Refused("the nightly limit is spent")
         if settled + flying >= RUNS_ALLOWED:
             return Refused("the rest of the limit is in flight", wait=True)
-        return {"agent": "claude", "date": DATE, "usd": 0.1, "tokens": None}
+        return Estimate("claude", DATE, 0.1, None)
 
 
 def test_runs_settling_while_others_reserve_never_pass_the_limit(
@@ -206,7 +206,7 @@ RACER = textwrap.dedent(
     from datetime import datetime
     from pathlib import Path
     from agentd.state import JsonFileStore
-    from agentd.state.base import Refused
+    from agentd.state.base import Estimate, Refused
     from agentd.state.claims import Holder
     directory, mode, n, room, date = sys.argv[1:6]
     now = datetime.fromisoformat(sys.argv[6])
@@ -234,7 +234,7 @@ RACER = textwrap.dedent(
             marker.unlink()
             if flying >= int(room):
                 return Refused("full", wait=True)
-            return {"agent": "claude", "date": date, "usd": 0.1, "tokens": None}
+            return Estimate("claude", date, 0.1, None)
         got = store.reserve(project, "t", f"run-{n}", rule, now)
     print(type(got).__name__, flush=True)
     """

@@ -6,12 +6,11 @@ on every backend, as tests/state/test_contract.py."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pytest
 
 from agentd.state import Claimed, ClaimLost, Snapshot
-from agentd.state.base import Refused, Reserved
+from agentd.state.base import Estimate, Refused, Reserved
 from tests.state.contract import (
     DATE,
     NOW,
@@ -69,13 +68,13 @@ def test_the_budget_rule_sees_the_ledger_and_the_runs_in_flight_of_every_host(
     here.claim("api", mine(here, "run-a"), DATE, ["triage"], False, NOW)
     seen: list[Snapshot] = []
 
-    def decide(snapshot: Snapshot) -> dict[str, Any] | Refused:
+    def decide(snapshot: Snapshot) -> Estimate | Refused:
         seen.append(snapshot)
         settled = sum(e["cost_usd"] for e in snapshot.spend([DATE]))
         flying = sum(e["usd"] for e in snapshot.reservations().values())
         if settled + flying + 0.5 > 1.0:
             return Refused(f"{settled:.2f} spent, {flying:.2f} in flight", wait=True)
-        return {"agent": "claude", "date": DATE, "usd": 0.5, "tokens": None}
+        return Estimate("claude", DATE, 0.5, None)
 
     assert here.reserve("api", "triage", "run-a", decide, NOW) == Refused(
         "0.40 spent, 0.30 in flight", wait=True
@@ -155,12 +154,12 @@ def test_a_dead_hosts_reservation_lapses_once_its_claim_is_stale(
     there.reserve("api", "triage", "run-a", fields(1.0), NOW)
     seen: list[list[str]] = []
 
-    def decide(snapshot: Snapshot) -> dict[str, Any] | Refused:
+    def decide(snapshot: Snapshot) -> Estimate | Refused:
         flying = snapshot.reservations()
         seen.append(sorted(flying))
         if sum(e["usd"] for e in flying.values()) + 0.5 > 1.0:
             return Refused("the limit is reserved", wait=True)
-        return {"agent": "claude", "date": DATE, "usd": 0.5, "tokens": None}
+        return Estimate("claude", DATE, 0.5, None)
 
     alive = at(STALE - 1)
     here.claim("web", mine(here, "run-b", alive), DATE, ["triage"], False, alive)

@@ -156,8 +156,8 @@ def test_decide(the_rule: Rule, state: Snapshot, verdict: str, said: str | None)
     answer = budget.decide(the_rule, state)
     if verdict == GO:
         assert not isinstance(answer, Refused), answer
-        assert answer["agent"] == the_rule.agent
-        assert answer["date"] == TODAY
+        assert answer.agent == the_rule.agent
+        assert answer.date == TODAY
         return
     assert isinstance(answer, Refused)
     assert answer.wait is (verdict == WAIT)
@@ -205,7 +205,7 @@ def test_estimate(
     assert budget.estimate(snap(settled), agent, TODAY, pricing) == expected
     answer = budget.decide(rule(agent, pricing=pricing), snap(settled))
     assert not isinstance(answer, Refused)
-    assert (answer["usd"], answer["tokens"]) == expected
+    assert (answer.usd, answer.tokens) == expected
 
 
 def test_pricing_follows_the_usage_format(tmp_path: Path) -> None:
