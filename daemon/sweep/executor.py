@@ -227,15 +227,23 @@ class _FanOut:
         self.skip_dependants(result)
 
     def worker(self, project: Planned) -> None:
-        """On the project's own thread: its result, whatever happens, back to the loop."""
+        """On the project's own thread: its result, whatever happens, back to the loop.
+
+        Posted in ``finally``: a BaseException (SystemExit ends a thread without a word) or
+        a crash log that fails must not leave the loop waiting for a result for ever."""
+        result: ProjectResult | None = None
         try:
             result = self.run_project(project)
         except Exception as exc:
+            result = _crashed(project, f"internal error: {exc!r}")
             log.exception("project.crashed", project=project.name)
-            result = ProjectResult(
-                project.name,
-                ProjectStatus.ERROR,
-                f"internal error: {exc!r}",
-                blocks=f"dependency failed: {project.name}",
-            )
-        self.done.put(result)
+        finally:
+            if result is None:  # a BaseException is on its way out of this thread
+                result = _crashed(project, "internal error: its thread ended without a result")
+            self.done.put(result)
+
+
+def _crashed(project: Planned, reason: str) -> ProjectResult:
+    return ProjectResult(
+        project.name, ProjectStatus.ERROR, reason, blocks=f"dependency failed: {project.name}"
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from agentd.daemon.model.results import ProjectResult
 from agentd.daemon.model.status import ProjectStatus
+from agentd.daemon.sweep import executor
 from agentd.daemon.sweep.executor import fan_out
 from agentd.daemon.sweep.selection import Planned
 from agentd.daemon.tasks.stop import StopToken
@@ -24,9 +25,12 @@ class Projects:
     """The injected run_project: a project starts, then runs until ``end`` lets it finish,
     with the outcome the test chose for it."""
 
-    def __init__(self, fail: Iterable[str] = (), crash: Iterable[str] = ()) -> None:
+    def __init__(
+        self, fail: Iterable[str] = (), crash: Iterable[str] = (), exits: Iterable[str] = ()
+    ) -> None:
         self.fail = set(fail)
         self.crash = set(crash)
+        self.exits = set(exits)
         self.changed = threading.Condition()
         self.started: list[str] = []
         self.running: set[str] = set()
@@ -47,6 +51,8 @@ class Projects:
             self.running.discard(name)
         if name in self.crash:
             raise RuntimeError("boom")
+        if name in self.exits:
+            raise SystemExit(3)  # ends a thread silently: no traceback, no excepthook
         if name in self.fail:
             return ProjectResult(
                 name, ProjectStatus.FAILED, "x", blocks=f"dependency failed: {name}"
@@ -209,6 +215,43 @@ def test_a_project_that_raises_is_an_error_that_blocks_its_dependants() -> None:
         "after": ("skipped", "dependency failed: bad"),
     }
     assert projects.started == ["bad", "good"]
+
+
+# The exception that ends the project's thread is expected; pytest reports it as a warning.
+ENDED_THREAD = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+
+
+@ENDED_THREAD
+def test_a_project_thread_ended_by_a_base_exception_still_hands_a_result_over() -> None:
+    """A worker that posted nothing would leave the loop waiting for ever, the sweep hung."""
+    projects = Projects(exits={"bad"})
+    sweep = Sweep(dag("bad good after:bad"), 2, projects)
+    projects.wait_started(2)
+    projects.end("bad", "good")
+    assert sweep.outcomes() == {
+        "bad": ("error", "internal error: its thread ended without a result"),
+        "good": ("ok", ""),
+        "after": ("skipped", "dependency failed: bad"),
+    }
+
+
+@ENDED_THREAD
+def test_a_crash_whose_log_fails_still_hands_its_result_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class BrokenLog:
+        def exception(self, *args: object, **kwargs: object) -> None:
+            raise OSError("the log cannot be written")
+
+    monkeypatch.setattr(executor, "log", BrokenLog())
+    projects = Projects(crash={"bad"})
+    sweep = Sweep(dag("bad after:bad"), 1, projects)
+    projects.wait_started(1)
+    projects.end("bad")
+    assert sweep.outcomes() == {
+        "bad": ("error", "internal error: RuntimeError('boom')"),
+        "after": ("skipped", "dependency failed: bad"),
+    }
 
 
 def test_dependants_of_a_settled_failure_never_run() -> None:
