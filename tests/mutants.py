@@ -702,6 +702,43 @@ MUTANTS = [
             "    left: dict[str, Any] = {}",
         ),
     ),
+    m(
+        "worker-result-outside-finally",
+        "A project's thread ended by a BaseException still hands its result over",
+        "daemon/sweep/executor.py::_FanOut.worker posting its result outside finally",
+        (
+            "tests/sweep/test_executor.py::"
+            "test_a_project_thread_ended_by_a_base_exception_still_hands_a_result_over",
+        ),
+        (
+            "daemon/sweep/executor.py",
+            """        finally:
+            if result is None:  # a BaseException is on its way out of this thread
+                result = _crashed(project, "internal error: its thread ended without a result")
+            self.done.put(result)""",
+            """        finally:
+            pass
+        assert result is not None
+        self.done.put(result)""",
+        ),
+    ),
+    m(
+        "stop-waits-with-select",
+        "agentd started holding more than 1,024 descriptors still sees its stop requests",
+        "daemon/tasks/stop.py::_Pipe.wait with select",
+        ("tests/tasks/test_stop.py::test_a_token_whose_pipe_is_numbered_past_1024_still_works",),
+        (
+            "daemon/tasks/stop.py",
+            """        poller = select.poll()
+        poller.register(self.read_fd, select.POLLIN)
+        if timeout is not None:
+            timeout = min(max(0.0, timeout) * 1000, _POLL_MAX_MS)
+        try:
+            ready = poller.poll(timeout)""",
+            """        try:
+            ready = select.select([self.read_fd], [], [], timeout)[0]""",
+        ),
+    ),
 ]
 
 
