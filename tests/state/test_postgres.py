@@ -275,7 +275,10 @@ def test_racing_processes_on_an_empty_database_give_the_claim_to_exactly_one(
 
 
 def test_racing_threads_of_one_store_give_the_claim_to_exactly_one(pg_url: str) -> None:
-    store = PostgresStore(pg_url, host="h1")
+    # Every racer is another host's claimant (h0..h11), none of them the store's own host:
+    # a claim of this host is judged by its pid, and 4242 is nobody's, so the next racer
+    # would rightly take it over (this test once named the store "h1" and failed so).
+    store = PostgresStore(pg_url, host="here")
     barrier = threading.Barrier(12)
     results: list[object] = [None] * 12
 
