@@ -733,10 +733,10 @@ MUTANTS = [
         poller.register(self.read_fd, select.POLLIN)
         if timeout is not None:
             timeout = min(max(0.0, timeout) * 1000, _POLL_MAX_MS)
-        try:
-            ready = poller.poll(timeout)""",
-            """        try:
-            ready = select.select([self.read_fd], [], [], timeout)[0]""",
+        # A signal during the wait does not end it (PEP 475: poll is retried), but its
+        # C-level handler writes to the wakeup pipe, which may be this one.
+        return bool(poller.poll(timeout))""",
+            """        return bool(select.select([self.read_fd], [], [], timeout)[0])""",
         ),
     ),
 ]

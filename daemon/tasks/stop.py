@@ -58,11 +58,9 @@ class _Pipe:
         poller.register(self.read_fd, select.POLLIN)
         if timeout is not None:
             timeout = min(max(0.0, timeout) * 1000, _POLL_MAX_MS)
-        try:
-            ready = poller.poll(timeout)
-        except InterruptedError:  # a signal: its handler has poked, or will on return
-            return False
-        return bool(ready)
+        # A signal during the wait does not end it (PEP 475: poll is retried), but its
+        # C-level handler writes to the wakeup pipe, which may be this one.
+        return bool(poller.poll(timeout))
 
     def drain(self) -> None:
         self.take()
